@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#pragma once
+
+#include <glib-object.h>
+#include <gmodule.h>
+
+G_BEGIN_DECLS
+
+/**
+ * TLDRS_SINK_ABI_VERSION:
+ *
+ * Bumped whenever #TldrsSinkInterface or #TldrsSinkSetup change incompatibly.
+ * A plugin built against another version is refused at load time.
+ */
+#define TLDRS_SINK_ABI_VERSION 1
+
+#define TLDRS_TYPE_SINK (tldrs_sink_get_type())
+G_DECLARE_INTERFACE(TldrsSink, tldrs_sink, TLDRS, SINK, GObject)
+
+/**
+ * TldrsSinkSetup:
+ * @data_dir: the daemon's data directory (exists, absolute)
+ * @config: the daemon's configuration file, or %NULL when there is none
+ * @config_path: the file @config was read from, for error messages, or %NULL
+ * @group: the sink's own group in @config, e.g. `Sink gzip`
+ * @flush_interval_us: how often the daemon calls flush(), in microseconds
+ *
+ * What the daemon tells a sink before the first event. Only valid during setup();
+ * copy what you keep.
+ */
+typedef struct {
+	const char *data_dir;
+	GKeyFile *config;
+	const char *config_path;
+	const char *group;
+	gint64 flush_interval_us;
+} TldrsSinkSetup;
+
+/**
+ * TldrsSinkInterface:
+ * @setup: read the sink's config group and prepare; an unknown key or a bad value is an
+ *   error naming the group and key. Called once, before the daemon binds its socket.
+ * @open_trace: start storing a trace. @file is %NULL for the normal layout (the sink picks a
+ *   name from @trace_id under the data directory) or an absolute file name that the user
+ *   asked for (`serve --into-file`). Returns the sink's per-trace state, which the daemon
+ *   passes back to every other call for this trace. Must not fail: problems surface, and are
+ *   retried, on write() and flush().
+ * @write: append @len bytes: whole event lines, each ended by `\n`, already checked to be
+ *   strict JSON objects, for one trace, in order. The bytes are only valid during the call.
+ *   The sink must keep what it could not store and retry it on the next write() or flush()
+ *   (so an error loses nothing), and report the error.
+ * @flush: make everything accepted so far readable in the sink's files (not necessarily
+ *   fsync'ed). Also the moment to retry after an error.
+ * @close_trace: the trace's last client is gone and a final flush() was made; release the
+ *   per-trace state. A later client of the same trace id gets a fresh open_trace().
+ * @stored_file: (optional) the file holding the events of this trace that the TEF writer
+ *   can read (`.jsonl` or `.jsonl.gz`), or %NULL if this sink keeps no such file.
+ * @backlog: (optional) bytes accepted by write() but not stored yet; the daemon stops
+ *   reading from clients while a sink's backlog is over its limit.
+ * @shutdown: (optional) the daemon is exiting: finish background work.
+ *
+ * The interface every sink plugin implements. All calls come from the daemon's main thread.
+ */
+struct _TldrsSinkInterface {
+	GTypeInterface g_iface;
+
+	gboolean (*setup)(TldrsSink *self, const TldrsSinkSetup *setup, GError **error);
+	gpointer (*open_trace)(TldrsSink *self, const char *trace_id, const char *file);
+	gboolean (*write)(TldrsSink *self,
+			  gpointer trace,
+			  const char *lines,
+			  gsize len,
+			  GError **error);
+	gboolean (*flush)(TldrsSink *self, gpointer trace, GError **error);
+	void (*close_trace)(TldrsSink *self, gpointer trace);
+	char *(*stored_file)(TldrsSink *self, gpointer trace);
+	gsize (*backlog)(TldrsSink *self);
+	void (*shutdown)(TldrsSink *self);
+
+	/*< private >*/
+	gpointer padding[8];
+};
+
+gboolean
+tldrs_sink_setup(TldrsSink *self, const TldrsSinkSetup *setup, GError **error);
+gpointer
+tldrs_sink_open_trace(TldrsSink *self, const char *trace_id, const char *file);
+gboolean
+tldrs_sink_write(TldrsSink *self, gpointer trace, const char *lines, gsize len, GError **error);
+gboolean
+tldrs_sink_flush(TldrsSink *self, gpointer trace, GError **error);
+void
+tldrs_sink_close_trace(TldrsSink *self, gpointer trace);
+char *
+tldrs_sink_stored_file(TldrsSink *self, gpointer trace);
+gsize
+tldrs_sink_backlog(TldrsSink *self);
+void
+tldrs_sink_shutdown(TldrsSink *self);
+
+guint
+tldrs_sink_abi_version(void);
+
+/**
+ * TLDRS_SINK_PLUGIN_DEFINE:
+ * @TypeName: the GType getter of the plugin's sink class, e.g. `tldrs_jsonl_sink_get_type`
+ *
+ * Put once in a plugin: exports the typed entry point that the loader looks up
+ * (`tldrs_sink_plugin_get_type`) and checks the ABI version when the module is opened.
+ * A plugin's types are registered once and its module is never unloaded.
+ */
+#define TLDRS_SINK_PLUGIN_DEFINE(TypeName)                                                         \
+	G_MODULE_EXPORT const gchar *g_module_check_init(GModule *module);                         \
+	G_MODULE_EXPORT const gchar *g_module_check_init(GModule *module)                          \
+	{                                                                                          \
+		if (tldrs_sink_abi_version() != TLDRS_SINK_ABI_VERSION)                            \
+			return "plugin built for another tldrs sink ABI version";                  \
+		g_module_make_resident(module);                                                    \
+		return NULL;                                                                       \
+	}                                                                                          \
+	G_MODULE_EXPORT GType tldrs_sink_plugin_get_type(void);                                    \
+	G_MODULE_EXPORT GType tldrs_sink_plugin_get_type(void)                                     \
+	{                                                                                          \
+		return TypeName();                                                                 \
+	}
+
+G_END_DECLS

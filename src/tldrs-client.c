@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs"
+
+#include <string.h>
+
+#include "tldrs-client.h"
+#include "tldrs-daemon.h"
+#include "tldrs-json.h"
+#include "tldrs-protocol.h"
+
+/* One client connection: reads whatever the socket has into the daemon's shared read
+ * buffer, cuts it into lines, checks each one and hands runs of accepted events to the
+ * connection's trace in one piece. Only an incomplete last line is kept per connection, so
+ * an idle connection costs a few hundred bytes. */
+
+/* the most a connection reads when the daemon drains it on shutdown */
+#define TLDRS_CLIENT_DRAIN_MAX (256 * 1024 * 1024)
+
+struct _TldrsClient {
+	GObject parent_instance;
+	TldrsDaemon *daemon; /* owns us */
+	GSocketConnection *connection;
+	GSocket *socket;
+	GSource *source;
+	TldrsTrace *trace;
+	GByteArray *partial; /* an incomplete line, or NULL */
+	gboolean skipping;   /* discarding the rest of an over-long line */
+	gboolean closed;
+	gboolean paused;
+	guint64 id;
+	gint pid;
+	guint64 events;
+	guint64 refused;
+};
+
+G_DEFINE_TYPE(TldrsClient, tldrs_client, G_TYPE_OBJECT)
+
+static void
+tldrs_client_refuse(TldrsClient *self, const char *reason, const char *line, gsize len)
+{
+	self->refused++;
+	if (self->trace != NULL)
+		tldrs_trace_add_refused(self->trace);
+	/* the first refusal of a connection is logged, then a summary when it closes */
+	if (self->refused == 1 && tldrs_daemon_count_refused(self->daemon)) {
+		g_autofree char *excerpt = tldrs_protocol_excerpt(line, len);
+		g_warning("connection %" G_GUINT64_FORMAT " (pid %d, trace %s): refused line: %s: %s",
+			  self->id,
+			  self->pid,
+			  self->trace != NULL ? tldrs_trace_get_id(self->trace) : "none",
+			  reason,
+			  excerpt);
+	} else if (self->refused != 1) {
+		tldrs_daemon_count_refused(self->daemon);
+	}
+}
+
+static void
+tldrs_client_open(TldrsClient *self, const char *id, gsize len)
+{
+	g_autofree char *trace_id = g_strndup(id, len);
+	TldrsTrace *old = self->trace;
+
+	if (old != NULL && g_strcmp0(tldrs_trace_get_id(old), trace_id) == 0)
+		return;
+	self->trace = tldrs_daemon_acquire_trace(self->daemon, trace_id);
+	if (old != NULL)
+		tldrs_daemon_release_trace(self->daemon, old);
+	g_debug("connection %" G_GUINT64_FORMAT ": trace %s", self->id, trace_id);
+}
+
+/* everything that is not a well-formed event on the fast path */
+static void
+tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
+{
+	TldrsLine line;
+	g_autofree char *arg = NULL;
+	g_autoptr(GError) error = NULL;
+
+	tldrs_protocol_parse_line(raw, raw_len, &line);
+	switch (line.kind) {
+	case TLDRS_LINE_EMPTY:
+		return;
+	case TLDRS_LINE_EVENT: {
+		g_autofree char *copy = NULL;
+		if (self->trace == NULL) {
+			tldrs_client_refuse(self, "event before OPEN", raw, raw_len);
+			return;
+		}
+		copy = g_malloc(line.len + 1);
+		memcpy(copy, line.data, line.len);
+		copy[line.len] = '\n';
+		tldrs_trace_append(self->trace, copy, line.len + 1, 1);
+		self->events++;
+		tldrs_daemon_count_events(self->daemon, 1);
+		tldrs_daemon_trace_dirty(self->daemon, self->trace);
+		return;
+	}
+	case TLDRS_LINE_REFUSED:
+		tldrs_client_refuse(self, line.reason, raw, raw_len);
+		return;
+	case TLDRS_LINE_OPEN:
+		tldrs_client_open(self, line.data, line.len);
+		return;
+	case TLDRS_LINE_EMIT_TEF:
+	case TLDRS_LINE_EMIT_TEF_AT_EXIT:
+		if (self->trace == NULL) {
+			tldrs_client_refuse(self, "EMIT_TEF before OPEN", raw, raw_len);
+			return;
+		}
+		arg = g_strndup(line.data, line.len);
+		if (!tldrs_daemon_emit_tef(self->daemon,
+					   self->trace,
+					   arg,
+					   line.kind == TLDRS_LINE_EMIT_TEF_AT_EXIT,
+					   &error))
+			tldrs_client_refuse(self, error->message, raw, raw_len);
+		return;
+	case TLDRS_LINE_DIE:
+		tldrs_daemon_quit(self->daemon, "DIE received");
+		return;
+	case TLDRS_LINE_DIE_WHEN_IDLE:
+		tldrs_daemon_die_when_idle(self->daemon);
+		return;
+	default:
+		g_assert_not_reached();
+	}
+}
+
+static void
+tldrs_client_append_run(TldrsClient *self, const char *run, gsize len, guint n_events)
+{
+	tldrs_trace_append(self->trace, run, len, n_events);
+	self->events += n_events;
+	tldrs_daemon_count_events(self->daemon, n_events);
+}
+
+/* the hot path: consumes the complete lines of data[0..len), returns how much it used */
+static gsize
+tldrs_client_process(TldrsClient *self, const char *data, gsize len)
+{
+	const char *p = data;
+	const char *end = data + len;
+	const char *run = p; /* a run of accepted event lines, '\n' included */
+	guint run_events = 0;
+	gsize max_line = tldrs_daemon_get_max_line(self->daemon);
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (gsize)(end - p));
+		const char *line = p;
+		gsize n;
+
+		if (nl == NULL)
+			break;
+		n = (gsize)(nl - p);
+		p = nl + 1;
+		/* a well-formed event extends the run; anything else ends it */
+		if (n > 1 && n <= max_line && line[0] == '{' && line[n - 1] == '}' &&
+		    self->trace != NULL && tldrs_json_check_object(line, n, NULL, NULL)) {
+			run_events++;
+			continue;
+		}
+		if (run_events > 0)
+			tldrs_client_append_run(self, run, (gsize)(line - run), run_events);
+		run_events = 0;
+		run = p;
+		if (n > max_line)
+			tldrs_client_refuse(self, "line longer than MaxLineBytes", line, n);
+		else
+			tldrs_client_handle_line(self, line, n);
+		if (self->closed)
+			return len;
+	}
+	if (run_events > 0)
+		tldrs_client_append_run(self, run, (gsize)(p - run), run_events);
+	if (self->trace != NULL && tldrs_trace_has_pending(self->trace))
+		tldrs_daemon_trace_dirty(self->daemon, self->trace);
+	return (gsize)(p - data);
+}
+
+/* data that is not a complete line yet */
+static void
+tldrs_client_keep_partial(TldrsClient *self, const char *data, gsize len)
+{
+	gsize max_line = tldrs_daemon_get_max_line(self->daemon);
+	gsize have = self->partial != NULL ? self->partial->len : 0;
+
+	if (len == 0 || self->skipping)
+		return;
+	if (have + len > max_line) {
+		const char *head = have > 0 ? (const char *)self->partial->data : data;
+		tldrs_client_refuse(self,
+				    "line longer than MaxLineBytes",
+				    head,
+				    have > 0 ? have : len);
+		g_clear_pointer(&self->partial, g_byte_array_unref);
+		self->skipping = TRUE;
+		return;
+	}
+	if (self->partial == NULL)
+		self->partial = g_byte_array_sized_new((guint)MAX(len, 256));
+	g_byte_array_append(self->partial, (const guint8 *)data, (guint)len);
+}
+
+static void
+tldrs_client_feed(TldrsClient *self, const char *data, gsize len)
+{
+	gsize used;
+
+	/* finish the line started by an earlier read */
+	if (self->partial != NULL || self->skipping) {
+		const char *nl = memchr(data, '\n', len);
+		gsize head;
+		if (nl == NULL) {
+			tldrs_client_keep_partial(self, data, len);
+			return;
+		}
+		head = (gsize)(nl - data) + 1;
+		if (self->skipping) {
+			self->skipping = FALSE;
+		} else {
+			tldrs_client_keep_partial(self, data, head);
+			if (self->partial != NULL) {
+				g_autoptr(GByteArray) line = g_steal_pointer(&self->partial);
+				tldrs_client_process(self, (const char *)line->data, line->len);
+			} else {
+				/* it went over the limit with its last bytes */
+				self->skipping = FALSE;
+			}
+		}
+		if (self->closed)
+			return;
+		data += head;
+		len -= head;
+	}
+	used = tldrs_client_process(self, data, len);
+	if (!self->closed)
+		tldrs_client_keep_partial(self, data + used, len - used);
+}
+
+/* one read; FALSE when the connection is finished */
+static gboolean
+tldrs_client_read(TldrsClient *self)
+{
+	char *buf = tldrs_daemon_get_read_buffer(self->daemon);
+	g_autoptr(GError) error = NULL;
+	gssize n = g_socket_receive(self->socket, buf, TLDRS_DAEMON_READ_SIZE, NULL, &error);
+
+	if (n < 0) {
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			return TRUE;
+		g_debug("connection %" G_GUINT64_FORMAT ": %s", self->id, error->message);
+		return FALSE;
+	}
+	if (n == 0)
+		return FALSE;
+	tldrs_client_feed(self, buf, (gsize)n);
+	return !self->closed;
+}
+
+static gboolean
+tldrs_client_ready_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+	TldrsClient *self = TLDRS_CLIENT(user_data);
+	(void)socket;
+	(void)condition;
+	if (tldrs_client_read(self))
+		return G_SOURCE_CONTINUE;
+	/* the source is going away with this return */
+	g_clear_pointer(&self->source, g_source_unref);
+	tldrs_client_close(self);
+	return G_SOURCE_REMOVE;
+}
+
+void
+tldrs_client_start(TldrsClient *self)
+{
+	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	g_return_if_fail(self->source == NULL);
+	if (self->closed || self->paused)
+		return;
+	self->source = g_socket_create_source(self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+	g_source_set_callback(self->source, G_SOURCE_FUNC(tldrs_client_ready_cb), self, NULL);
+	g_source_attach(self->source, NULL);
+}
+
+static void
+tldrs_client_stop(TldrsClient *self)
+{
+	if (self->source == NULL)
+		return;
+	g_source_destroy(self->source);
+	g_clear_pointer(&self->source, g_source_unref);
+}
+
+/* stop reading (the kernel then blocks the client) while the sinks catch up */
+void
+tldrs_client_set_paused(TldrsClient *self, gboolean paused)
+{
+	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	if (self->paused == paused)
+		return;
+	self->paused = paused;
+	if (paused)
+		tldrs_client_stop(self);
+	else
+		tldrs_client_start(self);
+}
+
+/* shutdown: take what the client has already sent, then close */
+void
+tldrs_client_drain_and_close(TldrsClient *self)
+{
+	char *buf;
+	gsize total = 0;
+
+	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	if (self->closed)
+		return;
+	tldrs_client_stop(self);
+	buf = tldrs_daemon_get_read_buffer(self->daemon);
+	while (!self->closed && total < TLDRS_CLIENT_DRAIN_MAX) {
+		g_autoptr(GError) error = NULL;
+		gssize n = g_socket_receive(self->socket, buf, TLDRS_DAEMON_READ_SIZE, NULL, &error);
+		if (n <= 0)
+			break;
+		total += (gsize)n;
+		tldrs_client_feed(self, buf, (gsize)n);
+	}
+	tldrs_client_close(self);
+}
+
+void
+tldrs_client_close(TldrsClient *self)
+{
+	g_autoptr(TldrsClient) keep = NULL;
+
+	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	if (self->closed)
+		return;
+	keep = g_object_ref(self);
+	tldrs_client_stop(self);
+
+	/* a last line without '\n' still counts */
+	if (self->partial != NULL && !self->skipping) {
+		g_autoptr(GByteArray) line = g_steal_pointer(&self->partial);
+		g_byte_array_append(line, (const guint8 *)"\n", 1);
+		tldrs_client_process(self, (const char *)line->data, line->len);
+	}
+	self->closed = TRUE;
+	g_clear_pointer(&self->partial, g_byte_array_unref);
+	if (self->refused > 1) {
+		g_message("connection %" G_GUINT64_FORMAT " (pid %d): %" G_GUINT64_FORMAT
+			  " lines refused in all",
+			  self->id,
+			  self->pid,
+			  self->refused);
+	}
+	g_io_stream_close(G_IO_STREAM(self->connection), NULL, NULL);
+	if (self->trace != NULL) {
+		TldrsTrace *trace = g_steal_pointer(&self->trace);
+		tldrs_daemon_release_trace(self->daemon, trace);
+	}
+	tldrs_daemon_client_closed(self->daemon, self);
+}
+
+guint64
+tldrs_client_get_id(TldrsClient *self)
+{
+	g_return_val_if_fail(TLDRS_IS_CLIENT(self), 0);
+	return self->id;
+}
+
+TldrsTrace *
+tldrs_client_get_trace(TldrsClient *self)
+{
+	g_return_val_if_fail(TLDRS_IS_CLIENT(self), NULL);
+	return self->trace;
+}
+
+/* takes a client reference on @trace that the daemon already counted */
+void
+tldrs_client_set_trace(TldrsClient *self, TldrsTrace *trace)
+{
+	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	g_return_if_fail(self->trace == NULL);
+	self->trace = trace;
+}
+
+guint64
+tldrs_client_get_refused(TldrsClient *self)
+{
+	g_return_val_if_fail(TLDRS_IS_CLIENT(self), 0);
+	return self->refused;
+}
+
+guint64
+tldrs_client_get_events(TldrsClient *self)
+{
+	g_return_val_if_fail(TLDRS_IS_CLIENT(self), 0);
+	return self->events;
+}
+
+static void
+tldrs_client_finalize(GObject *object)
+{
+	TldrsClient *self = TLDRS_CLIENT(object);
+	tldrs_client_stop(self);
+	g_clear_pointer(&self->partial, g_byte_array_unref);
+	g_clear_object(&self->connection);
+	G_OBJECT_CLASS(tldrs_client_parent_class)->finalize(object);
+}
+
+static void
+tldrs_client_class_init(TldrsClientClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = tldrs_client_finalize;
+}
+
+static void
+tldrs_client_init(TldrsClient *self)
+{
+	(void)self;
+}
+
+TldrsClient *
+tldrs_client_new(TldrsDaemon *daemon, GSocketConnection *connection, guint64 id, gint pid)
+{
+	TldrsClient *self;
+	g_return_val_if_fail(G_IS_SOCKET_CONNECTION(connection), NULL);
+	self = g_object_new(TLDRS_TYPE_CLIENT, NULL);
+	self->daemon = daemon;
+	self->connection = g_object_ref(connection);
+	self->socket = g_socket_connection_get_socket(connection);
+	self->id = id;
+	self->pid = pid;
+	g_socket_set_blocking(self->socket, FALSE);
+	return self;
+}

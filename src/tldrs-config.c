@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs"
+
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include <glib/gi18n.h>
+
+#include "tldrs-config.h"
+#include "tldrs-error.h"
+
+/* sinks shipped with tldrs; a [Sink NAME] group must name one of these or a listed sink */
+static const char *const tldrs_config_known_sinks[] = {"jsonl", "gzip", "tef", NULL};
+
+char *
+tldrs_config_default_socket_path(void)
+{
+	const char *env = g_getenv("TRACE_TEF_TLDR_SOCKET");
+	const char *tmpdir = g_getenv("TMPDIR");
+	if (env != NULL && env[0] != '\0')
+		return g_strdup(env);
+	if (tmpdir == NULL || tmpdir[0] == '\0')
+		tmpdir = "/tmp";
+	return g_build_filename(tmpdir, "tldrs.socket", NULL);
+}
+
+char *
+tldrs_config_default_data_dir(void)
+{
+	const char *xdg = g_getenv("XDG_DATA_HOME");
+	if (xdg != NULL && g_path_is_absolute(xdg))
+		return g_build_filename(xdg, "tldrs", NULL);
+	return g_build_filename(g_get_home_dir(), ".local", "share", "tldrs", NULL);
+}
+
+TldrsConfig *
+tldrs_config_new(void)
+{
+	TldrsConfig *self = g_new0(TldrsConfig, 1);
+	const char *plugin_dir = g_getenv("TLDRS_PLUGIN_DIR");
+	self->socket_path = tldrs_config_default_socket_path();
+	self->data_dir = tldrs_config_default_data_dir();
+	self->sinks = g_strsplit("jsonl", ";", -1);
+	self->flush_interval_us = TLDRS_FLUSH_INTERVAL_DEFAULT_US;
+	self->plugin_dir = g_strdup(plugin_dir != NULL && plugin_dir[0] != '\0' ? plugin_dir
+									   : TLDRS_PLUGIN_DIR);
+	self->max_line_bytes = TLDRS_MAX_LINE_BYTES_DEFAULT;
+	self->max_clients = TLDRS_MAX_CLIENTS_DEFAULT;
+	return self;
+}
+
+/* $XDG_CONFIG_HOME, then each of $XDG_CONFIG_DIRS, then the installed sysconfdir */
+char *
+tldrs_config_find_file(void)
+{
+	const char *const *dirs = g_get_system_config_dirs();
+	g_autofree char *user = g_build_filename(g_get_user_config_dir(), "tldrs", "tldrs.conf", NULL);
+	g_autofree char *sys = g_build_filename(TLDRS_SYSCONFDIR, "tldrs", "tldrs.conf", NULL);
+
+	if (g_file_test(user, G_FILE_TEST_IS_REGULAR))
+		return g_steal_pointer(&user);
+	for (guint i = 0; dirs[i] != NULL; i++) {
+		g_autofree char *fn = g_build_filename(dirs[i], "tldrs", "tldrs.conf", NULL);
+		if (g_file_test(fn, G_FILE_TEST_IS_REGULAR))
+			return g_steal_pointer(&fn);
+	}
+	if (g_file_test(sys, G_FILE_TEST_IS_REGULAR))
+		return g_steal_pointer(&sys);
+	return NULL;
+}
+
+static char *
+tldrs_config_expand_path(const char *value)
+{
+	if (value[0] == '~' && (value[1] == '/' || value[1] == '\0'))
+		return g_build_filename(g_get_home_dir(), value + 1, NULL);
+	return g_strdup(value);
+}
+
+void
+tldrs_config_set_data_dir(TldrsConfig *self, const char *dir)
+{
+	g_autofree char *expanded = tldrs_config_expand_path(dir);
+	g_free(self->data_dir);
+	if (g_path_is_absolute(expanded)) {
+		self->data_dir = g_canonicalize_filename(expanded, NULL);
+	} else {
+		g_autofree char *cwd = g_get_current_dir();
+		self->data_dir = g_canonicalize_filename(expanded, cwd);
+	}
+}
+
+static gboolean
+tldrs_config_fail(GError **error,
+		  const char *path,
+		  const char *group,
+		  const char *key,
+		  const char *expected,
+		  const char *value)
+{
+	g_set_error(error,
+		    TLDRS_ERROR,
+		    TLDRS_ERROR_INVALID_ARGUMENT,
+		    /* TRANSLATORS: file: [group] key: expected …, got "value" */
+		    _("%s: [%s] %s: expected %s, got \"%s\""),
+		    path,
+		    group,
+		    key,
+		    expected,
+		    value);
+	return FALSE;
+}
+
+static gboolean
+tldrs_config_parse_uint(const char *value, guint64 min, guint64 max, guint64 *out)
+{
+	guint64 v = 0;
+	if (!g_ascii_string_to_unsigned(value, 10, min, max, &v, NULL))
+		return FALSE;
+	*out = v;
+	return TRUE;
+}
+
+static gboolean
+tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GError **error)
+{
+	const char *group = "Daemon";
+	g_auto(GStrv) keys = NULL;
+
+	if (!g_key_file_has_group(kf, group))
+		return TRUE;
+	keys = g_key_file_get_keys(kf, group, NULL, NULL);
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		const char *key = keys[i];
+		g_autofree char *value = g_key_file_get_value(kf, group, key, NULL);
+		g_strstrip(value);
+		if (g_strcmp0(key, "Socket") == 0) {
+			if (value[0] == '\0')
+				continue;
+			if (!g_path_is_absolute(value) && value[0] != '~')
+				return tldrs_config_fail(error, path, group, key, "an absolute path", value);
+			g_free(self->socket_path);
+			self->socket_path = tldrs_config_expand_path(value);
+		} else if (g_strcmp0(key, "DataDir") == 0) {
+			if (value[0] == '\0')
+				continue;
+			if (!g_path_is_absolute(value) && value[0] != '~')
+				return tldrs_config_fail(error, path, group, key, "an absolute path", value);
+			tldrs_config_set_data_dir(self, value);
+		} else if (g_strcmp0(key, "Sinks") == 0) {
+			g_auto(GStrv) list = g_key_file_get_string_list(kf, group, key, NULL, NULL);
+			g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+			for (guint j = 0; list != NULL && list[j] != NULL; j++) {
+				char *name = g_strstrip(list[j]);
+				if (name[0] == '\0')
+					continue;
+				for (const char *c = name; *c != '\0'; c++) {
+					if (!g_ascii_isalnum(*c) && *c != '-' && *c != '_')
+						return tldrs_config_fail(error, path, group, key,
+									 "sink names of letters, digits, '-' and '_'",
+									 value);
+				}
+				for (guint k = 0; k < names->len; k++) {
+					if (g_strcmp0(g_ptr_array_index(names, k), name) == 0)
+						return tldrs_config_fail(error, path, group, key,
+									 "each sink once", value);
+				}
+				g_ptr_array_add(names, g_strdup(name));
+			}
+			if (names->len == 0)
+				return tldrs_config_fail(error, path, group, key, "at least one sink",
+							 value);
+			g_ptr_array_add(names, NULL);
+			g_strfreev(self->sinks);
+			self->sinks = (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
+		} else if (g_strcmp0(key, "FlushIntervalSec") == 0) {
+			char *end = NULL;
+			double v;
+			errno = 0;
+			v = g_ascii_strtod(value, &end);
+			if (value[0] == '\0' || end == NULL || *end != '\0' || errno != 0 ||
+			    !isfinite(v) || v <= 0 || v > 3600)
+				return tldrs_config_fail(error, path, group, key,
+							 "a number > 0 (seconds, at most 3600)", value);
+			self->flush_interval_us = MAX((gint64)(v * G_USEC_PER_SEC), 1000);
+		} else if (g_strcmp0(key, "PluginDir") == 0) {
+			if (value[0] == '\0')
+				continue;
+			g_free(self->plugin_dir);
+			self->plugin_dir = tldrs_config_expand_path(value);
+		} else if (g_strcmp0(key, "MaxLineBytes") == 0) {
+			guint64 v = 0;
+			if (!tldrs_config_parse_uint(value, 1024, G_GUINT64_CONSTANT(1) << 30, &v))
+				return tldrs_config_fail(error, path, group, key,
+							 "a whole number from 1024 to 1073741824", value);
+			self->max_line_bytes = (gsize)v;
+		} else if (g_strcmp0(key, "MaxClients") == 0) {
+			guint64 v = 0;
+			if (!tldrs_config_parse_uint(value, 1, 1000000, &v))
+				return tldrs_config_fail(error, path, group, key,
+							 "a whole number from 1 to 1000000", value);
+			self->max_clients = (guint)v;
+		} else {
+			g_set_error(error,
+				    TLDRS_ERROR,
+				    TLDRS_ERROR_INVALID_ARGUMENT,
+				    _("%s: [%s] %s: unknown key"),
+				    path,
+				    group,
+				    key);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+gboolean
+tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) error_local = NULL;
+	g_auto(GStrv) groups = NULL;
+
+	g_return_val_if_fail(self != NULL, FALSE);
+	g_return_val_if_fail(path != NULL, FALSE);
+
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error_local)) {
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_INVALID_ARGUMENT,
+			    "%s: %s",
+			    path,
+			    error_local->message);
+		return FALSE;
+	}
+	groups = g_key_file_get_groups(kf, NULL);
+	for (guint i = 0; groups[i] != NULL; i++) {
+		const char *g = groups[i];
+		if (g_strcmp0(g, "Daemon") == 0)
+			continue;
+		if (g_str_has_prefix(g, "Sink ") &&
+		    (g_strv_contains(tldrs_config_known_sinks, g + 5) ||
+		     g_strv_contains((const char *const *)self->sinks, g + 5)))
+			continue;
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_INVALID_ARGUMENT,
+			    _("%s: [%s]: unknown group"),
+			    path,
+			    g);
+		return FALSE;
+	}
+	if (!tldrs_config_load_daemon(self, kf, path, error))
+		return FALSE;
+	/* a group for a sink named in Sinks= of this same file */
+	for (guint i = 0; groups[i] != NULL; i++) {
+		const char *g = groups[i];
+		if (g_str_has_prefix(g, "Sink ") &&
+		    !g_strv_contains(tldrs_config_known_sinks, g + 5) &&
+		    !g_strv_contains((const char *const *)self->sinks, g + 5)) {
+			g_set_error(error,
+				    TLDRS_ERROR,
+				    TLDRS_ERROR_INVALID_ARGUMENT,
+				    _("%s: [%s]: unknown group"),
+				    path,
+				    g);
+			return FALSE;
+		}
+	}
+	g_free(self->config_path);
+	self->config_path = g_strdup(path);
+	if (self->keyfile != NULL)
+		g_key_file_unref(self->keyfile);
+	self->keyfile = g_steal_pointer(&kf);
+	return TRUE;
+}
+
+void
+tldrs_config_free(TldrsConfig *self)
+{
+	if (self == NULL)
+		return;
+	g_free(self->config_path);
+	if (self->keyfile != NULL)
+		g_key_file_unref(self->keyfile);
+	g_free(self->socket_path);
+	g_free(self->data_dir);
+	g_strfreev(self->sinks);
+	g_free(self->plugin_dir);
+	g_free(self->into_file);
+	g_free(self);
+}

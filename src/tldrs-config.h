@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define TLDRS_FLUSH_INTERVAL_DEFAULT_US (2 * G_USEC_PER_SEC)
+#define TLDRS_MAX_LINE_BYTES_DEFAULT	(8 * 1024 * 1024)
+#define TLDRS_MAX_CLIENTS_DEFAULT	4096
+
+/**
+ * TldrsConfig:
+ *
+ * The daemon's settings: built-in defaults, then the environment, then the config file,
+ * then the command line, each overriding the one before.
+ */
+typedef struct {
+	char *config_path; /* the file that was read, or NULL */
+	GKeyFile *keyfile; /* its contents, or NULL */
+	char *socket_path;
+	char *data_dir;
+	char **sinks;
+	gint64 flush_interval_us;
+	char *plugin_dir;
+	gsize max_line_bytes;
+	guint max_clients;
+	char *into_file; /* serve --into-file, or NULL */
+} TldrsConfig;
+
+TldrsConfig *
+tldrs_config_new(void);
+char *
+tldrs_config_default_socket_path(void);
+char *
+tldrs_config_default_data_dir(void);
+char *
+tldrs_config_find_file(void);
+gboolean
+tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error);
+void
+tldrs_config_set_data_dir(TldrsConfig *self, const char *dir);
+void
+tldrs_config_free(TldrsConfig *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TldrsConfig, tldrs_config_free)
+
+G_END_DECLS

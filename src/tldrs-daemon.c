@@ -1,0 +1,855 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gunixsocketaddress.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+
+#include "tldrs-daemon.h"
+#include "tldrs-error.h"
+#include "tldrs-plugin-loader.h"
+#include "tldrs-sink.h"
+#include "tldrs-state.h"
+#include "tldrs-tef.h"
+
+/* The daemon: a GSocketService accepts connections (TldrsClient), clients feed checked
+ * lines to traces (TldrsTrace), traces batch them into the sinks (TldrsSink plugins).
+ * Everything runs on the main loop; only TEF emission runs in a worker thread. */
+
+/* refused-line log messages allowed per second before they are summarised */
+#define TLDRS_DAEMON_LOG_BURST 10
+
+struct _TldrsDaemon {
+	GObject parent_instance;
+	TldrsConfig *config;
+	GPtrArray *sinks; /* of TldrsSink */
+	GSocketService *service;
+	char *socket_path; /* the socket we bound and remove at exit, or NULL */
+	dev_t socket_dev;
+	ino_t socket_ino;
+	GHashTable *traces;  /* id -> TldrsTrace, the open traces */
+	GHashTable *clients; /* TldrsClient -> itself, owning */
+	TldrsTrace *into_trace;
+	GPtrArray *dirty; /* TldrsTrace with pending lines, for the idle flush */
+	TldrsState *state;
+	guint idle_flush_id;
+	guint flush_timer_id;
+	guint signal_ids[2];
+	char *read_buf;
+	guint64 next_client_id;
+	guint64 events_received;
+	guint64 lines_refused;
+	guint emissions_pending;
+	gboolean started;
+	gboolean quitting;
+	gboolean shut_down;
+	gboolean die_when_idle;
+	GMainLoop *loop;
+	int lock_fd;
+	uid_t uid;
+	gint64 log_window;
+	guint log_count;
+	guint64 log_suppressed;
+};
+
+G_DEFINE_TYPE(TldrsDaemon, tldrs_daemon, G_TYPE_OBJECT)
+
+char *
+tldrs_daemon_get_read_buffer(TldrsDaemon *self)
+{
+	return self->read_buf;
+}
+
+gsize
+tldrs_daemon_get_max_line(TldrsDaemon *self)
+{
+	return self->config->max_line_bytes;
+}
+
+void
+tldrs_daemon_count_events(TldrsDaemon *self, guint n)
+{
+	self->events_received += n;
+}
+
+/* counts a refused line; TRUE when it may be logged (a flood is summarised instead) */
+gboolean
+tldrs_daemon_count_refused(TldrsDaemon *self)
+{
+	gint64 now = g_get_monotonic_time();
+	self->lines_refused++;
+	if (now - self->log_window >= G_USEC_PER_SEC) {
+		if (self->log_suppressed > 0) {
+			g_warning("%" G_GUINT64_FORMAT " more refused lines not logged",
+				  self->log_suppressed);
+		}
+		self->log_window = now;
+		self->log_count = 0;
+		self->log_suppressed = 0;
+	}
+	if (self->log_count >= TLDRS_DAEMON_LOG_BURST) {
+		self->log_suppressed++;
+		return FALSE;
+	}
+	self->log_count++;
+	return TRUE;
+}
+
+/* ---- traces ---- */
+
+TldrsTrace *
+tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
+{
+	TldrsTrace *trace;
+
+	if (self->into_trace != NULL) {
+		tldrs_trace_add_client(self->into_trace);
+		return self->into_trace;
+	}
+	trace = g_hash_table_lookup(self->traces, id);
+	if (trace == NULL) {
+		trace = tldrs_trace_new(id, NULL, self->sinks);
+		g_hash_table_insert(self->traces, g_strdup(id), trace);
+		tldrs_state_trace_opened(self->state, id);
+		g_info("trace %s opened", id);
+	}
+	tldrs_trace_add_client(trace);
+	return trace;
+}
+
+typedef struct {
+	char *source;
+	guint64 source_limit;
+	char *dest;
+	char *trace_id;
+	TldrsTefFormat format;
+	TldrsTefStats stats;
+} TldrsEmission;
+
+static void
+tldrs_emission_free(TldrsEmission *e)
+{
+	g_free(e->source);
+	g_free(e->dest);
+	g_free(e->trace_id);
+	g_free(e);
+}
+
+static void
+tldrs_daemon_emission_thread(GTask *task,
+			     gpointer source_object,
+			     gpointer task_data,
+			     GCancellable *cancellable)
+{
+	TldrsEmission *e = task_data;
+	g_autoptr(GError) error = NULL;
+	const char *source = e->source;
+	(void)source_object;
+	(void)cancellable;
+
+	/* a trace without any event yet has no file: an empty trace */
+	if (source != NULL && !g_file_test(source, G_FILE_TEST_EXISTS))
+		source = NULL;
+	if (!tldrs_tef_write_file(source,
+				  e->source_limit,
+				  e->dest,
+				  e->format,
+				  e->trace_id,
+				  &e->stats,
+				  &error)) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+tldrs_daemon_finish_shutdown(TldrsDaemon *self);
+
+static void
+tldrs_daemon_emission_done(GObject *source_object, GAsyncResult *res, gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(source_object);
+	TldrsEmission *e = g_task_get_task_data(G_TASK(res));
+	g_autoptr(GError) error = NULL;
+	(void)user_data;
+
+	if (!g_task_propagate_boolean(G_TASK(res), &error)) {
+		g_warning("trace %s: cannot write TEF to %s: %s", e->trace_id, e->dest, error->message);
+	} else {
+		g_info("trace %s: wrote %s (%" G_GUINT64_FORMAT " events)",
+		       e->trace_id,
+		       e->dest,
+		       e->stats.events);
+	}
+	self->emissions_pending--;
+	if (self->quitting && self->emissions_pending == 0)
+		tldrs_daemon_finish_shutdown(self);
+}
+
+static void
+tldrs_daemon_start_emission(TldrsDaemon *self,
+			    const char *source,
+			    const char *dest,
+			    const char *trace_id)
+{
+	g_autoptr(GTask) task = g_task_new(self, NULL, tldrs_daemon_emission_done, NULL);
+	TldrsEmission *e = g_new0(TldrsEmission, 1);
+	GStatBuf sb;
+
+	e->source = g_strdup(source);
+	e->source_limit = G_MAXUINT64;
+	/* a snapshot: what is in the file now, not what is appended while we read */
+	if (source != NULL && !g_str_has_suffix(source, ".gz") && g_stat(source, &sb) == 0)
+		e->source_limit = (guint64)sb.st_size;
+	e->dest = g_strdup(dest);
+	e->trace_id = g_strdup(trace_id);
+	e->format = TLDRS_TEF_FORMAT_OBJECT;
+	g_task_set_task_data(task, e, (GDestroyNotify)tldrs_emission_free);
+	self->emissions_pending++;
+	g_task_run_in_thread(task, tldrs_daemon_emission_thread);
+}
+
+static gboolean
+tldrs_daemon_is_own_file(TldrsDaemon *self, const char *path)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	g_autofree char *base = g_path_get_basename(path);
+	g_autofree char *real_dir = realpath(dir, NULL);
+	g_autofree char *real_data = realpath(self->config->data_dir, NULL);
+	GStatBuf a, b;
+
+	if (real_dir != NULL && real_data != NULL && g_strcmp0(real_dir, real_data) == 0 &&
+	    (g_str_has_suffix(base, ".jsonl") || g_str_has_suffix(base, ".jsonl.gz") ||
+	     g_str_has_prefix(base, ".tldrs")))
+		return TRUE;
+	if (self->config->into_file != NULL && g_stat(path, &a) == 0 &&
+	    g_stat(self->config->into_file, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino)
+		return TRUE;
+	if (self->socket_path != NULL && g_strcmp0(path, self->socket_path) == 0)
+		return TRUE;
+	return FALSE;
+}
+
+static gboolean
+tldrs_daemon_check_output_path(TldrsDaemon *self, const char *path, GError **error)
+{
+	g_autofree char *dir = NULL;
+
+	if (!g_path_is_absolute(path)) {
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_INVALID_PATH,
+			    "output path is not absolute: %s",
+			    path);
+		return FALSE;
+	}
+	if (g_str_has_suffix(path, "/") || g_file_test(path, G_FILE_TEST_IS_DIR)) {
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_INVALID_PATH,
+			    "output path is a directory: %s",
+			    path);
+		return FALSE;
+	}
+	dir = g_path_get_dirname(path);
+	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_INVALID_PATH,
+			    "directory does not exist: %s",
+			    dir);
+		return FALSE;
+	}
+	if (tldrs_daemon_is_own_file(self, path)) {
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_INVALID_PATH,
+			    "output path is one of tldrs's own files: %s",
+			    path);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+tldrs_daemon_emit_tef(TldrsDaemon *self,
+		      TldrsTrace *trace,
+		      const char *path,
+		      gboolean at_exit,
+		      GError **error)
+{
+	g_autofree char *source = NULL;
+
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
+	g_return_val_if_fail(TLDRS_IS_TRACE(trace), FALSE);
+
+	if (!tldrs_daemon_check_output_path(self, path, error))
+		return FALSE;
+	if (at_exit) {
+		tldrs_trace_add_exit_path(trace, path);
+		return TRUE;
+	}
+	/* every event received so far is in the file before the writer reads it */
+	tldrs_trace_flush(trace, TRUE);
+	source = tldrs_trace_get_stored_file(trace);
+	tldrs_daemon_start_emission(self, source, path, tldrs_trace_get_id(trace));
+	return TRUE;
+}
+
+void
+tldrs_daemon_release_trace(TldrsDaemon *self, TldrsTrace *trace)
+{
+	g_autoptr(TldrsTrace) keep = NULL;
+	g_autoptr(GPtrArray) paths = NULL;
+	g_autofree char *source = NULL;
+	g_autofree char *id = NULL;
+
+	g_return_if_fail(TLDRS_IS_TRACE(trace));
+	if (tldrs_trace_remove_client(trace) > 0)
+		return;
+
+	/* the last client is gone: store everything, then honour EMIT_TEF_AT_EXIT */
+	keep = g_object_ref(trace);
+	id = g_strdup(tldrs_trace_get_id(trace));
+	tldrs_trace_flush(trace, TRUE);
+	source = tldrs_trace_get_stored_file(trace);
+	paths = tldrs_trace_steal_exit_paths(trace);
+	tldrs_state_trace_update(self->state,
+				 id,
+				 0,
+				 tldrs_trace_get_events(trace),
+				 tldrs_trace_get_refused(trace),
+				 tldrs_trace_get_last_write(trace));
+	if (trace != self->into_trace) {
+		tldrs_trace_close(trace);
+		g_ptr_array_remove(self->dirty, trace);
+		tldrs_trace_set_queued(trace, FALSE);
+		g_hash_table_remove(self->traces, id);
+		g_info("trace %s closed", id);
+	}
+	tldrs_state_save(self->state);
+	for (guint i = 0; i < paths->len; i++)
+		tldrs_daemon_start_emission(self, source, g_ptr_array_index(paths, i), id);
+}
+
+static gboolean
+tldrs_daemon_idle_flush_cb(gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	g_autoptr(GPtrArray) dirty = g_steal_pointer(&self->dirty);
+
+	self->dirty = g_ptr_array_new_with_free_func(g_object_unref);
+	self->idle_flush_id = 0;
+	for (guint i = 0; i < dirty->len; i++) {
+		TldrsTrace *trace = g_ptr_array_index(dirty, i);
+		tldrs_trace_set_queued(trace, FALSE);
+		tldrs_trace_flush(trace, FALSE);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+/* @trace has pending lines: write them out as soon as the main loop has nothing to read */
+void
+tldrs_daemon_trace_dirty(TldrsDaemon *self, TldrsTrace *trace)
+{
+	if (tldrs_trace_get_queued(trace))
+		return;
+	tldrs_trace_set_queued(trace, TRUE);
+	g_ptr_array_add(self->dirty, g_object_ref(trace));
+	if (self->idle_flush_id == 0) {
+		self->idle_flush_id =
+		    g_idle_add_full(G_PRIORITY_LOW, tldrs_daemon_idle_flush_cb, self, NULL);
+	}
+}
+
+static void
+tldrs_daemon_flush_all(TldrsDaemon *self)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->traces);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		TldrsTrace *trace = value;
+		tldrs_trace_flush(trace, TRUE);
+		tldrs_state_trace_update(self->state,
+					 tldrs_trace_get_id(trace),
+					 tldrs_trace_get_clients(trace),
+					 tldrs_trace_get_events(trace),
+					 tldrs_trace_get_refused(trace),
+					 tldrs_trace_get_last_write(trace));
+	}
+	if (self->into_trace != NULL)
+		tldrs_trace_flush(self->into_trace, TRUE);
+	tldrs_state_save(self->state);
+}
+
+static gboolean
+tldrs_daemon_flush_timer_cb(gpointer user_data)
+{
+	tldrs_daemon_flush_all(TLDRS_DAEMON(user_data));
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- clients ---- */
+
+static gboolean
+tldrs_daemon_incoming_cb(GSocketService *service,
+			 GSocketConnection *connection,
+			 GObject *source_object,
+			 gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	GSocket *socket = g_socket_connection_get_socket(connection);
+	g_autoptr(GCredentials) creds = NULL;
+	g_autoptr(GError) error = NULL;
+	TldrsClient *client;
+	uid_t uid;
+	pid_t pid;
+	(void)service;
+	(void)source_object;
+
+	if (self->quitting) {
+		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
+		return TRUE;
+	}
+	creds = g_socket_get_credentials(socket, &error);
+	if (creds == NULL) {
+		g_warning("refused a connection: cannot read its credentials: %s", error->message);
+		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
+		return TRUE;
+	}
+	uid = g_credentials_get_unix_user(creds, NULL);
+	pid = g_credentials_get_unix_pid(creds, NULL);
+	if (uid != self->uid) {
+		g_warning("refused a connection from uid %u (pid %d): only uid %u may connect",
+			  (guint)uid,
+			  (gint)pid,
+			  (guint)self->uid);
+		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
+		return TRUE;
+	}
+	if (g_hash_table_size(self->clients) >= self->config->max_clients) {
+		if (tldrs_daemon_count_refused(self)) {
+			g_warning("refused a connection from pid %d: MaxClients=%u clients connected",
+				  (gint)pid,
+				  self->config->max_clients);
+		}
+		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
+		return TRUE;
+	}
+	client = tldrs_client_new(self, connection, ++self->next_client_id, pid);
+	g_hash_table_add(self->clients, client);
+	if (self->into_trace != NULL)
+		tldrs_client_set_trace(client, tldrs_daemon_acquire_trace(self, NULL));
+	g_debug("connection %" G_GUINT64_FORMAT " from pid %d", self->next_client_id, (gint)pid);
+	tldrs_client_start(client);
+	return TRUE;
+}
+
+void
+tldrs_daemon_client_closed(TldrsDaemon *self, TldrsClient *client)
+{
+	g_debug("connection %" G_GUINT64_FORMAT " closed", tldrs_client_get_id(client));
+	g_hash_table_remove(self->clients, client);
+	if (self->die_when_idle && g_hash_table_size(self->clients) == 0)
+		tldrs_daemon_quit(self, "DIE_WHEN_IDLE and no client left");
+}
+
+void
+tldrs_daemon_die_when_idle(TldrsDaemon *self)
+{
+	self->die_when_idle = TRUE;
+	if (g_hash_table_size(self->clients) == 0)
+		tldrs_daemon_quit(self, "DIE_WHEN_IDLE and no client left");
+}
+
+/* ---- life cycle ---- */
+
+static void
+tldrs_daemon_raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			g_debug("cannot raise RLIMIT_NOFILE: %s", g_strerror(errno));
+	}
+}
+
+static gboolean
+tldrs_daemon_setup_sinks(TldrsDaemon *self, GError **error)
+{
+	/* --into-file stores exactly one file, in the jsonl format */
+	const char *const into_sinks[] = {"jsonl", NULL};
+	const char *const *names = self->config->into_file != NULL
+				       ? into_sinks
+				       : (const char *const *)self->config->sinks;
+
+	for (guint i = 0; names[i] != NULL; i++) {
+		g_autofree char *group = g_strdup_printf("Sink %s", names[i]);
+		TldrsSinkSetup setup = {
+		    .data_dir = self->config->data_dir,
+		    .config = self->config->keyfile,
+		    .config_path = self->config->config_path,
+		    .group = group,
+		    .flush_interval_us = self->config->flush_interval_us,
+		};
+		g_autoptr(TldrsSink) sink = NULL;
+
+		sink = tldrs_plugin_loader_load_sink(self->config->plugin_dir, names[i], error);
+		if (sink == NULL)
+			return FALSE;
+		if (!tldrs_sink_setup(sink, &setup, error)) {
+			g_prefix_error(error, "sink %s: ", names[i]);
+			return FALSE;
+		}
+		g_ptr_array_add(self->sinks, g_steal_pointer(&sink));
+	}
+	return TRUE;
+}
+
+/* the data directory: created on demand, and used by one daemon at a time */
+static gboolean
+tldrs_daemon_lock_data_dir(TldrsDaemon *self, GError **error)
+{
+	g_autofree char *lock_path = NULL;
+	const char *dir = self->config->data_dir;
+
+	if (g_mkdir_with_parents(dir, 0700) != 0) {
+		int errsv = errno;
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_FAILED,
+			    _("cannot create data directory %s: %s"),
+			    dir,
+			    g_strerror(errsv));
+		return FALSE;
+	}
+	if (self->config->into_file != NULL)
+		return TRUE;
+	lock_path = g_build_filename(dir, ".tldrs.lock", NULL);
+	self->lock_fd = g_open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (self->lock_fd < 0) {
+		int errsv = errno;
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_FAILED,
+			    _("cannot write to data directory %s: %s"),
+			    dir,
+			    g_strerror(errsv));
+		return FALSE;
+	}
+	if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_BUSY,
+			    _("another tldrs daemon is using data directory %s"),
+			    dir);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+TldrsDaemon *
+tldrs_daemon_new(TldrsConfig *config, GError **error)
+{
+	g_autoptr(TldrsDaemon) self = g_object_new(TLDRS_TYPE_DAEMON, NULL);
+
+	g_return_val_if_fail(config != NULL, NULL);
+	self->config = config;
+	if (!tldrs_daemon_lock_data_dir(self, error))
+		return NULL;
+	if (!tldrs_daemon_setup_sinks(self, error))
+		return NULL;
+	self->state = tldrs_state_new(config->data_dir, config->into_file == NULL);
+	if (config->into_file != NULL)
+		self->into_trace = tldrs_trace_new("into-file", config->into_file, self->sinks);
+	return g_steal_pointer(&self);
+}
+
+static gboolean
+tldrs_daemon_socket_is_live(const char *path)
+{
+	g_autoptr(GSocket) probe = g_socket_new(G_SOCKET_FAMILY_UNIX,
+						G_SOCKET_TYPE_STREAM,
+						G_SOCKET_PROTOCOL_DEFAULT,
+						NULL);
+	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+	if (probe == NULL)
+		return FALSE;
+	return g_socket_connect(probe, addr, NULL, NULL);
+}
+
+/* bind the socket: a stale one left by a dead daemon is replaced, a live one is not */
+gboolean
+tldrs_daemon_listen(TldrsDaemon *self, GError **error)
+{
+	const char *path = self->config->socket_path;
+	g_autoptr(GSocket) socket = NULL;
+	g_autoptr(GSocketAddress) addr = NULL;
+	g_autoptr(GError) error_local = NULL;
+	g_autofree char *dir = g_path_get_dirname(path);
+	GStatBuf sb;
+	mode_t old_umask;
+	gboolean ok;
+
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
+
+	if (strlen(path) >= 108) {
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_INVALID_ARGUMENT,
+			    _("socket path too long (at most 107 bytes): %s"),
+			    path);
+		return FALSE;
+	}
+	if (g_lstat(path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			g_set_error(error,
+				    TLDRS_ERROR,
+				    TLDRS_ERROR_BUSY,
+				    _("%s exists and is not a socket"),
+				    path);
+			return FALSE;
+		}
+		if (tldrs_daemon_socket_is_live(path)) {
+			g_set_error(error,
+				    TLDRS_ERROR,
+				    TLDRS_ERROR_BUSY,
+				    _("another daemon is already listening on %s"),
+				    path);
+			return FALSE;
+		}
+		g_info("replacing stale socket %s", path);
+		g_unlink(path);
+	}
+	g_mkdir_with_parents(dir, 0700);
+
+	socket = g_socket_new(G_SOCKET_FAMILY_UNIX,
+			      G_SOCKET_TYPE_STREAM,
+			      G_SOCKET_PROTOCOL_DEFAULT,
+			      error);
+	if (socket == NULL)
+		return FALSE;
+	addr = g_unix_socket_address_new(path);
+	/* owner-only from the start: no window where another user can connect */
+	old_umask = umask(0077);
+	ok = g_socket_bind(socket, addr, FALSE, &error_local);
+	umask(old_umask);
+	if (!ok) {
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_FAILED,
+			    _("cannot bind %s: %s"),
+			    path,
+			    error_local->message);
+		return FALSE;
+	}
+	if (g_lstat(path, &sb) == 0) {
+		self->socket_dev = sb.st_dev;
+		self->socket_ino = sb.st_ino;
+	}
+	self->socket_path = g_strdup(path);
+	g_socket_set_listen_backlog(socket, 4096);
+	if (!g_socket_listen(socket, &error_local) ||
+	    !g_socket_listener_add_socket(G_SOCKET_LISTENER(self->service),
+					  socket,
+					  NULL,
+					  &error_local)) {
+		g_set_error(error,
+			    TLDRS_ERROR,
+			    TLDRS_ERROR_FAILED,
+			    _("cannot listen on %s: %s"),
+			    path,
+			    error_local->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+tldrs_daemon_remove_socket(TldrsDaemon *self)
+{
+	GStatBuf sb;
+	if (self->socket_path == NULL)
+		return;
+	/* only our own socket: a newer daemon may have replaced it */
+	if (g_lstat(self->socket_path, &sb) == 0 && sb.st_dev == self->socket_dev &&
+	    sb.st_ino == self->socket_ino)
+		g_unlink(self->socket_path);
+	g_clear_pointer(&self->socket_path, g_free);
+}
+
+static gboolean
+tldrs_daemon_signal_cb(gpointer user_data)
+{
+	tldrs_daemon_quit(TLDRS_DAEMON(user_data), "signal received");
+	return G_SOURCE_CONTINUE;
+}
+
+/* after listen() and any fork: signals, timers, and accepting */
+gboolean
+tldrs_daemon_start(TldrsDaemon *self, GError **error)
+{
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
+	(void)error;
+
+	signal(SIGPIPE, SIG_IGN);
+	tldrs_daemon_raise_fd_limit();
+	self->signal_ids[0] = g_unix_signal_add(SIGTERM, tldrs_daemon_signal_cb, self);
+	self->signal_ids[1] = g_unix_signal_add(SIGINT, tldrs_daemon_signal_cb, self);
+	self->flush_timer_id = g_timeout_add_full(G_PRIORITY_DEFAULT,
+						  (guint)MAX(self->config->flush_interval_us / 1000, 1),
+						  tldrs_daemon_flush_timer_cb,
+						  self,
+						  NULL);
+	if (self->lock_fd >= 0) {
+		g_autofree char *pid = g_strdup_printf("%d\n", (int)getpid());
+		if (ftruncate(self->lock_fd, 0) == 0 && write(self->lock_fd, pid, strlen(pid)) < 0)
+			g_debug("cannot write pid to lock file");
+	}
+	g_socket_service_start(self->service);
+	self->started = TRUE;
+	g_info("tldrs %s listening on %s, storing into %s",
+	       PACKAGE_VERSION,
+	       self->config->socket_path,
+	       self->config->into_file != NULL ? self->config->into_file : self->config->data_dir);
+	return TRUE;
+}
+
+int
+tldrs_daemon_run(TldrsDaemon *self)
+{
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), 1);
+	if (!self->shut_down)
+		g_main_loop_run(self->loop);
+	return 0;
+}
+
+static void
+tldrs_daemon_finish_shutdown(TldrsDaemon *self)
+{
+	if (self->shut_down)
+		return;
+	self->shut_down = TRUE;
+	for (guint i = 0; i < self->sinks->len; i++)
+		tldrs_sink_shutdown(g_ptr_array_index(self->sinks, i));
+	tldrs_state_save(self->state);
+	g_info("stopped");
+	g_main_loop_quit(self->loop);
+}
+
+static gboolean
+tldrs_daemon_shutdown_cb(gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	g_autoptr(GPtrArray) clients = g_ptr_array_new_with_free_func(g_object_unref);
+	GHashTableIter iter;
+	gpointer key;
+
+	/* stop accepting, and free the socket path for a successor */
+	g_socket_service_stop(self->service);
+	g_socket_listener_close(G_SOCKET_LISTENER(self->service));
+	tldrs_daemon_remove_socket(self);
+
+	/* take what connected clients already sent; closing them honours EMIT_TEF_AT_EXIT */
+	g_hash_table_iter_init(&iter, self->clients);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_ptr_array_add(clients, g_object_ref(key));
+	for (guint i = 0; i < clients->len; i++)
+		tldrs_client_drain_and_close(g_ptr_array_index(clients, i));
+
+	tldrs_daemon_flush_all(self);
+	if (self->emissions_pending == 0)
+		tldrs_daemon_finish_shutdown(self);
+	return G_SOURCE_REMOVE;
+}
+
+/* the orderly shutdown of SIGTERM, SIGINT and DIE: nothing received is lost */
+void
+tldrs_daemon_quit(TldrsDaemon *self, const char *why)
+{
+	g_return_if_fail(TLDRS_IS_DAEMON(self));
+	if (self->quitting)
+		return;
+	self->quitting = TRUE;
+	g_info("shutting down: %s", why);
+	g_idle_add_full(G_PRIORITY_HIGH, tldrs_daemon_shutdown_cb, g_object_ref(self), g_object_unref);
+}
+
+static void
+tldrs_daemon_dispose(GObject *object)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(object);
+
+	for (guint i = 0; i < G_N_ELEMENTS(self->signal_ids); i++)
+		g_clear_handle_id(&self->signal_ids[i], g_source_remove);
+	g_clear_handle_id(&self->flush_timer_id, g_source_remove);
+	g_clear_handle_id(&self->idle_flush_id, g_source_remove);
+	if (self->service != NULL) {
+		g_socket_service_stop(self->service);
+		g_socket_listener_close(G_SOCKET_LISTENER(self->service));
+		g_clear_object(&self->service);
+	}
+	tldrs_daemon_remove_socket(self);
+	g_clear_pointer(&self->clients, g_hash_table_unref);
+	g_clear_pointer(&self->dirty, g_ptr_array_unref);
+	g_clear_pointer(&self->traces, g_hash_table_unref);
+	g_clear_object(&self->into_trace);
+	g_clear_pointer(&self->sinks, g_ptr_array_unref);
+	G_OBJECT_CLASS(tldrs_daemon_parent_class)->dispose(object);
+}
+
+static void
+tldrs_daemon_finalize(GObject *object)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(object);
+	if (self->lock_fd >= 0)
+		close(self->lock_fd);
+	g_clear_pointer(&self->state, tldrs_state_free);
+	g_clear_pointer(&self->config, tldrs_config_free);
+	g_clear_pointer(&self->loop, g_main_loop_unref);
+	g_free(self->read_buf);
+	G_OBJECT_CLASS(tldrs_daemon_parent_class)->finalize(object);
+}
+
+static void
+tldrs_daemon_class_init(TldrsDaemonClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->dispose = tldrs_daemon_dispose;
+	object_class->finalize = tldrs_daemon_finalize;
+}
+
+static void
+tldrs_daemon_init(TldrsDaemon *self)
+{
+	self->lock_fd = -1;
+	self->uid = getuid();
+	self->sinks = g_ptr_array_new_with_free_func(g_object_unref);
+	self->traces = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	self->clients = g_hash_table_new_full(g_direct_hash, g_direct_equal, g_object_unref, NULL);
+	self->dirty = g_ptr_array_new_with_free_func(g_object_unref);
+	self->read_buf = g_malloc(TLDRS_DAEMON_READ_SIZE);
+	self->loop = g_main_loop_new(NULL, FALSE);
+	self->service = g_socket_service_new();
+	g_socket_service_stop(self->service);
+	g_signal_connect(self->service, "incoming", G_CALLBACK(tldrs_daemon_incoming_cb), self);
+}

@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+
+#include "tldrs-config.h"
+#include "tldrs-daemon.h"
+#include "tldrs-error.h"
+#include "tldrs-state.h"
+#include "tldrs-store.h"
+#include "tldrs-tef.h"
+
+/* exit statuses */
+#define TLDRS_EXIT_OK	 0
+#define TLDRS_EXIT_FAIL	 1
+#define TLDRS_EXIT_USAGE 2
+
+typedef struct {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+} TldrsCommand;
+
+static int
+tldrs_fail(GError *error)
+{
+	g_printerr("tldrs: %s\n", error->message);
+	return TLDRS_EXIT_FAIL;
+}
+
+/* parse a command's options; on bad usage print why and return FALSE */
+static gboolean
+tldrs_parse(GOptionContext *ctx, int *argc, char ***argv)
+{
+	g_autoptr(GError) error = NULL;
+	if (!g_option_context_parse(ctx, argc, argv, &error)) {
+		g_printerr("tldrs: %s\n", error->message);
+		g_printerr(_("Try “%s --help” for more information.\n"), (*argv)[0]);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static GOptionContext *
+tldrs_context_new(const char *parameter, const char *summary, const GOptionEntry *entries)
+{
+	GOptionContext *ctx = g_option_context_new(parameter);
+	g_option_context_set_summary(ctx, summary);
+	g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+	g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
+	return ctx;
+}
+
+/* -d/--dir, else the config file's DataDir, else $XDG_DATA_HOME/tldrs */
+static char *
+tldrs_data_dir(const char *opt_dir)
+{
+	g_autoptr(TldrsConfig) config = tldrs_config_new();
+	g_autofree char *path = NULL;
+	if (opt_dir != NULL) {
+		tldrs_config_set_data_dir(config, opt_dir);
+		return g_strdup(config->data_dir);
+	}
+	path = tldrs_config_find_file();
+	if (path != NULL) {
+		g_autoptr(GError) error = NULL;
+		if (!tldrs_config_load_file(config, path, &error))
+			g_printerr("tldrs: %s\n", error->message);
+	}
+	return g_strdup(config->data_dir);
+}
+
+/* ---- serve ---- */
+
+static gboolean
+tldrs_daemonize(GError **error)
+{
+	pid_t pid = fork();
+	int fd;
+	if (pid < 0) {
+		int errsv = errno;
+		g_set_error(error, TLDRS_ERROR, TLDRS_ERROR_FAILED, "fork: %s", g_strerror(errsv));
+		return FALSE;
+	}
+	if (pid > 0)
+		_exit(TLDRS_EXIT_OK);
+	setsid();
+	fd = g_open("/dev/null", O_RDWR, 0);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return TRUE;
+}
+
+static int
+tldrs_cmd_serve(int argc, char **argv)
+{
+	g_autofree char *opt_config = NULL;
+	g_autofree char *opt_socket = NULL;
+	g_autofree char *opt_dir = NULL;
+	g_autofree char *opt_into = NULL;
+	gboolean opt_daemonize = FALSE;
+	gboolean opt_verbose = FALSE;
+	const GOptionEntry entries[] = {
+	    {"config", 0, 0, G_OPTION_ARG_FILENAME, &opt_config, N_("Read settings from FILE"),
+	     N_("FILE")},
+	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &opt_socket, N_("Listen on PATH"),
+	     N_("PATH")},
+	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Store traces in DIR"), N_("DIR")},
+	    {"into-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_into,
+	     N_("Store every event of every connection in FILE"), N_("FILE")},
+	    {"daemonize", 0, 0, G_OPTION_ARG_NONE, &opt_daemonize,
+	     N_("Go to the background once the socket is bound"), NULL},
+	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
+	     N_("Log what the daemon does, not only problems"), NULL},
+	    {NULL}};
+	g_autoptr(GOptionContext) ctx =
+	    tldrs_context_new("", _("Run the trace collector daemon."), entries);
+	g_autoptr(TldrsConfig) config = NULL;
+	g_autoptr(TldrsDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *config_path = NULL;
+
+	if (!tldrs_parse(ctx, &argc, &argv))
+		return TLDRS_EXIT_USAGE;
+	if (argc > 1) {
+		g_printerr(_("tldrs: serve: unexpected argument “%s”\n"), argv[1]);
+		return TLDRS_EXIT_USAGE;
+	}
+	if (opt_verbose)
+		g_log_set_debug_enabled(TRUE);
+
+	/* defaults, then the environment, then the config file, then the command line */
+	config = tldrs_config_new();
+	config_path = opt_config != NULL ? g_strdup(opt_config) : tldrs_config_find_file();
+	if (config_path != NULL && !tldrs_config_load_file(config, config_path, &error))
+		return tldrs_fail(error);
+	if (opt_socket != NULL) {
+		g_free(config->socket_path);
+		config->socket_path = g_canonicalize_filename(opt_socket, NULL);
+	}
+	if (opt_dir != NULL)
+		tldrs_config_set_data_dir(config, opt_dir);
+	if (opt_into != NULL)
+		config->into_file = g_canonicalize_filename(opt_into, NULL);
+
+	daemon = tldrs_daemon_new(g_steal_pointer(&config), &error);
+	if (daemon == NULL)
+		return tldrs_fail(error);
+	if (!tldrs_daemon_listen(daemon, &error))
+		return tldrs_fail(error);
+	/* errors so far reached the terminal; from here on the daemon is on its own */
+	if (opt_daemonize && !tldrs_daemonize(&error))
+		return tldrs_fail(error);
+	if (!tldrs_daemon_start(daemon, &error))
+		return tldrs_fail(error);
+	return tldrs_daemon_run(daemon);
+}
+
+/* ---- list ---- */
+
+static char *
+tldrs_format_time(gint64 usec)
+{
+	g_autoptr(GDateTime) dt = NULL;
+	if (usec <= 0)
+		return g_strdup("-");
+	dt = g_date_time_new_from_unix_local(usec / G_USEC_PER_SEC);
+	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S");
+}
+
+static int
+tldrs_cmd_list(int argc, char **argv)
+{
+	g_autofree char *opt_dir = NULL;
+	gboolean opt_long = FALSE;
+	const GOptionEntry entries[] = {
+	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	    {"long", 'l', 0, G_OPTION_ARG_NONE, &opt_long,
+	     N_("Show size, events, clients, last write and refused lines"), NULL},
+	    {NULL}};
+	g_autoptr(GOptionContext) ctx =
+	    tldrs_context_new("", _("List the traces in the data directory."), entries);
+	g_autoptr(GPtrArray) traces = NULL;
+	g_autoptr(GHashTable) status = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = NULL;
+
+	if (!tldrs_parse(ctx, &argc, &argv))
+		return TLDRS_EXIT_USAGE;
+	if (argc > 1) {
+		g_printerr(_("tldrs: list: unexpected argument “%s”\n"), argv[1]);
+		return TLDRS_EXIT_USAGE;
+	}
+	dir = tldrs_data_dir(opt_dir);
+	traces = tldrs_store_list(dir, &error);
+	if (traces == NULL)
+		return tldrs_fail(error);
+	if (!opt_long) {
+		for (guint i = 0; i < traces->len; i++)
+			g_print("%s\n", ((TldrsStoredTrace *)g_ptr_array_index(traces, i))->id);
+		return TLDRS_EXIT_OK;
+	}
+	status = tldrs_state_load(dir, NULL);
+	g_print("%-40s %10s %10s %7s %-19s %7s\n",
+		_("TRACE"),
+		_("SIZE"),
+		_("EVENTS"),
+		_("CLIENTS"),
+		_("LAST WRITE"),
+		_("REFUSED"));
+	for (guint i = 0; i < traces->len; i++) {
+		TldrsStoredTrace *t = g_ptr_array_index(traces, i);
+		TldrsTraceStatus *st = g_hash_table_lookup(status, t->id);
+		g_autofree char *size = g_format_size(t->bytes);
+		g_autofree char *when = tldrs_format_time(t->mtime);
+		g_autofree char *events = NULL;
+		guint64 n = 0;
+		if (t->source != NULL && tldrs_store_count_events(t->source, &n, NULL))
+			events = g_strdup_printf("%" G_GUINT64_FORMAT, n);
+		else
+			events = g_strdup("-");
+		g_print("%-40s %10s %10s %7u %-19s %7" G_GUINT64_FORMAT "\n",
+			t->id,
+			size,
+			events,
+			st != NULL ? st->clients : 0,
+			when,
+			st != NULL ? st->refused : 0);
+	}
+	return TLDRS_EXIT_OK;
+}
+
+/* ---- get-tef ---- */
+
+static int
+tldrs_cmd_get_tef(int argc, char **argv)
+{
+	g_autofree char *opt_dir = NULL;
+	g_autofree char *opt_out = NULL;
+	g_autofree char *opt_format = NULL;
+	const GOptionEntry entries[] = {
+	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	    {"output", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out,
+	     N_("Write to OUT instead of standard output"), N_("OUT")},
+	    {"format", 0, 0, G_OPTION_ARG_STRING, &opt_format,
+	     N_("TEF form: object (default) or array"), N_("FORMAT")},
+	    {NULL}};
+	g_autoptr(GOptionContext) ctx = tldrs_context_new(
+	    _("TRACE"),
+	    _("Write a trace as one TEF JSON file.\n\nTRACE is a file path, a file name or trace id "
+	      "in the data directory, or “latest”."),
+	    entries);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = NULL;
+	g_autofree char *source = NULL;
+	g_autofree char *trace_id = NULL;
+	TldrsTefFormat format = TLDRS_TEF_FORMAT_OBJECT;
+	TldrsTefStats stats = {0};
+
+	if (!tldrs_parse(ctx, &argc, &argv))
+		return TLDRS_EXIT_USAGE;
+	if (argc != 2) {
+		g_printerr(_("tldrs: get-tef: expected one TRACE\n"));
+		return TLDRS_EXIT_USAGE;
+	}
+	if (opt_format != NULL && !tldrs_tef_format_from_string(opt_format, &format)) {
+		g_printerr(_("tldrs: get-tef: --format: expected object or array, got “%s”\n"),
+			   opt_format);
+		return TLDRS_EXIT_USAGE;
+	}
+	dir = tldrs_data_dir(opt_dir);
+	if (!tldrs_store_resolve(dir, argv[1], &source, &trace_id, &error))
+		return tldrs_fail(error);
+	if (opt_out != NULL && g_strcmp0(opt_out, "-") != 0) {
+		if (!tldrs_tef_write_file(source, G_MAXUINT64, opt_out, format, trace_id, &stats,
+					  &error))
+			return tldrs_fail(error);
+	} else if (!tldrs_tef_write_fd(source,
+				       G_MAXUINT64,
+				       STDOUT_FILENO,
+				       _("standard output"),
+				       format,
+				       trace_id,
+				       NULL,
+				       NULL,
+				       &stats,
+				       &error)) {
+		return tldrs_fail(error);
+	}
+	if (stats.refused > 0) {
+		g_printerr(_("tldrs: %s: left out %" G_GUINT64_FORMAT
+			     " lines that are not JSON objects\n"),
+			   source,
+			   stats.refused);
+	}
+	return TLDRS_EXIT_OK;
+}
+
+/* ---- clear, dir ---- */
+
+static int
+tldrs_cmd_clear(int argc, char **argv)
+{
+	g_autofree char *opt_dir = NULL;
+	const GOptionEntry entries[] = {
+	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	    {NULL}};
+	g_autoptr(GOptionContext) ctx = tldrs_context_new(
+	    "",
+	    _("Delete the stored traces. Only trace files are deleted, never a trace that a "
+	      "client is writing now."),
+	    entries);
+	g_autoptr(GPtrArray) busy = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = NULL;
+	guint deleted = 0;
+
+	if (!tldrs_parse(ctx, &argc, &argv))
+		return TLDRS_EXIT_USAGE;
+	if (argc > 1) {
+		g_printerr(_("tldrs: clear: unexpected argument “%s”\n"), argv[1]);
+		return TLDRS_EXIT_USAGE;
+	}
+	dir = tldrs_data_dir(opt_dir);
+	if (!tldrs_store_clear(dir, &deleted, busy, &error))
+		return tldrs_fail(error);
+	for (guint i = 0; i < busy->len; i++) {
+		g_printerr(_("tldrs: kept %s: a client is writing it\n"),
+			   (const char *)g_ptr_array_index(busy, i));
+	}
+	g_print(g_dngettext(GETTEXT_PACKAGE, "Deleted %u file.\n", "Deleted %u files.\n", deleted),
+		deleted);
+	return TLDRS_EXIT_OK;
+}
+
+static int
+tldrs_cmd_dir(int argc, char **argv)
+{
+	g_autofree char *opt_dir = NULL;
+	const GOptionEntry entries[] = {
+	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	    {NULL}};
+	g_autoptr(GOptionContext) ctx =
+	    tldrs_context_new("", _("Print the data directory."), entries);
+	g_autofree char *dir = NULL;
+
+	if (!tldrs_parse(ctx, &argc, &argv))
+		return TLDRS_EXIT_USAGE;
+	if (argc > 1) {
+		g_printerr(_("tldrs: dir: unexpected argument “%s”\n"), argv[1]);
+		return TLDRS_EXIT_USAGE;
+	}
+	dir = tldrs_data_dir(opt_dir);
+	g_print("%s\n", dir);
+	return TLDRS_EXIT_OK;
+}
+
+static const TldrsCommand tldrs_commands[] = {
+    {"serve", N_("Run the daemon"), tldrs_cmd_serve},
+    {"list", N_("List the stored traces"), tldrs_cmd_list},
+    {"get-tef", N_("Write a trace as TEF JSON"), tldrs_cmd_get_tef},
+    {"clear", N_("Delete the stored traces"), tldrs_cmd_clear},
+    {"dir", N_("Print the data directory"), tldrs_cmd_dir},
+};
+
+static void
+tldrs_usage(FILE *out)
+{
+	fprintf(out, "%s\n", _("Usage: tldrs COMMAND [OPTIONS…]"));
+	fprintf(out, "\n%s\n", _("Collects Trace Event Format events from many processes."));
+	fprintf(out, "\n%s\n", _("Commands:"));
+	for (guint i = 0; i < G_N_ELEMENTS(tldrs_commands); i++)
+		fprintf(out, "  %-10s %s\n", tldrs_commands[i].name, _(tldrs_commands[i].summary));
+	fprintf(out, "\n%s\n", _("Options:"));
+	fprintf(out, "  -h, --help     %s\n", _("Show this help"));
+	fprintf(out, "  --version      %s\n", _("Show the version"));
+	fprintf(out, "\n%s\n", _("Run “tldrs COMMAND --help” for a command's options."));
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autofree char *prgname = NULL;
+
+	setlocale(LC_ALL, "");
+	bindtextdomain(GETTEXT_PACKAGE, TLDRS_LOCALEDIR);
+	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+	textdomain(GETTEXT_PACKAGE);
+
+	if (argc < 2) {
+		tldrs_usage(stderr);
+		return TLDRS_EXIT_USAGE;
+	}
+	if (g_strcmp0(argv[1], "--help") == 0 || g_strcmp0(argv[1], "-h") == 0 ||
+	    g_strcmp0(argv[1], "help") == 0) {
+		tldrs_usage(stdout);
+		return TLDRS_EXIT_OK;
+	}
+	if (g_strcmp0(argv[1], "--version") == 0 || g_strcmp0(argv[1], "-V") == 0) {
+		g_print("tldrs %s\n", PACKAGE_VERSION);
+		return TLDRS_EXIT_OK;
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(tldrs_commands); i++) {
+		if (g_strcmp0(argv[1], tldrs_commands[i].name) == 0) {
+			prgname = g_strdup_printf("tldrs %s", tldrs_commands[i].name);
+			g_set_prgname(prgname);
+			/* the command sees itself as argv[0] */
+			return tldrs_commands[i].run(argc - 1, argv + 1);
+		}
+	}
+	g_printerr(_("tldrs: unknown command “%s”\n"), argv[1]);
+	tldrs_usage(stderr);
+	return TLDRS_EXIT_USAGE;
+}

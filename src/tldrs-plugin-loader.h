@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#pragma once
+
+#include "tldrs-sink.h"
+
+G_BEGIN_DECLS
+
+char *
+tldrs_plugin_loader_path(const char *plugin_dir, const char *name);
+TldrsSink *
+tldrs_plugin_loader_load_sink(const char *plugin_dir, const char *name, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs"
+
+#include "tldrs-sink.h"
+
+G_DEFINE_INTERFACE(TldrsSink, tldrs_sink, G_TYPE_OBJECT)
+
+static void
+tldrs_sink_default_init(TldrsSinkInterface *iface)
+{
+	(void)iface;
+}
+
+guint
+tldrs_sink_abi_version(void)
+{
+	return TLDRS_SINK_ABI_VERSION;
+}
+
+gboolean
+tldrs_sink_setup(TldrsSink *self, const TldrsSinkSetup *setup, GError **error)
+{
+	TldrsSinkInterface *iface;
+	g_return_val_if_fail(TLDRS_IS_SINK(self), FALSE);
+	g_return_val_if_fail(setup != NULL, FALSE);
+	iface = TLDRS_SINK_GET_IFACE(self);
+	if (iface->setup == NULL)
+		return TRUE;
+	return iface->setup(self, setup, error);
+}
+
+gpointer
+tldrs_sink_open_trace(TldrsSink *self, const char *trace_id, const char *file)
+{
+	g_return_val_if_fail(TLDRS_IS_SINK(self), NULL);
+	g_return_val_if_fail(trace_id != NULL, NULL);
+	return TLDRS_SINK_GET_IFACE(self)->open_trace(self, trace_id, file);
+}
+
+gboolean
+tldrs_sink_write(TldrsSink *self, gpointer trace, const char *lines, gsize len, GError **error)
+{
+	g_return_val_if_fail(TLDRS_IS_SINK(self), FALSE);
+	return TLDRS_SINK_GET_IFACE(self)->write(self, trace, lines, len, error);
+}
+
+gboolean
+tldrs_sink_flush(TldrsSink *self, gpointer trace, GError **error)
+{
+	TldrsSinkInterface *iface;
+	g_return_val_if_fail(TLDRS_IS_SINK(self), FALSE);
+	iface = TLDRS_SINK_GET_IFACE(self);
+	if (iface->flush == NULL)
+		return TRUE;
+	return iface->flush(self, trace, error);
+}
+
+void
+tldrs_sink_close_trace(TldrsSink *self, gpointer trace)
+{
+	g_return_if_fail(TLDRS_IS_SINK(self));
+	TLDRS_SINK_GET_IFACE(self)->close_trace(self, trace);
+}
+
+char *
+tldrs_sink_stored_file(TldrsSink *self, gpointer trace)
+{
+	TldrsSinkInterface *iface;
+	g_return_val_if_fail(TLDRS_IS_SINK(self), NULL);
+	iface = TLDRS_SINK_GET_IFACE(self);
+	if (iface->stored_file == NULL)
+		return NULL;
+	return iface->stored_file(self, trace);
+}
+
+gsize
+tldrs_sink_backlog(TldrsSink *self)
+{
+	TldrsSinkInterface *iface;
+	g_return_val_if_fail(TLDRS_IS_SINK(self), 0);
+	iface = TLDRS_SINK_GET_IFACE(self);
+	if (iface->backlog == NULL)
+		return 0;
+	return iface->backlog(self);
+}
+
+void
+tldrs_sink_shutdown(TldrsSink *self)
+{
+	TldrsSinkInterface *iface;
+	g_return_if_fail(TLDRS_IS_SINK(self));
+	iface = TLDRS_SINK_GET_IFACE(self);
+	if (iface->shutdown != NULL)
+		iface->shutdown(self);
+}

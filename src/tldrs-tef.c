@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "tldrs-error.h"
+#include "tldrs-json.h"
+#include "tldrs-reader.h"
+#include "tldrs-tef.h"
+
+/* The one TEF writer: get-tef, EMIT_TEF, EMIT_TEF_AT_EXIT, D-Bus and the tef sink all come
+ * here. It streams stored lines into strict JSON in constant memory; a stored line that is
+ * not a strict JSON object (a file written by another tool, a damaged tail) is left out. */
+
+#define TLDRS_TEF_OUT_CHUNK (256 * 1024)
+
+gboolean
+tldrs_tef_format_from_string(const char *str, TldrsTefFormat *format)
+{
+	if (g_strcmp0(str, "object") == 0) {
+		*format = TLDRS_TEF_FORMAT_OBJECT;
+		return TRUE;
+	}
+	if (g_strcmp0(str, "array") == 0) {
+		*format = TLDRS_TEF_FORMAT_ARRAY;
+		return TRUE;
+	}
+	return FALSE;
+}
+
+const char *
+tldrs_tef_format_to_string(TldrsTefFormat format)
+{
+	return format == TLDRS_TEF_FORMAT_ARRAY ? "array" : "object";
+}
+
+void
+tldrs_tef_append_json_string(GString *out, const char *str)
+{
+	g_string_append_c(out, '"');
+	for (const guchar *p = (const guchar *)str; *p != '\0'; p++) {
+		switch (*p) {
+		case '"':
+			g_string_append(out, "\\\"");
+			break;
+		case '\\':
+			g_string_append(out, "\\\\");
+			break;
+		default:
+			if (*p < 0x20)
+				g_string_append_printf(out, "\\u%04x", *p);
+			else
+				g_string_append_c(out, (char)*p);
+		}
+	}
+	g_string_append_c(out, '"');
+}
+
+typedef struct {
+	int fd;
+	const char *name;
+	GString *buf;
+	guint64 written;
+} TldrsTefOut;
+
+static gboolean
+tldrs_tef_out_drain(TldrsTefOut *out, GError **error)
+{
+	gsize off = 0;
+	while (off < out->buf->len) {
+		ssize_t n = write(out->fd, out->buf->str + off, out->buf->len - off);
+		if (n < 0) {
+			int errsv = errno;
+			if (errsv == EINTR)
+				continue;
+			g_set_error(error,
+				    G_IO_ERROR,
+				    g_io_error_from_errno(errsv),
+				    "failed to write %s: %s",
+				    out->name,
+				    g_strerror(errsv));
+			return FALSE;
+		}
+		off += (gsize)n;
+	}
+	out->written += out->buf->len;
+	g_string_truncate(out->buf, 0);
+	return TRUE;
+}
+
+gboolean
+tldrs_tef_write_fd(const char *source,
+		   guint64 source_limit,
+		   int out_fd,
+		   const char *out_name,
+		   TldrsTefFormat format,
+		   const char *trace_id,
+		   TldrsTefProgressFunc progress,
+		   gpointer progress_data,
+		   TldrsTefStats *stats,
+		   GError **error)
+{
+	g_autoptr(TldrsReader) reader = NULL;
+	g_autoptr(GString) buf = g_string_sized_new(TLDRS_TEF_OUT_CHUNK + 4096);
+	TldrsTefOut out = {out_fd, out_name != NULL ? out_name : "output", buf, 0};
+	TldrsTefStats st = {0};
+	guint64 total = 0;
+	guint64 next_progress = 0;
+	const char *line = NULL;
+	gsize len = 0;
+	gboolean ok = TRUE;
+
+	if (source != NULL) {
+		GStatBuf sb;
+		reader = tldrs_reader_open(source, error);
+		if (reader == NULL)
+			return FALSE;
+		tldrs_reader_set_limit(reader, source_limit);
+		if (g_stat(source, &sb) == 0)
+			total = MIN((guint64)sb.st_size, source_limit);
+	}
+
+	g_string_append(buf, format == TLDRS_TEF_FORMAT_OBJECT ? "{\"traceEvents\":[\n" : "[\n");
+	while (reader != NULL) {
+		g_autoptr(GError) error_local = NULL;
+		if (!tldrs_reader_next(reader, &line, &len, &error_local)) {
+			if (error_local != NULL) {
+				g_propagate_error(error, g_steal_pointer(&error_local));
+				ok = FALSE;
+			}
+			break;
+		}
+		/* trim what the protocol tolerates, then insist on strict JSON */
+		while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+				   line[len - 1] == '\t'))
+			len--;
+		if (len == 0)
+			continue;
+		if (!tldrs_json_check_object(line, len, NULL, NULL)) {
+			st.refused++;
+			continue;
+		}
+		if (st.events > 0)
+			g_string_append_len(buf, ",\n", 2);
+		g_string_append_len(buf, line, (gssize)len);
+		st.events++;
+		if (buf->len >= TLDRS_TEF_OUT_CHUNK) {
+			if (!tldrs_tef_out_drain(&out, error))
+				return FALSE;
+			if (progress != NULL && tldrs_reader_get_bytes_read(reader) >= next_progress) {
+				progress(tldrs_reader_get_bytes_read(reader), total, progress_data);
+				next_progress = tldrs_reader_get_bytes_read(reader) + (8 << 20);
+			}
+		}
+	}
+	if (!ok)
+		return FALSE;
+	if (reader != NULL)
+		st.refused += tldrs_reader_get_lines_too_long(reader);
+
+	if (format == TLDRS_TEF_FORMAT_OBJECT) {
+		g_string_append(buf, "\n],\"displayTimeUnit\":\"ms\",\"otherData\":{\"traceId\":");
+		tldrs_tef_append_json_string(buf, trace_id != NULL ? trace_id : "");
+		g_string_append(buf, ",\"tool\":\"tldrs\",\"version\":\"" PACKAGE_VERSION "\"");
+		g_string_append_printf(buf,
+				       ",\"events\":%" G_GUINT64_FORMAT
+				       ",\"linesLeftOut\":%" G_GUINT64_FORMAT "}}\n",
+				       st.events,
+				       st.refused);
+	} else {
+		g_string_append(buf, "\n]\n");
+	}
+	if (!tldrs_tef_out_drain(&out, error))
+		return FALSE;
+	if (progress != NULL && reader != NULL)
+		progress(tldrs_reader_get_bytes_read(reader), total, progress_data);
+	st.bytes = out.written;
+	if (stats != NULL)
+		*stats = st;
+	return TRUE;
+}
+
+gboolean
+tldrs_tef_write_file(const char *source,
+		     guint64 source_limit,
+		     const char *dest,
+		     TldrsTefFormat format,
+		     const char *trace_id,
+		     TldrsTefStats *stats,
+		     GError **error)
+{
+	g_autofree char *dir = NULL;
+	g_autofree char *base = NULL;
+	g_autofree char *tmp = NULL;
+	int fd;
+
+	g_return_val_if_fail(dest != NULL, FALSE);
+
+	/* a temporary file in the same directory, renamed: no reader sees half a trace */
+	dir = g_path_get_dirname(dest);
+	base = g_path_get_basename(dest);
+	tmp = g_strdup_printf("%s/.%s.XXXXXX", dir, base);
+	fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		int errsv = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(errsv),
+			    "cannot create a file in %s: %s",
+			    dir,
+			    g_strerror(errsv));
+		return FALSE;
+	}
+	if (!tldrs_tef_write_fd(source, source_limit, fd, dest, format, trace_id, NULL, NULL, stats, error)) {
+		close(fd);
+		g_unlink(tmp);
+		return FALSE;
+	}
+	if (close(fd) != 0) {
+		int errsv = errno;
+		g_unlink(tmp);
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(errsv),
+			    "failed to write %s: %s",
+			    dest,
+			    g_strerror(errsv));
+		return FALSE;
+	}
+	if (g_rename(tmp, dest) != 0) {
+		int errsv = errno;
+		g_unlink(tmp);
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(errsv),
+			    "cannot rename to %s: %s",
+			    dest,
+			    g_strerror(errsv));
+		return FALSE;
+	}
+	return TRUE;
+}

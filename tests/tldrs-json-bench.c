@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+/*
+ * Throughput of tldrs_json_check_object() on ~100 MB of realistic, varied trace-event lines,
+ * with json-glib on a 10 MB subset for comparison. Not a test: it only prints figures.
+ *
+ *   tldrs-json-bench [MEGABYTES]
+ */
+
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tldrs-json.h"
+
+#define N_RUNS 5
+
+typedef struct {
+	GString *buf;    /* all lines, each followed by '\n' */
+	GArray *offsets; /* gsize: start of each line, plus one past the last */
+} Lines;
+
+static const char *words[] = {"compile", "link",     "foo.c",  "bar.cc",  "main",  "parse",
+                              "codegen", "optimize", "Lexer",  "emit",    "cache", "lookup",
+                              "write",   "read",     "sched",  "wait",    "io",    "thread",
+                              "GC",      "frame",    "render", "layout",  "paint", "tick",
+                              "x86_64",  "libglib",  "json",   "archive", "fetch", "unpack"};
+
+static const char *
+pick_word(GRand *rand)
+{
+	return words[g_rand_int_range(rand, 0, G_N_ELEMENTS(words))];
+}
+
+static void
+append_name(GString *s, GRand *rand)
+{
+	gint n = g_rand_int_range(rand, 1, 4);
+	for (gint i = 0; i < n; i++) {
+		if (i > 0)
+			g_string_append_c(s, ' ');
+		g_string_append(s, pick_word(rand));
+	}
+	/* now and then some non-ASCII text or an escape, as real build logs have */
+	switch (g_rand_int_range(rand, 0, 20)) {
+	case 0:
+		g_string_append(s, " caf\xc3\xa9");
+		break;
+	case 1:
+		g_string_append(s, " \xe6\x97\xa5\xe6\x9c\xac");
+		break;
+	case 2:
+		g_string_append(s, " \\\"quoted\\\"");
+		break;
+	case 3:
+		g_string_append(s, "\\tC:\\\\tmp\\\\x");
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+append_event(GString *s, GRand *rand, guint64 ts)
+{
+	static const char *phases[] = {"X", "X", "X", "X", "B", "E", "i", "C", "M"};
+	const char *ph = phases[g_rand_int_range(rand, 0, G_N_ELEMENTS(phases))];
+	const char *sep = g_rand_int_range(rand, 0, 4) == 0 ? ": " : ":";
+
+	g_string_append_printf(s, "{\"ph\":\"%s\",\"name\":\"", ph);
+	append_name(s, rand);
+	g_string_append_printf(s, "\",\"cat\":\"%s\"", pick_word(rand));
+	g_string_append_printf(s, ",\"ts\"%s%" G_GUINT64_FORMAT, sep, ts);
+	if (ph[0] == 'X')
+		g_string_append_printf(s, ",\"dur\":%d", g_rand_int_range(rand, 1, 5000000));
+	g_string_append_printf(s,
+	                       ",\"pid\":%d,\"tid\"%s%d",
+	                       g_rand_int_range(rand, 1, 65536),
+	                       sep,
+	                       g_rand_int_range(rand, 0, 64));
+	switch (ph[0]) {
+	case 'X':
+	case 'B':
+		g_string_append_printf(s,
+		                       ",\"args\":{\"file\":\"src/%s/%s.c\",\"n\":%d}",
+		                       pick_word(rand),
+		                       pick_word(rand),
+		                       g_rand_int_range(rand, 0, 1000));
+		break;
+	case 'C':
+		g_string_append_printf(s,
+		                       ",\"args\":{\"cpu\":%.3f,\"rss\":%d,\"ok\":true}",
+		                       g_rand_double(rand),
+		                       g_rand_int(rand));
+		break;
+	case 'i':
+		g_string_append(s, ",\"s\":\"g\",\"args\":{\"tags\":[\"a\",\"b\",null,-1.5e-3]}");
+		break;
+	case 'M':
+		g_string_append(s, ",\"args\":{\"name\":\"worker\",\"sort_index\":-1}");
+		break;
+	default:
+		break;
+	}
+	g_string_append(s, "}\n");
+}
+
+static Lines
+make_lines(gsize megabytes)
+{
+	g_autoptr(GRand) rand = g_rand_new_with_seed(42);
+	Lines lines = {g_string_sized_new(megabytes * 1024 * 1024 + 1024),
+	               g_array_new(FALSE, FALSE, sizeof(gsize))};
+	guint64 ts = G_GUINT64_CONSTANT(1732550000000000);
+
+	while (lines.buf->len < megabytes * 1024 * 1024) {
+		gsize start = lines.buf->len;
+		g_array_append_val(lines.offsets, start);
+		ts += (guint64)g_rand_int_range(rand, 0, 2000);
+		append_event(lines.buf, rand, ts);
+	}
+	g_array_append_val(lines.offsets, lines.buf->len);
+	return lines;
+}
+
+static gint
+cmp_double(gconstpointer a, gconstpointer b)
+{
+	gdouble x = *(const gdouble *)a;
+	gdouble y = *(const gdouble *)b;
+	return (x > y) - (x < y);
+}
+
+/* seconds to check lines [0, n_lines), without their '\n' */
+static gdouble
+time_ours(const Lines *lines, guint n_lines, guint *n_valid)
+{
+	const gsize *off = (const gsize *)lines->offsets->data;
+	gint64 begin = g_get_monotonic_time();
+	guint valid = 0;
+
+	for (guint i = 0; i < n_lines; i++) {
+		const char *line = lines->buf->str + off[i];
+		valid += tldrs_json_check_object(line, off[i + 1] - off[i] - 1, NULL, NULL);
+	}
+	*n_valid = valid;
+	return (gdouble)(g_get_monotonic_time() - begin) / G_USEC_PER_SEC;
+}
+
+static gdouble
+time_json_glib(const Lines *lines, guint n_lines, guint *n_valid)
+{
+	const gsize *off = (const gsize *)lines->offsets->data;
+	g_autoptr(JsonParser) parser = json_parser_new();
+	gint64 begin = g_get_monotonic_time();
+	guint valid = 0;
+
+	for (guint i = 0; i < n_lines; i++) {
+		const char *line = lines->buf->str + off[i];
+		gssize len = (gssize)(off[i + 1] - off[i] - 1);
+		if (json_parser_load_from_data(parser, line, len, NULL) &&
+		    JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+			valid++;
+	}
+	*n_valid = valid;
+	return (gdouble)(g_get_monotonic_time() - begin) / G_USEC_PER_SEC;
+}
+
+static void
+report(const char *what, gsize bytes, guint n_lines, gdouble seconds, guint n_valid)
+{
+	g_print("%-10s %8.1f MB/s  %10.0f lines/s  (%.1f MB, %u lines, %u valid, %.3f s)\n",
+	        what,
+	        bytes / seconds / 1e6,
+	        n_lines / seconds,
+	        bytes / 1e6,
+	        n_lines,
+	        n_valid,
+	        seconds);
+}
+
+int
+main(int argc, char **argv)
+{
+	gsize megabytes = argc > 1 ? (gsize)g_ascii_strtoull(argv[1], NULL, 10) : 100;
+	Lines lines;
+	const gsize *off;
+	guint n_lines;
+	guint n_small = 0;
+	gdouble runs[N_RUNS];
+	guint n_valid = 0;
+	gsize bytes;
+
+	if (megabytes == 0)
+		megabytes = 100;
+	lines = make_lines(megabytes);
+	off = (const gsize *)lines.offsets->data;
+	n_lines = lines.offsets->len - 1;
+	bytes = lines.buf->len - n_lines; /* without the newlines */
+	g_print("%u lines, mean %.1f bytes, e.g.\n  %.*s\n",
+	        n_lines,
+	        (gdouble)bytes / n_lines,
+	        (int)(off[1] - off[0] - 1),
+	        lines.buf->str);
+
+	for (guint r = 0; r < N_RUNS; r++)
+		runs[r] = time_ours(&lines, n_lines, &n_valid);
+	qsort(runs, N_RUNS, sizeof(runs[0]), cmp_double);
+	report("tldrs", bytes, n_lines, runs[N_RUNS / 2], n_valid);
+
+	/* json-glib on the first 10 MB */
+	while (n_small < n_lines && off[n_small] < 10 * 1024 * 1024)
+		n_small++;
+	for (guint r = 0; r < 3; r++)
+		runs[r] = time_json_glib(&lines, n_small, &n_valid);
+	qsort(runs, 3, sizeof(runs[0]), cmp_double);
+	report("json-glib", off[n_small] - n_small, n_small, runs[1], n_valid);
+
+	g_string_free(lines.buf, TRUE);
+	g_array_unref(lines.offsets);
+	return 0;
+}
