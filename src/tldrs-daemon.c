@@ -44,7 +44,10 @@ struct _TldrsDaemon {
 	GHashTable *traces;  /* id -> TldrsTrace, the open traces */
 	GHashTable *clients; /* TldrsClient -> itself, owning */
 	TldrsTrace *into_trace;
-	GPtrArray *dirty; /* TldrsTrace with pending lines, for the idle flush */
+	GPtrArray *dirty;   /* TldrsTrace with pending lines, for the idle flush */
+	GPtrArray *closing; /* TldrsTrace whose last client left */
+	guint closing_id;
+	guint state_save_id;
 	TldrsState *state;
 	guint idle_flush_id;
 	guint flush_timer_id;
@@ -111,6 +114,23 @@ tldrs_daemon_count_refused(TldrsDaemon *self)
 
 /* ---- traces ---- */
 
+static gboolean
+tldrs_daemon_state_save_cb(gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	self->state_save_id = 0;
+	tldrs_state_save(self->state);
+	return G_SOURCE_REMOVE;
+}
+
+/* traces opened or closed: tell `list -l` soon, once for a burst */
+static void
+tldrs_daemon_schedule_state_save(TldrsDaemon *self)
+{
+	if (self->state_save_id == 0)
+		self->state_save_id = g_timeout_add(100, tldrs_daemon_state_save_cb, self);
+}
+
 TldrsTrace *
 tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
 {
@@ -125,6 +145,8 @@ tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
 		trace = tldrs_trace_new(id, NULL, self->sinks);
 		g_hash_table_insert(self->traces, g_strdup(id), trace);
 		tldrs_state_trace_opened(self->state, id);
+		tldrs_state_trace_update(self->state, id, 1, 0, 0, 0);
+		tldrs_daemon_schedule_state_save(self);
 		g_info("trace %s opened", id);
 	}
 	tldrs_trace_add_client(trace);
@@ -312,21 +334,15 @@ tldrs_daemon_emit_tef(TldrsDaemon *self,
 	return TRUE;
 }
 
-void
-tldrs_daemon_release_trace(TldrsDaemon *self, TldrsTrace *trace)
+/* the last client of @trace is gone: store everything, then honour EMIT_TEF_AT_EXIT */
+static void
+tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
 {
-	g_autoptr(TldrsTrace) keep = NULL;
+	g_autoptr(TldrsTrace) keep = g_object_ref(trace);
 	g_autoptr(GPtrArray) paths = NULL;
 	g_autofree char *source = NULL;
-	g_autofree char *id = NULL;
+	g_autofree char *id = g_strdup(tldrs_trace_get_id(trace));
 
-	g_return_if_fail(TLDRS_IS_TRACE(trace));
-	if (tldrs_trace_remove_client(trace) > 0)
-		return;
-
-	/* the last client is gone: store everything, then honour EMIT_TEF_AT_EXIT */
-	keep = g_object_ref(trace);
-	id = g_strdup(tldrs_trace_get_id(trace));
 	tldrs_trace_flush(trace, TRUE);
 	source = tldrs_trace_get_stored_file(trace);
 	paths = tldrs_trace_steal_exit_paths(trace);
@@ -343,9 +359,43 @@ tldrs_daemon_release_trace(TldrsDaemon *self, TldrsTrace *trace)
 		g_hash_table_remove(self->traces, id);
 		g_info("trace %s closed", id);
 	}
-	tldrs_state_save(self->state);
+	tldrs_daemon_schedule_state_save(self);
 	for (guint i = 0; i < paths->len; i++)
 		tldrs_daemon_start_emission(self, source, g_ptr_array_index(paths, i), id);
+}
+
+static gboolean
+tldrs_daemon_closing_cb(gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	g_autoptr(GPtrArray) closing = g_steal_pointer(&self->closing);
+
+	self->closing = g_ptr_array_new_with_free_func(g_object_unref);
+	self->closing_id = 0;
+	for (guint i = 0; i < closing->len; i++) {
+		TldrsTrace *trace = g_ptr_array_index(closing, i);
+		/* another client opened it meanwhile */
+		if (tldrs_trace_get_clients(trace) == 0 && !tldrs_trace_is_closed(trace))
+			tldrs_daemon_finish_trace(self, trace);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+void
+tldrs_daemon_release_trace(TldrsDaemon *self, TldrsTrace *trace)
+{
+	g_return_if_fail(TLDRS_IS_TRACE(trace));
+	if (tldrs_trace_remove_client(trace) > 0)
+		return;
+	if (self->quitting) {
+		tldrs_daemon_finish_trace(self, trace);
+		return;
+	}
+	/* not at once: connections that are readable now may still OPEN this trace (a child
+	 * that connected before its parent left) */
+	g_ptr_array_add(self->closing, g_object_ref(trace));
+	if (self->closing_id == 0)
+		self->closing_id = g_idle_add_full(G_PRIORITY_LOW, tldrs_daemon_closing_cb, self, NULL);
 }
 
 static gboolean
@@ -775,6 +825,8 @@ tldrs_daemon_shutdown_cb(gpointer user_data)
 		g_ptr_array_add(clients, g_object_ref(key));
 	for (guint i = 0; i < clients->len; i++)
 		tldrs_client_drain_and_close(g_ptr_array_index(clients, i));
+	g_clear_handle_id(&self->closing_id, g_source_remove);
+	tldrs_daemon_closing_cb(self);
 
 	tldrs_daemon_flush_all(self);
 	if (self->emissions_pending == 0)
@@ -803,6 +855,8 @@ tldrs_daemon_dispose(GObject *object)
 		g_clear_handle_id(&self->signal_ids[i], g_source_remove);
 	g_clear_handle_id(&self->flush_timer_id, g_source_remove);
 	g_clear_handle_id(&self->idle_flush_id, g_source_remove);
+	g_clear_handle_id(&self->closing_id, g_source_remove);
+	g_clear_handle_id(&self->state_save_id, g_source_remove);
 	if (self->service != NULL) {
 		g_socket_service_stop(self->service);
 		g_socket_listener_close(G_SOCKET_LISTENER(self->service));
@@ -811,6 +865,7 @@ tldrs_daemon_dispose(GObject *object)
 	tldrs_daemon_remove_socket(self);
 	g_clear_pointer(&self->clients, g_hash_table_unref);
 	g_clear_pointer(&self->dirty, g_ptr_array_unref);
+	g_clear_pointer(&self->closing, g_ptr_array_unref);
 	g_clear_pointer(&self->traces, g_hash_table_unref);
 	g_clear_object(&self->into_trace);
 	g_clear_pointer(&self->sinks, g_ptr_array_unref);
@@ -847,6 +902,7 @@ tldrs_daemon_init(TldrsDaemon *self)
 	self->traces = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
 	self->clients = g_hash_table_new_full(g_direct_hash, g_direct_equal, g_object_unref, NULL);
 	self->dirty = g_ptr_array_new_with_free_func(g_object_unref);
+	self->closing = g_ptr_array_new_with_free_func(g_object_unref);
 	self->read_buf = g_malloc(TLDRS_DAEMON_READ_SIZE);
 	self->loop = g_main_loop_new(NULL, FALSE);
 	self->service = g_socket_service_new();

@@ -7,8 +7,8 @@
  * The parser is a small state machine with three states (expecting a value, expecting a member
  * key, after a complete value) and an explicit stack of one bit per open container (1 = object,
  * 0 = array), so hostile nesting costs 32 bytes of stack at most.  String bodies are scanned
- * eight bytes at a time (SWAR) until a byte that needs attention: '"', '\\', a control
- * character or a non-ASCII byte; only the latter two leave the fast path.
+ * eight bytes at a time (SWAR; long runs of digits too) up to the next byte that needs attention:
+ * '"' ends the string, while '\\', control characters and non-ASCII bytes take a slower path.
  */
 
 #include <string.h>
@@ -245,6 +245,35 @@ tldrs_json_scan_string(TldrsJsonCtx *ctx, const guchar *p)
 	}
 }
 
+/* first byte at or after p that is not an ASCII digit, or end */
+static inline const guchar *
+tldrs_json_skip_digits(const guchar *p, const guchar *end)
+{
+	while (end - p >= 8) {
+		guint64 x;
+		guint64 mask;
+		memcpy(&x, p, sizeof(x));
+		/* high bit set for bytes below '0', above '9' (adding 0x46 to a byte <= 0x7f
+		 * doesn't carry out) or >= 0x80; as above, only the lowest set bit is sure to be
+		 * true */
+		mask = (((x - TLDRS_JSON_ONES * '0') & ~x) | (x + TLDRS_JSON_ONES * 0x46) | x) &
+		       TLDRS_JSON_HIGHS;
+		if (mask != 0) {
+#if defined(__GNUC__) && G_BYTE_ORDER == G_LITTLE_ENDIAN
+			return p + (__builtin_ctzll(mask) >> 3);
+#else
+			while (tldrs_json_is_digit(*p))
+				p++;
+			return p;
+#endif
+		}
+		p += 8;
+	}
+	while (p < end && tldrs_json_is_digit(*p))
+		p++;
+	return p;
+}
+
 /* p is at '-' or a digit; returns the byte after the number */
 static inline const guchar *
 tldrs_json_scan_number(TldrsJsonCtx *ctx, const guchar *p)
@@ -259,9 +288,7 @@ tldrs_json_scan_number(TldrsJsonCtx *ctx, const guchar *p)
 	if (*p == '0') {
 		p++;
 	} else if (tldrs_json_is_digit(*p)) {
-		p++;
-		while (p < end && tldrs_json_is_digit(*p))
-			p++;
+		p = tldrs_json_skip_digits(p + 1, end);
 	} else {
 		return tldrs_json_fail(ctx, p, "invalid number");
 	}
@@ -338,31 +365,24 @@ value:
 	/* p is at the first byte of a value, or at end */
 	if (G_UNLIKELY(p == end))
 		goto unexpected_end;
-	switch (*p) {
-	case '"':
+	/* strings and numbers first: a branch each predicts better than a jump table */
+	if (*p == '"') {
 		p = tldrs_json_scan_string(&ctx, p);
 		if (p == NULL)
 			goto failed;
-		break;
+		goto after_value;
+	}
+	if (tldrs_json_is_digit(*p) || *p == '-') {
+		p = tldrs_json_scan_number(&ctx, p);
+		if (p == NULL)
+			goto failed;
+		goto after_value;
+	}
+	switch (*p) {
 	case '+':
 	case '.':
 		tldrs_json_fail(&ctx, p, "invalid number");
 		goto failed;
-	case '-':
-	case '0':
-	case '1':
-	case '2':
-	case '3':
-	case '4':
-	case '5':
-	case '6':
-	case '7':
-	case '8':
-	case '9':
-		p = tldrs_json_scan_number(&ctx, p);
-		if (p == NULL)
-			goto failed;
-		break;
 	case '{':
 	case '[':
 		if (G_UNLIKELY(depth == TLDRS_JSON_MAX_DEPTH)) {

@@ -400,6 +400,8 @@ main(int argc, char **argv)
 {
 	g_autofree char *prgname = NULL;
 
+	/* logs go to stderr (or the journal): stdout is for what a command prints */
+	g_log_writer_default_set_use_stderr(TRUE);
 	setlocale(LC_ALL, "");
 	bindtextdomain(GETTEXT_PACKAGE, TLDRS_LOCALEDIR);
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");

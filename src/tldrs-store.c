@@ -103,7 +103,8 @@ tldrs_store_list(const char *data_dir, GError **error)
 			g_hash_table_insert(by_id, t->id, t);
 		}
 		t->bytes += (guint64)sb.st_size;
-		t->mtime = MAX(t->mtime, (gint64)sb.st_mtime * G_USEC_PER_SEC);
+		t->mtime = MAX(t->mtime,
+			       (gint64)sb.st_mtim.tv_sec * G_USEC_PER_SEC + sb.st_mtim.tv_nsec / 1000);
 		if (kind == 2) {
 			t->tef = g_strdup(path);
 		} else if (t->source == NULL || kind == 0) {

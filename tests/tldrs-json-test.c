@@ -371,6 +371,8 @@ test_invalid_strings(void)
 	        {L("{\"a\":\"\\ud800x\"}"), 6, "unpaired surrogate escape"},
 	        {L("{\"a\":\"\\ud800\\n\"}"), 6, "unpaired surrogate escape"},
 	        {L("{\"a\":\"\\ude00\\ud83d\"}"), 6, "unpaired surrogate escape"},
+	        {L("{\"a\":\"\\udcff\\udc00\"}"), 6, "unpaired surrogate escape"},
+	        {L("{\"a\":\"\\udfff\\udfff\"}"), 6, "unpaired surrogate escape"},
 	        {L("{\"\\udc00\":1}"), 2, "unpaired surrogate escape"},
 	        {L("{\"a\":\"x\ty\"}"), 7, "control character in string"},
 	        {L("{\"a\":\"x\ny\"}"), 7, "control character in string"},

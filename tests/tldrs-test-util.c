@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+
+#include "tldrs-json.h"
+#include "tldrs-test-util.h"
+
+char *
+tldrs_test_mkdtemp(void)
+{
+	g_autoptr(GError) error = NULL;
+	char *dir = g_dir_make_tmp("tldrs-test-XXXXXX", &error);
+	g_assert_no_error(error);
+	return dir;
+}
+
+void
+tldrs_test_rm_rf(const char *path)
+{
+	g_autoptr(GDir) dir = NULL;
+	const char *name;
+	if (path == NULL)
+		return;
+	dir = g_dir_open(path, 0, NULL);
+	if (dir != NULL) {
+		while ((name = g_dir_read_name(dir)) != NULL) {
+			g_autofree char *fn = g_build_filename(path, name, NULL);
+			if (g_file_test(fn, G_FILE_TEST_IS_DIR) &&
+			    !g_file_test(fn, G_FILE_TEST_IS_SYMLINK)) {
+				g_chmod(fn, 0700);
+				tldrs_test_rm_rf(fn);
+			} else {
+				g_unlink(fn);
+			}
+		}
+	}
+	g_rmdir(path);
+}
+
+static const char *
+tldrs_test_bin(void)
+{
+	const char *bin = g_getenv("TLDRS_BIN");
+	g_assert_nonnull(bin);
+	return bin;
+}
+
+static void
+tldrs_test_child_setup(gpointer user_data)
+{
+	/* a failed test never leaves a daemon behind */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* children never see the user's real config or data directories */
+GSubprocessLauncher *
+tldrs_test_launcher(const char *tmpdir)
+{
+	GSubprocessLauncher *l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_autofree char *xdg_data = g_build_filename(tmpdir, "xdg-data", NULL);
+	g_autofree char *xdg_config = g_build_filename(tmpdir, "xdg-config", NULL);
+	g_subprocess_launcher_setenv(l, "XDG_DATA_HOME", xdg_data, TRUE);
+	g_subprocess_launcher_setenv(l, "XDG_CONFIG_HOME", xdg_config, TRUE);
+	g_subprocess_launcher_setenv(l, "XDG_CONFIG_DIRS", xdg_config, TRUE);
+	g_subprocess_launcher_setenv(l, "TMPDIR", tmpdir, TRUE);
+	g_subprocess_launcher_unsetenv(l, "TRACE_TEF_TLDR_SOCKET");
+	g_subprocess_launcher_set_child_setup(l, tldrs_test_child_setup, NULL, NULL);
+	return l;
+}
+
+TldrsTestDaemon *
+tldrs_test_daemon_new(void)
+{
+	TldrsTestDaemon *d = g_new0(TldrsTestDaemon, 1);
+	d->tmpdir = tldrs_test_mkdtemp();
+	d->socket_path = g_build_filename(d->tmpdir, "tldrs.socket", NULL);
+	d->data_dir = g_build_filename(d->tmpdir, "data", NULL);
+	d->log_path = g_build_filename(d->tmpdir, "daemon.log", NULL);
+	return d;
+}
+
+static gboolean
+tldrs_test_socket_ready(const char *path)
+{
+	g_autoptr(GSocket) s =
+	    g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
+	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+	return g_socket_connect(s, addr, NULL, NULL);
+}
+
+void
+tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args)
+{
+	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(d->tmpdir);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+
+	g_ptr_array_add(argv, (gpointer)tldrs_test_bin());
+	g_ptr_array_add(argv, (gpointer) "serve");
+	g_ptr_array_add(argv, (gpointer) "-v");
+	g_ptr_array_add(argv, (gpointer) "--socket");
+	g_ptr_array_add(argv, d->socket_path);
+	g_ptr_array_add(argv, (gpointer) "-d");
+	g_ptr_array_add(argv, d->data_dir);
+	for (guint i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+		g_ptr_array_add(argv, (gpointer)extra_args[i]);
+	g_ptr_array_add(argv, NULL);
+	g_subprocess_launcher_set_stderr_file_path(l, d->log_path);
+	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	g_clear_object(&d->proc);
+	d->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+	g_assert_no_error(error);
+	/* the daemon announces nothing: poll the socket */
+	for (guint i = 0; i < 1000; i++) {
+		if (tldrs_test_socket_ready(d->socket_path))
+			return;
+		if (g_subprocess_get_identifier(d->proc) == NULL) {
+			g_autofree char *log = tldrs_test_daemon_log(d);
+			g_error("daemon exited at start: %s", log);
+		}
+		g_usleep(10000);
+	}
+	g_error("daemon did not listen on %s", d->socket_path);
+}
+
+TldrsTestDaemon *
+tldrs_test_daemon_start_new(const char *const *extra_args)
+{
+	TldrsTestDaemon *d = tldrs_test_daemon_new();
+	tldrs_test_daemon_start(d, extra_args);
+	return d;
+}
+
+/* exit status of the daemon once it has exited by itself; -1 on a signal */
+int
+tldrs_test_daemon_wait(TldrsTestDaemon *d)
+{
+	g_autoptr(GError) error = NULL;
+	g_subprocess_wait(d->proc, NULL, &error);
+	g_assert_no_error(error);
+	if (!g_subprocess_get_if_exited(d->proc))
+		return -1;
+	return g_subprocess_get_exit_status(d->proc);
+}
+
+int
+tldrs_test_daemon_stop(TldrsTestDaemon *d, int sig)
+{
+	g_subprocess_send_signal(d->proc, sig);
+	return tldrs_test_daemon_wait(d);
+}
+
+char *
+tldrs_test_daemon_log(TldrsTestDaemon *d)
+{
+	char *contents = NULL;
+	if (!g_file_get_contents(d->log_path, &contents, NULL, NULL))
+		return g_strdup("");
+	return contents;
+}
+
+void
+tldrs_test_daemon_free(TldrsTestDaemon *d)
+{
+	if (d == NULL)
+		return;
+	if (d->proc != NULL && g_subprocess_get_identifier(d->proc) != NULL) {
+		g_subprocess_force_exit(d->proc);
+		g_subprocess_wait(d->proc, NULL, NULL);
+	}
+	g_clear_object(&d->proc);
+	if (g_getenv("TLDRS_TEST_KEEP") == NULL)
+		tldrs_test_rm_rf(d->tmpdir);
+	g_free(d->tmpdir);
+	g_free(d->socket_path);
+	g_free(d->data_dir);
+	g_free(d->log_path);
+	g_free(d);
+}
+
+GSocket *
+tldrs_test_connect(const char *socket_path)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path);
+	GSocket *s = g_socket_new(G_SOCKET_FAMILY_UNIX,
+				  G_SOCKET_TYPE_STREAM,
+				  G_SOCKET_PROTOCOL_DEFAULT,
+				  &error);
+	g_assert_no_error(error);
+	g_socket_connect(s, addr, NULL, &error);
+	g_assert_no_error(error);
+	return s;
+}
+
+void
+tldrs_test_send_len(GSocket *socket, const char *data, gsize len)
+{
+	gsize off = 0;
+	while (off < len) {
+		g_autoptr(GError) error = NULL;
+		gssize n = g_socket_send(socket, data + off, len - off, NULL, &error);
+		g_assert_no_error(error);
+		off += (gsize)n;
+	}
+}
+
+void
+tldrs_test_send(GSocket *socket, const char *data)
+{
+	tldrs_test_send_len(socket, data, strlen(data));
+}
+
+void
+tldrs_test_close(GSocket *socket)
+{
+	g_socket_close(socket, NULL);
+	g_object_unref(socket);
+}
+
+/* run `tldrs ARGS…` with the test's environment; returns its exit status */
+int
+tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg, ...)
+{
+	g_autoptr(GSubprocessLauncher) l = NULL;
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *o = NULL;
+	g_autofree char *e = NULL;
+	va_list ap;
+
+	l = tldrs_test_launcher(d->tmpdir);
+	g_subprocess_launcher_set_flags(l,
+					G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+					    G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_ptr_array_add(argv, (gpointer)tldrs_test_bin());
+	va_start(ap, first_arg);
+	/* a NULL first argument runs tldrs without any */
+	for (const char *a = first_arg; a != NULL; a = va_arg(ap, const char *))
+		g_ptr_array_add(argv, (gpointer)a);
+	va_end(ap);
+	g_ptr_array_add(argv, NULL);
+	p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(p, NULL, NULL, &o, &e, &error);
+	g_assert_no_error(error);
+	if (out != NULL)
+		*out = g_steal_pointer(&o);
+	if (err != NULL)
+		*err = g_steal_pointer(&e);
+	g_assert_true(g_subprocess_get_if_exited(p));
+	return g_subprocess_get_exit_status(p);
+}
+
+gboolean
+tldrs_test_wait_for_file(const char *path, guint timeout_ms)
+{
+	for (guint waited = 0; waited <= timeout_ms; waited += 10) {
+		if (g_file_test(path, G_FILE_TEST_EXISTS))
+			return TRUE;
+		g_usleep(10000);
+	}
+	return FALSE;
+}
+
+/* a TEF file: strict JSON (our validator) that json-glib also parses */
+JsonNode *
+tldrs_test_load_tef(const char *path)
+{
+	g_autofree char *contents = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonParser) parser = json_parser_new();
+	const char *reason = NULL;
+	gsize len = 0;
+	gsize where = 0;
+
+	g_file_get_contents(path, &contents, &len, &error);
+	g_assert_no_error(error);
+	if (contents[0] == '{') {
+		if (!tldrs_json_check_object(contents, len, &where, &reason))
+			g_error("%s is not strict JSON at byte %zu: %s", path, where, reason);
+	} else {
+		/* the array form: wrap it to check it with the object validator */
+		g_autofree char *wrapped = g_strdup_printf("{\"a\":%s}", contents);
+		if (!tldrs_json_check_object(wrapped, strlen(wrapped), &where, &reason))
+			g_error("%s is not strict JSON at byte %zu: %s", path, where, reason);
+	}
+	json_parser_load_from_data(parser, contents, (gssize)len, &error);
+	g_assert_no_error(error);
+	return json_node_copy(json_parser_get_root(parser));
+}
+
+JsonArray *
+tldrs_test_tef_events(JsonNode *root)
+{
+	if (JSON_NODE_HOLDS_ARRAY(root))
+		return json_node_get_array(root);
+	g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
+	return json_object_get_array_member(json_node_get_object(root), "traceEvents");
+}
+
+guint
+tldrs_test_count_lines(const char *path)
+{
+	g_autofree char *contents = NULL;
+	guint n = 0;
+	if (!g_file_get_contents(path, &contents, NULL, NULL))
+		return 0;
+	for (const char *p = contents; *p != '\0'; p++) {
+		if (*p == '\n')
+			n++;
+	}
+	return n;
+}
+
+char *
+tldrs_test_trace_file(TldrsTestDaemon *d, const char *id)
+{
+	g_autofree char *base = g_strconcat(id, ".jsonl", NULL);
+	return g_build_filename(d->data_dir, base, NULL);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* the real tldrs binary on a temporary socket and data directory */
+typedef struct {
+	char *tmpdir;
+	char *socket_path;
+	char *data_dir;
+	char *log_path;
+	GSubprocess *proc;
+} TldrsTestDaemon;
+
+char *
+tldrs_test_mkdtemp(void);
+void
+tldrs_test_rm_rf(const char *path);
+GSubprocessLauncher *
+tldrs_test_launcher(const char *tmpdir);
+TldrsTestDaemon *
+tldrs_test_daemon_new(void);
+void
+tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args);
+TldrsTestDaemon *
+tldrs_test_daemon_start_new(const char *const *extra_args);
+int
+tldrs_test_daemon_wait(TldrsTestDaemon *d);
+int
+tldrs_test_daemon_stop(TldrsTestDaemon *d, int sig);
+char *
+tldrs_test_daemon_log(TldrsTestDaemon *d);
+void
+tldrs_test_daemon_free(TldrsTestDaemon *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TldrsTestDaemon, tldrs_test_daemon_free)
+
+GSocket *
+tldrs_test_connect(const char *socket_path);
+void
+tldrs_test_send(GSocket *socket, const char *data);
+void
+tldrs_test_send_len(GSocket *socket, const char *data, gsize len);
+void
+tldrs_test_close(GSocket *socket);
+
+int
+tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg, ...)
+    G_GNUC_NULL_TERMINATED;
+gboolean
+tldrs_test_wait_for_file(const char *path, guint timeout_ms);
+JsonNode *
+tldrs_test_load_tef(const char *path);
+JsonArray *
+tldrs_test_tef_events(JsonNode *root);
+guint
+tldrs_test_count_lines(const char *path);
+char *
+tldrs_test_trace_file(TldrsTestDaemon *d, const char *id);
+
+G_END_DECLS
