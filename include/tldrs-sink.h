@@ -69,10 +69,10 @@ struct _TldrsSinkInterface {
 	gboolean (*setup)(TldrsSink *self, const TldrsSinkSetup *setup, GError **error);
 	gpointer (*open_trace)(TldrsSink *self, const char *trace_id, const char *file);
 	gboolean (*write)(TldrsSink *self,
-			  gpointer trace,
-			  const char *lines,
-			  gsize len,
-			  GError **error);
+	                  gpointer trace,
+	                  const char *lines,
+	                  gsize len,
+	                  GError **error);
 	gboolean (*flush)(TldrsSink *self, gpointer trace, GError **error);
 	void (*close_trace)(TldrsSink *self, gpointer trace);
 	char *(*stored_file)(TldrsSink *self, gpointer trace);

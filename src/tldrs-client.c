@@ -46,12 +46,13 @@ tldrs_client_refuse(TldrsClient *self, const char *reason, const char *line, gsi
 	/* the first refusal of a connection is logged, then a summary when it closes */
 	if (self->refused == 1 && tldrs_daemon_count_refused(self->daemon)) {
 		g_autofree char *excerpt = tldrs_protocol_excerpt(line, len);
-		g_warning("connection %" G_GUINT64_FORMAT " (pid %d, trace %s): refused line: %s: %s",
-			  self->id,
-			  self->pid,
-			  self->trace != NULL ? tldrs_trace_get_id(self->trace) : "none",
-			  reason,
-			  excerpt);
+		g_warning("connection %" G_GUINT64_FORMAT
+		          " (pid %d, trace %s): refused line: %s: %s",
+		          self->id,
+		          self->pid,
+		          self->trace != NULL ? tldrs_trace_get_id(self->trace) : "none",
+		          reason,
+		          excerpt);
 	} else if (self->refused != 1) {
 		tldrs_daemon_count_refused(self->daemon);
 	}
@@ -112,10 +113,10 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 		}
 		arg = g_strndup(line.data, line.len);
 		if (!tldrs_daemon_emit_tef(self->daemon,
-					   self->trace,
-					   arg,
-					   line.kind == TLDRS_LINE_EMIT_TEF_AT_EXIT,
-					   &error))
+		                           self->trace,
+		                           arg,
+		                           line.kind == TLDRS_LINE_EMIT_TEF_AT_EXIT,
+		                           &error))
 			tldrs_client_refuse(self, error->message, raw, raw_len);
 		return;
 	case TLDRS_LINE_DIE:
@@ -191,10 +192,8 @@ tldrs_client_keep_partial(TldrsClient *self, const char *data, gsize len)
 		return;
 	if (have + len > max_line) {
 		const char *head = have > 0 ? (const char *)self->partial->data : data;
-		tldrs_client_refuse(self,
-				    "line longer than MaxLineBytes",
-				    head,
-				    have > 0 ? have : len);
+		tldrs_client_refuse(
+		        self, "line longer than MaxLineBytes", head, have > 0 ? have : len);
 		g_clear_pointer(&self->partial, g_byte_array_unref);
 		self->skipping = TRUE;
 		return;
@@ -323,7 +322,8 @@ tldrs_client_drain_and_close(TldrsClient *self)
 	buf = tldrs_daemon_get_read_buffer(self->daemon);
 	while (!self->closed && total < TLDRS_CLIENT_DRAIN_MAX) {
 		g_autoptr(GError) error = NULL;
-		gssize n = g_socket_receive(self->socket, buf, TLDRS_DAEMON_READ_SIZE, NULL, &error);
+		gssize n =
+		        g_socket_receive(self->socket, buf, TLDRS_DAEMON_READ_SIZE, NULL, &error);
 		if (n <= 0)
 			break;
 		total += (gsize)n;
@@ -353,10 +353,10 @@ tldrs_client_close(TldrsClient *self)
 	g_clear_pointer(&self->partial, g_byte_array_unref);
 	if (self->refused > 1) {
 		g_message("connection %" G_GUINT64_FORMAT " (pid %d): %" G_GUINT64_FORMAT
-			  " lines refused in all",
-			  self->id,
-			  self->pid,
-			  self->refused);
+		          " lines refused in all",
+		          self->id,
+		          self->pid,
+		          self->refused);
 	}
 	g_io_stream_close(G_IO_STREAM(self->connection), NULL, NULL);
 	if (self->trace != NULL) {

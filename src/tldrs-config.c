@@ -48,7 +48,7 @@ tldrs_config_new(void)
 	self->sinks = g_strsplit("jsonl", ";", -1);
 	self->flush_interval_us = TLDRS_FLUSH_INTERVAL_DEFAULT_US;
 	self->plugin_dir = g_strdup(plugin_dir != NULL && plugin_dir[0] != '\0' ? plugin_dir
-									   : TLDRS_PLUGIN_DIR);
+	                                                                        : TLDRS_PLUGIN_DIR);
 	self->max_line_bytes = TLDRS_MAX_LINE_BYTES_DEFAULT;
 	self->max_clients = TLDRS_MAX_CLIENTS_DEFAULT;
 	return self;
@@ -59,7 +59,8 @@ char *
 tldrs_config_find_file(void)
 {
 	const char *const *dirs = g_get_system_config_dirs();
-	g_autofree char *user = g_build_filename(g_get_user_config_dir(), "tldrs", "tldrs.conf", NULL);
+	g_autofree char *user =
+	        g_build_filename(g_get_user_config_dir(), "tldrs", "tldrs.conf", NULL);
 	g_autofree char *sys = g_build_filename(TLDRS_SYSCONFDIR, "tldrs", "tldrs.conf", NULL);
 
 	if (g_file_test(user, G_FILE_TEST_IS_REGULAR))
@@ -97,22 +98,22 @@ tldrs_config_set_data_dir(TldrsConfig *self, const char *dir)
 
 static gboolean
 tldrs_config_fail(GError **error,
-		  const char *path,
-		  const char *group,
-		  const char *key,
-		  const char *expected,
-		  const char *value)
+                  const char *path,
+                  const char *group,
+                  const char *key,
+                  const char *expected,
+                  const char *value)
 {
 	g_set_error(error,
-		    TLDRS_ERROR,
-		    TLDRS_ERROR_INVALID_ARGUMENT,
-		    /* TRANSLATORS: file: [group] key: expected …, got "value" */
-		    _("%s: [%s] %s: expected %s, got \"%s\""),
-		    path,
-		    group,
-		    key,
-		    expected,
-		    value);
+	            TLDRS_ERROR,
+	            TLDRS_ERROR_INVALID_ARGUMENT,
+	            /* TRANSLATORS: file: [group] key: expected …, got "value" */
+	            _("%s: [%s] %s: expected %s, got \"%s\""),
+	            path,
+	            group,
+	            key,
+	            expected,
+	            value);
 	return FALSE;
 }
 
@@ -143,14 +144,16 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 			if (value[0] == '\0')
 				continue;
 			if (!g_path_is_absolute(value) && value[0] != '~')
-				return tldrs_config_fail(error, path, group, key, "an absolute path", value);
+				return tldrs_config_fail(
+				        error, path, group, key, "an absolute path", value);
 			g_free(self->socket_path);
 			self->socket_path = tldrs_config_expand_path(value);
 		} else if (g_strcmp0(key, "DataDir") == 0) {
 			if (value[0] == '\0')
 				continue;
 			if (!g_path_is_absolute(value) && value[0] != '~')
-				return tldrs_config_fail(error, path, group, key, "an absolute path", value);
+				return tldrs_config_fail(
+				        error, path, group, key, "an absolute path", value);
 			tldrs_config_set_data_dir(self, value);
 		} else if (g_strcmp0(key, "Sinks") == 0) {
 			g_auto(GStrv) list = g_key_file_get_string_list(kf, group, key, NULL, NULL);
@@ -161,20 +164,28 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 					continue;
 				for (const char *c = name; *c != '\0'; c++) {
 					if (!g_ascii_isalnum(*c) && *c != '-' && *c != '_')
-						return tldrs_config_fail(error, path, group, key,
-									 "sink names of letters, digits, '-' and '_'",
-									 value);
+						return tldrs_config_fail(error,
+						                         path,
+						                         group,
+						                         key,
+						                         "sink names of letters, "
+						                         "digits, '-' and '_'",
+						                         value);
 				}
 				for (guint k = 0; k < names->len; k++) {
 					if (g_strcmp0(g_ptr_array_index(names, k), name) == 0)
-						return tldrs_config_fail(error, path, group, key,
-									 "each sink once", value);
+						return tldrs_config_fail(error,
+						                         path,
+						                         group,
+						                         key,
+						                         "each sink once",
+						                         value);
 				}
 				g_ptr_array_add(names, g_strdup(name));
 			}
 			if (names->len == 0)
-				return tldrs_config_fail(error, path, group, key, "at least one sink",
-							 value);
+				return tldrs_config_fail(
+				        error, path, group, key, "at least one sink", value);
 			g_ptr_array_add(names, NULL);
 			g_strfreev(self->sinks);
 			self->sinks = (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
@@ -185,8 +196,12 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 			v = g_ascii_strtod(value, &end);
 			if (value[0] == '\0' || end == NULL || *end != '\0' || errno != 0 ||
 			    !isfinite(v) || v <= 0 || v > 3600)
-				return tldrs_config_fail(error, path, group, key,
-							 "a number > 0 (seconds, at most 3600)", value);
+				return tldrs_config_fail(error,
+				                         path,
+				                         group,
+				                         key,
+				                         "a number > 0 (seconds, at most 3600)",
+				                         value);
 			self->flush_interval_us = MAX((gint64)(v * G_USEC_PER_SEC), 1000);
 		} else if (g_strcmp0(key, "PluginDir") == 0) {
 			if (value[0] == '\0')
@@ -196,23 +211,31 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 		} else if (g_strcmp0(key, "MaxLineBytes") == 0) {
 			guint64 v = 0;
 			if (!tldrs_config_parse_uint(value, 1024, G_GUINT64_CONSTANT(1) << 30, &v))
-				return tldrs_config_fail(error, path, group, key,
-							 "a whole number from 1024 to 1073741824", value);
+				return tldrs_config_fail(error,
+				                         path,
+				                         group,
+				                         key,
+				                         "a whole number from 1024 to 1073741824",
+				                         value);
 			self->max_line_bytes = (gsize)v;
 		} else if (g_strcmp0(key, "MaxClients") == 0) {
 			guint64 v = 0;
 			if (!tldrs_config_parse_uint(value, 1, 1000000, &v))
-				return tldrs_config_fail(error, path, group, key,
-							 "a whole number from 1 to 1000000", value);
+				return tldrs_config_fail(error,
+				                         path,
+				                         group,
+				                         key,
+				                         "a whole number from 1 to 1000000",
+				                         value);
 			self->max_clients = (guint)v;
 		} else {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_INVALID_ARGUMENT,
-				    _("%s: [%s] %s: unknown key"),
-				    path,
-				    group,
-				    key);
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_INVALID_ARGUMENT,
+			            _("%s: [%s] %s: unknown key"),
+			            path,
+			            group,
+			            key);
 			return FALSE;
 		}
 	}
@@ -231,11 +254,11 @@ tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error_local)) {
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_INVALID_ARGUMENT,
-			    "%s: %s",
-			    path,
-			    error_local->message);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_INVALID_ARGUMENT,
+		            "%s: %s",
+		            path,
+		            error_local->message);
 		return FALSE;
 	}
 	groups = g_key_file_get_groups(kf, NULL);
@@ -248,11 +271,11 @@ tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 		     g_strv_contains((const char *const *)self->sinks, g + 5)))
 			continue;
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_INVALID_ARGUMENT,
-			    _("%s: [%s]: unknown group"),
-			    path,
-			    g);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_INVALID_ARGUMENT,
+		            _("%s: [%s]: unknown group"),
+		            path,
+		            g);
 		return FALSE;
 	}
 	if (!tldrs_config_load_daemon(self, kf, path, error))
@@ -264,11 +287,11 @@ tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 		    !g_strv_contains(tldrs_config_known_sinks, g + 5) &&
 		    !g_strv_contains((const char *const *)self->sinks, g + 5)) {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_INVALID_ARGUMENT,
-				    _("%s: [%s]: unknown group"),
-				    path,
-				    g);
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_INVALID_ARGUMENT,
+			            _("%s: [%s]: unknown group"),
+			            path,
+			            g);
 			return FALSE;
 		}
 	}

@@ -98,7 +98,7 @@ tldrs_daemon_count_refused(TldrsDaemon *self)
 	if (now - self->log_window >= G_USEC_PER_SEC) {
 		if (self->log_suppressed > 0) {
 			g_warning("%" G_GUINT64_FORMAT " more refused lines not logged",
-				  self->log_suppressed);
+			          self->log_suppressed);
 		}
 		self->log_window = now;
 		self->log_count = 0;
@@ -173,9 +173,9 @@ tldrs_emission_free(TldrsEmission *e)
 
 static void
 tldrs_daemon_emission_thread(GTask *task,
-			     gpointer source_object,
-			     gpointer task_data,
-			     GCancellable *cancellable)
+                             gpointer source_object,
+                             gpointer task_data,
+                             GCancellable *cancellable)
 {
 	TldrsEmission *e = task_data;
 	g_autoptr(GError) error = NULL;
@@ -186,13 +186,8 @@ tldrs_daemon_emission_thread(GTask *task,
 	/* a trace without any event yet has no file: an empty trace */
 	if (source != NULL && !g_file_test(source, G_FILE_TEST_EXISTS))
 		source = NULL;
-	if (!tldrs_tef_write_file(source,
-				  e->source_limit,
-				  e->dest,
-				  e->format,
-				  e->trace_id,
-				  &e->stats,
-				  &error)) {
+	if (!tldrs_tef_write_file(
+	            source, e->source_limit, e->dest, e->format, e->trace_id, &e->stats, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -211,7 +206,10 @@ tldrs_daemon_emission_done(GObject *source_object, GAsyncResult *res, gpointer u
 	(void)user_data;
 
 	if (!g_task_propagate_boolean(G_TASK(res), &error)) {
-		g_warning("trace %s: cannot write TEF to %s: %s", e->trace_id, e->dest, error->message);
+		g_warning("trace %s: cannot write TEF to %s: %s",
+		          e->trace_id,
+		          e->dest,
+		          error->message);
 	} else {
 		g_info("trace %s: wrote %s (%" G_GUINT64_FORMAT " events)",
 		       e->trace_id,
@@ -225,9 +223,9 @@ tldrs_daemon_emission_done(GObject *source_object, GAsyncResult *res, gpointer u
 
 static void
 tldrs_daemon_start_emission(TldrsDaemon *self,
-			    const char *source,
-			    const char *dest,
-			    const char *trace_id)
+                            const char *source,
+                            const char *dest,
+                            const char *trace_id)
 {
 	g_autoptr(GTask) task = g_task_new(self, NULL, tldrs_daemon_emission_done, NULL);
 	TldrsEmission *e = g_new0(TldrsEmission, 1);
@@ -275,35 +273,35 @@ tldrs_daemon_check_output_path(TldrsDaemon *self, const char *path, GError **err
 
 	if (!g_path_is_absolute(path)) {
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_INVALID_PATH,
-			    "output path is not absolute: %s",
-			    path);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_INVALID_PATH,
+		            "output path is not absolute: %s",
+		            path);
 		return FALSE;
 	}
 	if (g_str_has_suffix(path, "/") || g_file_test(path, G_FILE_TEST_IS_DIR)) {
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_INVALID_PATH,
-			    "output path is a directory: %s",
-			    path);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_INVALID_PATH,
+		            "output path is a directory: %s",
+		            path);
 		return FALSE;
 	}
 	dir = g_path_get_dirname(path);
 	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_INVALID_PATH,
-			    "directory does not exist: %s",
-			    dir);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_INVALID_PATH,
+		            "directory does not exist: %s",
+		            dir);
 		return FALSE;
 	}
 	if (tldrs_daemon_is_own_file(self, path)) {
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_INVALID_PATH,
-			    "output path is one of tldrs's own files: %s",
-			    path);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_INVALID_PATH,
+		            "output path is one of tldrs's own files: %s",
+		            path);
 		return FALSE;
 	}
 	return TRUE;
@@ -311,10 +309,10 @@ tldrs_daemon_check_output_path(TldrsDaemon *self, const char *path, GError **err
 
 gboolean
 tldrs_daemon_emit_tef(TldrsDaemon *self,
-		      TldrsTrace *trace,
-		      const char *path,
-		      gboolean at_exit,
-		      GError **error)
+                      TldrsTrace *trace,
+                      const char *path,
+                      gboolean at_exit,
+                      GError **error)
 {
 	g_autofree char *source = NULL;
 
@@ -347,11 +345,11 @@ tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
 	source = tldrs_trace_get_stored_file(trace);
 	paths = tldrs_trace_steal_exit_paths(trace);
 	tldrs_state_trace_update(self->state,
-				 id,
-				 0,
-				 tldrs_trace_get_events(trace),
-				 tldrs_trace_get_refused(trace),
-				 tldrs_trace_get_last_write(trace));
+	                         id,
+	                         0,
+	                         tldrs_trace_get_events(trace),
+	                         tldrs_trace_get_refused(trace),
+	                         tldrs_trace_get_last_write(trace));
 	if (trace != self->into_trace) {
 		tldrs_trace_close(trace);
 		g_ptr_array_remove(self->dirty, trace);
@@ -395,7 +393,8 @@ tldrs_daemon_release_trace(TldrsDaemon *self, TldrsTrace *trace)
 	 * that connected before its parent left) */
 	g_ptr_array_add(self->closing, g_object_ref(trace));
 	if (self->closing_id == 0)
-		self->closing_id = g_idle_add_full(G_PRIORITY_LOW, tldrs_daemon_closing_cb, self, NULL);
+		self->closing_id =
+		        g_idle_add_full(G_PRIORITY_LOW, tldrs_daemon_closing_cb, self, NULL);
 }
 
 static gboolean
@@ -424,7 +423,7 @@ tldrs_daemon_trace_dirty(TldrsDaemon *self, TldrsTrace *trace)
 	g_ptr_array_add(self->dirty, g_object_ref(trace));
 	if (self->idle_flush_id == 0) {
 		self->idle_flush_id =
-		    g_idle_add_full(G_PRIORITY_LOW, tldrs_daemon_idle_flush_cb, self, NULL);
+		        g_idle_add_full(G_PRIORITY_LOW, tldrs_daemon_idle_flush_cb, self, NULL);
 	}
 }
 
@@ -439,11 +438,11 @@ tldrs_daemon_flush_all(TldrsDaemon *self)
 		TldrsTrace *trace = value;
 		tldrs_trace_flush(trace, TRUE);
 		tldrs_state_trace_update(self->state,
-					 tldrs_trace_get_id(trace),
-					 tldrs_trace_get_clients(trace),
-					 tldrs_trace_get_events(trace),
-					 tldrs_trace_get_refused(trace),
-					 tldrs_trace_get_last_write(trace));
+		                         tldrs_trace_get_id(trace),
+		                         tldrs_trace_get_clients(trace),
+		                         tldrs_trace_get_events(trace),
+		                         tldrs_trace_get_refused(trace),
+		                         tldrs_trace_get_last_write(trace));
 	}
 	if (self->into_trace != NULL)
 		tldrs_trace_flush(self->into_trace, TRUE);
@@ -461,9 +460,9 @@ tldrs_daemon_flush_timer_cb(gpointer user_data)
 
 static gboolean
 tldrs_daemon_incoming_cb(GSocketService *service,
-			 GSocketConnection *connection,
-			 GObject *source_object,
-			 gpointer user_data)
+                         GSocketConnection *connection,
+                         GObject *source_object,
+                         gpointer user_data)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(user_data);
 	GSocket *socket = g_socket_connection_get_socket(connection);
@@ -489,17 +488,18 @@ tldrs_daemon_incoming_cb(GSocketService *service,
 	pid = g_credentials_get_unix_pid(creds, NULL);
 	if (uid != self->uid) {
 		g_warning("refused a connection from uid %u (pid %d): only uid %u may connect",
-			  (guint)uid,
-			  (gint)pid,
-			  (guint)self->uid);
+		          (guint)uid,
+		          (gint)pid,
+		          (guint)self->uid);
 		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
 		return TRUE;
 	}
 	if (g_hash_table_size(self->clients) >= self->config->max_clients) {
 		if (tldrs_daemon_count_refused(self)) {
-			g_warning("refused a connection from pid %d: MaxClients=%u clients connected",
-				  (gint)pid,
-				  self->config->max_clients);
+			g_warning(
+			        "refused a connection from pid %d: MaxClients=%u clients connected",
+			        (gint)pid,
+			        self->config->max_clients);
 		}
 		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
 		return TRUE;
@@ -549,17 +549,17 @@ tldrs_daemon_setup_sinks(TldrsDaemon *self, GError **error)
 	/* --into-file stores exactly one file, in the jsonl format */
 	const char *const into_sinks[] = {"jsonl", NULL};
 	const char *const *names = self->config->into_file != NULL
-				       ? into_sinks
-				       : (const char *const *)self->config->sinks;
+	                                   ? into_sinks
+	                                   : (const char *const *)self->config->sinks;
 
 	for (guint i = 0; names[i] != NULL; i++) {
 		g_autofree char *group = g_strdup_printf("Sink %s", names[i]);
 		TldrsSinkSetup setup = {
-		    .data_dir = self->config->data_dir,
-		    .config = self->config->keyfile,
-		    .config_path = self->config->config_path,
-		    .group = group,
-		    .flush_interval_us = self->config->flush_interval_us,
+		        .data_dir = self->config->data_dir,
+		        .config = self->config->keyfile,
+		        .config_path = self->config->config_path,
+		        .group = group,
+		        .flush_interval_us = self->config->flush_interval_us,
 		};
 		g_autoptr(TldrsSink) sink = NULL;
 
@@ -585,11 +585,11 @@ tldrs_daemon_lock_data_dir(TldrsDaemon *self, GError **error)
 	if (g_mkdir_with_parents(dir, 0700) != 0) {
 		int errsv = errno;
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_FAILED,
-			    _("cannot create data directory %s: %s"),
-			    dir,
-			    g_strerror(errsv));
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_FAILED,
+		            _("cannot create data directory %s: %s"),
+		            dir,
+		            g_strerror(errsv));
 		return FALSE;
 	}
 	if (self->config->into_file != NULL)
@@ -599,19 +599,19 @@ tldrs_daemon_lock_data_dir(TldrsDaemon *self, GError **error)
 	if (self->lock_fd < 0) {
 		int errsv = errno;
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_FAILED,
-			    _("cannot write to data directory %s: %s"),
-			    dir,
-			    g_strerror(errsv));
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_FAILED,
+		            _("cannot write to data directory %s: %s"),
+		            dir,
+		            g_strerror(errsv));
 		return FALSE;
 	}
 	if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_BUSY,
-			    _("another tldrs daemon is using data directory %s"),
-			    dir);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_BUSY,
+		            _("another tldrs daemon is using data directory %s"),
+		            dir);
 		return FALSE;
 	}
 	return TRUE;
@@ -637,10 +637,8 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 static gboolean
 tldrs_daemon_socket_is_live(const char *path)
 {
-	g_autoptr(GSocket) probe = g_socket_new(G_SOCKET_FAMILY_UNIX,
-						G_SOCKET_TYPE_STREAM,
-						G_SOCKET_PROTOCOL_DEFAULT,
-						NULL);
+	g_autoptr(GSocket) probe = g_socket_new(
+	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
 	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
 	if (probe == NULL)
 		return FALSE;
@@ -664,27 +662,27 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 
 	if (strlen(path) >= 108) {
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_INVALID_ARGUMENT,
-			    _("socket path too long (at most 107 bytes): %s"),
-			    path);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_INVALID_ARGUMENT,
+		            _("socket path too long (at most 107 bytes): %s"),
+		            path);
 		return FALSE;
 	}
 	if (g_lstat(path, &sb) == 0) {
 		if (!S_ISSOCK(sb.st_mode)) {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_BUSY,
-				    _("%s exists and is not a socket"),
-				    path);
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_BUSY,
+			            _("%s exists and is not a socket"),
+			            path);
 			return FALSE;
 		}
 		if (tldrs_daemon_socket_is_live(path)) {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_BUSY,
-				    _("another daemon is already listening on %s"),
-				    path);
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_BUSY,
+			            _("another daemon is already listening on %s"),
+			            path);
 			return FALSE;
 		}
 		g_info("replacing stale socket %s", path);
@@ -692,10 +690,8 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 	}
 	g_mkdir_with_parents(dir, 0700);
 
-	socket = g_socket_new(G_SOCKET_FAMILY_UNIX,
-			      G_SOCKET_TYPE_STREAM,
-			      G_SOCKET_PROTOCOL_DEFAULT,
-			      error);
+	socket = g_socket_new(
+	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
 	if (socket == NULL)
 		return FALSE;
 	addr = g_unix_socket_address_new(path);
@@ -705,11 +701,11 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 	umask(old_umask);
 	if (!ok) {
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_FAILED,
-			    _("cannot bind %s: %s"),
-			    path,
-			    error_local->message);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_FAILED,
+		            _("cannot bind %s: %s"),
+		            path,
+		            error_local->message);
 		return FALSE;
 	}
 	if (g_lstat(path, &sb) == 0) {
@@ -719,16 +715,14 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 	self->socket_path = g_strdup(path);
 	g_socket_set_listen_backlog(socket, 4096);
 	if (!g_socket_listen(socket, &error_local) ||
-	    !g_socket_listener_add_socket(G_SOCKET_LISTENER(self->service),
-					  socket,
-					  NULL,
-					  &error_local)) {
+	    !g_socket_listener_add_socket(
+	            G_SOCKET_LISTENER(self->service), socket, NULL, &error_local)) {
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_FAILED,
-			    _("cannot listen on %s: %s"),
-			    path,
-			    error_local->message);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_FAILED,
+		            _("cannot listen on %s: %s"),
+		            path,
+		            error_local->message);
 		return FALSE;
 	}
 	return TRUE;
@@ -765,11 +759,12 @@ tldrs_daemon_start(TldrsDaemon *self, GError **error)
 	tldrs_daemon_raise_fd_limit();
 	self->signal_ids[0] = g_unix_signal_add(SIGTERM, tldrs_daemon_signal_cb, self);
 	self->signal_ids[1] = g_unix_signal_add(SIGINT, tldrs_daemon_signal_cb, self);
-	self->flush_timer_id = g_timeout_add_full(G_PRIORITY_DEFAULT,
-						  (guint)MAX(self->config->flush_interval_us / 1000, 1),
-						  tldrs_daemon_flush_timer_cb,
-						  self,
-						  NULL);
+	self->flush_timer_id =
+	        g_timeout_add_full(G_PRIORITY_DEFAULT,
+	                           (guint)MAX(self->config->flush_interval_us / 1000, 1),
+	                           tldrs_daemon_flush_timer_cb,
+	                           self,
+	                           NULL);
 	if (self->lock_fd >= 0) {
 		g_autofree char *pid = g_strdup_printf("%d\n", (int)getpid());
 		if (ftruncate(self->lock_fd, 0) == 0 && write(self->lock_fd, pid, strlen(pid)) < 0)
@@ -843,7 +838,8 @@ tldrs_daemon_quit(TldrsDaemon *self, const char *why)
 		return;
 	self->quitting = TRUE;
 	g_info("shutting down: %s", why);
-	g_idle_add_full(G_PRIORITY_HIGH, tldrs_daemon_shutdown_cb, g_object_ref(self), g_object_unref);
+	g_idle_add_full(
+	        G_PRIORITY_HIGH, tldrs_daemon_shutdown_cb, g_object_ref(self), g_object_unref);
 }
 
 static void

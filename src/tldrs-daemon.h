@@ -41,10 +41,10 @@ void
 tldrs_daemon_trace_dirty(TldrsDaemon *self, TldrsTrace *trace);
 gboolean
 tldrs_daemon_emit_tef(TldrsDaemon *self,
-		      TldrsTrace *trace,
-		      const char *path,
-		      gboolean at_exit,
-		      GError **error);
+                      TldrsTrace *trace,
+                      const char *path,
+                      gboolean at_exit,
+                      GError **error);
 void
 tldrs_daemon_die_when_idle(TldrsDaemon *self);
 void

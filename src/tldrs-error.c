@@ -8,11 +8,11 @@
 #include "tldrs-error.h"
 
 static const GDBusErrorEntry tldrs_error_entries[] = {
-    {TLDRS_ERROR_FAILED, "org.tldrs.Daemon1.Error.Failed"},
-    {TLDRS_ERROR_NO_SUCH_TRACE, "org.tldrs.Daemon1.Error.NoSuchTrace"},
-    {TLDRS_ERROR_INVALID_PATH, "org.tldrs.Daemon1.Error.InvalidPath"},
-    {TLDRS_ERROR_BUSY, "org.tldrs.Daemon1.Error.Busy"},
-    {TLDRS_ERROR_INVALID_ARGUMENT, "org.tldrs.Daemon1.Error.InvalidArgument"},
+        {TLDRS_ERROR_FAILED, "org.tldrs.Daemon1.Error.Failed"},
+        {TLDRS_ERROR_NO_SUCH_TRACE, "org.tldrs.Daemon1.Error.NoSuchTrace"},
+        {TLDRS_ERROR_INVALID_PATH, "org.tldrs.Daemon1.Error.InvalidPath"},
+        {TLDRS_ERROR_BUSY, "org.tldrs.Daemon1.Error.Busy"},
+        {TLDRS_ERROR_INVALID_ARGUMENT, "org.tldrs.Daemon1.Error.InvalidArgument"},
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(tldrs_error_entries) == TLDRS_ERROR_LAST);
@@ -22,8 +22,8 @@ tldrs_error_quark(void)
 {
 	static gsize quark = 0;
 	g_dbus_error_register_error_domain("tldrs-error-quark",
-					   &quark,
-					   tldrs_error_entries,
-					   G_N_ELEMENTS(tldrs_error_entries));
+	                                   &quark,
+	                                   tldrs_error_entries,
+	                                   G_N_ELEMENTS(tldrs_error_entries));
 	return (GQuark)quark;
 }

@@ -16,16 +16,21 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
+#include <gio/gunixsocketaddress.h>
+
 #include "tldrs-config.h"
 #include "tldrs-daemon.h"
 #include "tldrs-error.h"
+#include "tldrs-json.h"
+#include "tldrs-protocol.h"
+#include "tldrs-reader.h"
 #include "tldrs-state.h"
 #include "tldrs-store.h"
 #include "tldrs-tef.h"
 
 /* exit statuses */
-#define TLDRS_EXIT_OK	 0
-#define TLDRS_EXIT_FAIL	 1
+#define TLDRS_EXIT_OK    0
+#define TLDRS_EXIT_FAIL  1
 #define TLDRS_EXIT_USAGE 2
 
 typedef struct {
@@ -118,21 +123,51 @@ tldrs_cmd_serve(int argc, char **argv)
 	g_autofree char *opt_into = NULL;
 	gboolean opt_daemonize = FALSE;
 	gboolean opt_verbose = FALSE;
-	const GOptionEntry entries[] = {
-	    {"config", 0, 0, G_OPTION_ARG_FILENAME, &opt_config, N_("Read settings from FILE"),
-	     N_("FILE")},
-	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &opt_socket, N_("Listen on PATH"),
-	     N_("PATH")},
-	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Store traces in DIR"), N_("DIR")},
-	    {"into-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_into,
-	     N_("Store every event of every connection in FILE"), N_("FILE")},
-	    {"daemonize", 0, 0, G_OPTION_ARG_NONE, &opt_daemonize,
-	     N_("Go to the background once the socket is bound"), NULL},
-	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
-	     N_("Log what the daemon does, not only problems"), NULL},
-	    {NULL}};
+	const GOptionEntry entries[] = {{"config",
+	                                 0,
+	                                 0,
+	                                 G_OPTION_ARG_FILENAME,
+	                                 &opt_config,
+	                                 N_("Read settings from FILE"),
+	                                 N_("FILE")},
+	                                {"socket",
+	                                 0,
+	                                 0,
+	                                 G_OPTION_ARG_FILENAME,
+	                                 &opt_socket,
+	                                 N_("Listen on PATH"),
+	                                 N_("PATH")},
+	                                {"dir",
+	                                 'd',
+	                                 0,
+	                                 G_OPTION_ARG_FILENAME,
+	                                 &opt_dir,
+	                                 N_("Store traces in DIR"),
+	                                 N_("DIR")},
+	                                {"into-file",
+	                                 0,
+	                                 0,
+	                                 G_OPTION_ARG_FILENAME,
+	                                 &opt_into,
+	                                 N_("Store every event of every connection in FILE"),
+	                                 N_("FILE")},
+	                                {"daemonize",
+	                                 0,
+	                                 0,
+	                                 G_OPTION_ARG_NONE,
+	                                 &opt_daemonize,
+	                                 N_("Go to the background once the socket is bound"),
+	                                 NULL},
+	                                {"verbose",
+	                                 'v',
+	                                 0,
+	                                 G_OPTION_ARG_NONE,
+	                                 &opt_verbose,
+	                                 N_("Log what the daemon does, not only problems"),
+	                                 NULL},
+	                                {NULL}};
 	g_autoptr(GOptionContext) ctx =
-	    tldrs_context_new("", _("Run the trace collector daemon."), entries);
+	        tldrs_context_new("", _("Run the trace collector daemon."), entries);
 	g_autoptr(TldrsConfig) config = NULL;
 	g_autoptr(TldrsDaemon) daemon = NULL;
 	g_autoptr(GError) error = NULL;
@@ -192,12 +227,17 @@ tldrs_cmd_list(int argc, char **argv)
 	g_autofree char *opt_dir = NULL;
 	gboolean opt_long = FALSE;
 	const GOptionEntry entries[] = {
-	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
-	    {"long", 'l', 0, G_OPTION_ARG_NONE, &opt_long,
-	     N_("Show size, events, clients, last write and refused lines"), NULL},
-	    {NULL}};
+	        {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	        {"long",
+	         'l',
+	         0,
+	         G_OPTION_ARG_NONE,
+	         &opt_long,
+	         N_("Show size, events, clients, last write and refused lines"),
+	         NULL},
+	        {NULL}};
 	g_autoptr(GOptionContext) ctx =
-	    tldrs_context_new("", _("List the traces in the data directory."), entries);
+	        tldrs_context_new("", _("List the traces in the data directory."), entries);
 	g_autoptr(GPtrArray) traces = NULL;
 	g_autoptr(GHashTable) status = NULL;
 	g_autoptr(GError) error = NULL;
@@ -220,12 +260,12 @@ tldrs_cmd_list(int argc, char **argv)
 	}
 	status = tldrs_state_load(dir, NULL);
 	g_print("%-40s %10s %10s %7s %-19s %7s\n",
-		_("TRACE"),
-		_("SIZE"),
-		_("EVENTS"),
-		_("CLIENTS"),
-		_("LAST WRITE"),
-		_("REFUSED"));
+	        _("TRACE"),
+	        _("SIZE"),
+	        _("EVENTS"),
+	        _("CLIENTS"),
+	        _("LAST WRITE"),
+	        _("REFUSED"));
 	for (guint i = 0; i < traces->len; i++) {
 		TldrsStoredTrace *t = g_ptr_array_index(traces, i);
 		TldrsTraceStatus *st = g_hash_table_lookup(status, t->id);
@@ -238,12 +278,12 @@ tldrs_cmd_list(int argc, char **argv)
 		else
 			events = g_strdup("-");
 		g_print("%-40s %10s %10s %7u %-19s %7" G_GUINT64_FORMAT "\n",
-			t->id,
-			size,
-			events,
-			st != NULL ? st->clients : 0,
-			when,
-			st != NULL ? st->refused : 0);
+		        t->id,
+		        size,
+		        events,
+		        st != NULL ? st->clients : 0,
+		        when,
+		        st != NULL ? st->refused : 0);
 	}
 	return TLDRS_EXIT_OK;
 }
@@ -257,17 +297,28 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	g_autofree char *opt_out = NULL;
 	g_autofree char *opt_format = NULL;
 	const GOptionEntry entries[] = {
-	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
-	    {"output", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out,
-	     N_("Write to OUT instead of standard output"), N_("OUT")},
-	    {"format", 0, 0, G_OPTION_ARG_STRING, &opt_format,
-	     N_("TEF form: object (default) or array"), N_("FORMAT")},
-	    {NULL}};
-	g_autoptr(GOptionContext) ctx = tldrs_context_new(
-	    _("TRACE"),
-	    _("Write a trace as one TEF JSON file.\n\nTRACE is a file path, a file name or trace id "
-	      "in the data directory, or “latest”."),
-	    entries);
+	        {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	        {"output",
+	         'o',
+	         0,
+	         G_OPTION_ARG_FILENAME,
+	         &opt_out,
+	         N_("Write to OUT instead of standard output"),
+	         N_("OUT")},
+	        {"format",
+	         0,
+	         0,
+	         G_OPTION_ARG_STRING,
+	         &opt_format,
+	         N_("TEF form: object (default) or array"),
+	         N_("FORMAT")},
+	        {NULL}};
+	g_autoptr(GOptionContext) ctx =
+	        tldrs_context_new(_("TRACE"),
+	                          _("Write a trace as one TEF JSON file.\n\nTRACE is a file path, "
+	                            "a file name or trace id "
+	                            "in the data directory, or “latest”."),
+	                          entries);
 	g_autoptr(GError) error = NULL;
 	g_autofree char *dir = NULL;
 	g_autofree char *source = NULL;
@@ -283,33 +334,33 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	}
 	if (opt_format != NULL && !tldrs_tef_format_from_string(opt_format, &format)) {
 		g_printerr(_("tldrs: get-tef: --format: expected object or array, got “%s”\n"),
-			   opt_format);
+		           opt_format);
 		return TLDRS_EXIT_USAGE;
 	}
 	dir = tldrs_data_dir(opt_dir);
 	if (!tldrs_store_resolve(dir, argv[1], &source, &trace_id, &error))
 		return tldrs_fail(error);
 	if (opt_out != NULL && g_strcmp0(opt_out, "-") != 0) {
-		if (!tldrs_tef_write_file(source, G_MAXUINT64, opt_out, format, trace_id, &stats,
-					  &error))
+		if (!tldrs_tef_write_file(
+		            source, G_MAXUINT64, opt_out, format, trace_id, &stats, &error))
 			return tldrs_fail(error);
 	} else if (!tldrs_tef_write_fd(source,
-				       G_MAXUINT64,
-				       STDOUT_FILENO,
-				       _("standard output"),
-				       format,
-				       trace_id,
-				       NULL,
-				       NULL,
-				       &stats,
-				       &error)) {
+	                               G_MAXUINT64,
+	                               STDOUT_FILENO,
+	                               _("standard output"),
+	                               format,
+	                               trace_id,
+	                               NULL,
+	                               NULL,
+	                               &stats,
+	                               &error)) {
 		return tldrs_fail(error);
 	}
 	if (stats.refused > 0) {
 		g_printerr(_("tldrs: %s: left out %" G_GUINT64_FORMAT
-			     " lines that are not JSON objects\n"),
-			   source,
-			   stats.refused);
+		             " lines that are not JSON objects\n"),
+		           source,
+		           stats.refused);
 	}
 	return TLDRS_EXIT_OK;
 }
@@ -321,13 +372,13 @@ tldrs_cmd_clear(int argc, char **argv)
 {
 	g_autofree char *opt_dir = NULL;
 	const GOptionEntry entries[] = {
-	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
-	    {NULL}};
+	        {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	        {NULL}};
 	g_autoptr(GOptionContext) ctx = tldrs_context_new(
-	    "",
-	    _("Delete the stored traces. Only trace files are deleted, never a trace that a "
-	      "client is writing now."),
-	    entries);
+	        "",
+	        _("Delete the stored traces. Only trace files are deleted, never a trace that a "
+	          "client is writing now."),
+	        entries);
 	g_autoptr(GPtrArray) busy = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GError) error = NULL;
 	g_autofree char *dir = NULL;
@@ -344,10 +395,10 @@ tldrs_cmd_clear(int argc, char **argv)
 		return tldrs_fail(error);
 	for (guint i = 0; i < busy->len; i++) {
 		g_printerr(_("tldrs: kept %s: a client is writing it\n"),
-			   (const char *)g_ptr_array_index(busy, i));
+		           (const char *)g_ptr_array_index(busy, i));
 	}
 	g_print(g_dngettext(GETTEXT_PACKAGE, "Deleted %u file.\n", "Deleted %u files.\n", deleted),
-		deleted);
+	        deleted);
 	return TLDRS_EXIT_OK;
 }
 
@@ -356,10 +407,10 @@ tldrs_cmd_dir(int argc, char **argv)
 {
 	g_autofree char *opt_dir = NULL;
 	const GOptionEntry entries[] = {
-	    {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
-	    {NULL}};
+	        {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	        {NULL}};
 	g_autoptr(GOptionContext) ctx =
-	    tldrs_context_new("", _("Print the data directory."), entries);
+	        tldrs_context_new("", _("Print the data directory."), entries);
 	g_autofree char *dir = NULL;
 
 	if (!tldrs_parse(ctx, &argc, &argv))
@@ -373,12 +424,165 @@ tldrs_cmd_dir(int argc, char **argv)
 	return TLDRS_EXIT_OK;
 }
 
+/* ---- send ---- */
+
+static gboolean
+tldrs_send_all(GSocket *socket, const char *data, gsize len, GError **error)
+{
+	while (len > 0) {
+		gssize n = g_socket_send(socket, data, len, NULL, error);
+		if (n < 0)
+			return FALSE;
+		data += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+/* the socket a client uses: --socket, the config file, $TRACE_TEF_TLDR_SOCKET, default */
+static char *
+tldrs_client_socket_path(const char *opt_socket)
+{
+	g_autoptr(TldrsConfig) config = tldrs_config_new();
+	g_autofree char *path = NULL;
+	if (opt_socket != NULL)
+		return g_strdup(opt_socket);
+	path = tldrs_config_find_file();
+	if (path != NULL) {
+		g_autoptr(GError) error = NULL;
+		if (!tldrs_config_load_file(config, path, &error))
+			g_printerr("tldrs: %s\n", error->message);
+	}
+	return g_strdup(config->socket_path);
+}
+
+static gboolean
+tldrs_send_file(GSocket *socket, const char *path, guint *refused, GError **error)
+{
+	g_autoptr(TldrsReader) reader = NULL;
+	g_autoptr(GString) buf = g_string_sized_new(256 * 1024);
+	const char *name = path != NULL ? path : _("standard input");
+	const char *line = NULL;
+	gsize len = 0;
+	guint lineno = 0;
+
+	reader = path != NULL ? tldrs_reader_open(path, error)
+	                      : tldrs_reader_new_for_fd(STDIN_FILENO, name, error);
+	if (reader == NULL)
+		return FALSE;
+	for (;;) {
+		g_autoptr(GError) error_local = NULL;
+		const char *reason = NULL;
+		if (!tldrs_reader_next(reader, &line, &len, &error_local)) {
+			if (error_local != NULL) {
+				g_propagate_error(error, g_steal_pointer(&error_local));
+				return FALSE;
+			}
+			break;
+		}
+		lineno++;
+		while (len > 0 && g_ascii_isspace(line[len - 1]))
+			len--;
+		while (len > 0 && g_ascii_isspace(line[0])) {
+			line++;
+			len--;
+		}
+		if (len == 0)
+			continue;
+		if (!tldrs_json_check_object(line, len, NULL, &reason)) {
+			g_printerr(_("tldrs: %s:%u: refused: %s\n"), name, lineno, reason);
+			(*refused)++;
+			continue;
+		}
+		g_string_append_len(buf, line, (gssize)len);
+		g_string_append_c(buf, '\n');
+		if (buf->len >= 256 * 1024) {
+			if (!tldrs_send_all(socket, buf->str, buf->len, error))
+				return FALSE;
+			g_string_truncate(buf, 0);
+		}
+	}
+	return tldrs_send_all(socket, buf->str, buf->len, error);
+}
+
+static int
+tldrs_cmd_send(int argc, char **argv)
+{
+	g_autofree char *opt_socket = NULL;
+	g_autofree char *opt_trace = NULL;
+	const GOptionEntry entries[] = {{"trace-id",
+	                                 't',
+	                                 0,
+	                                 G_OPTION_ARG_STRING,
+	                                 &opt_trace,
+	                                 N_("Trace to send to (default: $TRACE_TEF_TLDR_TRACE_ID)"),
+	                                 N_("ID")},
+	                                {"socket",
+	                                 0,
+	                                 0,
+	                                 G_OPTION_ARG_FILENAME,
+	                                 &opt_socket,
+	                                 N_("The daemon's socket"),
+	                                 N_("PATH")},
+	                                {NULL}};
+	g_autoptr(GOptionContext) ctx = tldrs_context_new(
+	        _("[FILE…]"),
+	        _("Send JSONL events from FILEs, or standard input, to the daemon."),
+	        entries);
+	g_autoptr(GSocket) socket = NULL;
+	g_autoptr(GSocketAddress) addr = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = NULL;
+	g_autofree char *open_line = NULL;
+	const char *reason = NULL;
+	const char *trace_id;
+	guint refused = 0;
+
+	if (!tldrs_parse(ctx, &argc, &argv))
+		return TLDRS_EXIT_USAGE;
+	trace_id = opt_trace != NULL ? opt_trace : g_getenv("TRACE_TEF_TLDR_TRACE_ID");
+	if (trace_id == NULL || trace_id[0] == '\0') {
+		g_printerr(_("tldrs: send: no trace id: pass --trace-id or set "
+		             "TRACE_TEF_TLDR_TRACE_ID\n"));
+		return TLDRS_EXIT_USAGE;
+	}
+	if (!tldrs_protocol_check_trace_id(trace_id, strlen(trace_id), &reason)) {
+		g_printerr(_("tldrs: send: bad trace id “%s”: %s\n"), trace_id, reason);
+		return TLDRS_EXIT_USAGE;
+	}
+	path = tldrs_client_socket_path(opt_socket);
+	socket = g_socket_new(
+	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+	if (socket == NULL)
+		return tldrs_fail(error);
+	addr = g_unix_socket_address_new(path);
+	if (!g_socket_connect(socket, addr, NULL, &error)) {
+		g_printerr(_("tldrs: cannot connect to %s: %s (is “tldrs serve” running?)\n"),
+		           path,
+		           error->message);
+		return TLDRS_EXIT_FAIL;
+	}
+	open_line = g_strdup_printf("OPEN %s\n", trace_id);
+	if (!tldrs_send_all(socket, open_line, strlen(open_line), &error))
+		return tldrs_fail(error);
+	if (argc < 2 && !tldrs_send_file(socket, NULL, &refused, &error))
+		return tldrs_fail(error);
+	for (int i = 1; i < argc; i++) {
+		if (!tldrs_send_file(socket, argv[i], &refused, &error))
+			return tldrs_fail(error);
+	}
+	if (!g_socket_close(socket, &error))
+		return tldrs_fail(error);
+	return refused > 0 ? TLDRS_EXIT_FAIL : TLDRS_EXIT_OK;
+}
+
 static const TldrsCommand tldrs_commands[] = {
-    {"serve", N_("Run the daemon"), tldrs_cmd_serve},
-    {"list", N_("List the stored traces"), tldrs_cmd_list},
-    {"get-tef", N_("Write a trace as TEF JSON"), tldrs_cmd_get_tef},
-    {"clear", N_("Delete the stored traces"), tldrs_cmd_clear},
-    {"dir", N_("Print the data directory"), tldrs_cmd_dir},
+        {"serve", N_("Run the daemon"), tldrs_cmd_serve},
+        {"list", N_("List the stored traces"), tldrs_cmd_list},
+        {"get-tef", N_("Write a trace as TEF JSON"), tldrs_cmd_get_tef},
+        {"clear", N_("Delete the stored traces"), tldrs_cmd_clear},
+        {"dir", N_("Print the data directory"), tldrs_cmd_dir},
+        {"send", N_("Send JSONL events to the daemon"), tldrs_cmd_send},
 };
 
 static void

@@ -14,10 +14,21 @@
  * tldrs_sink_plugin_get_type() (see TLDRS_SINK_PLUGIN_DEFINE) and checks the sink ABI
  * version in g_module_check_init(). Modules register types, so they are never unloaded. */
 
+/* @plugin_dir may list several directories, separated by ':'; the first that has the
+ * plugin wins (the build tree keeps each plugin in its own directory) */
 char *
 tldrs_plugin_loader_path(const char *plugin_dir, const char *name)
 {
 	g_autofree char *fn = g_strdup_printf("tldrs-sink-%s.%s", name, G_MODULE_SUFFIX);
+	g_auto(GStrv) dirs = g_strsplit(plugin_dir, G_SEARCHPATH_SEPARATOR_S, -1);
+	for (guint i = 0; dirs[i] != NULL; i++) {
+		g_autofree char *path = NULL;
+		if (dirs[i][0] == '\0')
+			continue;
+		path = g_build_filename(dirs[i], fn, NULL);
+		if (g_file_test(path, G_FILE_TEST_EXISTS) || dirs[i + 1] == NULL)
+			return g_steal_pointer(&path);
+	}
 	return g_build_filename(plugin_dir, fn, NULL);
 }
 
@@ -41,41 +52,41 @@ tldrs_plugin_loader_load_sink(const char *plugin_dir, const char *name, GError *
 		path = tldrs_plugin_loader_path(plugin_dir, name);
 		if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_INVALID_ARGUMENT,
-				    _("unknown sink \"%s\": no plugin %s"),
-				    name,
-				    path);
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_INVALID_ARGUMENT,
+			            _("unknown sink \"%s\": no plugin %s"),
+			            name,
+			            path);
 			return NULL;
 		}
 		module = g_module_open(path, G_MODULE_BIND_LOCAL | G_MODULE_BIND_LAZY);
 		if (module == NULL) {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_FAILED,
-				    _("cannot load sink plugin %s: %s"),
-				    path,
-				    g_module_error());
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_FAILED,
+			            _("cannot load sink plugin %s: %s"),
+			            path,
+			            g_module_error());
 			return NULL;
 		}
 		if (!g_module_symbol(module, "tldrs_sink_plugin_get_type", (gpointer *)&get_type) ||
 		    get_type == NULL) {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_FAILED,
-				    _("%s is not a tldrs sink plugin: %s"),
-				    path,
-				    g_module_error());
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_FAILED,
+			            _("%s is not a tldrs sink plugin: %s"),
+			            path,
+			            g_module_error());
 			g_module_close(module);
 			return NULL;
 		}
 		type = get_type();
 		if (!g_type_is_a(type, TLDRS_TYPE_SINK) || G_TYPE_IS_ABSTRACT(type)) {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_FAILED,
-				    _("%s does not provide a tldrs sink"),
-				    path);
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_FAILED,
+			            _("%s does not provide a tldrs sink"),
+			            path);
 			return NULL;
 		}
 		/* types are registered: the module stays */

@@ -50,11 +50,7 @@ tldrs_protocol_check_trace_id(const char *id, gsize len, const char **reason)
 
 /* @word matches at the start of @s, followed by the end or a blank; returns the argument */
 static gboolean
-tldrs_protocol_match(const char *s,
-		     gsize len,
-		     const char *word,
-		     const char **arg,
-		     gsize *arg_len)
+tldrs_protocol_match(const char *s, gsize len, const char *word, const char **arg, gsize *arg_len)
 {
 	gsize wlen = strlen(word);
 	gsize i;

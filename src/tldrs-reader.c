@@ -26,8 +26,8 @@ struct _TldrsReader {
 	gboolean own_fd;
 	char *name;
 	gboolean gzip;
-	gboolean eof;	  /* nothing more to read from fd */
-	gboolean done;	  /* nothing more to decode */
+	gboolean eof;      /* nothing more to read from fd */
+	gboolean done;     /* nothing more to decode */
 	gboolean skipping; /* inside an over-long line */
 	gsize max_line;
 	guint64 limit; /* read no more than this from fd; G_MAXUINT64: no limit */
@@ -65,11 +65,11 @@ tldrs_reader_read_raw(TldrsReader *self, char *dst, gsize room, gsize *got, GErr
 	if (n < 0) {
 		int errsv = errno;
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(errsv),
-			    "failed to read %s: %s",
-			    self->name,
-			    g_strerror(errsv));
+		            G_IO_ERROR,
+		            g_io_error_from_errno(errsv),
+		            "failed to read %s: %s",
+		            self->name,
+		            g_strerror(errsv));
 		return FALSE;
 	}
 	if (n == 0)
@@ -139,11 +139,11 @@ tldrs_reader_open(const char *path, GError **error)
 	if (fd < 0) {
 		int errsv = errno;
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(errsv),
-			    "%s: %s",
-			    path,
-			    g_strerror(errsv));
+		            G_IO_ERROR,
+		            g_io_error_from_errno(errsv),
+		            "%s: %s",
+		            path,
+		            g_strerror(errsv));
 		return NULL;
 	}
 #ifdef POSIX_FADV_SEQUENTIAL
@@ -185,10 +185,10 @@ tldrs_reader_gzip_resync(TldrsReader *self, GError **error)
 			gsize got = 0;
 			memmove(self->in, p + n - keep, keep);
 			if (!tldrs_reader_read_raw(self,
-						   (char *)self->in + keep,
-						   TLDRS_READER_CHUNK - keep,
-						   &got,
-						   error))
+			                           (char *)self->in + keep,
+			                           TLDRS_READER_CHUNK - keep,
+			                           &got,
+			                           error))
 				return FALSE;
 			self->zs.next_in = self->in;
 			self->zs.avail_in = (uInt)(keep + got);
@@ -210,8 +210,8 @@ tldrs_reader_fill_gzip(TldrsReader *self, GError **error)
 				self->done = TRUE;
 				break;
 			}
-			if (!tldrs_reader_read_raw(self, (char *)self->in, TLDRS_READER_CHUNK,
-						   &got, error))
+			if (!tldrs_reader_read_raw(
+			            self, (char *)self->in, TLDRS_READER_CHUNK, &got, error))
 				return FALSE;
 			self->zs.next_in = self->in;
 			self->zs.avail_in = (uInt)got;
@@ -238,8 +238,12 @@ tldrs_reader_fill_gzip(TldrsReader *self, GError **error)
 		} else if (rc == Z_BUF_ERROR && self->zs.avail_in != 0) {
 			break; /* no room: caller grows the buffer */
 		} else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-			g_set_error(error, TLDRS_ERROR, TLDRS_ERROR_FAILED,
-				    "failed to decompress %s: zlib error %d", self->name, rc);
+			g_set_error(error,
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_FAILED,
+			            "failed to decompress %s: zlib error %d",
+			            self->name,
+			            rc);
 			return FALSE;
 		}
 	}

@@ -13,7 +13,7 @@
 
 #include "tldrs-state.h"
 
-#define TLDRS_STATE_FILE     ".tldrs-state.json"
+#define TLDRS_STATE_FILE        ".tldrs-state.json"
 #define TLDRS_STATE_MAX_ENTRIES 10000
 
 typedef struct {
@@ -142,11 +142,11 @@ tldrs_state_trace_opened(TldrsState *self, const char *id)
 
 void
 tldrs_state_trace_update(TldrsState *self,
-			 const char *id,
-			 guint clients,
-			 guint64 events,
-			 guint64 refused,
-			 gint64 last_write)
+                         const char *id,
+                         guint clients,
+                         guint64 events,
+                         guint64 refused,
+                         gint64 last_write)
 {
 	TldrsStateEntry *e = tldrs_state_entry(self, id);
 	TldrsTraceStatus st = {clients, events, e->refused_before + refused, last_write};
@@ -220,12 +220,7 @@ tldrs_state_save(TldrsState *self)
 	json_generator_set_root(gen, root);
 	data = json_generator_to_data(gen, NULL);
 	fn = g_build_filename(self->data_dir, TLDRS_STATE_FILE, NULL);
-	if (!g_file_set_contents_full(fn,
-				      data,
-				      -1,
-				      G_FILE_SET_CONTENTS_CONSISTENT,
-				      0600,
-				      &error)) {
+	if (!g_file_set_contents_full(fn, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error)) {
 		g_debug("cannot save %s: %s", fn, error->message);
 		return;
 	}

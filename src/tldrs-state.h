@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 
 typedef struct {
 	guint clients;
-	guint64 events;	 /* received by the daemon while it ran */
+	guint64 events;  /* received by the daemon while it ran */
 	guint64 refused; /* lines refused, over every daemon run */
 	gint64 last_write;
 } TldrsTraceStatus;
@@ -25,11 +25,11 @@ void
 tldrs_state_trace_opened(TldrsState *self, const char *id);
 void
 tldrs_state_trace_update(TldrsState *self,
-			 const char *id,
-			 guint clients,
-			 guint64 events,
-			 guint64 refused,
-			 gint64 last_write);
+                         const char *id,
+                         guint clients,
+                         guint64 events,
+                         guint64 refused,
+                         gint64 last_write);
 void
 tldrs_state_save(TldrsState *self);
 void

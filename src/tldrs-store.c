@@ -64,7 +64,7 @@ GPtrArray *
 tldrs_store_list(const char *data_dir, GError **error)
 {
 	g_autoptr(GPtrArray) traces =
-	    g_ptr_array_new_with_free_func((GDestroyNotify)tldrs_stored_trace_free);
+	        g_ptr_array_new_with_free_func((GDestroyNotify)tldrs_stored_trace_free);
 	g_autoptr(GHashTable) by_id = g_hash_table_new(g_str_hash, g_str_equal);
 	g_autoptr(GDir) dir = NULL;
 	g_autoptr(GError) error_local = NULL;
@@ -75,11 +75,11 @@ tldrs_store_list(const char *data_dir, GError **error)
 		if (g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
 			return g_steal_pointer(&traces);
 		g_set_error(error,
-			    TLDRS_ERROR,
-			    TLDRS_ERROR_FAILED,
-			    "%s: %s",
-			    data_dir,
-			    error_local->message);
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_FAILED,
+		            "%s: %s",
+		            data_dir,
+		            error_local->message);
 		return NULL;
 	}
 	while ((name = g_dir_read_name(dir)) != NULL) {
@@ -103,8 +103,9 @@ tldrs_store_list(const char *data_dir, GError **error)
 			g_hash_table_insert(by_id, t->id, t);
 		}
 		t->bytes += (guint64)sb.st_size;
-		t->mtime = MAX(t->mtime,
-			       (gint64)sb.st_mtim.tv_sec * G_USEC_PER_SEC + sb.st_mtim.tv_nsec / 1000);
+		t->mtime =
+		        MAX(t->mtime,
+		            (gint64)sb.st_mtim.tv_sec * G_USEC_PER_SEC + sb.st_mtim.tv_nsec / 1000);
 		if (kind == 2) {
 			t->tef = g_strdup(path);
 		} else if (t->source == NULL || kind == 0) {
@@ -144,10 +145,10 @@ tldrs_store_take(TldrsStoredTrace *t, char **source, char **trace_id)
  */
 gboolean
 tldrs_store_resolve(const char *data_dir,
-		    const char *arg,
-		    char **source,
-		    char **trace_id,
-		    GError **error)
+                    const char *arg,
+                    char **source,
+                    char **trace_id,
+                    GError **error)
 {
 	g_autoptr(GPtrArray) traces = NULL;
 	guint kind = 0;
@@ -166,10 +167,10 @@ tldrs_store_resolve(const char *data_dir,
 		}
 		if (newest == NULL) {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_NO_SUCH_TRACE,
-				    _("no traces in %s"),
-				    data_dir);
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_NO_SUCH_TRACE,
+			            _("no traces in %s"),
+			            data_dir);
 			return FALSE;
 		}
 		return tldrs_store_take(newest, source, trace_id);
@@ -195,10 +196,10 @@ tldrs_store_resolve(const char *data_dir,
 		g_autofree char *id = tldrs_store_trace_id(base, &kind);
 		if (!g_file_test(arg, G_FILE_TEST_IS_REGULAR)) {
 			g_set_error(error,
-				    TLDRS_ERROR,
-				    TLDRS_ERROR_INVALID_PATH,
-				    _("%s is not a regular file"),
-				    arg);
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_INVALID_PATH,
+			            _("%s is not a regular file"),
+			            arg);
 			return FALSE;
 		}
 		*source = g_strdup(arg);
@@ -206,11 +207,11 @@ tldrs_store_resolve(const char *data_dir,
 		return TRUE;
 	}
 	g_set_error(error,
-		    TLDRS_ERROR,
-		    TLDRS_ERROR_NO_SUCH_TRACE,
-		    _("no trace or file \"%s\" (looked in %s)"),
-		    arg,
-		    data_dir);
+	            TLDRS_ERROR,
+	            TLDRS_ERROR_NO_SUCH_TRACE,
+	            _("no trace or file \"%s\" (looked in %s)"),
+	            arg,
+	            data_dir);
 	return FALSE;
 }
 
@@ -243,11 +244,11 @@ tldrs_store_clear(const char *data_dir, guint *deleted, GPtrArray *busy, GError 
 				int errsv = errno;
 				close(fd);
 				g_set_error(error,
-					    TLDRS_ERROR,
-					    TLDRS_ERROR_FAILED,
-					    _("cannot delete %s: %s"),
-					    fn,
-					    g_strerror(errsv));
+				            TLDRS_ERROR,
+				            TLDRS_ERROR_FAILED,
+				            _("cannot delete %s: %s"),
+				            fn,
+				            g_strerror(errsv));
 				return FALSE;
 			} else {
 				(*deleted)++;

@@ -12,11 +12,11 @@ G_BEGIN_DECLS
 
 typedef struct {
 	char *id;
-	char *source;	/* the file to read events from: .jsonl, else .jsonl.gz, else NULL */
-	char *tef;	/* a ready TEF file (.json), or NULL */
+	char *source;     /* the file to read events from: .jsonl, else .jsonl.gz, else NULL */
+	char *tef;        /* a ready TEF file (.json), or NULL */
 	GPtrArray *files; /* every file of the trace */
-	guint64 bytes;	/* of all its files */
-	gint64 mtime;	/* newest modification, µs since the epoch */
+	guint64 bytes;    /* of all its files */
+	gint64 mtime;     /* newest modification, µs since the epoch */
 } TldrsStoredTrace;
 
 GPtrArray *
@@ -25,10 +25,10 @@ TldrsStoredTrace *
 tldrs_store_find(GPtrArray *traces, const char *id);
 gboolean
 tldrs_store_resolve(const char *data_dir,
-		    const char *arg,
-		    char **source,
-		    char **trace_id,
-		    GError **error);
+                    const char *arg,
+                    char **source,
+                    char **trace_id,
+                    GError **error);
 gboolean
 tldrs_store_clear(const char *data_dir, guint *deleted, GPtrArray *busy, GError **error);
 gboolean

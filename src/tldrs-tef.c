@@ -85,11 +85,11 @@ tldrs_tef_out_drain(TldrsTefOut *out, GError **error)
 			if (errsv == EINTR)
 				continue;
 			g_set_error(error,
-				    G_IO_ERROR,
-				    g_io_error_from_errno(errsv),
-				    "failed to write %s: %s",
-				    out->name,
-				    g_strerror(errsv));
+			            G_IO_ERROR,
+			            g_io_error_from_errno(errsv),
+			            "failed to write %s: %s",
+			            out->name,
+			            g_strerror(errsv));
 			return FALSE;
 		}
 		off += (gsize)n;
@@ -101,15 +101,15 @@ tldrs_tef_out_drain(TldrsTefOut *out, GError **error)
 
 gboolean
 tldrs_tef_write_fd(const char *source,
-		   guint64 source_limit,
-		   int out_fd,
-		   const char *out_name,
-		   TldrsTefFormat format,
-		   const char *trace_id,
-		   TldrsTefProgressFunc progress,
-		   gpointer progress_data,
-		   TldrsTefStats *stats,
-		   GError **error)
+                   guint64 source_limit,
+                   int out_fd,
+                   const char *out_name,
+                   TldrsTefFormat format,
+                   const char *trace_id,
+                   TldrsTefProgressFunc progress,
+                   gpointer progress_data,
+                   TldrsTefStats *stats,
+                   GError **error)
 {
 	g_autoptr(TldrsReader) reader = NULL;
 	g_autoptr(GString) buf = g_string_sized_new(TLDRS_TEF_OUT_CHUNK + 4096);
@@ -142,8 +142,8 @@ tldrs_tef_write_fd(const char *source,
 			break;
 		}
 		/* trim what the protocol tolerates, then insist on strict JSON */
-		while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
-				   line[len - 1] == '\t'))
+		while (len > 0 &&
+		       (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
 			len--;
 		if (len == 0)
 			continue;
@@ -158,7 +158,8 @@ tldrs_tef_write_fd(const char *source,
 		if (buf->len >= TLDRS_TEF_OUT_CHUNK) {
 			if (!tldrs_tef_out_drain(&out, error))
 				return FALSE;
-			if (progress != NULL && tldrs_reader_get_bytes_read(reader) >= next_progress) {
+			if (progress != NULL &&
+			    tldrs_reader_get_bytes_read(reader) >= next_progress) {
 				progress(tldrs_reader_get_bytes_read(reader), total, progress_data);
 				next_progress = tldrs_reader_get_bytes_read(reader) + (8 << 20);
 			}
@@ -174,10 +175,10 @@ tldrs_tef_write_fd(const char *source,
 		tldrs_tef_append_json_string(buf, trace_id != NULL ? trace_id : "");
 		g_string_append(buf, ",\"tool\":\"tldrs\",\"version\":\"" PACKAGE_VERSION "\"");
 		g_string_append_printf(buf,
-				       ",\"events\":%" G_GUINT64_FORMAT
-				       ",\"linesLeftOut\":%" G_GUINT64_FORMAT "}}\n",
-				       st.events,
-				       st.refused);
+		                       ",\"events\":%" G_GUINT64_FORMAT
+		                       ",\"linesLeftOut\":%" G_GUINT64_FORMAT "}}\n",
+		                       st.events,
+		                       st.refused);
 	} else {
 		g_string_append(buf, "\n]\n");
 	}
@@ -193,12 +194,12 @@ tldrs_tef_write_fd(const char *source,
 
 gboolean
 tldrs_tef_write_file(const char *source,
-		     guint64 source_limit,
-		     const char *dest,
-		     TldrsTefFormat format,
-		     const char *trace_id,
-		     TldrsTefStats *stats,
-		     GError **error)
+                     guint64 source_limit,
+                     const char *dest,
+                     TldrsTefFormat format,
+                     const char *trace_id,
+                     TldrsTefStats *stats,
+                     GError **error)
 {
 	g_autofree char *dir = NULL;
 	g_autofree char *base = NULL;
@@ -215,14 +216,15 @@ tldrs_tef_write_file(const char *source,
 	if (fd < 0) {
 		int errsv = errno;
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(errsv),
-			    "cannot create a file in %s: %s",
-			    dir,
-			    g_strerror(errsv));
+		            G_IO_ERROR,
+		            g_io_error_from_errno(errsv),
+		            "cannot create a file in %s: %s",
+		            dir,
+		            g_strerror(errsv));
 		return FALSE;
 	}
-	if (!tldrs_tef_write_fd(source, source_limit, fd, dest, format, trace_id, NULL, NULL, stats, error)) {
+	if (!tldrs_tef_write_fd(
+	            source, source_limit, fd, dest, format, trace_id, NULL, NULL, stats, error)) {
 		close(fd);
 		g_unlink(tmp);
 		return FALSE;
@@ -231,22 +233,22 @@ tldrs_tef_write_file(const char *source,
 		int errsv = errno;
 		g_unlink(tmp);
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(errsv),
-			    "failed to write %s: %s",
-			    dest,
-			    g_strerror(errsv));
+		            G_IO_ERROR,
+		            g_io_error_from_errno(errsv),
+		            "failed to write %s: %s",
+		            dest,
+		            g_strerror(errsv));
 		return FALSE;
 	}
 	if (g_rename(tmp, dest) != 0) {
 		int errsv = errno;
 		g_unlink(tmp);
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(errsv),
-			    "cannot rename to %s: %s",
-			    dest,
-			    g_strerror(errsv));
+		            G_IO_ERROR,
+		            g_io_error_from_errno(errsv),
+		            "cannot rename to %s: %s",
+		            dest,
+		            g_strerror(errsv));
 		return FALSE;
 	}
 	return TRUE;

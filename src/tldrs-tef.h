@@ -9,13 +9,13 @@ G_BEGIN_DECLS
 
 typedef enum {
 	TLDRS_TEF_FORMAT_OBJECT, /* {"traceEvents":[...],"otherData":{...}} */
-	TLDRS_TEF_FORMAT_ARRAY,	 /* [ev, ev, ...] */
+	TLDRS_TEF_FORMAT_ARRAY,  /* [ev, ev, ...] */
 } TldrsTefFormat;
 
 typedef struct {
-	guint64 events;	 /* events written */
+	guint64 events;  /* events written */
 	guint64 refused; /* stored lines that were not strict JSON objects, left out */
-	guint64 bytes;	 /* bytes of TEF written */
+	guint64 bytes;   /* bytes of TEF written */
 } TldrsTefStats;
 
 /* called now and then with the bytes of the source read so far and its size */
@@ -30,22 +30,22 @@ tldrs_tef_append_json_string(GString *out, const char *str);
 
 gboolean
 tldrs_tef_write_fd(const char *source,
-		   guint64 source_limit,
-		   int out_fd,
-		   const char *out_name,
-		   TldrsTefFormat format,
-		   const char *trace_id,
-		   TldrsTefProgressFunc progress,
-		   gpointer progress_data,
-		   TldrsTefStats *stats,
-		   GError **error);
+                   guint64 source_limit,
+                   int out_fd,
+                   const char *out_name,
+                   TldrsTefFormat format,
+                   const char *trace_id,
+                   TldrsTefProgressFunc progress,
+                   gpointer progress_data,
+                   TldrsTefStats *stats,
+                   GError **error);
 gboolean
 tldrs_tef_write_file(const char *source,
-		     guint64 source_limit,
-		     const char *dest,
-		     TldrsTefFormat format,
-		     const char *trace_id,
-		     TldrsTefStats *stats,
-		     GError **error);
+                     guint64 source_limit,
+                     const char *dest,
+                     TldrsTefFormat format,
+                     const char *trace_id,
+                     TldrsTefStats *stats,
+                     GError **error);
 
 G_END_DECLS

@@ -13,7 +13,7 @@
 
 typedef struct {
 	TldrsSink *sink; /* borrowed from the daemon */
-	gpointer state;	 /* the sink's per-trace state */
+	gpointer state;  /* the sink's per-trace state */
 	gboolean failing;
 } TldrsTraceSink;
 
@@ -51,9 +51,9 @@ tldrs_trace_write_sinks(TldrsTrace *self, const char *data, gsize len)
 			self->write_errors++;
 			if (!ts->failing) {
 				g_warning("trace %s: sink %s: %s (kept in memory, retried)",
-					  self->id,
-					  tldrs_trace_sink_name(ts->sink),
-					  error != NULL ? error->message : "failed");
+				          self->id,
+				          tldrs_trace_sink_name(ts->sink),
+				          error != NULL ? error->message : "failed");
 			}
 			ts->failing = TRUE;
 		}
@@ -71,15 +71,15 @@ tldrs_trace_flush_sinks(TldrsTrace *self)
 			self->write_errors++;
 			if (!ts->failing) {
 				g_warning("trace %s: sink %s: %s (kept in memory, retried)",
-					  self->id,
-					  tldrs_trace_sink_name(ts->sink),
-					  error != NULL ? error->message : "failed");
+				          self->id,
+				          tldrs_trace_sink_name(ts->sink),
+				          error != NULL ? error->message : "failed");
 			}
 			ts->failing = TRUE;
 		} else if (ts->failing) {
 			g_message("trace %s: sink %s works again",
-				  self->id,
-				  tldrs_trace_sink_name(ts->sink));
+			          self->id,
+			          tldrs_trace_sink_name(ts->sink));
 			ts->failing = FALSE;
 		}
 	}
@@ -99,7 +99,8 @@ tldrs_trace_append(TldrsTrace *self, const char *lines, gsize len, guint n_event
 	}
 	g_byte_array_append(self->pending, (const guint8 *)lines, (guint)len);
 	if (self->pending->len >= TLDRS_TRACE_BATCH_BYTES) {
-		tldrs_trace_write_sinks(self, (const char *)self->pending->data, self->pending->len);
+		tldrs_trace_write_sinks(
+		        self, (const char *)self->pending->data, self->pending->len);
 		g_byte_array_set_size(self->pending, 0);
 	}
 }
@@ -119,7 +120,8 @@ tldrs_trace_flush(TldrsTrace *self, gboolean sync_sinks)
 	if (self->closed)
 		return;
 	if (self->pending->len > 0) {
-		tldrs_trace_write_sinks(self, (const char *)self->pending->data, self->pending->len);
+		tldrs_trace_write_sinks(
+		        self, (const char *)self->pending->data, self->pending->len);
 		g_byte_array_set_size(self->pending, 0);
 	}
 	if (sync_sinks) {

@@ -23,13 +23,13 @@ static char *
 event(guint client, guint n)
 {
 	return g_strdup_printf("{\"c\":%u,\"n\":%u,\"ph\":\"i\",\"name\":\"ev %u/%u\",\"ts\":%u,"
-			       "\"pid\":%u,\"tid\":0}\n",
-			       client,
-			       n,
-			       client,
-			       n,
-			       n,
-			       client + 1);
+	                       "\"pid\":%u,\"tid\":0}\n",
+	                       client,
+	                       n,
+	                       client,
+	                       n,
+	                       n,
+	                       client + 1);
 }
 
 static guint
@@ -59,13 +59,16 @@ test_two_clients_one_trace(void)
 	tldrs_test_send(a, "EMIT_TEF_AT_EXIT ");
 	tldrs_test_send(a, out);
 	tldrs_test_send(a, "\n");
-	tldrs_test_send(a, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,\"tid\":0,"
-			   "\"args\":{\"name\":\"parent\"}}\n");
+	tldrs_test_send(a,
+	                "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,\"tid\":0,"
+	                "\"args\":{\"name\":\"parent\"}}\n");
 	tldrs_test_send(b, "OPEN tr-two\r\n");
-	tldrs_test_send(b, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":2,\"tid\":5,"
-			   "\"args\":{\"name\":\"worker\"}}\r\n");
+	tldrs_test_send(b,
+	                "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":2,\"tid\":5,"
+	                "\"args\":{\"name\":\"worker\"}}\r\n");
 	tldrs_test_send(a, "{\"ph\":\"B\",\"name\":\"a\",\"ts\":1,\"pid\":1,\"tid\":0}\n");
-	tldrs_test_send(b, "{\"ph\":\"X\",\"name\":\"b\",\"ts\":2,\"dur\":1,\"pid\":2,\"tid\":5}\n");
+	tldrs_test_send(b,
+	                "{\"ph\":\"X\",\"name\":\"b\",\"ts\":2,\"dur\":1,\"pid\":2,\"tid\":5}\n");
 	tldrs_test_send(a, "{\"ph\":\"E\",\"name\":\"a\",\"ts\":3,\"pid\":1,\"tid\":0}\n");
 	tldrs_test_close(a);
 	g_usleep(200000);
@@ -80,11 +83,12 @@ test_two_clients_one_trace(void)
 	g_assert_cmpuint(json_array_get_length(events), ==, 5);
 	g_assert_cmpuint(tef_count_name(events, "process_name"), ==, 1);
 	g_assert_cmpuint(tef_count_name(events, "thread_name"), ==, 1);
-	g_assert_cmpstr(json_object_get_string_member(
-			    json_object_get_object_member(json_node_get_object(root), "otherData"),
-			    "traceId"),
-			==,
-			"tr-two");
+	g_assert_cmpstr(
+	        json_object_get_string_member(
+	                json_object_get_object_member(json_node_get_object(root), "otherData"),
+	                "traceId"),
+	        ==,
+	        "tr-two");
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
@@ -98,8 +102,9 @@ test_forked_child_at_exit(void)
 	g_autofree char *head = g_strdup_printf("OPEN tr-fork\nEMIT_TEF_AT_EXIT %s\n", out);
 	g_autoptr(JsonNode) root = NULL;
 	GSocket *parent = tldrs_test_connect(d->socket_path);
-	const char *batch = "{\"ph\": \"i\", \"name\": \"p1\", \"ts\": 1, \"pid\": 1, \"tid\": 0}\n"
-			    "{\"ph\": \"i\", \"name\": \"p2\", \"ts\": 2, \"pid\": 1, \"tid\": 0}\n";
+	const char *batch =
+	        "{\"ph\": \"i\", \"name\": \"p1\", \"ts\": 1, \"pid\": 1, \"tid\": 0}\n"
+	        "{\"ph\": \"i\", \"name\": \"p2\", \"ts\": 2, \"pid\": 1, \"tid\": 0}\n";
 	int fd = g_socket_get_fd(parent);
 	pid_t pid;
 	int status = 0;
@@ -115,9 +120,10 @@ test_forked_child_at_exit(void)
 	if (pid == 0) {
 		/* only raw system calls in the child */
 		const char *inherited = "{\"ph\":\"i\",\"name\":\"c-inherited\",\"ts\":3,\"pid\":2,"
-					"\"tid\":0}\n";
-		const char *own = "OPEN tr-fork\n{\"ph\":\"i\",\"name\":\"c-own\",\"ts\":4,\"pid\":2,"
-				  "\"tid\":0}\n";
+		                        "\"tid\":0}\n";
+		const char *own =
+		        "OPEN tr-fork\n{\"ph\":\"i\",\"name\":\"c-own\",\"ts\":4,\"pid\":2,"
+		        "\"tid\":0}\n";
 		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 		int s = socket(AF_UNIX, SOCK_STREAM, 0);
 		strncpy(sa.sun_path, d->socket_path, sizeof(sa.sun_path) - 1);
@@ -404,19 +410,19 @@ test_bad_lines(void)
 	g_autofree char *log = NULL;
 	GSocket *s = tldrs_test_connect(d->socket_path);
 	const char *bad[] = {
-	    "{\"ph\":\"i\",\"name\":\"before-open\",\"pid\":1}\n", /* before OPEN */
-	    "OPEN tr-bad\n",
-	    "{\"ph\":\"i\",\"name\":\"ok1\",\"ts\":1,\"pid\":1,\"tid\":0}\n",
-	    "{\"ph\":\"i\",\"name\":\"trunc\n",
-	    "{\"a\":1}}\n",
-	    "{\"a\":1} {\"b\":2}\n",
-	    "[1,2,3]\n",
-	    "{\"a\":\"\xff\xfe\"}\n",
-	    "{\"a\":NaN}\n",
-	    "{\"a\":1,}\n",
-	    "BOGUS command\n",
-	    "EMIT_TEF relative/path.json\n",
-	    "{\"ph\":\"i\",\"name\":\"ok2\",\"ts\":2,\"pid\":1,\"tid\":0}\n",
+	        "{\"ph\":\"i\",\"name\":\"before-open\",\"pid\":1}\n", /* before OPEN */
+	        "OPEN tr-bad\n",
+	        "{\"ph\":\"i\",\"name\":\"ok1\",\"ts\":1,\"pid\":1,\"tid\":0}\n",
+	        "{\"ph\":\"i\",\"name\":\"trunc\n",
+	        "{\"a\":1}}\n",
+	        "{\"a\":1} {\"b\":2}\n",
+	        "[1,2,3]\n",
+	        "{\"a\":\"\xff\xfe\"}\n",
+	        "{\"a\":NaN}\n",
+	        "{\"a\":1,}\n",
+	        "BOGUS command\n",
+	        "EMIT_TEF relative/path.json\n",
+	        "{\"ph\":\"i\",\"name\":\"ok2\",\"ts\":2,\"pid\":1,\"tid\":0}\n",
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
@@ -430,12 +436,11 @@ test_bad_lines(void)
 
 	/* counted per trace (9 after OPEN), visible in list -l */
 	g_usleep(100000);
-	g_assert_cmpint(tldrs_test_cli(d, &list, NULL, "list", "-l", "-d", d->data_dir, NULL), ==, 0);
+	g_assert_cmpint(
+	        tldrs_test_cli(d, &list, NULL, "list", "-l", "-d", d->data_dir, NULL), ==, 0);
 	g_assert_nonnull(strstr(list, "tr-bad"));
-	g_assert_true(g_regex_match_simple("tr-bad +[0-9]+ bytes +2 +0 +[-0-9]+ [:0-9]+ +9\n",
-					      list,
-					      0,
-					      0));
+	g_assert_true(g_regex_match_simple(
+	        "tr-bad +[0-9]+ bytes +2 +0 +[-0-9]+ [:0-9]+ +9\n", list, 0, 0));
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	log = tldrs_test_daemon_log(d);
 	g_assert_nonnull(strstr(log, "refused line: event before OPEN"));
@@ -477,7 +482,8 @@ test_long_line(void)
 	log = tldrs_test_daemon_log(d);
 	g_assert_nonnull(strstr(log, "line longer than MaxLineBytes"));
 	/* the log holds an excerpt, never the line */
-	g_assert_null(strstr(log, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+	g_assert_null(
+	        strstr(log, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
 }
 
 /* trace ids never become paths outside the data directory */
@@ -550,10 +556,8 @@ test_stale_and_live_socket(void)
 	g_autoptr(GError) error = NULL;
 	g_autofree char *err = NULL;
 
-	stale = g_socket_new(G_SOCKET_FAMILY_UNIX,
-			     G_SOCKET_TYPE_STREAM,
-			     G_SOCKET_PROTOCOL_DEFAULT,
-			     &error);
+	stale = g_socket_new(
+	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
 	g_socket_bind(stale, addr, FALSE, &error);
 	g_assert_no_error(error);
 	g_socket_close(stale, NULL);
@@ -562,16 +566,16 @@ test_stale_and_live_socket(void)
 
 	/* a second daemon on the live socket: exit 1, the message names the socket */
 	g_assert_cmpint(tldrs_test_cli(d2,
-				       NULL,
-				       &err,
-				       "serve",
-				       "--socket",
-				       d->socket_path,
-				       "-d",
-				       d2->data_dir,
-				       NULL),
-			==,
-			1);
+	                               NULL,
+	                               &err,
+	                               "serve",
+	                               "--socket",
+	                               d->socket_path,
+	                               "-d",
+	                               d2->data_dir,
+	                               NULL),
+	                ==,
+	                1);
 	g_assert_nonnull(strstr(err, "already listening"));
 	g_assert_nonnull(strstr(err, d->socket_path));
 	g_assert_true(g_file_test(d->socket_path, G_FILE_TEST_EXISTS));
@@ -616,35 +620,51 @@ test_cli_traces(void)
 	}
 	g_file_set_contents(other, "not a trace\n", -1, NULL);
 
-	g_assert_cmpint(tldrs_test_cli(d, NULL, NULL, "get-tef", "latest", "-d", d->data_dir, "-o",
-				       out, NULL),
-			==,
-			0);
+	g_assert_cmpint(
+	        tldrs_test_cli(
+	                d, NULL, NULL, "get-tef", "latest", "-d", d->data_dir, "-o", out, NULL),
+	        ==,
+	        0);
 	root = tldrs_test_load_tef(out);
 	g_assert_cmpuint(json_array_get_length(tldrs_test_tef_events(root)), ==, 2);
 
-	g_assert_cmpint(tldrs_test_cli(d, &stdout_tef, NULL, "get-tef", "tr-old", "-d",
-				       d->data_dir, "--format", "array", NULL),
-			==,
-			0);
+	g_assert_cmpint(tldrs_test_cli(d,
+	                               &stdout_tef,
+	                               NULL,
+	                               "get-tef",
+	                               "tr-old",
+	                               "-d",
+	                               d->data_dir,
+	                               "--format",
+	                               "array",
+	                               NULL),
+	                ==,
+	                0);
 	g_assert_true(g_str_has_prefix(stdout_tef, "[\n{"));
-	g_assert_cmpint(tldrs_test_cli(d, NULL, NULL, "get-tef", "tr-old.jsonl", "-d",
-				       d->data_dir, "-o", out, NULL),
-			==,
-			0);
+	g_assert_cmpint(tldrs_test_cli(d,
+	                               NULL,
+	                               NULL,
+	                               "get-tef",
+	                               "tr-old.jsonl",
+	                               "-d",
+	                               d->data_dir,
+	                               "-o",
+	                               out,
+	                               NULL),
+	                ==,
+	                0);
 	g_assert_cmpint(tldrs_test_cli(d, NULL, NULL, "get-tef", fn_old, "-o", out, NULL), ==, 0);
-	g_assert_cmpint(tldrs_test_cli(d, NULL, &err, "get-tef", "tr-nope", "-d", d->data_dir,
-				       NULL),
-			==,
-			1);
+	g_assert_cmpint(
+	        tldrs_test_cli(d, NULL, &err, "get-tef", "tr-nope", "-d", d->data_dir, NULL),
+	        ==,
+	        1);
 	g_assert_nonnull(strstr(err, "tr-nope"));
 
 	g_assert_cmpint(tldrs_test_cli(d, &list, NULL, "list", "-d", d->data_dir, NULL), ==, 0);
 	g_assert_cmpstr(list, ==, "tr-busy\ntr-new\ntr-old\n");
 	g_clear_pointer(&list, g_free);
-	g_assert_cmpint(tldrs_test_cli(d, &list, NULL, "list", "-l", "-d", d->data_dir, NULL),
-			==,
-			0);
+	g_assert_cmpint(
+	        tldrs_test_cli(d, &list, NULL, "list", "-l", "-d", d->data_dir, NULL), ==, 0);
 	g_assert_true(g_regex_match_simple("tr-busy +[0-9]+ bytes +1 +1 ", list, 0, 0));
 	g_assert_true(g_regex_match_simple("tr-new +[0-9]+ bytes +2 +0 ", list, 0, 0));
 
@@ -686,14 +706,13 @@ test_cli_usage(void)
 	g_assert_nonnull(strstr(err, "frobnicate"));
 	g_assert_cmpint(tldrs_test_cli(d, NULL, NULL, "list", "--bogus", NULL), ==, 2);
 	g_assert_cmpint(tldrs_test_cli(d, NULL, NULL, "get-tef", NULL), ==, 2);
-	g_assert_cmpint(tldrs_test_cli(d, NULL, NULL, "get-tef", "a", "--format", "xml", NULL),
-			==,
-			2);
+	g_assert_cmpint(
+	        tldrs_test_cli(d, NULL, NULL, "get-tef", "a", "--format", "xml", NULL), ==, 2);
 	g_clear_pointer(&err, g_free);
-	g_assert_cmpint(tldrs_test_cli(d, NULL, &err, "serve", "--config", "/nonexistent/t.conf",
-				       NULL),
-			==,
-			1);
+	g_assert_cmpint(
+	        tldrs_test_cli(d, NULL, &err, "serve", "--config", "/nonexistent/t.conf", NULL),
+	        ==,
+	        1);
 	g_assert_nonnull(strstr(err, "/nonexistent/t.conf"));
 	g_assert_cmpint(tldrs_test_cli(d, &dir, NULL, "dir", "-d", "/x/y", NULL), ==, 0);
 	g_assert_cmpstr(dir, ==, "/x/y\n");
@@ -770,7 +789,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/daemon/stale-and-live-socket", test_stale_and_live_socket);
 	g_test_add_func("/tldrs/daemon/data-dir-and-empty-trace", test_data_dir_and_empty_trace);
 	g_test_add_func("/tldrs/daemon/connected-client-data-in-file",
-			test_connected_client_data_in_file);
+	                test_connected_client_data_in_file);
 	g_test_add_func("/tldrs/cli/traces", test_cli_traces);
 	g_test_add_func("/tldrs/cli/usage", test_cli_usage);
 	return g_test_run();

@@ -2,8 +2,8 @@
  * Copyright 2026 the tldrs authors */
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include <gio/gunixsocketaddress.h>
@@ -89,8 +89,8 @@ tldrs_test_daemon_new(void)
 static gboolean
 tldrs_test_socket_ready(const char *path)
 {
-	g_autoptr(GSocket) s =
-	    g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
+	g_autoptr(GSocket) s = g_socket_new(
+	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
 	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
 	return g_socket_connect(s, addr, NULL, NULL);
 }
@@ -190,10 +190,8 @@ tldrs_test_connect(const char *socket_path)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path);
-	GSocket *s = g_socket_new(G_SOCKET_FAMILY_UNIX,
-				  G_SOCKET_TYPE_STREAM,
-				  G_SOCKET_PROTOCOL_DEFAULT,
-				  &error);
+	GSocket *s = g_socket_new(
+	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
 	g_assert_no_error(error);
 	g_socket_connect(s, addr, NULL, &error);
 	g_assert_no_error(error);
@@ -238,9 +236,8 @@ tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg
 	va_list ap;
 
 	l = tldrs_test_launcher(d->tmpdir);
-	g_subprocess_launcher_set_flags(l,
-					G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-					    G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_subprocess_launcher_set_flags(
+	        l, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
 	g_ptr_array_add(argv, (gpointer)tldrs_test_bin());
 	va_start(ap, first_arg);
 	/* a NULL first argument runs tldrs without any */

@@ -50,7 +50,7 @@ tldrs_test_close(GSocket *socket);
 
 int
 tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg, ...)
-    G_GNUC_NULL_TERMINATED;
+        G_GNUC_NULL_TERMINATED;
 gboolean
 tldrs_test_wait_for_file(const char *path, guint timeout_ms);
 JsonNode *

@@ -41,9 +41,9 @@ static void
 tldrs_jsonl_sink_iface_init(TldrsSinkInterface *iface);
 
 G_DEFINE_TYPE_WITH_CODE(TldrsJsonlSink,
-			tldrs_jsonl_sink,
-			G_TYPE_OBJECT,
-			G_IMPLEMENT_INTERFACE(TLDRS_TYPE_SINK, tldrs_jsonl_sink_iface_init))
+                        tldrs_jsonl_sink,
+                        G_TYPE_OBJECT,
+                        G_IMPLEMENT_INTERFACE(TLDRS_TYPE_SINK, tldrs_jsonl_sink_iface_init))
 
 static gboolean
 tldrs_jsonl_sink_setup(TldrsSink *sink, const TldrsSinkSetup *setup, GError **error)
@@ -55,12 +55,12 @@ tldrs_jsonl_sink_setup(TldrsSink *sink, const TldrsSinkSetup *setup, GError **er
 		keys = g_key_file_get_keys(setup->config, setup->group, NULL, NULL);
 	if (keys != NULL && keys[0] != NULL) {
 		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_INVALID_ARGUMENT,
-			    "%s: [%s] %s: unknown key",
-			    setup->config_path,
-			    setup->group,
-			    keys[0]);
+		            G_IO_ERROR,
+		            G_IO_ERROR_INVALID_ARGUMENT,
+		            "%s: [%s] %s: unknown key",
+		            setup->config_path,
+		            setup->group,
+		            keys[0]);
 		return FALSE;
 	}
 	self->data_dir = g_strdup(setup->data_dir);
@@ -86,12 +86,12 @@ static gboolean
 tldrs_jsonl_sink_set_error(GError **error, const char *what, const char *path, int errsv)
 {
 	g_set_error(error,
-		    G_IO_ERROR,
-		    g_io_error_from_errno(errsv),
-		    "cannot %s %s: %s",
-		    what,
-		    path,
-		    g_strerror(errsv));
+	            G_IO_ERROR,
+	            g_io_error_from_errno(errsv),
+	            "cannot %s %s: %s",
+	            what,
+	            path,
+	            g_strerror(errsv));
 	return FALSE;
 }
 
@@ -176,10 +176,10 @@ tldrs_jsonl_sink_retry(TldrsJsonlSink *self, TldrsJsonlTrace *t, GError **error)
 
 static gboolean
 tldrs_jsonl_sink_write(TldrsSink *sink,
-		       gpointer trace,
-		       const char *lines,
-		       gsize len,
-		       GError **error)
+                       gpointer trace,
+                       const char *lines,
+                       gsize len,
+                       GError **error)
 {
 	TldrsJsonlSink *self = TLDRS_JSONL_SINK(sink);
 	TldrsJsonlTrace *t = trace;
@@ -217,9 +217,7 @@ tldrs_jsonl_sink_close_trace(TldrsSink *sink, gpointer trace)
 	if (t == NULL)
 		return;
 	if (t->retry != NULL) {
-		g_warning("%s: %u bytes could not be written and are lost",
-			  t->path,
-			  t->retry->len);
+		g_warning("%s: %u bytes could not be written and are lost", t->path, t->retry->len);
 		self->backlog -= t->retry->len;
 		g_byte_array_unref(t->retry);
 	}

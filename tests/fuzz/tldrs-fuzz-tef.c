@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+/* libFuzzer target for the TEF writer: whatever a stored trace file holds (plain or gzip,
+ * damaged, cut), the TEF written from it is strict JSON. */
+
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "tldrs-json.h"
+#include "tldrs-tef.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static gboolean
+write_all(int fd, const uint8_t *data, size_t size)
+{
+	while (size > 0) {
+		ssize_t n = write(fd, data, size);
+		if (n <= 0)
+			return FALSE;
+		data += n;
+		size -= (size_t)n;
+	}
+	return TRUE;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	int in = memfd_create("tldrs-fuzz-in", MFD_CLOEXEC);
+	int out = memfd_create("tldrs-fuzz-out", MFD_CLOEXEC);
+	g_autofree char *in_path = NULL;
+	g_autofree char *result = NULL;
+	g_autoptr(GError) error = NULL;
+	TldrsTefStats stats = {0};
+	off_t len;
+
+	if (in < 0 || out < 0 || !write_all(in, data, size))
+		abort();
+	in_path = g_strdup_printf("/proc/self/fd/%d", in);
+	if (!tldrs_tef_write_fd(in_path,
+	                        G_MAXUINT64,
+	                        out,
+	                        "fuzz",
+	                        data[0] & 1 ? TLDRS_TEF_FORMAT_ARRAY : TLDRS_TEF_FORMAT_OBJECT,
+	                        "fuzz \"id\"",
+	                        NULL,
+	                        NULL,
+	                        &stats,
+	                        &error)) {
+		/* only a read error may fail it, and a memfd has none */
+		abort();
+	}
+	len = lseek(out, 0, SEEK_CUR);
+	result = g_malloc((gsize)len + 16);
+	if (pread(out, result + 7, (size_t)len, 0) != len)
+		abort();
+	if (size > 0 && (data[0] & 1)) {
+		/* the array form, wrapped into an object for the validator */
+		memcpy(result + 2, "{\"a\":", 5);
+		result[7 + len] = '}';
+		if (!tldrs_json_check_object(result + 2, (gsize)len + 6, NULL, NULL))
+			abort();
+	} else if (!tldrs_json_check_object(result + 7, (gsize)len, NULL, NULL)) {
+		abort();
+	}
+	close(in);
+	close(out);
+	return 0;
+}
