@@ -38,6 +38,7 @@ struct _TldrsDaemon {
 	TldrsConfig *config;
 	GPtrArray *sinks; /* of TldrsSink */
 	GSocketService *service;
+	GSocket *listen_socket;
 	char *socket_path; /* the socket we bound and remove at exit, or NULL */
 	dev_t socket_dev;
 	ino_t socket_ino;
@@ -58,6 +59,7 @@ struct _TldrsDaemon {
 	guint64 lines_refused;
 	guint emissions_pending;
 	gboolean started;
+	gboolean accepting;
 	gboolean quitting;
 	gboolean shut_down;
 	gboolean die_when_idle;
@@ -458,31 +460,22 @@ tldrs_daemon_flush_timer_cb(gpointer user_data)
 
 /* ---- clients ---- */
 
-static gboolean
-tldrs_daemon_incoming_cb(GSocketService *service,
-                         GSocketConnection *connection,
-                         GObject *source_object,
-                         gpointer user_data)
+/* a new connection: only our own user, at most MaxClients */
+static void
+tldrs_daemon_add_connection(TldrsDaemon *self, GSocketConnection *connection)
 {
-	TldrsDaemon *self = TLDRS_DAEMON(user_data);
 	GSocket *socket = g_socket_connection_get_socket(connection);
 	g_autoptr(GCredentials) creds = NULL;
 	g_autoptr(GError) error = NULL;
 	TldrsClient *client;
 	uid_t uid;
 	pid_t pid;
-	(void)service;
-	(void)source_object;
 
-	if (self->quitting) {
-		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
-		return TRUE;
-	}
 	creds = g_socket_get_credentials(socket, &error);
 	if (creds == NULL) {
 		g_warning("refused a connection: cannot read its credentials: %s", error->message);
 		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
-		return TRUE;
+		return;
 	}
 	uid = g_credentials_get_unix_user(creds, NULL);
 	pid = g_credentials_get_unix_pid(creds, NULL);
@@ -492,7 +485,7 @@ tldrs_daemon_incoming_cb(GSocketService *service,
 		          (gint)pid,
 		          (guint)self->uid);
 		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
-		return TRUE;
+		return;
 	}
 	if (g_hash_table_size(self->clients) >= self->config->max_clients) {
 		if (tldrs_daemon_count_refused(self)) {
@@ -502,7 +495,7 @@ tldrs_daemon_incoming_cb(GSocketService *service,
 			        self->config->max_clients);
 		}
 		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
-		return TRUE;
+		return;
 	}
 	client = tldrs_client_new(self, connection, ++self->next_client_id, pid);
 	g_hash_table_add(self->clients, client);
@@ -510,7 +503,44 @@ tldrs_daemon_incoming_cb(GSocketService *service,
 		tldrs_client_set_trace(client, tldrs_daemon_acquire_trace(self, NULL));
 	g_debug("connection %" G_GUINT64_FORMAT " from pid %d", self->next_client_id, (gint)pid);
 	tldrs_client_start(client);
+}
+
+static gboolean
+tldrs_daemon_incoming_cb(GSocketService *service,
+                         GSocketConnection *connection,
+                         GObject *source_object,
+                         gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	(void)service;
+	(void)source_object;
+	/* after a shutdown has begun, only until it has read its clients */
+	if (!self->accepting) {
+		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
+		return TRUE;
+	}
+	tldrs_daemon_add_connection(self, connection);
 	return TRUE;
+}
+
+/* shutdown: clients that connected but were not accepted yet have sent data too */
+static void
+tldrs_daemon_accept_backlog(TldrsDaemon *self)
+{
+	if (self->listen_socket == NULL)
+		return;
+	g_socket_set_blocking(self->listen_socket, FALSE);
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GSocket) socket = g_socket_accept(self->listen_socket, NULL, &error);
+		g_autoptr(GSocketConnection) connection = NULL;
+		if (socket == NULL) {
+			g_debug("backlog accepted: %s", error->message);
+			break;
+		}
+		connection = g_socket_connection_factory_create_connection(socket);
+		tldrs_daemon_add_connection(self, connection);
+	}
 }
 
 void
@@ -713,6 +743,7 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 		self->socket_ino = sb.st_ino;
 	}
 	self->socket_path = g_strdup(path);
+	self->listen_socket = g_object_ref(socket);
 	g_socket_set_listen_backlog(socket, 4096);
 	if (!g_socket_listen(socket, &error_local) ||
 	    !g_socket_listener_add_socket(
@@ -772,6 +803,7 @@ tldrs_daemon_start(TldrsDaemon *self, GError **error)
 	}
 	g_socket_service_start(self->service);
 	self->started = TRUE;
+	self->accepting = TRUE;
 	g_info("tldrs %s listening on %s, storing into %s",
 	       PACKAGE_VERSION,
 	       self->config->socket_path,
@@ -809,12 +841,10 @@ tldrs_daemon_shutdown_cb(gpointer user_data)
 	GHashTableIter iter;
 	gpointer key;
 
-	/* stop accepting, and free the socket path for a successor */
-	g_socket_service_stop(self->service);
-	g_socket_listener_close(G_SOCKET_LISTENER(self->service));
-	tldrs_daemon_remove_socket(self);
-
-	/* take what connected clients already sent; closing them honours EMIT_TEF_AT_EXIT */
+	/* take the connections waiting to be accepted, then what every client already sent;
+	 * closing them honours EMIT_TEF_AT_EXIT. The service is stopped only afterwards:
+	 * cancelling its accept in flight would drop a connection it has already taken */
+	tldrs_daemon_accept_backlog(self);
 	g_hash_table_iter_init(&iter, self->clients);
 	while (g_hash_table_iter_next(&iter, &key, NULL))
 		g_ptr_array_add(clients, g_object_ref(key));
@@ -822,6 +852,10 @@ tldrs_daemon_shutdown_cb(gpointer user_data)
 		tldrs_client_drain_and_close(g_ptr_array_index(clients, i));
 	g_clear_handle_id(&self->closing_id, g_source_remove);
 	tldrs_daemon_closing_cb(self);
+	self->accepting = FALSE;
+	g_socket_service_stop(self->service);
+	g_socket_listener_close(G_SOCKET_LISTENER(self->service));
+	tldrs_daemon_remove_socket(self);
 
 	tldrs_daemon_flush_all(self);
 	if (self->emissions_pending == 0)
@@ -858,6 +892,7 @@ tldrs_daemon_dispose(GObject *object)
 		g_socket_listener_close(G_SOCKET_LISTENER(self->service));
 		g_clear_object(&self->service);
 	}
+	g_clear_object(&self->listen_socket);
 	tldrs_daemon_remove_socket(self);
 	g_clear_pointer(&self->clients, g_hash_table_unref);
 	g_clear_pointer(&self->dirty, g_ptr_array_unref);
