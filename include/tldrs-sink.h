@@ -36,6 +36,17 @@ typedef struct {
 	const char *config_path;
 	const char *group;
 	gint64 flush_interval_us;
+	/* the daemon's one TEF writer, callable from any thread: writes the events of
+	 * @source (a .jsonl or .jsonl.gz file, or %NULL for none), its first @source_limit bytes
+	 * (G_MAXUINT64: all), as strict-JSON TEF (@format "object" or "array") to a temporary
+	 * file beside @dest, renamed to @dest when complete */
+	gboolean (*write_tef)(const char *source,
+	                      guint64 source_limit,
+	                      const char *dest,
+	                      const char *format,
+	                      const char *trace_id,
+	                      guint64 *events,
+	                      GError **error);
 } TldrsSinkSetup;
 
 /**
@@ -59,6 +70,8 @@ typedef struct {
  *   can read (`.jsonl` or `.jsonl.gz`), or %NULL if this sink keeps no such file.
  * @backlog: (optional) bytes accepted by write() but not stored yet; the daemon stops
  *   reading from clients while a sink's backlog is over its limit.
+ * @trace_complete: (optional) the trace's last client is gone and every sink was flushed:
+ *   @stored_file (or %NULL) holds all its events. Called just before close_trace().
  * @shutdown: (optional) the daemon is exiting: finish background work.
  *
  * The interface every sink plugin implements. All calls come from the daemon's main thread.
@@ -78,9 +91,10 @@ struct _TldrsSinkInterface {
 	char *(*stored_file)(TldrsSink *self, gpointer trace);
 	gsize (*backlog)(TldrsSink *self);
 	void (*shutdown)(TldrsSink *self);
+	void (*trace_complete)(TldrsSink *self, gpointer trace, const char *stored_file);
 
 	/*< private >*/
-	gpointer padding[8];
+	gpointer padding[7];
 };
 
 gboolean
@@ -99,6 +113,8 @@ gsize
 tldrs_sink_backlog(TldrsSink *self);
 void
 tldrs_sink_shutdown(TldrsSink *self);
+void
+tldrs_sink_trace_complete(TldrsSink *self, gpointer trace, const char *stored_file);
 
 guint
 tldrs_sink_abi_version(void);

@@ -326,11 +326,11 @@ tldrs_client_drain_and_close(TldrsClient *self)
 		        g_socket_receive(self->socket, buf, TLDRS_DAEMON_READ_SIZE, NULL, &error);
 		if (n <= 0) {
 			g_debug("connection %" G_GUINT64_FORMAT ": drained %" G_GSIZE_FORMAT
-				" bytes%s%s",
-				self->id,
-				total,
-				error != NULL ? ": " : "",
-				error != NULL ? error->message : "");
+			        " bytes%s%s",
+			        self->id,
+			        total,
+			        error != NULL ? ": " : "",
+			        error != NULL ? error->message : "");
 			break;
 		}
 		total += (gsize)n;

@@ -187,6 +187,12 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				return tldrs_config_fail(
 				        error, path, group, key, "at least one sink", value);
 			g_ptr_array_add(names, NULL);
+			/* the TEF file is written from the events another sink stored */
+			if (g_strv_contains((const char *const *)names->pdata, "tef") &&
+			    !g_strv_contains((const char *const *)names->pdata, "jsonl") &&
+			    !g_strv_contains((const char *const *)names->pdata, "gzip"))
+				return tldrs_config_fail(
+				        error, path, group, key, "jsonl or gzip beside tef", value);
 			g_strfreev(self->sinks);
 			self->sinks = (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
 		} else if (g_strcmp0(key, "FlushIntervalSec") == 0) {

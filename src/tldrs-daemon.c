@@ -30,6 +30,10 @@
  * lines to traces (TldrsTrace), traces batch them into the sinks (TldrsSink plugins).
  * Everything runs on the main loop; only TEF emission runs in a worker thread. */
 
+/* sink backlog (bytes) that makes the daemon stop reading, and that lets it resume */
+#define TLDRS_DAEMON_BACKLOG_HIGH (64 * 1024 * 1024)
+#define TLDRS_DAEMON_BACKLOG_LOW  (16 * 1024 * 1024)
+
 /* refused-line log messages allowed per second before they are summarised */
 #define TLDRS_DAEMON_LOG_BURST 10
 
@@ -49,6 +53,8 @@ struct _TldrsDaemon {
 	GPtrArray *closing; /* TldrsTrace whose last client left */
 	guint closing_id;
 	guint state_save_id;
+	guint backlog_id;
+	gboolean paused;
 	TldrsState *state;
 	guint idle_flush_id;
 	guint flush_timer_id;
@@ -416,9 +422,55 @@ tldrs_daemon_idle_flush_cb(gpointer user_data)
 }
 
 /* @trace has pending lines: write them out as soon as the main loop has nothing to read */
+static void
+tldrs_daemon_set_paused(TldrsDaemon *self, gboolean paused)
+{
+	GHashTableIter iter;
+	gpointer key;
+	self->paused = paused;
+	g_hash_table_iter_init(&iter, self->clients);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		tldrs_client_set_paused(TLDRS_CLIENT(key), paused);
+}
+
+static gsize
+tldrs_daemon_backlog(TldrsDaemon *self)
+{
+	gsize backlog = 0;
+	for (guint i = 0; i < self->sinks->len; i++)
+		backlog = MAX(backlog, tldrs_sink_backlog(g_ptr_array_index(self->sinks, i)));
+	return backlog;
+}
+
+static gboolean
+tldrs_daemon_backlog_cb(gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	if (tldrs_daemon_backlog(self) > TLDRS_DAEMON_BACKLOG_LOW)
+		return G_SOURCE_CONTINUE;
+	g_debug("sinks caught up: reading from clients again");
+	self->backlog_id = 0;
+	tldrs_daemon_set_paused(self, FALSE);
+	return G_SOURCE_REMOVE;
+}
+
+/* a sink that falls behind makes the daemon stop reading (the kernel then blocks the
+ * clients) instead of growing memory or dropping events */
+static void
+tldrs_daemon_check_backlog(TldrsDaemon *self)
+{
+	if (self->paused || self->quitting ||
+	    tldrs_daemon_backlog(self) <= TLDRS_DAEMON_BACKLOG_HIGH)
+		return;
+	g_debug("a sink is behind: not reading from clients until it catches up");
+	tldrs_daemon_set_paused(self, TRUE);
+	self->backlog_id = g_timeout_add(10, tldrs_daemon_backlog_cb, self);
+}
+
 void
 tldrs_daemon_trace_dirty(TldrsDaemon *self, TldrsTrace *trace)
 {
+	tldrs_daemon_check_backlog(self);
 	if (tldrs_trace_get_queued(trace))
 		return;
 	tldrs_trace_set_queued(trace, TRUE);
@@ -499,6 +551,8 @@ tldrs_daemon_add_connection(TldrsDaemon *self, GSocketConnection *connection)
 	}
 	client = tldrs_client_new(self, connection, ++self->next_client_id, pid);
 	g_hash_table_add(self->clients, client);
+	if (self->paused)
+		tldrs_client_set_paused(client, TRUE);
 	if (self->into_trace != NULL)
 		tldrs_client_set_trace(client, tldrs_daemon_acquire_trace(self, NULL));
 	g_debug("connection %" G_GUINT64_FORMAT " from pid %d", self->next_client_id, (gint)pid);
@@ -573,6 +627,35 @@ tldrs_daemon_raise_fd_limit(void)
 	}
 }
 
+/* TldrsSinkSetup.write_tef: the one TEF writer, for sinks */
+static gboolean
+tldrs_daemon_sink_write_tef(const char *source,
+                            guint64 source_limit,
+                            const char *dest,
+                            const char *format,
+                            const char *trace_id,
+                            guint64 *events,
+                            GError **error)
+{
+	TldrsTefFormat fmt = TLDRS_TEF_FORMAT_OBJECT;
+	TldrsTefStats stats = {0};
+	if (format != NULL && !tldrs_tef_format_from_string(format, &fmt)) {
+		g_set_error(error,
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_INVALID_ARGUMENT,
+		            "unknown TEF format \"%s\"",
+		            format);
+		return FALSE;
+	}
+	if (source != NULL && !g_file_test(source, G_FILE_TEST_EXISTS))
+		source = NULL;
+	if (!tldrs_tef_write_file(source, source_limit, dest, fmt, trace_id, &stats, error))
+		return FALSE;
+	if (events != NULL)
+		*events = stats.events;
+	return TRUE;
+}
+
 static gboolean
 tldrs_daemon_setup_sinks(TldrsDaemon *self, GError **error)
 {
@@ -590,16 +673,20 @@ tldrs_daemon_setup_sinks(TldrsDaemon *self, GError **error)
 		        .config_path = self->config->config_path,
 		        .group = group,
 		        .flush_interval_us = self->config->flush_interval_us,
+		        .write_tef = tldrs_daemon_sink_write_tef,
 		};
 		g_autoptr(TldrsSink) sink = NULL;
 
 		sink = tldrs_plugin_loader_load_sink(self->config->plugin_dir, names[i], error);
-		if (sink == NULL)
-			return FALSE;
-		if (!tldrs_sink_setup(sink, &setup, error)) {
-			g_prefix_error(error, "sink %s: ", names[i]);
+		if (sink == NULL) {
+			if (self->config->keyfile != NULL &&
+			    g_key_file_has_key(self->config->keyfile, "Daemon", "Sinks", NULL))
+				g_prefix_error(
+				        error, "%s: [Daemon] Sinks: ", self->config->config_path);
 			return FALSE;
 		}
+		if (!tldrs_sink_setup(sink, &setup, error))
+			return FALSE;
 		g_ptr_array_add(self->sinks, g_steal_pointer(&sink));
 	}
 	return TRUE;
@@ -887,6 +974,7 @@ tldrs_daemon_dispose(GObject *object)
 	g_clear_handle_id(&self->idle_flush_id, g_source_remove);
 	g_clear_handle_id(&self->closing_id, g_source_remove);
 	g_clear_handle_id(&self->state_save_id, g_source_remove);
+	g_clear_handle_id(&self->backlog_id, g_source_remove);
 	if (self->service != NULL) {
 		g_socket_service_stop(self->service);
 		g_socket_listener_close(G_SOCKET_LISTENER(self->service));

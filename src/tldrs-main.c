@@ -221,6 +221,15 @@ tldrs_format_time(gint64 usec)
 	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S");
 }
 
+/* g_format_size() with a plain space, so that columns line up */
+static char *
+tldrs_format_size(guint64 bytes)
+{
+	g_autofree char *size = g_format_size(bytes);
+	g_auto(GStrv) parts = g_strsplit(size, "\u00a0", -1);
+	return g_strjoinv(" ", parts);
+}
+
 static int
 tldrs_cmd_list(int argc, char **argv)
 {
@@ -269,7 +278,7 @@ tldrs_cmd_list(int argc, char **argv)
 	for (guint i = 0; i < traces->len; i++) {
 		TldrsStoredTrace *t = g_ptr_array_index(traces, i);
 		TldrsTraceStatus *st = g_hash_table_lookup(status, t->id);
-		g_autofree char *size = g_format_size(t->bytes);
+		g_autofree char *size = tldrs_format_size(t->bytes);
 		g_autofree char *when = tldrs_format_time(t->mtime);
 		g_autofree char *events = NULL;
 		guint64 n = 0;

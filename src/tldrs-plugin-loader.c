@@ -51,12 +51,14 @@ tldrs_plugin_loader_load_sink(const char *plugin_dir, const char *name, GError *
 	if (type == 0) {
 		path = tldrs_plugin_loader_path(plugin_dir, name);
 		if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+			g_autofree char *base = g_path_get_basename(path);
 			g_set_error(error,
 			            TLDRS_ERROR,
 			            TLDRS_ERROR_INVALID_ARGUMENT,
-			            _("unknown sink \"%s\": no plugin %s"),
+			            _("unknown sink \"%s\": no %s in %s"),
 			            name,
-			            path);
+			            base,
+			            plugin_dir);
 			return NULL;
 		}
 		module = g_module_open(path, G_MODULE_BIND_LOCAL | G_MODULE_BIND_LAZY);

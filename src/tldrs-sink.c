@@ -95,3 +95,13 @@ tldrs_sink_shutdown(TldrsSink *self)
 	if (iface->shutdown != NULL)
 		iface->shutdown(self);
 }
+
+void
+tldrs_sink_trace_complete(TldrsSink *self, gpointer trace, const char *stored_file)
+{
+	TldrsSinkInterface *iface;
+	g_return_if_fail(TLDRS_IS_SINK(self));
+	iface = TLDRS_SINK_GET_IFACE(self);
+	if (iface->trace_complete != NULL)
+		iface->trace_complete(self, trace, stored_file);
+}

@@ -67,6 +67,16 @@ tldrs_tef_append_json_string(GString *out, const char *str)
 	g_string_append_c(out, '"');
 }
 
+/* the lines around the events in a TEF file that this writer produced */
+static gboolean
+tldrs_tef_is_framing(const char *line, gsize len)
+{
+	static const char object_head[] = "{\"traceEvents\":[";
+	if (line[0] == '[' || line[0] == ']')
+		return len == 1 || line[1] == ',' || line[1] == '}';
+	return len == sizeof(object_head) - 1 && memcmp(line, object_head, len) == 0;
+}
+
 typedef struct {
 	int fd;
 	const char *name;
@@ -145,8 +155,11 @@ tldrs_tef_write_fd(const char *source,
 		while (len > 0 &&
 		       (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
 			len--;
-		if (len == 0)
+		if (len == 0 || tldrs_tef_is_framing(line, len))
 			continue;
+		/* a TEF file we wrote (`<id>.json`) reads back: one event per line, then ',' */
+		if (line[len - 1] == ',')
+			len--;
 		if (!tldrs_json_check_object(line, len, NULL, NULL)) {
 			st.refused++;
 			continue;

@@ -135,10 +135,16 @@ tldrs_trace_flush(TldrsTrace *self, gboolean sync_sinks)
 void
 tldrs_trace_close(TldrsTrace *self)
 {
+	g_autofree char *stored = NULL;
 	g_return_if_fail(TLDRS_IS_TRACE(self));
 	if (self->closed)
 		return;
 	tldrs_trace_flush(self, TRUE);
+	stored = tldrs_trace_get_stored_file(self);
+	for (guint i = 0; i < self->sinks->len; i++) {
+		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
+		tldrs_sink_trace_complete(ts->sink, ts->state, stored);
+	}
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		tldrs_sink_close_trace(ts->sink, ts->state);

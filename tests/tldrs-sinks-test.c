@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+/* The sinks and the config file through the real daemon: jsonl, gzip and tef side by side. */
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "tldrs-reader.h"
+#include "tldrs-test-util.h"
+
+static char *
+event(guint n)
+{
+	return g_strdup_printf("{\"ph\":\"i\",\"name\":\"ev%u\",\"ts\":%u,\"pid\":1,\"tid\":0,"
+	                       "\"args\":{\"n\":%u}}",
+	                       n,
+	                       n,
+	                       n);
+}
+
+/* the lines of a stored trace file, plain or gzip */
+static GPtrArray *
+read_lines(const char *path)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TldrsReader) reader = tldrs_reader_open(path, &error);
+	GPtrArray *lines = g_ptr_array_new_with_free_func(g_free);
+	const char *line;
+	gsize len;
+
+	g_assert_no_error(error);
+	while (tldrs_reader_next(reader, &line, &len, &error))
+		g_ptr_array_add(lines, g_strndup(line, len));
+	g_assert_no_error(error);
+	return lines;
+}
+
+static TldrsTestDaemon *
+start_with_config(const char *config_text)
+{
+	TldrsTestDaemon *d = tldrs_test_daemon_new();
+	g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+	const char *args[] = {"--config", conf, NULL};
+	g_assert_true(g_file_set_contents(conf, config_text, -1, NULL));
+	tldrs_test_daemon_start(d, args);
+	return d;
+}
+
+static void
+send_events(TldrsTestDaemon *d, const char *trace, guint from, guint to, gboolean close)
+{
+	g_autoptr(GString) buf = g_string_new(NULL);
+	GSocket *s = tldrs_test_connect(d->socket_path);
+	g_string_append_printf(buf, "OPEN %s\n", trace);
+	for (guint i = from; i < to; i++) {
+		g_autofree char *e = event(i);
+		g_string_append_printf(buf, "%s\n", e);
+	}
+	tldrs_test_send_len(s, buf->str, buf->len);
+	if (close)
+		tldrs_test_close(s);
+	else
+		g_object_unref(s); /* the fd stays open: leaked on purpose until exit */
+}
+
+/* Sinks=jsonl;gzip;tef stores one trace three ways with identical events */
+static void
+test_three_sinks(void)
+{
+	g_autoptr(TldrsTestDaemon) d = start_with_config("[Daemon]\nSinks=jsonl;gzip;tef\n");
+	g_autofree char *jsonl = g_build_filename(d->data_dir, "tr-3.jsonl", NULL);
+	g_autofree char *gz = g_build_filename(d->data_dir, "tr-3.jsonl.gz", NULL);
+	g_autofree char *json = g_build_filename(d->data_dir, "tr-3.json", NULL);
+	g_autoptr(GPtrArray) a = NULL;
+	g_autoptr(GPtrArray) b = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autofree char *list = NULL;
+	JsonArray *events;
+
+	send_events(d, "tr-3", 0, 5000, TRUE);
+	g_assert_true(tldrs_test_wait_for_file(json, 5000));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+
+	a = read_lines(jsonl);
+	b = read_lines(gz);
+	g_assert_cmpuint(a->len, ==, 5000);
+	g_assert_cmpuint(b->len, ==, 5000);
+	for (guint i = 0; i < a->len; i++)
+		g_assert_cmpstr(g_ptr_array_index(a, i), ==, g_ptr_array_index(b, i));
+	root = tldrs_test_load_tef(json);
+	events = tldrs_test_tef_events(root);
+	g_assert_cmpuint(json_array_get_length(events), ==, 5000);
+	for (guint i = 0; i < a->len; i++) {
+		g_autofree char *text = NULL;
+		json_generator_set_root(gen, json_array_get_element(events, i));
+		text = json_generator_to_data(gen, NULL);
+		g_assert_cmpstr(text, ==, g_ptr_array_index(a, i));
+	}
+
+	/* one trace, listed once, whatever forms it is stored in */
+	g_assert_cmpint(tldrs_test_cli(d, &list, NULL, "list", "-d", d->data_dir, NULL), ==, 0);
+	g_assert_cmpstr(list, ==, "tr-3\n");
+}
+
+/* gzip alone: get-tef and list read the .jsonl.gz; a restart appends a new member */
+static void
+test_gzip_alone_and_restart(void)
+{
+	g_autoptr(TldrsTestDaemon) d =
+	        start_with_config("[Daemon]\nSinks=gzip\n[Sink gzip]\nLevel=6\n");
+	g_autofree char *gz = g_build_filename(d->data_dir, "tr-gz.jsonl.gz", NULL);
+	g_autofree char *out = g_build_filename(d->tmpdir, "gz.json", NULL);
+	g_autofree char *list = NULL;
+	g_autoptr(GPtrArray) lines = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	const char *args[] = {"--config", NULL, NULL};
+	g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+
+	send_events(d, "tr-gz", 0, 1000, TRUE);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	args[1] = conf;
+	tldrs_test_daemon_start(d, args);
+	send_events(d, "tr-gz", 1000, 1500, TRUE);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+
+	lines = read_lines(gz);
+	g_assert_cmpuint(lines->len, ==, 1500);
+	g_assert_cmpint(
+	        tldrs_test_cli(
+	                d, NULL, NULL, "get-tef", "tr-gz", "-d", d->data_dir, "-o", out, NULL),
+	        ==,
+	        0);
+	root = tldrs_test_load_tef(out);
+	g_assert_cmpuint(json_array_get_length(tldrs_test_tef_events(root)), ==, 1500);
+	g_assert_cmpint(
+	        tldrs_test_cli(d, &list, NULL, "list", "-l", "-d", d->data_dir, NULL), ==, 0);
+	if (!g_regex_match_simple("tr-gz +[0-9.]+ [kB]+ +1500 ", list, 0, 0))
+		g_error("unexpected list -l: %s", list);
+}
+
+/* readable while being written, and after kill -9: everything up to the last flush */
+static void
+test_gzip_readable_while_written_and_after_crash(void)
+{
+	g_autoptr(TldrsTestDaemon) d =
+	        start_with_config("[Daemon]\nSinks=gzip\nFlushIntervalSec=0.1\n");
+	g_autofree char *gz = g_build_filename(d->data_dir, "tr-live.jsonl.gz", NULL);
+	g_autoptr(GPtrArray) lines = NULL;
+	GSocket *s = tldrs_test_connect(d->socket_path);
+
+	tldrs_test_send(s, "OPEN tr-live\n");
+	for (guint i = 0; i < 300; i++) {
+		g_autofree char *e = event(i);
+		tldrs_test_send(s, e);
+		tldrs_test_send(s, "\n");
+	}
+	g_usleep(500000);
+	lines = read_lines(gz);
+	g_assert_cmpuint(lines->len, ==, 300);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGKILL), ==, -1);
+	g_clear_pointer(&lines, g_ptr_array_unref);
+	lines = read_lines(gz);
+	g_assert_cmpuint(lines->len, ==, 300);
+	tldrs_test_close(s);
+}
+
+/* a sink that fails stops only itself; the others and the clients keep going */
+static void
+test_failing_sink_alone(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *outdir = g_build_filename(d->tmpdir, "tef-out", NULL);
+	g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+	g_autofree char *text =
+	        g_strdup_printf("[Daemon]\nSinks=jsonl;tef\n[Sink tef]\nOutputDir=%s\n", outdir);
+	g_autofree char *jsonl = g_build_filename(d->data_dir, "tr-f.jsonl", NULL);
+	g_autofree char *json2 = g_build_filename(outdir, "tr-g.json", NULL);
+	g_autofree char *log = NULL;
+	const char *args[] = {"--config", conf, NULL};
+
+	g_file_set_contents(conf, text, -1, NULL);
+	tldrs_test_daemon_start(d, args);
+	/* the output directory disappears: replaced by a file */
+	g_assert_cmpint(g_rmdir(outdir), ==, 0);
+	g_file_set_contents(outdir, "in the way\n", -1, NULL);
+	send_events(d, "tr-f", 0, 100, TRUE);
+	g_usleep(300000);
+	/* and comes back */
+	g_unlink(outdir);
+	g_mkdir(outdir, 0700);
+	send_events(d, "tr-g", 0, 10, TRUE);
+	g_assert_true(tldrs_test_wait_for_file(json2, 5000));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(tldrs_test_count_lines(jsonl), ==, 100);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "tr-f.json"));
+}
+
+/* bad configs fail before the socket is bound, with one line naming file, group and key */
+static void
+test_bad_configs(void)
+{
+	struct {
+		const char *text;
+		const char *message;
+	} cases[] = {
+	        {"[Daemon]\nFlushIntervalSec=soon\n",
+	         "[Daemon] FlushIntervalSec: expected a number > 0 (seconds, at most 3600), got "
+	         "\"soon\""},
+	        {"[Daemon]\nFlushIntervalSec=0\n", "[Daemon] FlushIntervalSec: expected"},
+	        {"[Daemon]\nMaxClients=-1\n", "[Daemon] MaxClients: expected"},
+	        {"[Daemon]\nMaxLineBytes=12\n", "[Daemon] MaxLineBytes: expected"},
+	        {"[Daemon]\nColour=blue\n", "[Daemon] Colour: unknown key"},
+	        {"[Deamon]\nSinks=jsonl\n", "[Deamon]: unknown group"},
+	        {"[Daemon]\nSinks=jsonl;nosuch\n", "unknown sink \"nosuch\""},
+	        {"[Daemon]\nSinks=tef\n", "[Daemon] Sinks: expected jsonl or gzip beside tef"},
+	        {"[Daemon]\nSinks=jsonl;jsonl\n", "[Daemon] Sinks: expected each sink once"},
+	        {"[Daemon]\nSinks=gzip\n[Sink gzip]\nLevel=10\n",
+	         "[Sink gzip] Level: expected a whole number from 1 to 9, got \"10\""},
+	        {"[Daemon]\nSinks=gzip\n[Sink gzip]\nLevl=1\n", "[Sink gzip] Levl: unknown key"},
+	        {"[Daemon]\nSinks=jsonl;tef\n[Sink tef]\nFormat=xml\n",
+	         "[Sink tef] Format: expected object or array, got \"xml\""},
+	        {"[Daemon]\nSinks=jsonl;tef\n[Sink tef]\nOutputDir=relative\n",
+	         "[Sink tef] OutputDir: expected an absolute path"},
+	        {"[Daemon]\nDataDir=relative/dir\n", "[Daemon] DataDir: expected an absolute path"},
+	        {"[Sink foo]\nX=1\n", "[Sink foo]: unknown group"},
+	        {"not a key file\n", "tldrs.conf"},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+		g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+		g_autofree char *err = NULL;
+		g_file_set_contents(conf, cases[i].text, -1, NULL);
+		g_assert_cmpint(tldrs_test_cli(d,
+		                               NULL,
+		                               &err,
+		                               "serve",
+		                               "--config",
+		                               conf,
+		                               "--socket",
+		                               d->socket_path,
+		                               "-d",
+		                               d->data_dir,
+		                               NULL),
+		                ==,
+		                1);
+		if (strstr(err, cases[i].message) == NULL)
+			g_error("config %u: expected “%s” in: %s", i, cases[i].message, err);
+		g_assert_nonnull(strstr(err, "tldrs.conf"));
+		/* one line */
+		g_assert_cmpint(strchr(err, '\n') - err, ==, (gssize)strlen(err) - 1);
+		g_assert_false(g_file_test(d->socket_path, G_FILE_TEST_EXISTS));
+	}
+}
+
+/* lookup order: $XDG_CONFIG_HOME/tldrs/tldrs.conf; the command line overrides the file */
+static void
+test_config_lookup_and_override(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *confdir = g_build_filename(d->tmpdir, "xdg-config", "tldrs", NULL);
+	g_autofree char *conf = g_build_filename(confdir, "tldrs.conf", NULL);
+	g_autofree char *filedir = g_build_filename(d->tmpdir, "from-file", NULL);
+	g_autofree char *text =
+	        g_strdup_printf("[Daemon]\nDataDir=%s\nSinks=jsonl;gzip\n", filedir);
+	g_autofree char *dir = NULL;
+	g_autofree char *gz = NULL;
+
+	g_mkdir_with_parents(confdir, 0700);
+	g_file_set_contents(conf, text, -1, NULL);
+	/* `dir` reads the file's DataDir */
+	g_assert_cmpint(tldrs_test_cli(d, &dir, NULL, "dir", NULL), ==, 0);
+	g_assert_cmpstr(g_strstrip(dir), ==, filedir);
+	/* serve: -d on the command line wins, Sinks= from the file applies */
+	tldrs_test_daemon_start(d, NULL);
+	send_events(d, "tr-o", 0, 3, TRUE);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	gz = g_build_filename(d->data_dir, "tr-o.jsonl.gz", NULL);
+	g_assert_true(g_file_test(gz, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(filedir, G_FILE_TEST_EXISTS));
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/tldrs/sinks/three-sinks", test_three_sinks);
+	g_test_add_func("/tldrs/sinks/gzip-alone-and-restart", test_gzip_alone_and_restart);
+	g_test_add_func("/tldrs/sinks/gzip-readable-while-written-and-after-crash",
+	                test_gzip_readable_while_written_and_after_crash);
+	g_test_add_func("/tldrs/sinks/failing-sink-alone", test_failing_sink_alone);
+	g_test_add_func("/tldrs/config/bad-configs", test_bad_configs);
+	g_test_add_func("/tldrs/config/lookup-and-override", test_config_lookup_and_override);
+	return g_test_run();
+}
