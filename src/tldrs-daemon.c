@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
@@ -777,6 +778,15 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
 
+	/* from the moment clients can connect, SIGTERM means an orderly shutdown: hold it
+	 * until tldrs_daemon_start() can handle it */
+	{
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
 	if (strlen(path) >= 108) {
 		g_set_error(error,
 		            TLDRS_ERROR,
@@ -877,6 +887,14 @@ tldrs_daemon_start(TldrsDaemon *self, GError **error)
 	tldrs_daemon_raise_fd_limit();
 	self->signal_ids[0] = g_unix_signal_add(SIGTERM, tldrs_daemon_signal_cb, self);
 	self->signal_ids[1] = g_unix_signal_add(SIGINT, tldrs_daemon_signal_cb, self);
+	/* held since before the socket was bound: a SIGTERM sent meanwhile is handled now */
+	{
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
 	self->flush_timer_id =
 	        g_timeout_add_full(G_PRIORITY_DEFAULT,
 	                           (guint)MAX(self->config->flush_interval_us / 1000, 1),

@@ -616,7 +616,10 @@ main(int argc, char **argv)
 	/* logs go to stderr (or the journal): stdout is for what a command prints */
 	g_log_writer_default_set_use_stderr(TRUE);
 	setlocale(LC_ALL, "");
-	bindtextdomain(GETTEXT_PACKAGE, TLDRS_LOCALEDIR);
+	/* TLDRS_LOCALEDIR: catalogs from elsewhere, e.g. the build tree in tests */
+	bindtextdomain(GETTEXT_PACKAGE,
+	               g_getenv("TLDRS_LOCALEDIR") != NULL ? g_getenv("TLDRS_LOCALEDIR")
+	                                                   : TLDRS_LOCALEDIR);
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
 	textdomain(GETTEXT_PACKAGE);
 

@@ -285,6 +285,35 @@ test_config_lookup_and_override(void)
 	g_assert_false(g_file_test(filedir, G_FILE_TEST_EXISTS));
 }
 
+/* data/tldrs.conf with every key uncommented, at its default, is a valid config */
+static void
+test_example_config(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *example =
+	        g_build_filename(g_getenv("G_TEST_SRCDIR"), "..", "data", "tldrs.conf", NULL);
+	g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+	g_autofree char *contents = NULL;
+	g_autoptr(GRegex) re = g_regex_new("^#([A-Z][A-Za-z]*=)", G_REGEX_MULTILINE, 0, NULL);
+	g_autofree char *uncommented = NULL;
+	g_autoptr(GError) error = NULL;
+	const char *args[] = {"--config", conf, NULL};
+	guint keys = 0;
+
+	g_file_get_contents(example, &contents, NULL, &error);
+	g_assert_no_error(error);
+	uncommented = g_regex_replace(re, contents, -1, 0, "\\1", 0, &error);
+	g_assert_no_error(error);
+	for (const char *p = uncommented; (p = strstr(p, "\n")) != NULL; p++) {
+		if (g_ascii_isupper(p[1]))
+			keys++;
+	}
+	g_assert_cmpuint(keys, >=, 10);
+	g_file_set_contents(conf, uncommented, -1, NULL);
+	tldrs_test_daemon_start(d, args);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -296,5 +325,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/sinks/failing-sink-alone", test_failing_sink_alone);
 	g_test_add_func("/tldrs/config/bad-configs", test_bad_configs);
 	g_test_add_func("/tldrs/config/lookup-and-override", test_config_lookup_and_override);
+	g_test_add_func("/tldrs/config/example-config", test_example_config);
 	return g_test_run();
 }
