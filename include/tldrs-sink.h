@@ -14,7 +14,7 @@ G_BEGIN_DECLS
  * Bumped whenever #TldrsSinkInterface or #TldrsSinkSetup change incompatibly.
  * A plugin built against another version is refused at load time.
  */
-#define TLDRS_SINK_ABI_VERSION 1
+#define TLDRS_SINK_ABI_VERSION 2
 
 #define TLDRS_TYPE_SINK (tldrs_sink_get_type())
 G_DECLARE_INTERFACE(TldrsSink, tldrs_sink, TLDRS, SINK, GObject)

@@ -41,10 +41,11 @@ static void
 tldrs_client_refuse(TldrsClient *self, const char *reason, const char *line, gsize len)
 {
 	self->refused++;
+	tldrs_daemon_count_refused(self->daemon);
 	if (self->trace != NULL)
 		tldrs_trace_add_refused(self->trace);
 	/* the first refusal of a connection is logged, then a summary when it closes */
-	if (self->refused == 1 && tldrs_daemon_count_refused(self->daemon)) {
+	if (self->refused == 1 && tldrs_daemon_may_log(self->daemon)) {
 		g_autofree char *excerpt = tldrs_protocol_excerpt(line, len);
 		g_warning("connection %" G_GUINT64_FORMAT
 		          " (pid %d, trace %s): refused line: %s: %s",
@@ -53,8 +54,6 @@ tldrs_client_refuse(TldrsClient *self, const char *reason, const char *line, gsi
 		          self->trace != NULL ? tldrs_trace_get_id(self->trace) : "none",
 		          reason,
 		          excerpt);
-	} else if (self->refused != 1) {
-		tldrs_daemon_count_refused(self->daemon);
 	}
 }
 
@@ -190,7 +189,8 @@ tldrs_client_keep_partial(TldrsClient *self, const char *data, gsize len)
 
 	if (len == 0 || self->skipping)
 		return;
-	if (have + len > max_line) {
+	/* the '\n' that ends the line does not count towards MaxLineBytes */
+	if (have + len - (data[len - 1] == '\n' ? 1 : 0) > max_line) {
 		const char *head = have > 0 ? (const char *)self->partial->data : data;
 		tldrs_client_refuse(
 		        self, "line longer than MaxLineBytes", head, have > 0 ? have : len);

@@ -51,6 +51,7 @@ tldrs_config_new(void)
 	                                                                        : TLDRS_PLUGIN_DIR);
 	self->max_line_bytes = TLDRS_MAX_LINE_BYTES_DEFAULT;
 	self->max_clients = TLDRS_MAX_CLIENTS_DEFAULT;
+	self->dbus = TRUE;
 	return self;
 }
 
@@ -234,6 +235,14 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				                         "a whole number from 1 to 1000000",
 				                         value);
 			self->max_clients = (guint)v;
+		} else if (g_strcmp0(key, "DBus") == 0) {
+			if (g_strcmp0(value, "session") == 0)
+				self->dbus = TRUE;
+			else if (g_strcmp0(value, "none") == 0)
+				self->dbus = FALSE;
+			else
+				return tldrs_config_fail(
+				        error, path, group, key, "session or none", value);
 		} else {
 			g_set_error(error,
 			            TLDRS_ERROR,
@@ -268,30 +277,16 @@ tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 		return FALSE;
 	}
 	groups = g_key_file_get_groups(kf, NULL);
+	if (!tldrs_config_load_daemon(self, kf, path, error))
+		return FALSE;
+	/* [Daemon], and a group for a sink shipped with tldrs or named in Sinks= */
 	for (guint i = 0; groups[i] != NULL; i++) {
 		const char *g = groups[i];
 		if (g_strcmp0(g, "Daemon") == 0)
 			continue;
-		if (g_str_has_prefix(g, "Sink ") &&
-		    (g_strv_contains(tldrs_config_known_sinks, g + 5) ||
-		     g_strv_contains((const char *const *)self->sinks, g + 5)))
-			continue;
-		g_set_error(error,
-		            TLDRS_ERROR,
-		            TLDRS_ERROR_INVALID_ARGUMENT,
-		            _("%s: [%s]: unknown group"),
-		            path,
-		            g);
-		return FALSE;
-	}
-	if (!tldrs_config_load_daemon(self, kf, path, error))
-		return FALSE;
-	/* a group for a sink named in Sinks= of this same file */
-	for (guint i = 0; groups[i] != NULL; i++) {
-		const char *g = groups[i];
-		if (g_str_has_prefix(g, "Sink ") &&
-		    !g_strv_contains(tldrs_config_known_sinks, g + 5) &&
-		    !g_strv_contains((const char *const *)self->sinks, g + 5)) {
+		if (!g_str_has_prefix(g, "Sink ") ||
+		    (!g_strv_contains(tldrs_config_known_sinks, g + 5) &&
+		     !g_strv_contains((const char *const *)self->sinks, g + 5))) {
 			g_set_error(error,
 			            TLDRS_ERROR,
 			            TLDRS_ERROR_INVALID_ARGUMENT,

@@ -27,7 +27,9 @@ typedef struct {
 	char *plugin_dir;
 	gsize max_line_bytes;
 	guint max_clients;
-	char *into_file; /* serve --into-file, or NULL */
+	char *into_file;  /* serve --into-file, or NULL */
+	gboolean dbus;    /* DBus=session */
+	gboolean replace; /* serve --replace */
 } TldrsConfig;
 
 TldrsConfig *

@@ -25,6 +25,7 @@
 #include "tldrs-plugin-loader.h"
 #include "tldrs-sink.h"
 #include "tldrs-state.h"
+#include "tldrs-store.h"
 #include "tldrs-tef.h"
 
 /* The daemon: a GSocketService accepts connections (TldrsClient), clients feed checked
@@ -34,6 +35,9 @@
 /* sink backlog (bytes) that makes the daemon stop reading, and that lets it resume */
 #define TLDRS_DAEMON_BACKLOG_HIGH (64 * 1024 * 1024)
 #define TLDRS_DAEMON_BACKLOG_LOW  (16 * 1024 * 1024)
+
+/* how long a trace whose last client left waits for connections already readable */
+#define TLDRS_DAEMON_CLOSE_DELAY_MS 20
 
 /* refused-line log messages allowed per second before they are summarised */
 #define TLDRS_DAEMON_LOG_BURST 10
@@ -71,6 +75,7 @@ struct _TldrsDaemon {
 	gboolean shut_down;
 	gboolean die_when_idle;
 	GMainLoop *loop;
+	GHashTable *event_counts; /* "path\nsize\nmtime" -> guint64 */
 	int lock_fd;
 	uid_t uid;
 	gint64 log_window;
@@ -79,6 +84,21 @@ struct _TldrsDaemon {
 };
 
 G_DEFINE_TYPE(TldrsDaemon, tldrs_daemon, G_TYPE_OBJECT)
+
+static gint
+tldrs_daemon_cmp_strptr(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+enum {
+	SIGNAL_TRACE_OPENED,
+	SIGNAL_TRACE_CLOSED,
+	SIGNAL_TEF_EMITTED,
+	SIGNAL_LAST,
+};
+
+static guint tldrs_daemon_signals[SIGNAL_LAST] = {0};
 
 char *
 tldrs_daemon_get_read_buffer(TldrsDaemon *self)
@@ -98,15 +118,20 @@ tldrs_daemon_count_events(TldrsDaemon *self, guint n)
 	self->events_received += n;
 }
 
-/* counts a refused line; TRUE when it may be logged (a flood is summarised instead) */
-gboolean
+void
 tldrs_daemon_count_refused(TldrsDaemon *self)
 {
-	gint64 now = g_get_monotonic_time();
 	self->lines_refused++;
+}
+
+/* TRUE when a warning about a client may be logged now: a flood is summarised instead */
+gboolean
+tldrs_daemon_may_log(TldrsDaemon *self)
+{
+	gint64 now = g_get_monotonic_time();
 	if (now - self->log_window >= G_USEC_PER_SEC) {
 		if (self->log_suppressed > 0) {
-			g_warning("%" G_GUINT64_FORMAT " more refused lines not logged",
+			g_warning("%" G_GUINT64_FORMAT " more warnings about clients not logged",
 			          self->log_suppressed);
 		}
 		self->log_window = now;
@@ -157,6 +182,7 @@ tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
 		tldrs_state_trace_update(self->state, id, 1, 0, 0, 0);
 		tldrs_daemon_schedule_state_save(self);
 		g_info("trace %s opened", id);
+		g_signal_emit(self, tldrs_daemon_signals[SIGNAL_TRACE_OPENED], 0, id);
 	}
 	tldrs_trace_add_client(trace);
 	return trace;
@@ -169,6 +195,8 @@ typedef struct {
 	char *trace_id;
 	TldrsTefFormat format;
 	TldrsTefStats stats;
+	TldrsEmitDoneFunc done;
+	gpointer done_data;
 } TldrsEmission;
 
 static void
@@ -224,17 +252,24 @@ tldrs_daemon_emission_done(GObject *source_object, GAsyncResult *res, gpointer u
 		       e->trace_id,
 		       e->dest,
 		       e->stats.events);
+		g_signal_emit(
+		        self, tldrs_daemon_signals[SIGNAL_TEF_EMITTED], 0, e->trace_id, e->dest);
 	}
+	if (e->done != NULL)
+		e->done(e->stats.events, error, e->done_data);
 	self->emissions_pending--;
 	if (self->quitting && self->emissions_pending == 0)
 		tldrs_daemon_finish_shutdown(self);
 }
 
 static void
-tldrs_daemon_start_emission(TldrsDaemon *self,
-                            const char *source,
-                            const char *dest,
-                            const char *trace_id)
+tldrs_daemon_start_emission_full(TldrsDaemon *self,
+                                 const char *source,
+                                 const char *dest,
+                                 const char *trace_id,
+                                 TldrsTefFormat format,
+                                 TldrsEmitDoneFunc done,
+                                 gpointer done_data)
 {
 	g_autoptr(GTask) task = g_task_new(self, NULL, tldrs_daemon_emission_done, NULL);
 	TldrsEmission *e = g_new0(TldrsEmission, 1);
@@ -247,10 +282,22 @@ tldrs_daemon_start_emission(TldrsDaemon *self,
 		e->source_limit = (guint64)sb.st_size;
 	e->dest = g_strdup(dest);
 	e->trace_id = g_strdup(trace_id);
-	e->format = TLDRS_TEF_FORMAT_OBJECT;
+	e->format = format;
+	e->done = done;
+	e->done_data = done_data;
 	g_task_set_task_data(task, e, (GDestroyNotify)tldrs_emission_free);
 	self->emissions_pending++;
 	g_task_run_in_thread(task, tldrs_daemon_emission_thread);
+}
+
+static void
+tldrs_daemon_start_emission(TldrsDaemon *self,
+                            const char *source,
+                            const char *dest,
+                            const char *trace_id)
+{
+	tldrs_daemon_start_emission_full(
+	        self, source, dest, trace_id, TLDRS_TEF_FORMAT_OBJECT, NULL, NULL);
 }
 
 static gboolean
@@ -365,6 +412,7 @@ tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
 		tldrs_trace_set_queued(trace, FALSE);
 		g_hash_table_remove(self->traces, id);
 		g_info("trace %s closed", id);
+		g_signal_emit(self, tldrs_daemon_signals[SIGNAL_TRACE_CLOSED], 0, id);
 	}
 	tldrs_daemon_schedule_state_save(self);
 	for (guint i = 0; i < paths->len; i++)
@@ -541,7 +589,7 @@ tldrs_daemon_add_connection(TldrsDaemon *self, GSocketConnection *connection)
 		return;
 	}
 	if (g_hash_table_size(self->clients) >= self->config->max_clients) {
-		if (tldrs_daemon_count_refused(self)) {
+		if (tldrs_daemon_may_log(self)) {
 			g_warning(
 			        "refused a connection from pid %d: MaxClients=%u clients connected",
 			        (gint)pid,
@@ -613,6 +661,250 @@ tldrs_daemon_die_when_idle(TldrsDaemon *self)
 	self->die_when_idle = TRUE;
 	if (g_hash_table_size(self->clients) == 0)
 		tldrs_daemon_quit(self, "DIE_WHEN_IDLE and no client left");
+}
+
+/* ---- what the D-Bus interface asks ---- */
+
+const TldrsConfig *
+tldrs_daemon_get_config(TldrsDaemon *self)
+{
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), NULL);
+	return self->config;
+}
+
+guint
+tldrs_daemon_get_n_clients(TldrsDaemon *self)
+{
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), 0);
+	return g_hash_table_size(self->clients);
+}
+
+guint64
+tldrs_daemon_get_events_received(TldrsDaemon *self)
+{
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), 0);
+	return self->events_received;
+}
+
+guint64
+tldrs_daemon_get_lines_refused(TldrsDaemon *self)
+{
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), 0);
+	return self->lines_refused;
+}
+
+/* store everything received so far in every sink */
+void
+tldrs_daemon_flush(TldrsDaemon *self)
+{
+	g_return_if_fail(TLDRS_IS_DAEMON(self));
+	tldrs_daemon_flush_all(self);
+}
+
+/* events in a stored file, counted once per size and modification time */
+static guint64
+tldrs_daemon_count_events_cached(TldrsDaemon *self, const char *path)
+{
+	GStatBuf sb;
+	g_autofree char *key = NULL;
+	gpointer cached;
+	guint64 n = 0;
+
+	if (path == NULL || g_stat(path, &sb) != 0)
+		return 0;
+	key = g_strdup_printf("%s\n%" G_GINT64_FORMAT "\n%" G_GINT64_FORMAT,
+	                      path,
+	                      (gint64)sb.st_size,
+	                      (gint64)sb.st_mtim.tv_sec * G_USEC_PER_SEC +
+	                              sb.st_mtim.tv_nsec / 1000);
+	if (g_hash_table_lookup_extended(self->event_counts, key, NULL, &cached))
+		return *(guint64 *)cached;
+	if (!tldrs_store_count_events(path, &n, NULL))
+		return 0;
+	g_hash_table_insert(self->event_counts, g_steal_pointer(&key), g_memdup2(&n, sizeof(n)));
+	return n;
+}
+
+static GVariant *
+tldrs_daemon_trace_dict(TldrsDaemon *self, const char *id, TldrsStoredTrace *stored)
+{
+	TldrsTrace *trace = g_hash_table_lookup(self->traces, id);
+	const TldrsTraceStatus *st = tldrs_state_lookup(self->state, id);
+	g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
+	g_auto(GVariantBuilder) files = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_STRING_ARRAY);
+	gint64 last_write = stored != NULL ? stored->mtime : 0;
+	guint64 events = 0;
+
+	if (trace != NULL)
+		tldrs_trace_flush(trace, FALSE);
+	for (guint i = 0; stored != NULL && i < stored->files->len; i++)
+		g_variant_builder_add(&files, "s", g_ptr_array_index(stored->files, i));
+	if (stored != NULL)
+		events = tldrs_daemon_count_events_cached(self, stored->source);
+	if (trace != NULL)
+		last_write = MAX(last_write, tldrs_trace_get_last_write(trace));
+	g_variant_builder_add(&b, "{sv}", "files", g_variant_builder_end(&files));
+	g_variant_builder_add(
+	        &b, "{sv}", "bytes", g_variant_new_uint64(stored != NULL ? stored->bytes : 0));
+	g_variant_builder_add(&b, "{sv}", "events", g_variant_new_uint64(events));
+	g_variant_builder_add(
+	        &b, "{sv}", "refused", g_variant_new_uint64(st != NULL ? st->refused : 0));
+	g_variant_builder_add(
+	        &b,
+	        "{sv}",
+	        "clients",
+	        g_variant_new_uint32(trace != NULL ? tldrs_trace_get_clients(trace) : 0));
+	g_variant_builder_add(&b, "{sv}", "active", g_variant_new_boolean(trace != NULL));
+	g_variant_builder_add(&b, "{sv}", "last-write", g_variant_new_int64(last_write));
+	return g_variant_builder_end(&b);
+}
+
+static void
+tldrs_daemon_update_state(TldrsDaemon *self)
+{
+	GHashTableIter iter;
+	gpointer value;
+	g_hash_table_iter_init(&iter, self->traces);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		TldrsTrace *trace = value;
+		tldrs_state_trace_update(self->state,
+		                         tldrs_trace_get_id(trace),
+		                         tldrs_trace_get_clients(trace),
+		                         tldrs_trace_get_events(trace),
+		                         tldrs_trace_get_refused(trace),
+		                         tldrs_trace_get_last_write(trace));
+	}
+}
+
+/* a(sa{sv}): every stored or open trace, sorted by id */
+GVariant *
+tldrs_daemon_list_traces(TldrsDaemon *self)
+{
+	g_autoptr(GPtrArray) stored = tldrs_store_list(self->config->data_dir, NULL);
+	g_autoptr(GPtrArray) ids = g_ptr_array_new();
+	g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("a(sa{sv})"));
+	GHashTableIter iter;
+	gpointer key;
+
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), NULL);
+	tldrs_daemon_update_state(self);
+	for (guint i = 0; stored != NULL && i < stored->len; i++)
+		g_ptr_array_add(ids, ((TldrsStoredTrace *)g_ptr_array_index(stored, i))->id);
+	g_hash_table_iter_init(&iter, self->traces);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		if (stored == NULL || tldrs_store_find(stored, key) == NULL)
+			g_ptr_array_add(ids, key);
+	}
+	g_ptr_array_sort(ids, (GCompareFunc)tldrs_daemon_cmp_strptr);
+	for (guint i = 0; i < ids->len; i++) {
+		const char *id = g_ptr_array_index(ids, i);
+		g_variant_builder_add(
+		        &b,
+		        "(s@a{sv})",
+		        id,
+		        tldrs_daemon_trace_dict(
+		                self, id, stored != NULL ? tldrs_store_find(stored, id) : NULL));
+	}
+	return g_variant_builder_end(&b);
+}
+
+GVariant *
+tldrs_daemon_get_trace(TldrsDaemon *self, const char *id, GError **error)
+{
+	g_autoptr(GPtrArray) stored = tldrs_store_list(self->config->data_dir, NULL);
+	TldrsStoredTrace *t = stored != NULL ? tldrs_store_find(stored, id) : NULL;
+
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), NULL);
+	if (t == NULL && g_hash_table_lookup(self->traces, id) == NULL) {
+		g_set_error(error, TLDRS_ERROR, TLDRS_ERROR_NO_SUCH_TRACE, "no trace \"%s\"", id);
+		return NULL;
+	}
+	tldrs_daemon_update_state(self);
+	return tldrs_daemon_trace_dict(self, id, t);
+}
+
+/* EmitTef over D-Bus: @done is called once the file is complete or has failed */
+gboolean
+tldrs_daemon_emit_tef_by_id(TldrsDaemon *self,
+                            const char *id,
+                            const char *path,
+                            TldrsTefFormat format,
+                            TldrsEmitDoneFunc done,
+                            gpointer done_data,
+                            GError **error)
+{
+	TldrsTrace *trace;
+	g_autofree char *source = NULL;
+
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
+	if (!tldrs_daemon_check_output_path(self, path, error))
+		return FALSE;
+	trace = g_hash_table_lookup(self->traces, id);
+	if (trace != NULL) {
+		tldrs_trace_flush(trace, TRUE);
+		source = tldrs_trace_get_stored_file(trace);
+	} else {
+		g_autoptr(GPtrArray) stored = tldrs_store_list(self->config->data_dir, error);
+		TldrsStoredTrace *t;
+		if (stored == NULL)
+			return FALSE;
+		t = tldrs_store_find(stored, id);
+		if (t == NULL) {
+			g_set_error(error,
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_NO_SUCH_TRACE,
+			            "no trace \"%s\"",
+			            id);
+			return FALSE;
+		}
+		source = g_strdup(t->source != NULL ? t->source : t->tef);
+	}
+	tldrs_daemon_start_emission_full(self, source, path, id, format, done, done_data);
+	return TRUE;
+}
+
+/* delete a trace's files; never one with clients connected */
+gboolean
+tldrs_daemon_delete_trace(TldrsDaemon *self, const char *id, GError **error)
+{
+	g_autoptr(GPtrArray) stored = NULL;
+	TldrsTrace *trace;
+	TldrsStoredTrace *t;
+
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
+	trace = g_hash_table_lookup(self->traces, id);
+	if (trace != NULL && tldrs_trace_get_clients(trace) > 0) {
+		g_set_error(error,
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_BUSY,
+		            "trace \"%s\" has %u clients connected",
+		            id,
+		            tldrs_trace_get_clients(trace));
+		return FALSE;
+	}
+	stored = tldrs_store_list(self->config->data_dir, error);
+	if (stored == NULL)
+		return FALSE;
+	t = tldrs_store_find(stored, id);
+	if (t == NULL) {
+		g_set_error(error, TLDRS_ERROR, TLDRS_ERROR_NO_SUCH_TRACE, "no trace \"%s\"", id);
+		return FALSE;
+	}
+	for (guint i = 0; i < t->files->len; i++) {
+		const char *fn = g_ptr_array_index(t->files, i);
+		if (g_unlink(fn) != 0) {
+			int errsv = errno;
+			g_set_error(error,
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_FAILED,
+			            "cannot delete %s: %s",
+			            fn,
+			            g_strerror(errsv));
+			return FALSE;
+		}
+	}
+	g_info("trace %s deleted", id);
+	return TRUE;
 }
 
 /* ---- life cycle ---- */
@@ -804,7 +1096,12 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 			            path);
 			return FALSE;
 		}
-		if (tldrs_daemon_socket_is_live(path)) {
+		/* --replace: the daemon we took the bus name from is shutting down */
+		for (guint i = 0; self->config->replace && i < 500 && g_lstat(path, &sb) == 0 &&
+		                  tldrs_daemon_socket_is_live(path);
+		     i++)
+			g_usleep(10000);
+		if (g_lstat(path, &sb) == 0 && tldrs_daemon_socket_is_live(path)) {
 			g_set_error(error,
 			            TLDRS_ERROR,
 			            TLDRS_ERROR_BUSY,
@@ -1018,6 +1315,7 @@ tldrs_daemon_finalize(GObject *object)
 	g_clear_pointer(&self->state, tldrs_state_free);
 	g_clear_pointer(&self->config, tldrs_config_free);
 	g_clear_pointer(&self->loop, g_main_loop_unref);
+	g_clear_pointer(&self->event_counts, g_hash_table_unref);
 	g_free(self->read_buf);
 	G_OBJECT_CLASS(tldrs_daemon_parent_class)->finalize(object);
 }
@@ -1028,6 +1326,41 @@ tldrs_daemon_class_init(TldrsDaemonClass *klass)
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
 	object_class->dispose = tldrs_daemon_dispose;
 	object_class->finalize = tldrs_daemon_finalize;
+
+	/* a trace that was not open got its first client */
+	tldrs_daemon_signals[SIGNAL_TRACE_OPENED] = g_signal_new("trace-opened",
+	                                                         G_TYPE_FROM_CLASS(klass),
+	                                                         G_SIGNAL_RUN_LAST,
+	                                                         0,
+	                                                         NULL,
+	                                                         NULL,
+	                                                         NULL,
+	                                                         G_TYPE_NONE,
+	                                                         1,
+	                                                         G_TYPE_STRING);
+	/* the last client of a trace has gone and its events are stored */
+	tldrs_daemon_signals[SIGNAL_TRACE_CLOSED] = g_signal_new("trace-closed",
+	                                                         G_TYPE_FROM_CLASS(klass),
+	                                                         G_SIGNAL_RUN_LAST,
+	                                                         0,
+	                                                         NULL,
+	                                                         NULL,
+	                                                         NULL,
+	                                                         G_TYPE_NONE,
+	                                                         1,
+	                                                         G_TYPE_STRING);
+	/* a TEF file is complete */
+	tldrs_daemon_signals[SIGNAL_TEF_EMITTED] = g_signal_new("tef-emitted",
+	                                                        G_TYPE_FROM_CLASS(klass),
+	                                                        G_SIGNAL_RUN_LAST,
+	                                                        0,
+	                                                        NULL,
+	                                                        NULL,
+	                                                        NULL,
+	                                                        G_TYPE_NONE,
+	                                                        2,
+	                                                        G_TYPE_STRING,
+	                                                        G_TYPE_STRING);
 }
 
 static void
@@ -1042,6 +1375,7 @@ tldrs_daemon_init(TldrsDaemon *self)
 	self->closing = g_ptr_array_new_with_free_func(g_object_unref);
 	self->read_buf = g_malloc(TLDRS_DAEMON_READ_SIZE);
 	self->loop = g_main_loop_new(NULL, FALSE);
+	self->event_counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->service = g_socket_service_new();
 	g_socket_service_stop(self->service);
 	g_signal_connect(self->service, "incoming", G_CALLBACK(tldrs_daemon_incoming_cb), self);

@@ -7,6 +7,7 @@
 
 #include "tldrs-client.h"
 #include "tldrs-config.h"
+#include "tldrs-tef.h"
 #include "tldrs-trace.h"
 
 G_BEGIN_DECLS
@@ -49,9 +50,39 @@ void
 tldrs_daemon_die_when_idle(TldrsDaemon *self);
 void
 tldrs_daemon_count_events(TldrsDaemon *self, guint n);
-gboolean
+void
 tldrs_daemon_count_refused(TldrsDaemon *self);
+gboolean
+tldrs_daemon_may_log(TldrsDaemon *self);
 void
 tldrs_daemon_client_closed(TldrsDaemon *self, TldrsClient *client);
+
+/* for the D-Bus interface */
+typedef void (*TldrsEmitDoneFunc)(guint64 events, const GError *error, gpointer user_data);
+
+const TldrsConfig *
+tldrs_daemon_get_config(TldrsDaemon *self);
+guint
+tldrs_daemon_get_n_clients(TldrsDaemon *self);
+guint64
+tldrs_daemon_get_events_received(TldrsDaemon *self);
+guint64
+tldrs_daemon_get_lines_refused(TldrsDaemon *self);
+void
+tldrs_daemon_flush(TldrsDaemon *self);
+GVariant *
+tldrs_daemon_list_traces(TldrsDaemon *self);
+GVariant *
+tldrs_daemon_get_trace(TldrsDaemon *self, const char *id, GError **error);
+gboolean
+tldrs_daemon_emit_tef_by_id(TldrsDaemon *self,
+                            const char *id,
+                            const char *path,
+                            TldrsTefFormat format,
+                            TldrsEmitDoneFunc done,
+                            gpointer done_data,
+                            GError **error);
+gboolean
+tldrs_daemon_delete_trace(TldrsDaemon *self, const char *id, GError **error);
 
 G_END_DECLS

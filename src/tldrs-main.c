@@ -20,6 +20,7 @@
 
 #include "tldrs-config.h"
 #include "tldrs-daemon.h"
+#include "tldrs-dbus.h"
 #include "tldrs-error.h"
 #include "tldrs-json.h"
 #include "tldrs-protocol.h"
@@ -90,20 +91,61 @@ tldrs_data_dir(const char *opt_dir)
 
 /* ---- serve ---- */
 
-static gboolean
-tldrs_daemonize(GError **error)
+/* --daemonize: the parent waits until the child is serving, or prints why it could not,
+ * so that errors still reach the terminal and the exit status tells */
+static int
+tldrs_daemonize_fork(int *notify_fd)
 {
-	pid_t pid = fork();
-	int fd;
-	if (pid < 0) {
-		int errsv = errno;
-		g_set_error(error, TLDRS_ERROR, TLDRS_ERROR_FAILED, "fork: %s", g_strerror(errsv));
-		return FALSE;
+	int fds[2];
+	pid_t pid;
+	char buf[1024];
+	GString *msg;
+
+	if (pipe(fds) != 0) {
+		g_printerr("tldrs: pipe: %s\n", g_strerror(errno));
+		return TLDRS_EXIT_FAIL;
 	}
-	if (pid > 0)
+	pid = fork();
+	if (pid < 0) {
+		g_printerr("tldrs: fork: %s\n", g_strerror(errno));
+		return TLDRS_EXIT_FAIL;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		*notify_fd = fds[1];
+		setsid();
+		return -1; /* the child goes on */
+	}
+	close(fds[1]);
+	msg = g_string_new(NULL);
+	for (;;) {
+		ssize_t n = read(fds[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		g_string_append_len(msg, buf, n);
+	}
+	close(fds[0]);
+	if (g_str_equal(msg->str, "OK")) {
+		g_string_free(msg, TRUE);
 		_exit(TLDRS_EXIT_OK);
-	setsid();
-	fd = g_open("/dev/null", O_RDWR, 0);
+	}
+	if (msg->len == 0)
+		g_string_append(msg, "tldrs: the daemon exited while starting\n");
+	g_printerr("%s", msg->str);
+	g_string_free(msg, TRUE);
+	_exit(TLDRS_EXIT_FAIL);
+}
+
+/* the child of --daemonize is serving: release the parent, drop the terminal */
+static void
+tldrs_daemonize_done(int notify_fd)
+{
+	int fd = g_open("/dev/null", O_RDWR, 0);
+	if (write(notify_fd, "OK", 2) < 0)
+		g_debug("cannot notify the parent: %s", g_strerror(errno));
+	close(notify_fd);
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
@@ -111,7 +153,17 @@ tldrs_daemonize(GError **error)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
-	return TRUE;
+}
+
+static int
+tldrs_serve_fail(GError *error, int notify_fd)
+{
+	if (notify_fd >= 0) {
+		g_autofree char *msg = g_strdup_printf("tldrs: %s\n", error->message);
+		if (write(notify_fd, msg, strlen(msg)) < 0)
+			g_debug("cannot notify the parent");
+	}
+	return tldrs_fail(error);
 }
 
 static int
@@ -123,6 +175,7 @@ tldrs_cmd_serve(int argc, char **argv)
 	g_autofree char *opt_into = NULL;
 	gboolean opt_daemonize = FALSE;
 	gboolean opt_verbose = FALSE;
+	gboolean opt_replace = FALSE;
 	const GOptionEntry entries[] = {{"config",
 	                                 0,
 	                                 0,
@@ -156,7 +209,14 @@ tldrs_cmd_serve(int argc, char **argv)
 	                                 0,
 	                                 G_OPTION_ARG_NONE,
 	                                 &opt_daemonize,
-	                                 N_("Go to the background once the socket is bound"),
+	                                 N_("Go to the background once the daemon is serving"),
+	                                 NULL},
+	                                {"replace",
+	                                 0,
+	                                 0,
+	                                 G_OPTION_ARG_NONE,
+	                                 &opt_replace,
+	                                 N_("Take over from a daemon that owns the D-Bus name"),
 	                                 NULL},
 	                                {"verbose",
 	                                 'v',
@@ -170,8 +230,12 @@ tldrs_cmd_serve(int argc, char **argv)
 	        tldrs_context_new("", _("Run the trace collector daemon."), entries);
 	g_autoptr(TldrsConfig) config = NULL;
 	g_autoptr(TldrsDaemon) daemon = NULL;
+	g_autoptr(TldrsDbus) dbus = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *config_path = NULL;
+	gboolean use_dbus;
+	int notify_fd = -1;
+	int rc;
 
 	if (!tldrs_parse(ctx, &argc, &argv))
 		return TLDRS_EXIT_USAGE;
@@ -195,18 +259,31 @@ tldrs_cmd_serve(int argc, char **argv)
 		tldrs_config_set_data_dir(config, opt_dir);
 	if (opt_into != NULL)
 		config->into_file = g_canonicalize_filename(opt_into, NULL);
+	config->replace = opt_replace;
+	use_dbus = config->dbus;
 
+	/* no thread runs yet: the one moment to fork */
+	if (opt_daemonize) {
+		rc = tldrs_daemonize_fork(&notify_fd);
+		if (rc >= 0)
+			return rc;
+	}
 	daemon = tldrs_daemon_new(g_steal_pointer(&config), &error);
 	if (daemon == NULL)
-		return tldrs_fail(error);
+		return tldrs_serve_fail(error, notify_fd);
+	/* the bus name first: a second daemon stops before touching the socket */
+	dbus = tldrs_dbus_new(daemon);
+	if (use_dbus && !tldrs_dbus_start(dbus, opt_replace, &error))
+		return tldrs_serve_fail(error, notify_fd);
 	if (!tldrs_daemon_listen(daemon, &error))
-		return tldrs_fail(error);
-	/* errors so far reached the terminal; from here on the daemon is on its own */
-	if (opt_daemonize && !tldrs_daemonize(&error))
-		return tldrs_fail(error);
+		return tldrs_serve_fail(error, notify_fd);
 	if (!tldrs_daemon_start(daemon, &error))
-		return tldrs_fail(error);
-	return tldrs_daemon_run(daemon);
+		return tldrs_serve_fail(error, notify_fd);
+	if (notify_fd >= 0)
+		tldrs_daemonize_done(notify_fd);
+	rc = tldrs_daemon_run(daemon);
+	tldrs_dbus_stop(dbus);
+	return rc;
 }
 
 /* ---- list ---- */

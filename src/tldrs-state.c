@@ -236,3 +236,11 @@ tldrs_state_free(TldrsState *self)
 	g_free(self->data_dir);
 	g_free(self);
 }
+
+/* what the daemon knows of a trace now, or NULL */
+const TldrsTraceStatus *
+tldrs_state_lookup(TldrsState *self, const char *id)
+{
+	TldrsStateEntry *e = g_hash_table_lookup(self->entries, id);
+	return e != NULL ? &e->status : NULL;
+}

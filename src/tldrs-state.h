@@ -32,6 +32,8 @@ tldrs_state_trace_update(TldrsState *self,
                          gint64 last_write);
 void
 tldrs_state_save(TldrsState *self);
+const TldrsTraceStatus *
+tldrs_state_lookup(TldrsState *self, const char *id);
 void
 tldrs_state_free(TldrsState *self);
 

@@ -71,6 +71,12 @@ tldrs_test_launcher(const char *tmpdir)
 	g_subprocess_launcher_setenv(l, "XDG_CONFIG_DIRS", xdg_config, TRUE);
 	g_subprocess_launcher_setenv(l, "TMPDIR", tmpdir, TRUE);
 	g_subprocess_launcher_unsetenv(l, "TRACE_TEF_TLDR_SOCKET");
+	/* never the user's session bus: a test that wants a bus makes its own (GTestDBus) */
+	if (g_getenv("TLDRS_TEST_BUS") == NULL)
+		g_subprocess_launcher_setenv(l,
+		                             "DBUS_SESSION_BUS_ADDRESS",
+		                             "unix:path=/nonexistent/tldrs-test-bus",
+		                             TRUE);
 	g_subprocess_launcher_set_child_setup(l, tldrs_test_child_setup, NULL, NULL);
 	return l;
 }
@@ -86,7 +92,7 @@ tldrs_test_daemon_new(void)
 	return d;
 }
 
-static gboolean
+gboolean
 tldrs_test_socket_ready(const char *path)
 {
 	g_autoptr(GSocket) s = g_socket_new(

@@ -39,6 +39,8 @@ void
 tldrs_test_daemon_free(TldrsTestDaemon *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TldrsTestDaemon, tldrs_test_daemon_free)
 
+gboolean
+tldrs_test_socket_ready(const char *path);
 GSocket *
 tldrs_test_connect(const char *socket_path);
 void

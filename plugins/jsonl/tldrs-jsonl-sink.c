@@ -216,6 +216,9 @@ tldrs_jsonl_sink_close_trace(TldrsSink *sink, gpointer trace)
 	TldrsJsonlTrace *t = trace;
 	if (t == NULL)
 		return;
+	/* a last try for what could not be written */
+	if (t->retry != NULL)
+		tldrs_jsonl_sink_retry(self, t, NULL);
 	if (t->retry != NULL) {
 		g_warning("%s: %u bytes could not be written and are lost", t->path, t->retry->len);
 		self->backlog -= t->retry->len;
