@@ -210,6 +210,20 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				                         "a number > 0 (seconds, at most 3600)",
 				                         value);
 			self->flush_interval_us = MAX((gint64)(v * G_USEC_PER_SEC), 1000);
+		} else if (g_strcmp0(key, "ExitIdleSec") == 0) {
+			char *end = NULL;
+			double v;
+			errno = 0;
+			v = g_ascii_strtod(value, &end);
+			if (value[0] == '\0' || end == NULL || *end != '\0' || errno != 0 ||
+			    !isfinite(v) || v < 0 || v > 86400 * 365)
+				return tldrs_config_fail(error,
+				                         path,
+				                         group,
+				                         key,
+				                         "a number of seconds >= 0 (0: never)",
+				                         value);
+			self->exit_idle_us = (gint64)(v * G_USEC_PER_SEC);
 		} else if (g_strcmp0(key, "PluginDir") == 0) {
 			if (value[0] == '\0')
 				continue;

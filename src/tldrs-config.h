@@ -27,9 +27,10 @@ typedef struct {
 	char *plugin_dir;
 	gsize max_line_bytes;
 	guint max_clients;
-	char *into_file;  /* serve --into-file, or NULL */
-	gboolean dbus;    /* DBus=session */
-	gboolean replace; /* serve --replace */
+	gint64 exit_idle_us; /* ExitIdleSec, 0: never */
+	char *into_file;     /* serve --into-file, or NULL */
+	gboolean dbus;       /* DBus=session */
+	gboolean replace;    /* serve --replace */
 } TldrsConfig;
 
 TldrsConfig *

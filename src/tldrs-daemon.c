@@ -48,7 +48,8 @@ struct _TldrsDaemon {
 	GPtrArray *sinks; /* of TldrsSink */
 	GSocketService *service;
 	GSocket *listen_socket;
-	char *socket_path; /* the socket we bound and remove at exit, or NULL */
+	GSocket *activated_socket; /* from systemd, until listen() */
+	char *socket_path;         /* the socket we bound and remove at exit, or NULL */
 	dev_t socket_dev;
 	ino_t socket_ino;
 	GHashTable *traces;  /* id -> TldrsTrace, the open traces */
@@ -59,6 +60,8 @@ struct _TldrsDaemon {
 	guint closing_id;
 	guint state_save_id;
 	guint backlog_id;
+	guint idle_exit_id;
+	gint64 busy_at;
 	gboolean paused;
 	TldrsState *state;
 	guint idle_flush_id;
@@ -1027,10 +1030,61 @@ tldrs_daemon_lock_data_dir(TldrsDaemon *self, GError **error)
 	return TRUE;
 }
 
+/* LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES: a listening unix stream socket handed over by
+ * systemd (sd_listen_fds(3)); NULL without error when there is none */
+static GSocket *
+tldrs_daemon_activated_socket(GError **error)
+{
+	const char *pid = g_getenv("LISTEN_PID");
+	const char *fds = g_getenv("LISTEN_FDS");
+	const char *names = g_getenv("LISTEN_FDNAMES");
+	guint64 n = 0;
+	int fd = 3; /* SD_LISTEN_FDS_START */
+	GSocket *socket;
+
+	if (pid == NULL || fds == NULL)
+		return NULL;
+	if (g_ascii_strtoll(pid, NULL, 10) != (gint64)getpid())
+		return NULL;
+	if (!g_ascii_string_to_unsigned(fds, 10, 1, 64, &n, NULL)) {
+		g_set_error(error, TLDRS_ERROR, TLDRS_ERROR_FAILED, "bad LISTEN_FDS=%s", fds);
+		return NULL;
+	}
+	/* several sockets: the one named "tldrs" (FileDescriptorName=), else the first */
+	if (names != NULL) {
+		g_auto(GStrv) list = g_strsplit(names, ":", -1);
+		for (guint i = 0; list[i] != NULL && i < n; i++) {
+			if (g_strcmp0(list[i], "tldrs") == 0)
+				fd = 3 + (int)i;
+		}
+	}
+	for (int i = 3; i < 3 + (int)n; i++)
+		fcntl(i, F_SETFD, FD_CLOEXEC);
+	g_unsetenv("LISTEN_PID");
+	g_unsetenv("LISTEN_FDS");
+	g_unsetenv("LISTEN_FDNAMES");
+	socket = g_socket_new_from_fd(fd, error);
+	if (socket == NULL) {
+		g_prefix_error(error, "the socket passed by systemd: ");
+		return NULL;
+	}
+	if (g_socket_get_family(socket) != G_SOCKET_FAMILY_UNIX ||
+	    g_socket_get_socket_type(socket) != G_SOCKET_TYPE_STREAM) {
+		g_set_error(error,
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_FAILED,
+		            "the socket passed by systemd is not a unix stream socket");
+		g_object_unref(socket);
+		return NULL;
+	}
+	return socket;
+}
+
 TldrsDaemon *
 tldrs_daemon_new(TldrsConfig *config, GError **error)
 {
 	g_autoptr(TldrsDaemon) self = g_object_new(TLDRS_TYPE_DAEMON, NULL);
+	g_autoptr(GError) error_local = NULL;
 
 	g_return_val_if_fail(config != NULL, NULL);
 	self->config = config;
@@ -1038,6 +1092,12 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 		return NULL;
 	if (!tldrs_daemon_setup_sinks(self, error))
 		return NULL;
+	/* before any thread exists: it changes the environment */
+	self->activated_socket = tldrs_daemon_activated_socket(&error_local);
+	if (error_local != NULL) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return NULL;
+	}
 	self->state = tldrs_state_new(config->data_dir, config->into_file == NULL);
 	if (config->into_file != NULL)
 		self->into_trace = tldrs_trace_new("into-file", config->into_file, self->sinks);
@@ -1053,6 +1113,46 @@ tldrs_daemon_socket_is_live(const char *path)
 	if (probe == NULL)
 		return FALSE;
 	return g_socket_connect(probe, addr, NULL, NULL);
+}
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET */
+static void
+tldrs_daemon_notify(const char *state)
+{
+	const char *path = g_getenv("NOTIFY_SOCKET");
+	g_autoptr(GSocket) socket = NULL;
+	g_autoptr(GSocketAddress) addr = NULL;
+	if (path == NULL || path[0] == '\0')
+		return;
+	socket = g_socket_new(
+	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
+	if (socket == NULL)
+		return;
+	/* a leading '@' is an abstract socket */
+	if (path[0] == '@')
+		addr = g_unix_socket_address_new_with_type(
+		        path + 1, -1, G_UNIX_SOCKET_ADDRESS_ABSTRACT);
+	else
+		addr = g_unix_socket_address_new(path);
+	if (g_socket_send_to(socket, addr, state, strlen(state), NULL, NULL) < 0)
+		g_debug("cannot notify systemd");
+}
+
+/* ExitIdleSec: no client, no open trace, nothing being written: leave */
+static gboolean
+tldrs_daemon_idle_exit_cb(gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	gint64 now = g_get_monotonic_time();
+	if (g_hash_table_size(self->clients) > 0 || g_hash_table_size(self->traces) > 0 ||
+	    self->emissions_pending > 0)
+		self->busy_at = now;
+	if (now - self->busy_at >= self->config->exit_idle_us) {
+		self->idle_exit_id = 0;
+		tldrs_daemon_quit(self, "idle for ExitIdleSec");
+		return G_SOURCE_REMOVE;
+	}
+	return G_SOURCE_CONTINUE;
 }
 
 /* bind the socket: a stale one left by a dead daemon is replaced, a live one is not */
@@ -1078,6 +1178,22 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 		sigaddset(&set, SIGTERM);
 		sigaddset(&set, SIGINT);
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
+	/* started by systemd's tldrs.socket: serve its socket, bind nothing */
+	socket = g_steal_pointer(&self->activated_socket);
+	if (socket != NULL) {
+		g_autoptr(GSocketAddress) local = g_socket_get_local_address(socket, NULL);
+		if (local != NULL && G_IS_UNIX_SOCKET_ADDRESS(local)) {
+			g_free(self->config->socket_path);
+			self->config->socket_path = g_strdup(
+			        g_unix_socket_address_get_path(G_UNIX_SOCKET_ADDRESS(local)));
+		}
+		self->listen_socket = g_object_ref(socket);
+		if (!g_socket_listener_add_socket(
+		            G_SOCKET_LISTENER(self->service), socket, NULL, error))
+			return FALSE;
+		g_info("using the socket passed by systemd: %s", self->config->socket_path);
+		return TRUE;
 	}
 	if (strlen(path) >= 108) {
 		g_set_error(error,
@@ -1206,6 +1322,14 @@ tldrs_daemon_start(TldrsDaemon *self, GError **error)
 	g_socket_service_start(self->service);
 	self->started = TRUE;
 	self->accepting = TRUE;
+	if (self->config->exit_idle_us > 0) {
+		self->busy_at = g_get_monotonic_time();
+		self->idle_exit_id =
+		        g_timeout_add((guint)MAX(MIN(self->config->exit_idle_us / 4000, 1000), 10),
+		                      tldrs_daemon_idle_exit_cb,
+		                      self);
+	}
+	tldrs_daemon_notify("READY=1");
 	g_info("tldrs %s listening on %s, storing into %s",
 	       PACKAGE_VERSION,
 	       self->config->socket_path,
@@ -1274,6 +1398,7 @@ tldrs_daemon_quit(TldrsDaemon *self, const char *why)
 		return;
 	self->quitting = TRUE;
 	g_info("shutting down: %s", why);
+	tldrs_daemon_notify("STOPPING=1");
 	g_idle_add_full(
 	        G_PRIORITY_HIGH, tldrs_daemon_shutdown_cb, g_object_ref(self), g_object_unref);
 }
@@ -1290,12 +1415,14 @@ tldrs_daemon_dispose(GObject *object)
 	g_clear_handle_id(&self->closing_id, g_source_remove);
 	g_clear_handle_id(&self->state_save_id, g_source_remove);
 	g_clear_handle_id(&self->backlog_id, g_source_remove);
+	g_clear_handle_id(&self->idle_exit_id, g_source_remove);
 	if (self->service != NULL) {
 		g_socket_service_stop(self->service);
 		g_socket_listener_close(G_SOCKET_LISTENER(self->service));
 		g_clear_object(&self->service);
 	}
 	g_clear_object(&self->listen_socket);
+	g_clear_object(&self->activated_socket);
 	tldrs_daemon_remove_socket(self);
 	g_clear_pointer(&self->clients, g_hash_table_unref);
 	g_clear_pointer(&self->dirty, g_ptr_array_unref);

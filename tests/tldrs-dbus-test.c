@@ -41,6 +41,25 @@ call(const char *method, GVariant *params, const char *reply_type, GError **erro
 	                                   error);
 }
 
+/* a round trip to the bus: the AddMatch of a subscription before it is in effect */
+static void
+sync_bus(GDBusConnection *c)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = g_dbus_connection_call_sync(c,
+	                                                        "org.freedesktop.DBus",
+	                                                        "/org/freedesktop/DBus",
+	                                                        "org.freedesktop.DBus",
+	                                                        "GetId",
+	                                                        NULL,
+	                                                        NULL,
+	                                                        G_DBUS_CALL_FLAGS_NONE,
+	                                                        5000,
+	                                                        NULL,
+	                                                        &error);
+	g_assert_no_error(error);
+}
+
 static void
 assert_dbus_error(GError *error, const char *name)
 {
@@ -292,6 +311,7 @@ test_properties(void)
 	                                         properties_changed_cb,
 	                                         &changes,
 	                                         NULL);
+	sync_bus(c);
 	/* many events and refusals in a short time: few PropertiesChanged */
 	send_trace(d, "tr-p", 1000, FALSE, &live);
 	for (guint i = 0; i < 100; i++)
@@ -401,7 +421,7 @@ test_documented_commands(void)
 	g_autoptr(GPtrArray) cmds = NULL;
 	guint ran = 0;
 
-	if (g_find_program_in_path("gdbus") == NULL) {
+	if (!tldrs_test_have_program("gdbus")) {
 		g_test_skip("gdbus is not installed");
 		return;
 	}

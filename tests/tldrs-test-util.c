@@ -330,3 +330,10 @@ tldrs_test_trace_file(TldrsTestDaemon *d, const char *id)
 	g_autofree char *base = g_strconcat(id, ".jsonl", NULL);
 	return g_build_filename(d->data_dir, base, NULL);
 }
+
+gboolean
+tldrs_test_have_program(const char *name)
+{
+	g_autofree char *path = g_find_program_in_path(name);
+	return path != NULL;
+}

@@ -64,4 +64,7 @@ tldrs_test_count_lines(const char *path);
 char *
 tldrs_test_trace_file(TldrsTestDaemon *d, const char *id);
 
+gboolean
+tldrs_test_have_program(const char *name);
+
 G_END_DECLS
