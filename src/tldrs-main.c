@@ -25,6 +25,7 @@
 #include "tldrs-json.h"
 #include "tldrs-protocol.h"
 #include "tldrs-reader.h"
+#include "tldrs-run.h"
 #include "tldrs-state.h"
 #include "tldrs-store.h"
 #include "tldrs-tef.h"
@@ -669,6 +670,7 @@ static const TldrsCommand tldrs_commands[] = {
         {"clear", N_("Delete the stored traces"), tldrs_cmd_clear},
         {"dir", N_("Print the data directory"), tldrs_cmd_dir},
         {"send", N_("Send JSONL events to the daemon"), tldrs_cmd_send},
+        {"run", N_("Trace a command and every process it starts"), tldrs_run_main},
 };
 
 static void
