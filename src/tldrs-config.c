@@ -76,6 +76,14 @@ tldrs_config_find_file(void)
 	return NULL;
 }
 
+/* absolute, or "~" / "~/…" (which expand to the home directory); not "~user" */
+static gboolean
+tldrs_config_is_absolute(const char *value)
+{
+	return g_path_is_absolute(value) ||
+	       (value[0] == '~' && (value[1] == '/' || value[1] == '\0'));
+}
+
 static char *
 tldrs_config_expand_path(const char *value)
 {
@@ -144,7 +152,7 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 		if (g_strcmp0(key, "Socket") == 0) {
 			if (value[0] == '\0')
 				continue;
-			if (!g_path_is_absolute(value) && value[0] != '~')
+			if (!tldrs_config_is_absolute(value))
 				return tldrs_config_fail(
 				        error, path, group, key, "an absolute path", value);
 			g_free(self->socket_path);
@@ -152,7 +160,7 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 		} else if (g_strcmp0(key, "DataDir") == 0) {
 			if (value[0] == '\0')
 				continue;
-			if (!g_path_is_absolute(value) && value[0] != '~')
+			if (!tldrs_config_is_absolute(value))
 				return tldrs_config_fail(
 				        error, path, group, key, "an absolute path", value);
 			tldrs_config_set_data_dir(self, value);

@@ -31,13 +31,14 @@ tldrs_protocol_check_trace_id(const char *id, gsize len, const char **reason)
 	else if (!g_utf8_validate_len(id, len, NULL))
 		why = "trace id is not valid UTF-8";
 	else {
-		for (gsize i = 0; i < len; i++) {
-			guchar c = (guchar)id[i];
+		for (const char *p = id; p < id + len; p = g_utf8_next_char(p)) {
+			gunichar c = g_utf8_get_char(p);
 			if (c == '/') {
 				why = "trace id contains '/'";
 				break;
 			}
-			if (c < 0x20 || c == 0x7f) {
+			/* C0, DEL and C1 (U+0080..U+009F, e.g. CSI) */
+			if (g_unichar_iscntrl(c)) {
 				why = "trace id contains a control character";
 				break;
 			}

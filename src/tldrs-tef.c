@@ -48,8 +48,10 @@ tldrs_tef_format_to_string(TldrsTefFormat format)
 void
 tldrs_tef_append_json_string(GString *out, const char *str)
 {
+	/* strict JSON is valid UTF-8: invalid bytes become U+FFFD */
+	g_autofree char *valid = g_utf8_make_valid(str, -1);
 	g_string_append_c(out, '"');
-	for (const guchar *p = (const guchar *)str; *p != '\0'; p++) {
+	for (const guchar *p = (const guchar *)valid; *p != '\0'; p++) {
 		switch (*p) {
 		case '"':
 			g_string_append(out, "\\\"");

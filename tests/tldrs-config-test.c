@@ -436,9 +436,6 @@ test_sink_group_listed(void)
 static void
 test_tilde_user(void)
 {
-	g_test_incomplete("BUG: Socket=/DataDir= starting with \"~name\" pass the absolute-path "
-	                  "check but are not expanded, giving a relative path");
-	return;
 	assert_load_error("[Daemon]\nDataDir=~other/traces\n",
 	                  "[Daemon] DataDir: expected an absolute path, got \"~other/traces\"");
 	assert_load_error("[Daemon]\nSocket=~other.socket\n",

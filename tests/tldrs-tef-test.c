@@ -285,9 +285,6 @@ test_trace_id_invalid_utf8(Fixture *f, gconstpointer data)
 	gsize len = 0;
 	(void)data;
 
-	g_test_incomplete("BUG: tldrs_tef_append_json_string() copies invalid UTF-8 into the "
-	                  "output, so otherData.traceId can make the TEF file invalid JSON");
-	return;
 	g_assert_true(tldrs_tef_write_file(
 	        src, G_MAXUINT64, dest, TLDRS_TEF_FORMAT_OBJECT, "bad\xff\xfe-id", NULL, &error));
 	g_assert_no_error(error);
@@ -800,8 +797,6 @@ test_append_json_string_invalid_utf8(void)
 	g_autoptr(GString) out = g_string_new(NULL);
 	g_autofree char *wrapped = NULL;
 
-	g_test_incomplete("BUG: tldrs_tef_append_json_string() does not make invalid UTF-8 valid");
-	return;
 	tldrs_tef_append_json_string(out, "a\xff\xc3(b");
 	wrapped = g_strdup_printf("{\"s\":%s}", out->str);
 	g_assert_true(tldrs_json_check_object(wrapped, strlen(wrapped), NULL, NULL));
