@@ -61,6 +61,8 @@ struct _TldrsDaemon {
 	guint state_save_id;
 	guint backlog_id;
 	guint idle_exit_id;
+	guint fds_id;
+	guint64 nofile; /* RLIMIT_NOFILE after raising it */
 	gint64 busy_at;
 	gboolean paused;
 	TldrsState *state;
@@ -564,6 +566,45 @@ tldrs_daemon_flush_timer_cb(gpointer user_data)
 
 /* ---- clients ---- */
 
+/* file descriptors the daemon may need: a connection each, a file per trace and sink */
+static gboolean
+tldrs_daemon_fds_short(TldrsDaemon *self)
+{
+	guint64 used = 64 + g_hash_table_size(self->clients) +
+	               (guint64)g_hash_table_size(self->traces) * MAX(self->sinks->len, 1);
+	return self->nofile > 0 && used + 16 >= self->nofile;
+}
+
+static gboolean
+tldrs_daemon_resume_accepting_cb(gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	if (tldrs_daemon_fds_short(self) && !self->quitting)
+		return G_SOURCE_CONTINUE;
+	self->fds_id = 0;
+	if (!self->quitting) {
+		g_message("accepting connections again");
+		g_socket_service_start(self->service);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+/* near RLIMIT_NOFILE: stop accepting for a moment (new clients wait in the socket's
+ * backlog) instead of failing, and resume when connections have gone */
+static void
+tldrs_daemon_check_fds(TldrsDaemon *self)
+{
+	if (self->fds_id != 0 || !tldrs_daemon_fds_short(self))
+		return;
+	g_warning("%u clients connected, close to the limit of %" G_GUINT64_FORMAT
+	          " open files: not accepting new connections for now",
+	          g_hash_table_size(self->clients),
+	          self->nofile);
+	/* safe here: called from the service's own handler, no accept is in flight */
+	g_socket_service_stop(self->service);
+	self->fds_id = g_timeout_add(100, tldrs_daemon_resume_accepting_cb, self);
+}
+
 /* a new connection: only our own user, at most MaxClients */
 static void
 tldrs_daemon_add_connection(TldrsDaemon *self, GSocketConnection *connection)
@@ -603,6 +644,7 @@ tldrs_daemon_add_connection(TldrsDaemon *self, GSocketConnection *connection)
 	}
 	client = tldrs_client_new(self, connection, ++self->next_client_id, pid);
 	g_hash_table_add(self->clients, client);
+	tldrs_daemon_check_fds(self);
 	if (self->paused)
 		tldrs_client_set_paused(client, TRUE);
 	if (self->into_trace != NULL)
@@ -912,15 +954,20 @@ tldrs_daemon_delete_trace(TldrsDaemon *self, const char *id, GError **error)
 
 /* ---- life cycle ---- */
 
+/* as many connections as the system lets us have */
 static void
-tldrs_daemon_raise_fd_limit(void)
+tldrs_daemon_raise_fd_limit(TldrsDaemon *self)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			g_debug("cannot raise RLIMIT_NOFILE: %s", g_strerror(errno));
+		getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	self->nofile = rl.rlim_cur == RLIM_INFINITY ? 0 : (guint64)rl.rlim_cur;
 }
 
 /* TldrsSinkSetup.write_tef: the one TEF writer, for sinks */
@@ -1236,7 +1283,7 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 		return FALSE;
 	addr = g_unix_socket_address_new(path);
 	/* owner-only from the start: no window where another user can connect */
-	old_umask = umask(0077);
+	old_umask = umask(0177);
 	ok = g_socket_bind(socket, addr, FALSE, &error_local);
 	umask(old_umask);
 	if (!ok) {
@@ -1297,7 +1344,9 @@ tldrs_daemon_start(TldrsDaemon *self, GError **error)
 	(void)error;
 
 	signal(SIGPIPE, SIG_IGN);
-	tldrs_daemon_raise_fd_limit();
+	/* a file size limit shows up as EFBIG on write(), handled like a full disk */
+	signal(SIGXFSZ, SIG_IGN);
+	tldrs_daemon_raise_fd_limit(self);
 	self->signal_ids[0] = g_unix_signal_add(SIGTERM, tldrs_daemon_signal_cb, self);
 	self->signal_ids[1] = g_unix_signal_add(SIGINT, tldrs_daemon_signal_cb, self);
 	/* held since before the socket was bound: a SIGTERM sent meanwhile is handled now */
@@ -1416,6 +1465,7 @@ tldrs_daemon_dispose(GObject *object)
 	g_clear_handle_id(&self->state_save_id, g_source_remove);
 	g_clear_handle_id(&self->backlog_id, g_source_remove);
 	g_clear_handle_id(&self->idle_exit_id, g_source_remove);
+	g_clear_handle_id(&self->fds_id, g_source_remove);
 	if (self->service != NULL) {
 		g_socket_service_stop(self->service);
 		g_socket_listener_close(G_SOCKET_LISTENER(self->service));

@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+/* Reliability and security against the real daemon: other users, resource limits, faults,
+ * floods, concurrent emits, and a soak with 200 clients. */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "tldrs-test-util.h"
+
+static char *
+event(guint c, guint s, guint n)
+{
+	return g_strdup_printf("{\"c\":%u,\"s\":%u,\"n\":%u,\"ph\":\"i\",\"name\":\"e\",\"ts\":%u,"
+	                       "\"pid\":%u,\"tid\":0}\n",
+	                       c,
+	                       s,
+	                       n,
+	                       n,
+	                       c + 1);
+}
+
+/* a daemon started with resource limits set in the child */
+static struct rlimit child_nofile;
+static struct rlimit child_fsize;
+
+static void
+limits_setup(gpointer user_data)
+{
+	if (child_nofile.rlim_max != 0)
+		setrlimit(RLIMIT_NOFILE, &child_nofile);
+	if (child_fsize.rlim_max != 0)
+		setrlimit(RLIMIT_FSIZE, &child_fsize);
+}
+
+static GSubprocess *
+spawn_limited(TldrsTestDaemon *d, const char *config_text)
+{
+	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(d->tmpdir);
+	g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+	g_autoptr(GError) error = NULL;
+	GSubprocess *p;
+
+	g_file_set_contents(conf, config_text != NULL ? config_text : "", -1, NULL);
+	g_subprocess_launcher_set_child_setup(l, limits_setup, NULL, NULL);
+	g_subprocess_launcher_set_stderr_file_path(l, d->log_path);
+	p = g_subprocess_launcher_spawn(l,
+	                                &error,
+	                                g_getenv("TLDRS_BIN"),
+	                                "serve",
+	                                "-v",
+	                                "--config",
+	                                conf,
+	                                "--socket",
+	                                d->socket_path,
+	                                "-d",
+	                                d->data_dir,
+	                                NULL);
+	g_assert_no_error(error);
+	for (guint i = 0; i < 500 && !tldrs_test_socket_ready(d->socket_path); i++)
+		g_usleep(10000);
+	g_assert_true(tldrs_test_socket_ready(d->socket_path));
+	d->proc = g_object_ref(p);
+	return p;
+}
+
+/* lines "{"c":C,"s":S,"n":N,...}": each (c,s) sequence complete, once, in order */
+static guint
+check_sequences(const char *path, GHashTable *expected)
+{
+	g_autofree char *contents = NULL;
+	g_autoptr(GHashTable) next = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GHashTableIter iter;
+	gpointer key, value;
+	char *p;
+	guint total = 0;
+
+	if (!g_file_get_contents(path, &contents, NULL, NULL))
+		return 0;
+	for (p = contents; *p != '\0';) {
+		char *nl = strchr(p, '\n');
+		guint c, s, n;
+		g_autofree char *k = NULL;
+		g_assert_nonnull(nl);
+		g_assert_true(g_str_has_prefix(p, "{\"c\":"));
+		c = (guint)strtoul(p + 5, &p, 10);
+		g_assert_true(g_str_has_prefix(p, ",\"s\":"));
+		s = (guint)strtoul(p + 5, &p, 10);
+		g_assert_true(g_str_has_prefix(p, ",\"n\":"));
+		n = (guint)strtoul(p + 5, NULL, 10);
+		k = g_strdup_printf("%u/%u", c, s);
+		g_assert_cmpuint(n, ==, GPOINTER_TO_UINT(g_hash_table_lookup(next, k)));
+		g_hash_table_insert(next, g_steal_pointer(&k), GUINT_TO_POINTER(n + 1));
+		total++;
+		p = nl + 1;
+	}
+	if (expected != NULL) {
+		g_hash_table_iter_init(&iter, expected);
+		while (g_hash_table_iter_next(&iter, &key, &value))
+			g_assert_cmpuint(GPOINTER_TO_UINT(g_hash_table_lookup(next, key)),
+			                 ==,
+			                 GPOINTER_TO_UINT(value));
+	}
+	return total;
+}
+
+/* the socket is owner-only, and a connection from another uid is refused */
+static void
+test_other_user(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autofree char *log = NULL;
+	GStatBuf sb;
+	pid_t pid;
+	int status = 0;
+
+	g_assert_cmpint(g_stat(d->socket_path, &sb), ==, 0);
+	g_assert_cmpint(sb.st_mode & 0777, ==, 0600);
+	if (getuid() != 0) {
+		g_test_skip("needs root to connect as another user");
+		return;
+	}
+	/* a socket made reachable by mistake: the credentials check still refuses */
+	g_chmod(d->tmpdir, 0755);
+	g_chmod(d->socket_path, 0666);
+	pid = fork();
+	if (pid == 0) {
+		const char *msg = "OPEN tr-intruder\nDIE\n";
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		int s;
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(3);
+		s = socket(AF_UNIX, SOCK_STREAM, 0);
+		strncpy(sa.sun_path, d->socket_path, sizeof(sa.sun_path) - 1);
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+			_exit(4);
+		if (write(s, msg, strlen(msg)) < 0)
+			_exit(0);
+		close(s);
+		_exit(0);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	g_usleep(300000);
+	/* DIE from another user did nothing */
+	g_assert_nonnull(g_subprocess_get_identifier(d->proc));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "refused a connection from uid 65534"));
+}
+
+/* RLIMIT_NOFILE raised to the hard limit; near it, accepting pauses instead of failing */
+static void
+test_file_descriptors(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GHashTable) expected =
+	        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *limits = NULL;
+	g_autofree char *limits_path = NULL;
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-fd");
+	g_autofree char *log = NULL;
+	GSocket *socks[150];
+
+	child_nofile = (struct rlimit){64, 160};
+	p = spawn_limited(d, NULL);
+	child_nofile = (struct rlimit){0, 0};
+	limits_path = g_strdup_printf("/proc/%s/limits", g_subprocess_get_identifier(p));
+	g_file_get_contents(limits_path, &limits, NULL, NULL);
+	g_assert_true(g_regex_match_simple("Max open files +160 +160 ", limits, 0, 0));
+
+	/* more clients than file descriptors: the daemon pauses, they wait, nothing lost */
+	for (guint i = 0; i < G_N_ELEMENTS(socks); i++) {
+		g_autofree char *e = event(i, 0, 0);
+		socks[i] = tldrs_test_connect(d->socket_path);
+		tldrs_test_send(socks[i], "OPEN tr-fd\n");
+		tldrs_test_send(socks[i], e);
+		g_hash_table_insert(expected, g_strdup_printf("%u/0", i), GUINT_TO_POINTER(1));
+	}
+	g_usleep(300000);
+	g_assert_nonnull(g_subprocess_get_identifier(p));
+	for (guint i = 0; i < G_N_ELEMENTS(socks); i++)
+		tldrs_test_close(socks[i]);
+	for (guint i = 0; i < 500 && tldrs_test_count_lines(fn) < 150; i++)
+		g_usleep(10000);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(check_sequences(fn, expected), ==, 150);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "not accepting new connections for now"));
+	g_assert_nonnull(strstr(log, "accepting connections again"));
+}
+
+/* MaxClients: the extra connections are closed with a clear log line */
+static void
+test_max_clients(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = spawn_limited(d, "[Daemon]\nMaxClients=5\n");
+	g_autofree char *log = NULL;
+	GSocket *socks[8];
+	guint closed = 0;
+
+	for (guint i = 0; i < G_N_ELEMENTS(socks); i++) {
+		socks[i] = tldrs_test_connect(d->socket_path);
+		g_usleep(20000);
+	}
+	g_usleep(200000);
+	for (guint i = 0; i < G_N_ELEMENTS(socks); i++) {
+		char c;
+		g_socket_set_blocking(socks[i], FALSE);
+		/* the daemon never writes: EOF means it closed the connection */
+		if (g_socket_receive(socks[i], &c, 1, NULL, NULL) == 0)
+			closed++;
+		tldrs_test_close(socks[i]);
+	}
+	g_assert_cmpuint(closed, ==, 3);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "MaxClients=5 clients connected"));
+}
+
+/* a write error (here a file size limit, like a full disk): logged once, kept, retried;
+ * the daemon keeps serving and stores everything once the fault clears */
+static void
+test_write_fault(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-full");
+	g_autoptr(GString) buf = g_string_new("OPEN tr-full\n");
+	g_autoptr(GHashTable) expected =
+	        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *log = NULL;
+	g_autofree char *cmd = NULL;
+	GSocket *s;
+	int status = 0;
+	GStatBuf sb;
+
+	if (!tldrs_test_have_program("prlimit")) {
+		g_test_skip("prlimit (util-linux) is not installed");
+		return;
+	}
+	child_fsize = (struct rlimit){20000, RLIM_INFINITY};
+	p = spawn_limited(d, "[Daemon]\nFlushIntervalSec=0.1\n");
+	child_fsize = (struct rlimit){0, 0};
+	s = tldrs_test_connect(d->socket_path);
+	for (guint i = 0; i < 3000; i++) {
+		g_autofree char *e = event(0, 0, i);
+		g_string_append(buf, e);
+	}
+	tldrs_test_send_len(s, buf->str, buf->len);
+	g_usleep(500000);
+	/* only whole lines in the file, and the daemon still serves */
+	g_assert_cmpint(g_stat(fn, &sb), ==, 0);
+	g_assert_cmpint(sb.st_size, <=, 20000);
+	check_sequences(fn, NULL);
+	g_assert_true(tldrs_test_socket_ready(d->socket_path));
+	/* the fault clears */
+	cmd = g_strdup_printf("prlimit --pid %s --fsize=unlimited", g_subprocess_get_identifier(p));
+	g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL);
+	g_assert_cmpint(status, ==, 0);
+	for (guint i = 0; i < 500 && tldrs_test_count_lines(fn) < 3000; i++)
+		g_usleep(10000);
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_hash_table_insert(expected, g_strdup("0/0"), GUINT_TO_POINTER(3000));
+	g_assert_cmpuint(check_sequences(fn, expected), ==, 3000);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "File too large"));
+	g_assert_nonnull(strstr(log, "works again"));
+	/* logged once, not once per retry */
+	g_assert_null(strstr(strstr(log, "File too large") + 1, "File too large"));
+}
+
+/* the data directory removed while running: the daemon recreates it and keeps storing */
+static void
+test_data_dir_removed(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-rm");
+	GSocket *s = tldrs_test_connect(d->socket_path);
+	g_autofree char *e0 = event(0, 0, 0);
+
+	tldrs_test_send(s, "OPEN tr-rm\n");
+	tldrs_test_send(s, e0);
+	for (guint i = 0; i < 500 && tldrs_test_count_lines(fn) < 1; i++)
+		g_usleep(10000);
+	tldrs_test_rm_rf(d->data_dir);
+	g_assert_false(g_file_test(d->data_dir, G_FILE_TEST_EXISTS));
+	for (guint i = 1; i < 4; i++) {
+		g_autofree char *e = event(0, 1, i - 1);
+		tldrs_test_send(s, e);
+	}
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 3);
+}
+
+/* many EMIT_TEF to one path at once: one complete trace, never a mix */
+static void
+test_concurrent_emits(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autofree char *out = g_build_filename(d->tmpdir, "same.json", NULL);
+	g_autofree char *cmd = g_strdup_printf("EMIT_TEF %s\n", out);
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree char *other = NULL;
+	GSocket *a = tldrs_test_connect(d->socket_path);
+	GSocket *b = tldrs_test_connect(d->socket_path);
+	JsonArray *events;
+	const char *first;
+
+	tldrs_test_send(a, "OPEN tr-one\n");
+	tldrs_test_send(b, "OPEN tr-two\n");
+	for (guint i = 0; i < 2000; i++) {
+		g_autofree char *ea = event(1, 0, i);
+		g_autofree char *eb = event(2, 0, i);
+		tldrs_test_send(a, ea);
+		tldrs_test_send(b, eb);
+	}
+	for (guint i = 0; i < 20; i++) {
+		tldrs_test_send(a, cmd);
+		tldrs_test_send(b, cmd);
+	}
+	tldrs_test_close(a);
+	tldrs_test_close(b);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	root = tldrs_test_load_tef(out);
+	events = tldrs_test_tef_events(root);
+	g_assert_cmpuint(json_array_get_length(events), ==, 2000);
+	first = json_object_get_string_member(
+	        json_object_get_object_member(json_node_get_object(root), "otherData"), "traceId");
+	for (guint i = 0; i < 2000; i++) {
+		JsonObject *o = json_array_get_object_element(events, i);
+		g_assert_cmpint(json_object_get_int_member(o, "c"),
+		                ==,
+		                g_str_equal(first, "tr-one") ? 1 : 2);
+	}
+	/* no temporary file left behind */
+	{
+		g_autoptr(GDir) dir = g_dir_open(d->tmpdir, 0, NULL);
+		for (const char *n = g_dir_read_name(dir); n != NULL; n = g_dir_read_name(dir))
+			g_assert_false(g_str_has_prefix(n, ".same.json"));
+	}
+	(void)other;
+}
+
+typedef struct {
+	TldrsTestDaemon *d;
+	guint client;
+	guint sessions;
+	guint events;
+	GRand *rand;
+} Soaker;
+
+/* connect, OPEN one of a few traces, send events with bad lines mixed in, hang up */
+static gpointer
+soak_thread(gpointer data)
+{
+	Soaker *s = data;
+	for (guint session = 0; session < s->sessions; session++) {
+		GSocket *sock = tldrs_test_connect(s->d->socket_path);
+		g_autoptr(GString) buf = g_string_new(NULL);
+		g_string_append_printf(buf, "OPEN tr-soak-%u\n", s->client % 4);
+		for (guint n = 0; n < s->events; n++) {
+			g_autofree char *e = event(s->client, session, n);
+			g_string_append(buf, e);
+			switch (g_rand_int_range(s->rand, 0, 20)) {
+			case 0:
+				g_string_append(buf, "{\"broken\":\n");
+				break;
+			case 1:
+				g_string_append(buf, "[1,2]\n");
+				break;
+			case 2:
+				g_string_append(buf, "OPEN ../escape\n");
+				/* a refused OPEN keeps the connection on its trace */
+				break;
+			default:
+				break;
+			}
+			if (buf->len > 4096 || g_rand_int_range(s->rand, 0, 50) == 0) {
+				tldrs_test_send_len(sock, buf->str, buf->len);
+				g_string_truncate(buf, 0);
+			}
+		}
+		tldrs_test_send_len(sock, buf->str, buf->len);
+		tldrs_test_close(sock);
+		g_usleep(g_rand_int_range(s->rand, 0, 20000));
+	}
+	return NULL;
+}
+
+/* 200 clients connecting, disconnecting and reconnecting, bad lines mixed in */
+static void
+test_soak(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	Soaker soakers[200];
+	GThread *threads[200];
+	guint total = 0;
+	const guint sessions = 5, events = 200;
+
+	for (guint i = 0; i < G_N_ELEMENTS(soakers); i++) {
+		soakers[i] = (Soaker){d, i, sessions, events, g_rand_new_with_seed(i)};
+		threads[i] = g_thread_new("soak", soak_thread, &soakers[i]);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(soakers); i++) {
+		g_thread_join(threads[i]);
+		g_rand_free(soakers[i].rand);
+	}
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	for (guint t = 0; t < 4; t++) {
+		g_autofree char *id = g_strdup_printf("tr-soak-%u", t);
+		g_autofree char *fn = tldrs_test_trace_file(d, id);
+		g_autofree char *out = g_build_filename(d->tmpdir, "soak.json", NULL);
+		g_autoptr(GHashTable) expected =
+		        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		g_autoptr(JsonNode) root = NULL;
+		for (guint c = t; c < G_N_ELEMENTS(soakers); c += 4) {
+			for (guint s = 0; s < sessions; s++)
+				g_hash_table_insert(expected,
+				                    g_strdup_printf("%u/%u", c, s),
+				                    GUINT_TO_POINTER(events));
+		}
+		total += check_sequences(fn, expected);
+		g_assert_cmpint(
+		        tldrs_test_cli(d, NULL, NULL, "get-tef", fn, "-o", out, NULL), ==, 0);
+		root = tldrs_test_load_tef(out);
+		g_assert_cmpuint(json_array_get_length(tldrs_test_tef_events(root)),
+		                 ==,
+		                 (guint)(G_N_ELEMENTS(soakers) / 4 * sessions * events));
+	}
+	g_assert_cmpuint(total, ==, G_N_ELEMENTS(soakers) * sessions * events);
+}
+
+/* a flood of bad lines from many connections cannot fill the log */
+static void
+test_log_flood(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autofree char *log = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint refused_lines = 0;
+
+	for (guint c = 0; c < 100; c++) {
+		GSocket *s = tldrs_test_connect(d->socket_path);
+		g_autoptr(GString) buf = g_string_new("OPEN tr-flood\n");
+		for (guint i = 0; i < 100; i++)
+			g_string_append(buf, "this is not an event\n");
+		tldrs_test_send_len(s, buf->str, buf->len);
+		tldrs_test_close(s);
+	}
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	log = tldrs_test_daemon_log(d);
+	lines = g_strsplit(log, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (strstr(lines[i], "refused line") != NULL)
+			refused_lines++;
+	}
+	/* 10 000 refused lines; a few logged with their excerpt, a few summaries */
+	g_assert_cmpuint(refused_lines, >=, 1);
+	g_assert_cmpuint(refused_lines, <=, 40);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/tldrs/reliability/other-user", test_other_user);
+	g_test_add_func("/tldrs/reliability/file-descriptors", test_file_descriptors);
+	g_test_add_func("/tldrs/reliability/max-clients", test_max_clients);
+	g_test_add_func("/tldrs/reliability/write-fault", test_write_fault);
+	g_test_add_func("/tldrs/reliability/data-dir-removed", test_data_dir_removed);
+	g_test_add_func("/tldrs/reliability/concurrent-emits", test_concurrent_emits);
+	g_test_add_func("/tldrs/reliability/log-flood", test_log_flood);
+	g_test_add_func("/tldrs/reliability/soak", test_soak);
+	return g_test_run();
+}
