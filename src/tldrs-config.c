@@ -279,6 +279,53 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 	return TRUE;
 }
 
+/* [Retention]: how much the data directory may keep */
+static gboolean
+tldrs_config_load_retention(TldrsConfig *self, GKeyFile *kf, const char *path, GError **error)
+{
+	const char *group = "Retention";
+	g_auto(GStrv) keys = NULL;
+
+	if (!g_key_file_has_group(kf, group))
+		return TRUE;
+	keys = g_key_file_get_keys(kf, group, NULL, NULL);
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		const char *key = keys[i];
+		g_autofree char *value = g_key_file_get_value(kf, group, key, NULL);
+		guint64 v = 0;
+		g_strstrip(value);
+		if (g_strcmp0(key, "MaxTotalBytes") == 0) {
+			if (!tldrs_config_parse_uint(value, 0, G_MAXINT64, &v))
+				return tldrs_config_fail(error,
+				                         path,
+				                         group,
+				                         key,
+				                         "a whole number of bytes (0: no limit)",
+				                         value);
+			self->retention_max_bytes = v;
+		} else if (g_strcmp0(key, "MaxAgeSec") == 0) {
+			if (!tldrs_config_parse_uint(value, 0, G_MAXINT64 / G_USEC_PER_SEC, &v))
+				return tldrs_config_fail(error,
+				                         path,
+				                         group,
+				                         key,
+				                         "a whole number of seconds (0: no limit)",
+				                         value);
+			self->retention_max_age_us = (gint64)v * G_USEC_PER_SEC;
+		} else {
+			g_set_error(error,
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_INVALID_ARGUMENT,
+			            _("%s: [%s] %s: unknown key"),
+			            path,
+			            group,
+			            key);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
 gboolean
 tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 {
@@ -301,10 +348,12 @@ tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 	groups = g_key_file_get_groups(kf, NULL);
 	if (!tldrs_config_load_daemon(self, kf, path, error))
 		return FALSE;
+	if (!tldrs_config_load_retention(self, kf, path, error))
+		return FALSE;
 	/* [Daemon], and a group for a sink shipped with tldrs or named in Sinks= */
 	for (guint i = 0; groups[i] != NULL; i++) {
 		const char *g = groups[i];
-		if (g_strcmp0(g, "Daemon") == 0)
+		if (g_strcmp0(g, "Daemon") == 0 || g_strcmp0(g, "Retention") == 0)
 			continue;
 		if (!g_str_has_prefix(g, "Sink ") ||
 		    (!g_strv_contains(tldrs_config_known_sinks, g + 5) &&

@@ -27,10 +27,12 @@ typedef struct {
 	char *plugin_dir;
 	gsize max_line_bytes;
 	guint max_clients;
-	gint64 exit_idle_us; /* ExitIdleSec, 0: never */
-	char *into_file;     /* serve --into-file, or NULL */
-	gboolean dbus;       /* DBus=session */
-	gboolean replace;    /* serve --replace */
+	gint64 exit_idle_us;         /* ExitIdleSec, 0: never */
+	guint64 retention_max_bytes; /* [Retention] MaxTotalBytes, 0: no limit */
+	gint64 retention_max_age_us; /* [Retention] MaxAgeSec, 0: no limit */
+	char *into_file;             /* serve --into-file, or NULL */
+	gboolean dbus;               /* DBus=session */
+	gboolean replace;            /* serve --replace */
 } TldrsConfig;
 
 TldrsConfig *

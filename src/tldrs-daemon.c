@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <gio/gunixsocketaddress.h>
@@ -62,6 +63,8 @@ struct _TldrsDaemon {
 	guint backlog_id;
 	guint idle_exit_id;
 	guint fds_id;
+	guint retention_id;
+	gboolean low_space_logged;
 	guint64 nofile; /* RLIMIT_NOFILE after raising it */
 	gint64 busy_at;
 	gboolean paused;
@@ -393,6 +396,9 @@ tldrs_daemon_emit_tef(TldrsDaemon *self,
 	return TRUE;
 }
 
+static void
+tldrs_daemon_apply_retention(TldrsDaemon *self);
+
 /* the last client of @trace is gone: store everything, then honour EMIT_TEF_AT_EXIT */
 static void
 tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
@@ -420,6 +426,8 @@ tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
 		g_signal_emit(self, tldrs_daemon_signals[SIGNAL_TRACE_CLOSED], 0, id);
 	}
 	tldrs_daemon_schedule_state_save(self);
+	if (!self->quitting)
+		tldrs_daemon_apply_retention(self);
 	for (guint i = 0; i < paths->len; i++)
 		tldrs_daemon_start_emission(self, source, g_ptr_array_index(paths, i), id);
 }
@@ -706,6 +714,80 @@ tldrs_daemon_die_when_idle(TldrsDaemon *self)
 	self->die_when_idle = TRUE;
 	if (g_hash_table_size(self->clients) == 0)
 		tldrs_daemon_quit(self, "DIE_WHEN_IDLE and no client left");
+}
+
+/* ---- retention ---- */
+
+static gint
+tldrs_daemon_cmp_mtime(gconstpointer a, gconstpointer b)
+{
+	const TldrsStoredTrace *ta = *(TldrsStoredTrace *const *)a;
+	const TldrsStoredTrace *tb = *(TldrsStoredTrace *const *)b;
+	return ta->mtime < tb->mtime ? -1 : ta->mtime > tb->mtime ? 1 : 0;
+}
+
+static void
+tldrs_daemon_delete_stored(TldrsStoredTrace *t, const char *why)
+{
+	for (guint i = 0; i < t->files->len; i++) {
+		const char *fn = g_ptr_array_index(t->files, i);
+		if (g_unlink(fn) != 0)
+			g_warning("retention: cannot delete %s: %s", fn, g_strerror(errno));
+	}
+	g_message("retention: deleted trace %s (%s)", t->id, why);
+}
+
+/* [Retention]: the oldest closed traces go first; an open trace is never deleted. Without
+ * limits, a data directory filling its file system is at least said once. */
+static void
+tldrs_daemon_apply_retention(TldrsDaemon *self)
+{
+	const TldrsConfig *c = self->config;
+	g_autoptr(GPtrArray) stored = NULL;
+	gint64 now = g_get_real_time();
+	guint64 total = 0;
+	struct statvfs vfs;
+
+	if (c->into_file != NULL)
+		return;
+	if (c->retention_max_bytes == 0 && c->retention_max_age_us == 0) {
+		if (statvfs(c->data_dir, &vfs) == 0 && vfs.f_blocks > 0 &&
+		    vfs.f_bavail * 100 < vfs.f_blocks * 5) {
+			if (!self->low_space_logged)
+				g_warning("the file system of %s is over 95%% full; [Retention] "
+				          "MaxTotalBytes= or MaxAgeSec= can limit what tldrs keeps",
+				          c->data_dir);
+			self->low_space_logged = TRUE;
+		} else {
+			self->low_space_logged = FALSE;
+		}
+		return;
+	}
+	stored = tldrs_store_list(c->data_dir, NULL);
+	if (stored == NULL)
+		return;
+	g_ptr_array_sort(stored, tldrs_daemon_cmp_mtime);
+	for (guint i = 0; i < stored->len; i++)
+		total += ((TldrsStoredTrace *)g_ptr_array_index(stored, i))->bytes;
+	for (guint i = 0; i < stored->len; i++) {
+		TldrsStoredTrace *t = g_ptr_array_index(stored, i);
+		if (g_hash_table_contains(self->traces, t->id))
+			continue;
+		if (c->retention_max_age_us > 0 && now - t->mtime > c->retention_max_age_us) {
+			tldrs_daemon_delete_stored(t, "older than MaxAgeSec");
+			total -= t->bytes;
+		} else if (c->retention_max_bytes > 0 && total > c->retention_max_bytes) {
+			tldrs_daemon_delete_stored(t, "over MaxTotalBytes");
+			total -= t->bytes;
+		}
+	}
+}
+
+static gboolean
+tldrs_daemon_retention_cb(gpointer user_data)
+{
+	tldrs_daemon_apply_retention(TLDRS_DAEMON(user_data));
+	return G_SOURCE_CONTINUE;
 }
 
 /* ---- what the D-Bus interface asks ---- */
@@ -1378,6 +1460,8 @@ tldrs_daemon_start(TldrsDaemon *self, GError **error)
 		                      tldrs_daemon_idle_exit_cb,
 		                      self);
 	}
+	tldrs_daemon_apply_retention(self);
+	self->retention_id = g_timeout_add_seconds(10, tldrs_daemon_retention_cb, self);
 	tldrs_daemon_notify("READY=1");
 	g_info("tldrs %s listening on %s, storing into %s",
 	       PACKAGE_VERSION,
@@ -1466,6 +1550,7 @@ tldrs_daemon_dispose(GObject *object)
 	g_clear_handle_id(&self->backlog_id, g_source_remove);
 	g_clear_handle_id(&self->idle_exit_id, g_source_remove);
 	g_clear_handle_id(&self->fds_id, g_source_remove);
+	g_clear_handle_id(&self->retention_id, g_source_remove);
 	if (self->service != NULL) {
 		g_socket_service_stop(self->service);
 		g_socket_listener_close(G_SOCKET_LISTENER(self->service));

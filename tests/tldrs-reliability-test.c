@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include <glib/gstdio.h>
 
@@ -475,6 +477,70 @@ test_log_flood(void)
 	g_assert_cmpuint(refused_lines, <=, 40);
 }
 
+/* [Retention]: the oldest closed traces go, never an open one, never other files */
+static void
+test_retention(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+	g_autofree char *old = NULL;
+	g_autofree char *notes = NULL;
+	g_autofree char *live_fn = NULL;
+	g_autoptr(GString) big = g_string_new(NULL);
+	const char *args[] = {"--config", conf, NULL};
+	struct utimbuf day_ago;
+	GSocket *live;
+	guint kept = 0;
+
+	g_mkdir_with_parents(d->data_dir, 0700);
+	old = g_build_filename(d->data_dir, "tr-ancient.jsonl", NULL);
+	notes = g_build_filename(d->data_dir, "notes.txt", NULL);
+	live_fn = tldrs_test_trace_file(d, "tr-live");
+	g_file_set_contents(old, "{\"a\":1}\n", -1, NULL);
+	g_file_set_contents(notes, "mine\n", -1, NULL);
+	day_ago.actime = day_ago.modtime = time(NULL) - 86400;
+	g_utime(old, &day_ago);
+	g_utime(notes, &day_ago);
+	g_file_set_contents(conf, "[Retention]\nMaxAgeSec=3600\nMaxTotalBytes=45000\n", -1, NULL);
+	tldrs_test_daemon_start(d, args);
+	/* too old: gone at start; other files stay */
+	g_assert_false(g_file_test(old, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(notes, G_FILE_TEST_EXISTS));
+
+	/* an open trace over the limit on its own is kept */
+	live = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(live, "OPEN tr-live\n");
+	for (guint i = 0; i < 400; i++) {
+		g_autofree char *e = event(0, 0, i);
+		g_string_append(big, e);
+	}
+	tldrs_test_send_len(live, big->str, big->len);
+	for (guint t = 0; t < 5; t++) {
+		g_autofree char *id = g_strdup_printf("tr-closed-%u", t);
+		g_autofree char *open = g_strdup_printf("OPEN %s\n", id);
+		GSocket *s = tldrs_test_connect(d->socket_path);
+		tldrs_test_send(s, open);
+		tldrs_test_send_len(s, big->str, big->len / 4);
+		tldrs_test_close(s);
+		g_usleep(150000);
+	}
+	g_assert_cmpuint(tldrs_test_count_lines(live_fn), ==, 400);
+	for (guint t = 0; t < 5; t++) {
+		g_autofree char *id = g_strdup_printf("tr-closed-%u", t);
+		g_autofree char *fn = tldrs_test_trace_file(d, id);
+		if (g_file_test(fn, G_FILE_TEST_EXISTS))
+			kept++;
+	}
+	/* the newest closed ones stay, as many as fit beside the open one */
+	g_assert_cmpuint(kept, <, 5);
+	{
+		g_autofree char *newest = tldrs_test_trace_file(d, "tr-closed-4");
+		g_assert_true(g_file_test(newest, G_FILE_TEST_EXISTS));
+	}
+	tldrs_test_close(live);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -486,6 +552,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/data-dir-removed", test_data_dir_removed);
 	g_test_add_func("/tldrs/reliability/concurrent-emits", test_concurrent_emits);
 	g_test_add_func("/tldrs/reliability/log-flood", test_log_flood);
+	g_test_add_func("/tldrs/reliability/retention", test_retention);
 	g_test_add_func("/tldrs/reliability/soak", test_soak);
 	return g_test_run();
 }
