@@ -58,14 +58,21 @@ tldrs_client_refuse(TldrsClient *self, const char *reason, const char *line, gsi
 }
 
 static void
-tldrs_client_open(TldrsClient *self, const char *id, gsize len)
+tldrs_client_open(TldrsClient *self, const char *id, gsize len, const char *raw, gsize raw_len)
 {
 	g_autofree char *trace_id = g_strndup(id, len);
 	TldrsTrace *old = self->trace;
+	TldrsTrace *trace;
 
 	if (old != NULL && g_strcmp0(tldrs_trace_get_id(old), trace_id) == 0)
 		return;
-	self->trace = tldrs_daemon_acquire_trace(self->daemon, trace_id);
+	trace = tldrs_daemon_acquire_trace(self->daemon, trace_id);
+	if (trace == NULL) {
+		/* the connection stays on its trace */
+		tldrs_client_refuse(self, "too many traces open at once", raw, raw_len);
+		return;
+	}
+	self->trace = trace;
 	if (old != NULL)
 		tldrs_daemon_release_trace(self->daemon, old);
 	g_debug("connection %" G_GUINT64_FORMAT ": trace %s", self->id, trace_id);
@@ -102,7 +109,7 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 		tldrs_client_refuse(self, line.reason, raw, raw_len);
 		return;
 	case TLDRS_LINE_OPEN:
-		tldrs_client_open(self, line.data, line.len);
+		tldrs_client_open(self, line.data, line.len, raw, raw_len);
 		return;
 	case TLDRS_LINE_EMIT_TEF:
 	case TLDRS_LINE_EMIT_TEF_AT_EXIT:

@@ -173,6 +173,17 @@ tldrs_daemon_schedule_state_save(TldrsDaemon *self)
 		self->state_save_id = g_timeout_add(100, tldrs_daemon_state_save_cb, self);
 }
 
+/* open traces at once: a quarter of the file descriptors, at least 64 */
+static guint
+tldrs_daemon_max_traces(TldrsDaemon *self)
+{
+	guint64 per_trace = MAX(self->sinks->len, 1);
+	if (self->nofile == 0)
+		return 65536;
+	return (guint)MAX(self->nofile / 4 / per_trace, 64);
+}
+
+/* the trace @id, with one more client; NULL when too many traces are open */
 TldrsTrace *
 tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
 {
@@ -184,6 +195,10 @@ tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
 	}
 	trace = g_hash_table_lookup(self->traces, id);
 	if (trace == NULL) {
+		/* each open trace holds files: a client opening trace after trace must not use
+		 * up the file descriptors of everyone else */
+		if (g_hash_table_size(self->traces) >= tldrs_daemon_max_traces(self))
+			return NULL;
 		trace = tldrs_trace_new(id, NULL, self->sinks);
 		g_hash_table_insert(self->traces, g_strdup(id), trace);
 		tldrs_state_trace_opened(self->state, id);

@@ -289,6 +289,15 @@ tldrs_cmd_serve(int argc, char **argv)
 
 /* ---- list ---- */
 
+/* g_format_size() with a plain space, so that columns line up */
+static char *
+tldrs_format_size(guint64 bytes)
+{
+	g_autofree char *size = g_format_size(bytes);
+	g_auto(GStrv) parts = g_strsplit(size, "\u00a0", -1);
+	return g_strjoinv(" ", parts);
+}
+
 static char *
 tldrs_format_time(gint64 usec)
 {
@@ -297,15 +306,6 @@ tldrs_format_time(gint64 usec)
 		return g_strdup("-");
 	dt = g_date_time_new_from_unix_local(usec / G_USEC_PER_SEC);
 	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S");
-}
-
-/* g_format_size() with a plain space, so that columns line up */
-static char *
-tldrs_format_size(guint64 bytes)
-{
-	g_autofree char *size = g_format_size(bytes);
-	g_auto(GStrv) parts = g_strsplit(size, "\u00a0", -1);
-	return g_strjoinv(" ", parts);
 }
 
 static int
@@ -377,6 +377,28 @@ tldrs_cmd_list(int argc, char **argv)
 
 /* ---- get-tef ---- */
 
+typedef struct {
+	gint64 start;
+	gboolean shown;
+} TldrsProgress;
+
+/* "412.3 MB / 1.0 GB (40%), 950.1 MB/s" on one line of the terminal */
+static void
+tldrs_get_tef_progress(guint64 done, guint64 total, gpointer user_data)
+{
+	TldrsProgress *p = user_data;
+	double secs = (double)(g_get_monotonic_time() - p->start) / G_USEC_PER_SEC;
+	g_autofree char *d = tldrs_format_size(done);
+	g_autofree char *t = tldrs_format_size(total);
+	g_autofree char *rate = tldrs_format_size(secs > 0 ? (guint64)(done / secs) : 0);
+	g_printerr("\r%s / %s (%u%%), %s/s   ",
+	           d,
+	           t,
+	           total > 0 ? (guint)(done * 100 / total) : 100,
+	           rate);
+	p->shown = TRUE;
+}
+
 static int
 tldrs_cmd_get_tef(int argc, char **argv)
 {
@@ -412,6 +434,8 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	g_autofree char *trace_id = NULL;
 	TldrsTefFormat format = TLDRS_TEF_FORMAT_OBJECT;
 	TldrsTefStats stats = {0};
+	TldrsTefProgressFunc progress = NULL;
+	TldrsProgress progress_state = {0};
 
 	if (!tldrs_parse(ctx, &argc, &argv))
 		return TLDRS_EXIT_USAGE;
@@ -427,9 +451,21 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	dir = tldrs_data_dir(opt_dir);
 	if (!tldrs_store_resolve(dir, argv[1], &source, &trace_id, &error))
 		return tldrs_fail(error);
+	/* progress only for a person watching */
+	if (isatty(STDERR_FILENO)) {
+		progress = tldrs_get_tef_progress;
+		progress_state.start = g_get_monotonic_time();
+	}
 	if (opt_out != NULL && g_strcmp0(opt_out, "-") != 0) {
-		if (!tldrs_tef_write_file(
-		            source, G_MAXUINT64, opt_out, format, trace_id, &stats, &error))
+		if (!tldrs_tef_write_file_full(source,
+		                               G_MAXUINT64,
+		                               opt_out,
+		                               format,
+		                               trace_id,
+		                               progress,
+		                               &progress_state,
+		                               &stats,
+		                               &error))
 			return tldrs_fail(error);
 	} else if (!tldrs_tef_write_fd(source,
 	                               G_MAXUINT64,
@@ -437,12 +473,14 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	                               _("standard output"),
 	                               format,
 	                               trace_id,
-	                               NULL,
-	                               NULL,
+	                               progress,
+	                               &progress_state,
 	                               &stats,
 	                               &error)) {
 		return tldrs_fail(error);
 	}
+	if (progress_state.shown)
+		g_printerr("\n");
 	if (stats.refused > 0) {
 		g_printerr(_("tldrs: %s: left out %" G_GUINT64_FORMAT
 		             " lines that are not JSON objects\n"),

@@ -16,10 +16,21 @@
 #include "tldrs-reader.h"
 
 /* Reads the lines of a stored trace, plain (`.jsonl`) or gzip (`.jsonl.gz`, any number of
- * members, a truncated or damaged tail skipped), in constant memory: one input buffer and one
- * line buffer that grows only for a long line, up to max_line. */
+ * members), in constant memory: one input buffer and one line buffer that grows only for a
+ * long line, up to max_line and its '\n'.
+ *
+ * A line longer than max_line bytes (its '\n' not counted) is skipped and counted. The last
+ * line of a plain file may lack its '\n' (another tool may have written it): it is returned.
+ * gzip input may end in an unfinished member (the daemon was killed, or the limit cuts it) or
+ * hold damage: the reader goes on at the next member header, if there is one. The text of an
+ * unfinished or damaged member after its last '\n' is dropped, never returned: the gzip sink
+ * flushes whole lines only, so that text is a line the crash cut. */
 
 #define TLDRS_READER_CHUNK (256 * 1024)
+
+/* on damage, inflate() may already hold the first bytes of the next member's header in its bit
+ * buffer: look back this far for the header, and keep as much of the previous input around */
+#define TLDRS_READER_GZIP_LOOKBACK 8
 
 struct _TldrsReader {
 	int fd;
@@ -40,19 +51,22 @@ struct _TldrsReader {
 	gsize start;
 	gsize end;
 
-	/* gzip only: compressed input */
+	/* gzip only: compressed input. in[0, zs.next_in + zs.avail_in) are the last bytes read,
+	 * the file offset of that end is bytes_read */
 	z_stream zs;
 	gboolean zs_live;
-	gboolean in_member;
 	guint8 *in;
-	gsize in_len;
+	guint64 member_start; /* file offset of the current member's header */
+	gboolean member_text; /* the current member has decoded text */
 };
 
 static gboolean
 tldrs_reader_read_raw(TldrsReader *self, char *dst, gsize room, gsize *got, GError **error)
 {
 	ssize_t n;
-	if (self->bytes_read + room > self->limit)
+	if (self->bytes_read >= self->limit)
+		room = 0;
+	else if (room > self->limit - self->bytes_read)
 		room = (gsize)(self->limit - self->bytes_read);
 	if (room == 0) {
 		self->eof = TRUE;
@@ -105,9 +119,8 @@ tldrs_reader_new(int fd, gboolean own_fd, const char *name, GError **error)
 	}
 	if (got == 2 && (guchar)self->buf[0] == 0x1f && (guchar)self->buf[1] == 0x8b) {
 		self->gzip = TRUE;
-		self->in = g_malloc(TLDRS_READER_CHUNK);
+		self->in = g_malloc(TLDRS_READER_GZIP_LOOKBACK + TLDRS_READER_CHUNK);
 		memcpy(self->in, self->buf, 2);
-		self->in_len = 2;
 		if (inflateInit2(&self->zs, 15 + 16) != Z_OK) {
 			g_set_error(error, TLDRS_ERROR, TLDRS_ERROR_FAILED, "zlib failed");
 			return NULL;
@@ -155,44 +168,88 @@ tldrs_reader_open(const char *path, GError **error)
 	return self;
 }
 
+/* return lines of up to @max_line bytes, their '\n' not counted; skip and count longer ones */
 void
 tldrs_reader_set_max_line(TldrsReader *self, gsize max_line)
 {
 	g_return_if_fail(self != NULL);
-	self->max_line = MAX(max_line, 1024);
+	/* the buffer grows to max_line + 1: keep that, and doubling it, from overflowing */
+	self->max_line = MIN(max_line, G_MAXSIZE / 2);
 }
 
-/* find the next gzip member header after damage; FALSE when there is none */
+/* drop the decoded text after the last '\n': the start of a line that damage or a crash cut */
+static void
+tldrs_reader_drop_partial_line(TldrsReader *self)
+{
+	while (self->end > self->start && self->buf[self->end - 1] != '\n')
+		self->end--;
+}
+
+/* the file offset of @p, a position in the compressed input */
+static guint64
+tldrs_reader_gzip_offset(TldrsReader *self, const guint8 *p)
+{
+	const guint8 *in_end = self->zs.next_in + self->zs.avail_in;
+	return self->bytes_read - (guint64)(in_end - p);
+}
+
+/* read more compressed input once all of it is used, keeping the last bytes before it */
+static gboolean
+tldrs_reader_gzip_read(TldrsReader *self, GError **error)
+{
+	guint8 *in_end = self->zs.next_in + self->zs.avail_in;
+	gsize keep = MIN((gsize)(in_end - self->in), TLDRS_READER_GZIP_LOOKBACK);
+	gsize got = 0;
+
+	memmove(self->in, in_end - keep, keep);
+	self->zs.next_in = self->in + keep;
+	self->zs.avail_in = 0;
+	if (!tldrs_reader_read_raw(self, (char *)self->zs.next_in, TLDRS_READER_CHUNK, &got, error))
+		return FALSE;
+	self->zs.avail_in = (uInt)got;
+	return TRUE;
+}
+
+/* after damage, go on at the next gzip member header; done when there is none */
 static gboolean
 tldrs_reader_gzip_resync(TldrsReader *self, GError **error)
 {
+	guint64 consumed = tldrs_reader_gzip_offset(self, self->zs.next_in);
+	/* a little before what inflate() took (its bit buffer may hold the next header's first
+	 * bytes), but after the damaged member's own header, so that resync always moves on */
+	guint64 from =
+	        MAX(consumed - MIN(consumed, TLDRS_READER_GZIP_LOOKBACK), self->member_start + 1);
+
+	g_debug("%s: damaged gzip data at %" G_GUINT64_FORMAT ", looking for the next member",
+	        self->name,
+	        consumed);
 	for (;;) {
-		guint8 *p = self->zs.next_in;
-		gsize n = self->zs.avail_in;
-		for (gsize i = 0; i + 2 < n; i++) {
-			if (p[i] == 0x1f && p[i + 1] == 0x8b && p[i + 2] == 0x08) {
-				self->zs.next_in = p + i;
+		guint8 *in_end = self->zs.next_in + self->zs.avail_in;
+		guint64 in_offset = tldrs_reader_gzip_offset(self, self->in);
+		gsize n = (gsize)(in_end - self->in);
+		gsize i = from > in_offset ? (gsize)(from - in_offset) : 0;
+
+		for (; i + 2 < n; i++) {
+			if (self->in[i] == 0x1f && self->in[i + 1] == 0x8b &&
+			    self->in[i + 2] == 0x08) {
+				self->zs.next_in = self->in + i;
 				self->zs.avail_in = (uInt)(n - i);
+				self->member_start = in_offset + i;
 				inflateReset(&self->zs);
 				return TRUE;
 			}
 		}
-		if (self->eof)
-			return FALSE;
-		/* keep the last two bytes: a header may straddle reads */
-		{
-			gsize keep = MIN(n, 2);
-			gsize got = 0;
-			memmove(self->in, p + n - keep, keep);
-			if (!tldrs_reader_read_raw(self,
-			                           (char *)self->in + keep,
-			                           TLDRS_READER_CHUNK - keep,
-			                           &got,
-			                           error))
-				return FALSE;
-			self->zs.next_in = self->in;
-			self->zs.avail_in = (uInt)(keep + got);
+		if (self->eof) {
+			self->done = TRUE;
+			return TRUE;
 		}
+		/* all of it searched; a header may straddle reads: its start is in the bytes kept
+		 */
+		from = in_offset + i;
+		self->zs.next_in = in_end;
+		self->zs.avail_in = 0;
+		if (!tldrs_reader_gzip_read(self, error))
+			return FALSE;
 	}
 }
 
@@ -204,39 +261,36 @@ tldrs_reader_fill_gzip(TldrsReader *self, GError **error)
 	while (produced == 0 && !self->done) {
 		int rc;
 		if (self->zs.avail_in == 0) {
-			gsize got = 0;
-			if (self->eof) {
-				/* a truncated tail: keep what decoded, ignore the rest */
-				self->done = TRUE;
-				break;
+			if (!self->eof) {
+				if (!tldrs_reader_gzip_read(self, error))
+					return FALSE;
+				continue;
 			}
-			if (!tldrs_reader_read_raw(
-			            self, (char *)self->in, TLDRS_READER_CHUNK, &got, error))
-				return FALSE;
-			self->zs.next_in = self->in;
-			self->zs.avail_in = (uInt)got;
-			continue;
+			/* a truncated tail: the member is unfinished, its last line cut */
+			if (self->member_text)
+				tldrs_reader_drop_partial_line(self);
+			self->done = TRUE;
+			break;
 		}
 		self->zs.next_out = (Bytef *)self->buf + self->end;
-		self->zs.avail_out = (uInt)(self->cap - self->end);
+		self->zs.avail_out = (uInt)MIN(self->cap - self->end, G_MAXUINT);
 		rc = inflate(&self->zs, Z_NO_FLUSH);
 		produced = (gsize)((char *)self->zs.next_out - (self->buf + self->end));
 		self->end += produced;
-		self->in_member = TRUE;
+		if (produced > 0)
+			self->member_text = TRUE;
 		if (rc == Z_STREAM_END) {
 			/* another member may follow */
-			self->in_member = FALSE;
+			self->member_start = tldrs_reader_gzip_offset(self, self->zs.next_in);
+			self->member_text = FALSE;
 			inflateReset(&self->zs);
 		} else if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT) {
-			g_debug("%s: damaged gzip data, looking for the next member", self->name);
-			/* drop the incomplete line decoded so far from the damaged member */
-			while (self->end > self->start && self->buf[self->end - 1] != '\n')
-				self->end--;
+			if (self->member_text)
+				tldrs_reader_drop_partial_line(self);
+			self->member_text = FALSE;
 			produced = 0;
 			if (!tldrs_reader_gzip_resync(self, error))
-				self->done = TRUE;
-		} else if (rc == Z_BUF_ERROR && self->zs.avail_in != 0) {
-			break; /* no room: caller grows the buffer */
+				return FALSE;
 		} else if (rc != Z_OK && rc != Z_BUF_ERROR) {
 			g_set_error(error,
 			            TLDRS_ERROR,
@@ -274,8 +328,8 @@ tldrs_reader_next(TldrsReader *self, const char **line, gsize *len, GError **err
 	g_return_val_if_fail(self != NULL, FALSE);
 
 	for (;;) {
-		char *nl = NULL;
 		gsize pending = self->end - self->start;
+		char *nl = NULL;
 
 		if (pending > 0)
 			nl = memchr(self->buf + self->start, '\n', pending);
@@ -284,50 +338,73 @@ tldrs_reader_next(TldrsReader *self, const char **line, gsize *len, GError **err
 			const char *l = self->buf + self->start;
 			self->start += n + 1;
 			if (self->skipping) {
+				/* the end of an over-long line, counted already */
 				self->skipping = FALSE;
+				continue;
+			}
+			if (n > self->max_line) {
+				self->too_long++;
 				continue;
 			}
 			*line = l;
 			*len = n;
 			return TRUE;
 		}
-		if (self->done) {
-			if (pending > 0 && !self->skipping) {
-				*line = self->buf + self->start;
-				*len = pending;
-				self->start = self->end;
-				return TRUE;
-			}
-			return FALSE;
+		/* no '\n' yet: give up on a line already too long, and drop what there is of it */
+		if (!self->skipping && pending > self->max_line) {
+			self->too_long++;
+			self->skipping = TRUE;
 		}
-		/* make room: compact, then grow for a long line, then give up on it */
+		if (self->skipping) {
+			self->start = 0;
+			self->end = 0;
+			pending = 0;
+		}
+		if (self->done) {
+			if (pending == 0)
+				return FALSE;
+			/* a last line without '\n' */
+			*line = self->buf + self->start;
+			*len = pending;
+			self->start = self->end;
+			return TRUE;
+		}
+		/* make room: compact, then grow for a long line, up to max_line and its '\n' */
 		if (self->start > 0) {
 			memmove(self->buf, self->buf + self->start, pending);
 			self->start = 0;
 			self->end = pending;
 		}
 		if (self->end == self->cap) {
-			if (self->skipping || self->cap >= self->max_line) {
-				if (!self->skipping)
-					self->too_long++;
-				self->skipping = TRUE;
-				self->end = 0;
-			} else {
-				self->cap = MIN(self->cap * 2, self->max_line);
-				self->buf = g_realloc(self->buf, self->cap);
-			}
+			self->cap = MIN(self->cap * 2, self->max_line + 1);
+			self->buf = g_realloc(self->buf, self->cap);
 		}
 		if (!tldrs_reader_fill(self, error))
 			return FALSE;
 	}
 }
 
-/* read only the first @limit bytes of the file: a snapshot of a file still being appended to */
+/* read only the first @limit bytes of the file: a snapshot of a file still being appended to.
+ * Call it before the first tldrs_reader_next(): the few bytes the gzip sniff read past @limit
+ * are given back, so nothing past @limit is ever returned, even for a limit of 0 or 1. */
 void
 tldrs_reader_set_limit(TldrsReader *self, guint64 limit)
 {
 	g_return_if_fail(self != NULL);
-	self->limit = MAX(limit, self->bytes_read);
+	self->limit = limit;
+	if (self->bytes_read > limit) {
+		/* the input not used yet is the last bytes read */
+		guint64 excess = self->bytes_read - limit;
+		gsize cut;
+		if (self->gzip) {
+			cut = (gsize)MIN(excess, (guint64)self->zs.avail_in);
+			self->zs.avail_in -= (uInt)cut;
+		} else {
+			cut = (gsize)MIN(excess, (guint64)(self->end - self->start));
+			self->end -= cut;
+		}
+		self->bytes_read -= cut;
+	}
 }
 
 guint64

@@ -7,8 +7,9 @@
 
 G_BEGIN_DECLS
 
-/* the longest line a reader returns (the largest MaxLineBytes the daemon accepts); longer
- * ones are skipped and counted. Memory grows past 256 KiB only for a line that long. */
+/* the longest line a reader returns, its '\n' not counted (the largest MaxLineBytes the daemon
+ * accepts); longer ones are skipped and counted. Memory grows past 256 KiB only for a line
+ * that long. */
 #define TLDRS_READER_MAX_LINE_DEFAULT ((gsize)1 << 30)
 
 typedef struct _TldrsReader TldrsReader;

@@ -216,6 +216,21 @@ tldrs_tef_write_file(const char *source,
                      TldrsTefStats *stats,
                      GError **error)
 {
+	return tldrs_tef_write_file_full(
+	        source, source_limit, dest, format, trace_id, NULL, NULL, stats, error);
+}
+
+gboolean
+tldrs_tef_write_file_full(const char *source,
+                          guint64 source_limit,
+                          const char *dest,
+                          TldrsTefFormat format,
+                          const char *trace_id,
+                          TldrsTefProgressFunc progress,
+                          gpointer progress_data,
+                          TldrsTefStats *stats,
+                          GError **error)
+{
 	g_autofree char *dir = NULL;
 	g_autofree char *base = NULL;
 	g_autofree char *tmp = NULL;
@@ -238,8 +253,16 @@ tldrs_tef_write_file(const char *source,
 		            g_strerror(errsv));
 		return FALSE;
 	}
-	if (!tldrs_tef_write_fd(
-	            source, source_limit, fd, dest, format, trace_id, NULL, NULL, stats, error)) {
+	if (!tldrs_tef_write_fd(source,
+	                        source_limit,
+	                        fd,
+	                        dest,
+	                        format,
+	                        trace_id,
+	                        progress,
+	                        progress_data,
+	                        stats,
+	                        error)) {
 		close(fd);
 		g_unlink(tmp);
 		return FALSE;

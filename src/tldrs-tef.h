@@ -48,4 +48,15 @@ tldrs_tef_write_file(const char *source,
                      TldrsTefStats *stats,
                      GError **error);
 
+gboolean
+tldrs_tef_write_file_full(const char *source,
+                          guint64 source_limit,
+                          const char *dest,
+                          TldrsTefFormat format,
+                          const char *trace_id,
+                          TldrsTefProgressFunc progress,
+                          gpointer progress_data,
+                          TldrsTefStats *stats,
+                          GError **error);
+
 G_END_DECLS

@@ -768,6 +768,48 @@ test_connected_client_data_in_file(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* get-tef shows progress on a terminal, nothing otherwise */
+static void
+test_get_tef_progress(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-big");
+	g_autofree char *out = g_build_filename(d->tmpdir, "big.json", NULL);
+	g_autofree char *cmd = NULL;
+	g_autofree char *tty_out = NULL;
+	g_autofree char *err = NULL;
+	g_autoptr(GString) big = g_string_new(NULL);
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+
+	g_mkdir_with_parents(d->data_dir, 0700);
+	for (guint i = 0; i < 200000; i++) {
+		g_autofree char *e = event(0, i);
+		g_string_append(big, e);
+	}
+	g_file_set_contents(fn, big->str, (gssize)big->len, NULL);
+	g_assert_cmpint(
+	        tldrs_test_cli(
+	                d, NULL, &err, "get-tef", "tr-big", "-d", d->data_dir, "-o", out, NULL),
+	        ==,
+	        0);
+	g_assert_cmpstr(err, ==, "");
+	if (!tldrs_test_have_program("script")) {
+		g_test_skip("script (util-linux) is not installed: no terminal to test with");
+		return;
+	}
+	/* script(1) gives the command a terminal */
+	cmd = g_strdup_printf("script -qec '%s get-tef tr-big -d %s -o %s' /dev/null",
+	                      g_getenv("TLDRS_BIN"),
+	                      d->data_dir,
+	                      out);
+	g_spawn_command_line_sync(cmd, &tty_out, NULL, &status, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(status, ==, 0);
+	g_assert_nonnull(strstr(tty_out, "(100%)"));
+	g_assert_nonnull(strstr(tty_out, "/s"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -792,5 +834,6 @@ main(int argc, char **argv)
 	                test_connected_client_data_in_file);
 	g_test_add_func("/tldrs/cli/traces", test_cli_traces);
 	g_test_add_func("/tldrs/cli/usage", test_cli_usage);
+	g_test_add_func("/tldrs/cli/get-tef-progress", test_get_tef_progress);
 	return g_test_run();
 }

@@ -204,6 +204,41 @@ test_file_descriptors(void)
 	g_assert_nonnull(strstr(log, "accepting connections again"));
 }
 
+/* a connection opening trace after trace cannot use up the daemon's file descriptors */
+static void
+test_open_flood(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GString) flood = g_string_new(NULL);
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-other");
+	g_autofree char *log = NULL;
+	GSocket *s, *other;
+
+	child_nofile = (struct rlimit){160, 160};
+	p = spawn_limited(d, NULL);
+	child_nofile = (struct rlimit){0, 0};
+	for (guint i = 0; i < 1000; i++) {
+		g_autofree char *e = event(0, i, 0);
+		g_string_append_printf(flood, "OPEN tr-flood-%u\n%s", i, e);
+	}
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send_len(s, flood->str, flood->len);
+	/* meanwhile another client is served */
+	other = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(other, "OPEN tr-other\n");
+	for (guint i = 0; i < 10; i++) {
+		g_autofree char *e = event(1, 0, i);
+		tldrs_test_send(other, e);
+	}
+	tldrs_test_close(other);
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 10);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "too many traces open at once"));
+}
+
 /* MaxClients: the extra connections are closed with a clear log line */
 static void
 test_max_clients(void)
@@ -548,6 +583,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/other-user", test_other_user);
 	g_test_add_func("/tldrs/reliability/file-descriptors", test_file_descriptors);
 	g_test_add_func("/tldrs/reliability/max-clients", test_max_clients);
+	g_test_add_func("/tldrs/reliability/open-flood", test_open_flood);
 	g_test_add_func("/tldrs/reliability/write-fault", test_write_fault);
 	g_test_add_func("/tldrs/reliability/data-dir-removed", test_data_dir_removed);
 	g_test_add_func("/tldrs/reliability/concurrent-emits", test_concurrent_emits);
