@@ -243,8 +243,7 @@ tldrs_reader_gzip_resync(TldrsReader *self, GError **error)
 			self->done = TRUE;
 			return TRUE;
 		}
-		/* all of it searched; a header may straddle reads: its start is in the bytes kept
-		 */
+		/* not here; a header that straddles reads starts in the bytes kept */
 		from = in_offset + i;
 		self->zs.next_in = in_end;
 		self->zs.avail_in = 0;
@@ -328,8 +327,8 @@ tldrs_reader_next(TldrsReader *self, const char **line, gsize *len, GError **err
 	g_return_val_if_fail(self != NULL, FALSE);
 
 	for (;;) {
-		gsize pending = self->end - self->start;
 		char *nl = NULL;
+		gsize pending = self->end - self->start;
 
 		if (pending > 0)
 			nl = memchr(self->buf + self->start, '\n', pending);

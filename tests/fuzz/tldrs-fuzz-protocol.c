@@ -31,7 +31,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
 				abort();
 		}
-		if (strlen(excerpt) > 200)
+		/* 60 bytes, each at most 4 characters escaped, and the length note */
+		if (strlen(excerpt) > 60 * 4 + 40)
 			abort();
 		tldrs_protocol_parse_line(p, len, &line);
 		if (line.data < p || line.data + line.len > p + len)
