@@ -34,8 +34,8 @@
  * Everything runs on the main loop; only TEF emission runs in a worker thread. */
 
 /* sink backlog (bytes) that makes the daemon stop reading, and that lets it resume */
-#define TLDRS_DAEMON_BACKLOG_HIGH (64 * 1024 * 1024)
-#define TLDRS_DAEMON_BACKLOG_LOW  (16 * 1024 * 1024)
+#define TLDRS_DAEMON_BACKLOG_HIGH (8 * 1024 * 1024)
+#define TLDRS_DAEMON_BACKLOG_LOW  (2 * 1024 * 1024)
 
 /* how long a trace whose last client left waits for connections already readable */
 #define TLDRS_DAEMON_CLOSE_DELAY_MS 20
@@ -84,6 +84,7 @@ struct _TldrsDaemon {
 	gboolean die_when_idle;
 	GMainLoop *loop;
 	GHashTable *event_counts; /* "path\nsize\nmtime" -> guint64 */
+	GHashTable *emitting;     /* trace id -> TEF files being written from it */
 	int lock_fd;
 	uid_t uid;
 	gint64 log_window;
@@ -173,6 +174,9 @@ tldrs_daemon_schedule_state_save(TldrsDaemon *self)
 		self->state_save_id = g_timeout_add(100, tldrs_daemon_state_save_cb, self);
 }
 
+static gboolean
+tldrs_daemon_closing_cb(gpointer user_data);
+
 /* open traces at once: a quarter of the file descriptors, at least 64 */
 static guint
 tldrs_daemon_max_traces(TldrsDaemon *self)
@@ -197,6 +201,11 @@ tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
 	if (trace == NULL) {
 		/* each open trace holds files: a client opening trace after trace must not use
 		 * up the file descriptors of everyone else */
+		if (g_hash_table_size(self->traces) >= tldrs_daemon_max_traces(self)) {
+			/* first close the traces whose last client has left, without waiting */
+			g_clear_handle_id(&self->closing_id, g_source_remove);
+			tldrs_daemon_closing_cb(self);
+		}
 		if (g_hash_table_size(self->traces) >= tldrs_daemon_max_traces(self))
 			return NULL;
 		trace = tldrs_trace_new(id, NULL, self->sinks);
@@ -281,6 +290,14 @@ tldrs_daemon_emission_done(GObject *source_object, GAsyncResult *res, gpointer u
 	if (e->done != NULL)
 		e->done(e->stats.events, error, e->done_data);
 	self->emissions_pending--;
+	{
+		guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->emitting, e->trace_id));
+		if (n <= 1)
+			g_hash_table_remove(self->emitting, e->trace_id);
+		else
+			g_hash_table_insert(
+			        self->emitting, g_strdup(e->trace_id), GUINT_TO_POINTER(n - 1));
+	}
 	if (self->quitting && self->emissions_pending == 0)
 		tldrs_daemon_finish_shutdown(self);
 }
@@ -310,6 +327,11 @@ tldrs_daemon_start_emission_full(TldrsDaemon *self,
 	e->done_data = done_data;
 	g_task_set_task_data(task, e, (GDestroyNotify)tldrs_emission_free);
 	self->emissions_pending++;
+	g_hash_table_insert(
+	        self->emitting,
+	        g_strdup(trace_id),
+	        GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(self->emitting, trace_id)) +
+	                         1));
 	g_task_run_in_thread(task, tldrs_daemon_emission_thread);
 }
 
@@ -340,7 +362,11 @@ tldrs_daemon_is_own_file(TldrsDaemon *self, const char *path)
 	    g_stat(self->config->into_file, &b) == 0 && a.st_dev == b.st_dev &&
 	    a.st_ino == b.st_ino)
 		return TRUE;
-	if (self->socket_path != NULL && g_strcmp0(path, self->socket_path) == 0)
+	if (g_strcmp0(path, self->config->socket_path) == 0 ||
+	    (self->socket_path != NULL && g_strcmp0(path, self->socket_path) == 0))
+		return TRUE;
+	/* any socket: a TEF file must not replace one */
+	if (g_lstat(path, &a) == 0 && S_ISSOCK(a.st_mode))
 		return TRUE;
 	return FALSE;
 }
@@ -441,10 +467,12 @@ tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
 		g_signal_emit(self, tldrs_daemon_signals[SIGNAL_TRACE_CLOSED], 0, id);
 	}
 	tldrs_daemon_schedule_state_save(self);
-	if (!self->quitting)
-		tldrs_daemon_apply_retention(self);
 	for (guint i = 0; i < paths->len; i++)
 		tldrs_daemon_start_emission(self, source, g_ptr_array_index(paths, i), id);
+	/* after the emissions started: retention leaves a trace alone while TEF is written
+	 * from it (and the tef sink's own file is written from it too) */
+	if (!self->quitting)
+		tldrs_daemon_apply_retention(self);
 }
 
 static gboolean
@@ -475,11 +503,12 @@ tldrs_daemon_release_trace(TldrsDaemon *self, TldrsTrace *trace)
 		return;
 	}
 	/* not at once: connections that are readable now may still OPEN this trace (a child
-	 * that connected before its parent left) */
+	 * that connected before its parent left); a short timeout lets them be read first, and
+	 * unlike an idle callback it also runs while other clients keep the daemon busy */
 	g_ptr_array_add(self->closing, g_object_ref(trace));
 	if (self->closing_id == 0)
 		self->closing_id =
-		        g_idle_add_full(G_PRIORITY_LOW, tldrs_daemon_closing_cb, self, NULL);
+		        g_timeout_add(TLDRS_DAEMON_CLOSE_DELAY_MS, tldrs_daemon_closing_cb, self);
 }
 
 static gboolean
@@ -786,7 +815,8 @@ tldrs_daemon_apply_retention(TldrsDaemon *self)
 		total += ((TldrsStoredTrace *)g_ptr_array_index(stored, i))->bytes;
 	for (guint i = 0; i < stored->len; i++) {
 		TldrsStoredTrace *t = g_ptr_array_index(stored, i);
-		if (g_hash_table_contains(self->traces, t->id))
+		if (g_hash_table_contains(self->traces, t->id) ||
+		    g_hash_table_contains(self->emitting, t->id))
 			continue;
 		if (c->retention_max_age_us > 0 && now - t->mtime > c->retention_max_age_us) {
 			tldrs_daemon_delete_stored(t, "older than MaxAgeSec");
@@ -1236,6 +1266,16 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 		return NULL;
 	if (!tldrs_daemon_setup_sinks(self, error))
 		return NULL;
+	/* from the moment clients can connect (or a bus sees us), SIGTERM means an orderly
+	 * shutdown: hold it until tldrs_daemon_start() can handle it. Before any thread
+	 * exists, so that every thread (GDBus's too) inherits the mask */
+	{
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
 	/* before any thread exists: it changes the environment */
 	self->activated_socket = tldrs_daemon_activated_socket(&error_local);
 	if (error_local != NULL) {
@@ -1314,15 +1354,6 @@ tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
 
-	/* from the moment clients can connect, SIGTERM means an orderly shutdown: hold it
-	 * until tldrs_daemon_start() can handle it */
-	{
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, SIGTERM);
-		sigaddset(&set, SIGINT);
-		pthread_sigmask(SIG_BLOCK, &set, NULL);
-	}
 	/* started by systemd's tldrs.socket: serve its socket, bind nothing */
 	socket = g_steal_pointer(&self->activated_socket);
 	if (socket != NULL) {
@@ -1593,6 +1624,7 @@ tldrs_daemon_finalize(GObject *object)
 	g_clear_pointer(&self->config, tldrs_config_free);
 	g_clear_pointer(&self->loop, g_main_loop_unref);
 	g_clear_pointer(&self->event_counts, g_hash_table_unref);
+	g_clear_pointer(&self->emitting, g_hash_table_unref);
 	g_free(self->read_buf);
 	G_OBJECT_CLASS(tldrs_daemon_parent_class)->finalize(object);
 }
@@ -1653,6 +1685,7 @@ tldrs_daemon_init(TldrsDaemon *self)
 	self->read_buf = g_malloc(TLDRS_DAEMON_READ_SIZE);
 	self->loop = g_main_loop_new(NULL, FALSE);
 	self->event_counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	self->emitting = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->service = g_socket_service_new();
 	g_socket_service_stop(self->service);
 	g_signal_connect(self->service, "incoming", G_CALLBACK(tldrs_daemon_incoming_cb), self);

@@ -165,12 +165,16 @@ tldrs_dbus_counters_cb(gpointer user_data)
 	guint clients = tldrs_daemon_get_n_clients(self->daemon);
 	guint64 events = tldrs_daemon_get_events_received(self->daemon);
 	guint64 refused = tldrs_daemon_get_lines_refused(self->daemon);
+	const TldrsConfig *config = tldrs_daemon_get_config(self->daemon);
 	if (tldrs_daemon1_get_connected_clients(self->skeleton) != clients)
 		tldrs_daemon1_set_connected_clients(self->skeleton, clients);
 	if (tldrs_daemon1_get_events_received(self->skeleton) != events)
 		tldrs_daemon1_set_events_received(self->skeleton, events);
 	if (tldrs_daemon1_get_lines_refused(self->skeleton) != refused)
 		tldrs_daemon1_set_lines_refused(self->skeleton, refused);
+	/* a socket handed over by systemd is known only once the daemon listens */
+	if (g_strcmp0(tldrs_daemon1_get_socket_path(self->skeleton), config->socket_path) != 0)
+		tldrs_daemon1_set_socket_path(self->skeleton, config->socket_path);
 	return G_SOURCE_CONTINUE;
 }
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
@@ -482,10 +483,9 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	if (progress_state.shown)
 		g_printerr("\n");
 	if (stats.refused > 0) {
-		g_printerr(_("tldrs: %s: left out %" G_GUINT64_FORMAT
-		             " lines that are not JSON objects\n"),
+		g_printerr(_("tldrs: %s: left out %" PRIu64 " lines that are not JSON objects\n"),
 		           source,
-		           stats.refused);
+		           (uint64_t)stats.refused);
 	}
 	return TLDRS_EXIT_OK;
 }

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -474,13 +475,11 @@ tldrs_run_main(int argc, char **argv)
 		guint processes = 0;
 		tldrs_run_count(out, &events, &processes);
 		g_printerr(g_dngettext(GETTEXT_PACKAGE,
-		                       "tldrs: wrote %s: %" G_GUINT64_FORMAT
-		                       " events from %u process\n",
-		                       "tldrs: wrote %s: %" G_GUINT64_FORMAT
-		                       " events from %u processes\n",
+		                       "tldrs: wrote %s: %" PRIu64 " events from %u process\n",
+		                       "tldrs: wrote %s: %" PRIu64 " events from %u processes\n",
 		                       processes),
 		           out,
-		           events,
+		           (uint64_t)events,
 		           processes);
 	}
 	if (private_daemon != NULL) {

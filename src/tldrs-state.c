@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -172,6 +173,46 @@ tldrs_state_trace_exists(TldrsState *self, const char *id)
 	return FALSE;
 }
 
+static gboolean
+tldrs_state_write(const char *fn, const char *data, GError **error)
+{
+	g_autofree char *tmp = g_strconcat(fn, ".XXXXXX", NULL);
+	gsize len = strlen(data);
+	gsize off = 0;
+	int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int errsv = errno;
+		g_set_error_literal(
+		        error, G_FILE_ERROR, g_file_error_from_errno(errsv), g_strerror(errsv));
+		return FALSE;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int errsv = errno;
+			close(fd);
+			g_unlink(tmp);
+			g_set_error_literal(error,
+			                    G_FILE_ERROR,
+			                    g_file_error_from_errno(errsv),
+			                    g_strerror(errsv));
+			return FALSE;
+		}
+		off += (gsize)n;
+	}
+	close(fd);
+	if (g_rename(tmp, fn) != 0) {
+		int errsv = errno;
+		g_unlink(tmp);
+		g_set_error_literal(
+		        error, G_FILE_ERROR, g_file_error_from_errno(errsv), g_strerror(errsv));
+		return FALSE;
+	}
+	return TRUE;
+}
+
 void
 tldrs_state_save(TldrsState *self)
 {
@@ -220,7 +261,9 @@ tldrs_state_save(TldrsState *self)
 	json_generator_set_root(gen, root);
 	data = json_generator_to_data(gen, NULL);
 	fn = g_build_filename(self->data_dir, TLDRS_STATE_FILE, NULL);
-	if (!g_file_set_contents_full(fn, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error)) {
+	/* a temporary file renamed, no fsync: readers never see half a file, and the main loop
+	 * never waits for the disk (a crash loses at most these counters) */
+	if (!tldrs_state_write(fn, data, &error)) {
 		g_debug("cannot save %s: %s", fn, error->message);
 		return;
 	}

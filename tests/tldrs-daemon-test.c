@@ -536,11 +536,17 @@ test_emit_onto_own_file(void)
 	g_autofree char *e0 = event(0, 0);
 	g_autofree char *e1 = event(0, 1);
 
+	g_autofree char *onto_socket = g_strdup_printf("EMIT_TEF %s\n", d->socket_path);
+
 	tldrs_test_send(s, "OPEN tr-own\n");
 	tldrs_test_send(s, e0);
 	tldrs_test_send(s, cmd);
+	/* nor onto the socket: clients must still reach it */
+	tldrs_test_send(s, onto_socket);
 	tldrs_test_send(s, e1);
 	tldrs_test_close(s);
+	g_usleep(200000);
+	g_assert_true(tldrs_test_socket_ready(d->socket_path));
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	check_stored(fn, 1, 2);
 }

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,6 +41,8 @@ static struct rlimit child_fsize;
 static void
 limits_setup(gpointer user_data)
 {
+	/* a failed test never leaves a daemon behind */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (child_nofile.rlim_max != 0)
 		setrlimit(RLIMIT_NOFILE, &child_nofile);
 	if (child_fsize.rlim_max != 0)
@@ -56,6 +59,7 @@ spawn_limited(TldrsTestDaemon *d, const char *config_text)
 
 	g_file_set_contents(conf, config_text != NULL ? config_text : "", -1, NULL);
 	g_subprocess_launcher_set_child_setup(l, limits_setup, NULL, NULL);
+	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
 	g_subprocess_launcher_set_stderr_file_path(l, d->log_path);
 	p = g_subprocess_launcher_spawn(l,
 	                                &error,
@@ -204,7 +208,20 @@ test_file_descriptors(void)
 	g_assert_nonnull(strstr(log, "accepting connections again"));
 }
 
-/* a connection opening trace after trace cannot use up the daemon's file descriptors */
+static guint
+count_fds(GSubprocess *p)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%s/fd", g_subprocess_get_identifier(p));
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	guint n = 0;
+	while (dir != NULL && g_dir_read_name(dir) != NULL)
+		n++;
+	return n;
+}
+
+/* a connection opening trace after trace cannot use up the daemon's file descriptors:
+ * a trace whose last client left is closed at once when slots run short, and open
+ * traces are capped (a quarter of the descriptors, at least 64) */
 static void
 test_open_flood(void)
 {
@@ -214,8 +231,10 @@ test_open_flood(void)
 	g_autofree char *fn = tldrs_test_trace_file(d, "tr-other");
 	g_autofree char *log = NULL;
 	GSocket *s, *other;
+	GSocket *holders[120];
+	guint flood_files = 0;
 
-	child_nofile = (struct rlimit){160, 160};
+	child_nofile = (struct rlimit){400, 400};
 	p = spawn_limited(d, NULL);
 	child_nofile = (struct rlimit){0, 0};
 	for (guint i = 0; i < 1000; i++) {
@@ -224,7 +243,6 @@ test_open_flood(void)
 	}
 	s = tldrs_test_connect(d->socket_path);
 	tldrs_test_send_len(s, flood->str, flood->len);
-	/* meanwhile another client is served */
 	other = tldrs_test_connect(d->socket_path);
 	tldrs_test_send(other, "OPEN tr-other\n");
 	for (guint i = 0; i < 10; i++) {
@@ -232,9 +250,31 @@ test_open_flood(void)
 		tldrs_test_send(other, e);
 	}
 	tldrs_test_close(other);
-	tldrs_test_close(s);
-	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	for (guint i = 0; i < 500 && tldrs_test_count_lines(fn) < 10; i++)
+		g_usleep(10000);
+	/* the other client was served, and the flood holds few files */
 	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 10);
+	g_assert_cmpuint(count_fds(p), <, 40);
+	tldrs_test_close(s);
+	{
+		g_autoptr(GDir) dir = NULL;
+		g_usleep(200000);
+		dir = g_dir_open(d->data_dir, 0, NULL);
+		for (const char *n = g_dir_read_name(dir); n != NULL; n = g_dir_read_name(dir))
+			flood_files += g_str_has_prefix(n, "tr-flood-");
+		g_assert_cmpuint(flood_files, ==, 1000);
+	}
+
+	/* more traces held open than the cap: the ones beyond are refused */
+	for (guint i = 0; i < G_N_ELEMENTS(holders); i++) {
+		g_autofree char *open = g_strdup_printf("OPEN tr-held-%u\n", i);
+		holders[i] = tldrs_test_connect(d->socket_path);
+		tldrs_test_send(holders[i], open);
+	}
+	g_usleep(300000);
+	for (guint i = 0; i < G_N_ELEMENTS(holders); i++)
+		tldrs_test_close(holders[i]);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	log = tldrs_test_daemon_log(d);
 	g_assert_nonnull(strstr(log, "too many traces open at once"));
 }
@@ -576,6 +616,33 @@ test_retention(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* retention never takes a trace whose EMIT_TEF_AT_EXIT file is being written */
+static void
+test_retention_after_at_exit(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+	g_autofree char *out = g_build_filename(d->tmpdir, "kept.json", NULL);
+	g_autofree char *cmd = g_strdup_printf("OPEN tr-small\nEMIT_TEF_AT_EXIT %s\n", out);
+	g_autoptr(JsonNode) root = NULL;
+	const char *args[] = {"--config", conf, NULL};
+	GSocket *s;
+
+	g_file_set_contents(conf, "[Retention]\nMaxTotalBytes=10\n", -1, NULL);
+	tldrs_test_daemon_start(d, args);
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, cmd);
+	for (guint i = 0; i < 5; i++) {
+		g_autofree char *e = event(0, 0, i);
+		tldrs_test_send(s, e);
+	}
+	tldrs_test_close(s);
+	g_assert_true(tldrs_test_wait_for_file(out, 5000));
+	root = tldrs_test_load_tef(out);
+	g_assert_cmpuint(json_array_get_length(tldrs_test_tef_events(root)), ==, 5);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -589,6 +656,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/concurrent-emits", test_concurrent_emits);
 	g_test_add_func("/tldrs/reliability/log-flood", test_log_flood);
 	g_test_add_func("/tldrs/reliability/retention", test_retention);
+	g_test_add_func("/tldrs/reliability/retention-after-at-exit", test_retention_after_at_exit);
 	g_test_add_func("/tldrs/reliability/soak", test_soak);
 	return g_test_run();
 }

@@ -169,6 +169,40 @@ test_gzip_readable_while_written_and_after_crash(void)
 	tldrs_test_close(s);
 }
 
+/* a .jsonl.gz deleted while written: the next events start a valid new file */
+static void
+test_gzip_deleted_while_written(void)
+{
+	g_autoptr(TldrsTestDaemon) d =
+	        start_with_config("[Daemon]\nSinks=gzip\nFlushIntervalSec=0.1\n");
+	g_autofree char *gz = g_build_filename(d->data_dir, "tr-del.jsonl.gz", NULL);
+	g_autoptr(GPtrArray) lines = NULL;
+	GSocket *s = tldrs_test_connect(d->socket_path);
+
+	tldrs_test_send(s, "OPEN tr-del\n");
+	for (guint i = 0; i < 10; i++) {
+		g_autofree char *e = event(i);
+		tldrs_test_send(s, e);
+		tldrs_test_send(s, "\n");
+	}
+	g_usleep(400000);
+	g_assert_cmpint(g_unlink(gz), ==, 0);
+	for (guint i = 10; i < 20; i++) {
+		g_autofree char *e = event(i);
+		tldrs_test_send(s, e);
+		tldrs_test_send(s, "\n");
+	}
+	g_usleep(400000);
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	lines = read_lines(gz);
+	g_assert_cmpuint(lines->len, ==, 10);
+	g_assert_cmpstr(g_ptr_array_index(lines, 0),
+	                ==,
+	                "{\"ph\":\"i\",\"name\":\"ev10\",\"ts\":10,\"pid\":1,\"tid\":0,\"args\":{"
+	                "\"n\":10}}");
+}
+
 /* a sink that fails stops only itself; the others and the clients keep going */
 static void
 test_failing_sink_alone(void)
@@ -323,6 +357,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/sinks/gzip-readable-while-written-and-after-crash",
 	                test_gzip_readable_while_written_and_after_crash);
 	g_test_add_func("/tldrs/sinks/failing-sink-alone", test_failing_sink_alone);
+	g_test_add_func("/tldrs/sinks/gzip-deleted-while-written", test_gzip_deleted_while_written);
 	g_test_add_func("/tldrs/config/bad-configs", test_bad_configs);
 	g_test_add_func("/tldrs/config/lookup-and-override", test_config_lookup_and_override);
 	g_test_add_func("/tldrs/config/example-config", test_example_config);

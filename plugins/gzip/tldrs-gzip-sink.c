@@ -91,17 +91,35 @@ tldrs_gzip_trace_set_error(TldrsGzipTrace *t, const char *what, int errsv)
 	t->failing = TRUE;
 }
 
+/* the file was deleted under us: what the compressor holds belongs to a member whose start
+ * is gone; drop it, so that new data starts a new member in a new file */
+static void
+tldrs_gzip_trace_check_deleted(TldrsGzipTrace *t)
+{
+	struct stat st;
+	if (t->fd < 0 || fstat(t->fd, &st) != 0 || st.st_nlink > 0)
+		return;
+	close(t->fd);
+	t->fd = -1;
+	if (t->zs_live) {
+		deflateEnd(&t->zs);
+		t->zs_live = FALSE;
+	}
+	if (t->out->len > 0) {
+		g_warning("%s was deleted while being written: %u compressed bytes lost",
+		          t->path,
+		          t->out->len);
+		g_byte_array_set_size(t->out, 0);
+	}
+}
+
 static gboolean
 tldrs_gzip_trace_ensure_open(TldrsGzipTrace *t)
 {
 	struct stat st;
 	if (t->fd >= 0 && fstat(t->fd, &st) == 0 && st.st_nlink > 0)
 		return TRUE;
-	if (t->fd >= 0) {
-		/* deleted under us: what is buffered starts a new file, so a new member too */
-		close(t->fd);
-		t->fd = -1;
-	}
+	tldrs_gzip_trace_check_deleted(t);
 	t->fd = g_open(t->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (t->fd < 0) {
 		g_autofree char *dir = g_path_get_dirname(t->path);
@@ -145,6 +163,8 @@ static void
 tldrs_gzip_trace_deflate(TldrsGzipTrace *t, const guint8 *data, gsize len, int flush)
 {
 	TldrsGzipSink *self = t->sink;
+	if (len > 0)
+		tldrs_gzip_trace_check_deleted(t);
 	if (!t->zs_live) {
 		if (len == 0 && flush != Z_NO_FLUSH)
 			return;
