@@ -1,0 +1,1788 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs-bench"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <locale.h>
+
+#include "tldrs-bench-config.h"
+#include "tldrs-bench.h"
+
+/* tldrs-bench: `tldrs serve` end to end (first byte sent until every event is in the trace
+ * file), beside a trivial reference server run in the same invocation, interleaved run by
+ * run. See docs/performance.md for the figures and how to read them. */
+
+#define BENCH_STALL_TIMEOUT    30.0 /* seconds without progress before a run fails */
+#define BENCH_LATENCY_CLIENTS  16
+#define BENCH_LATENCY_BATCH    4
+#define BENCH_IDLE_CONNECTIONS 5000
+#define BENCH_GET_TEF_BYTES    (G_GUINT64_CONSTANT(1) << 30)
+#define BENCH_MIB              (1024.0 * 1024.0)
+
+typedef enum {
+	BENCH_TLDRS,
+	BENCH_TRIVIAL,
+} BenchKind;
+
+typedef struct {
+	char *title;
+	GPtrArray *columns; /* char* */
+	GPtrArray *rows;    /* GPtrArray of char* */
+	GPtrArray *notes;   /* char* */
+} BenchTable;
+
+typedef struct {
+	char *tldrs_bin;
+	char *self_exe;
+	char *dir; /* our temporary directory */
+	char *perf_dir;
+	gboolean quick;
+	gboolean markdown;
+	gboolean keep;
+	guint runs;
+	guint seq;
+	gboolean failed;
+	BenchTable *ingest;
+	BenchTable *latency;
+	BenchTable *get_tef;
+	BenchTable *gzip;
+	BenchTable *idle;
+	BenchTable *targets;
+	gdouble sixteen_hwm; /* median peak RSS of tldrs in the sixteen scenario, or < 0 */
+	gdouble gzip_flush;  /* FlushIntervalSec of the gzip scenario */
+} Bench;
+
+typedef struct {
+	gdouble wall;
+	gdouble cpu;
+	gdouble hwm; /* MiB */
+	gdouble eps; /* events/s */
+	gdouble mbps;
+} BenchSample;
+
+typedef struct {
+	gdouble median;
+	gdouble min;
+	gdouble max;
+	guint n;
+} BenchStat;
+
+/* ---- small helpers ---- */
+
+static void
+bench_progress(const char *format, ...) G_GNUC_PRINTF(1, 2);
+
+static void
+bench_progress(const char *format, ...)
+{
+	va_list args;
+	g_autofree char *msg = NULL;
+	va_start(args, format);
+	msg = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_printerr("tldrs-bench: %s\n", msg);
+}
+
+static int
+bench_cmp_double(gconstpointer a, gconstpointer b)
+{
+	gdouble x = *(const gdouble *)a;
+	gdouble y = *(const gdouble *)b;
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static BenchStat
+bench_stat(const gdouble *values, guint n)
+{
+	BenchStat s = {-1, -1, -1, n};
+	g_autofree gdouble *v = NULL;
+	if (n == 0)
+		return s;
+	v = g_memdup2(values, n * sizeof(gdouble));
+	qsort(v, n, sizeof(gdouble), bench_cmp_double);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+/* the @q quantile of @v (sorted in place) */
+static gdouble
+bench_quantile(GArray *v, gdouble q)
+{
+	guint i;
+	if (v->len == 0)
+		return -1;
+	g_array_sort(v, bench_cmp_double);
+	i = (guint)(q * (v->len - 1) + 0.5);
+	return g_array_index(v, gdouble, MIN(i, v->len - 1));
+}
+
+/* one field of every sample */
+static BenchStat
+bench_sample_stat(GArray *samples, gsize offset)
+{
+	g_autofree gdouble *v = g_new0(gdouble, samples->len + 1);
+	for (guint i = 0; i < samples->len; i++)
+		v[i] = *(gdouble *)((char *)&g_array_index(samples, BenchSample, i) + offset);
+	return bench_stat(v, samples->len);
+}
+
+#define BENCH_STAT(samples, field) bench_sample_stat((samples), G_STRUCT_OFFSET(BenchSample, field))
+
+/* "median (min-max)" scaled by @scale */
+static char *
+bench_fmt_stat(BenchStat s, gdouble scale, int decimals)
+{
+	if (s.n == 0)
+		return g_strdup("-");
+	if (s.n == 1)
+		return g_strdup_printf("%.*f", decimals, s.median * scale);
+	return g_strdup_printf("%.*f (%.*f-%.*f)",
+	                       decimals,
+	                       s.median * scale,
+	                       decimals,
+	                       s.min * scale,
+	                       decimals,
+	                       s.max * scale);
+}
+
+static char *
+bench_fmt(int decimals, gdouble value)
+{
+	if (value < 0)
+		return g_strdup("-");
+	return g_strdup_printf("%.*f", decimals, value);
+}
+
+/* ---- tables ---- */
+
+static BenchTable *
+bench_table_new(const char *title, const char *const *columns)
+{
+	BenchTable *t = g_new0(BenchTable, 1);
+	t->title = g_strdup(title);
+	t->columns = g_ptr_array_new_with_free_func(g_free);
+	t->rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
+	t->notes = g_ptr_array_new_with_free_func(g_free);
+	for (guint i = 0; columns[i] != NULL; i++)
+		g_ptr_array_add(t->columns, g_strdup(columns[i]));
+	return t;
+}
+
+static void
+bench_table_free(BenchTable *t)
+{
+	if (t == NULL)
+		return;
+	g_free(t->title);
+	g_ptr_array_unref(t->columns);
+	g_ptr_array_unref(t->rows);
+	g_ptr_array_unref(t->notes);
+	g_free(t);
+}
+
+/* takes the cells (allocated strings), one per column */
+static void
+bench_table_add(BenchTable *t, ...)
+{
+	GPtrArray *row = g_ptr_array_new_with_free_func(g_free);
+	va_list args;
+	va_start(args, t);
+	for (guint i = 0; i < t->columns->len; i++) {
+		char *cell = va_arg(args, char *);
+		g_ptr_array_add(row, cell != NULL ? cell : g_strdup("-"));
+	}
+	va_end(args);
+	g_ptr_array_add(t->rows, row);
+}
+
+static void
+bench_table_note(BenchTable *t, const char *note)
+{
+	g_ptr_array_add(t->notes, g_strdup(note));
+}
+
+static void
+bench_table_print(BenchTable *t, gboolean markdown)
+{
+	g_autofree guint *width = NULL;
+
+	if (t == NULL || t->rows->len == 0)
+		return;
+	width = g_new0(guint, t->columns->len);
+	for (guint c = 0; c < t->columns->len; c++) {
+		width[c] = (guint)g_utf8_strlen(g_ptr_array_index(t->columns, c), -1);
+		for (guint r = 0; r < t->rows->len; r++) {
+			GPtrArray *row = g_ptr_array_index(t->rows, r);
+			width[c] =
+			        MAX(width[c], (guint)g_utf8_strlen(g_ptr_array_index(row, c), -1));
+		}
+	}
+	if (markdown)
+		g_print("### %s\n\n", t->title);
+	else
+		g_print("%s\n\n", t->title);
+	for (guint r = 0; r < t->rows->len + 2; r++) {
+		GPtrArray *row = r == 0   ? t->columns
+		                 : r >= 2 ? g_ptr_array_index(t->rows, r - 2)
+		                          : NULL;
+		if (markdown)
+			g_print("|");
+		for (guint c = 0; c < t->columns->len; c++) {
+			const char *cell = row != NULL ? g_ptr_array_index(row, c) : NULL;
+			guint pad;
+			if (cell == NULL) {
+				/* the separator line */
+				for (guint i = 0; i < width[c] + (markdown ? 2 : 0); i++)
+					g_print("-");
+				if (markdown || c + 1 < t->columns->len)
+					g_print(markdown ? "|" : "  ");
+				continue;
+			}
+			pad = width[c] - (guint)g_utf8_strlen(cell, -1);
+			if (markdown)
+				g_print(" %s%*s |", cell, (int)pad, "");
+			else if (c + 1 < t->columns->len)
+				g_print("%s%*s  ", cell, (int)pad, "");
+			else
+				g_print("%s", cell);
+		}
+		g_print("\n");
+	}
+	g_print("\n");
+	for (guint i = 0; i < t->notes->len; i++)
+		g_print("%s\n", (const char *)g_ptr_array_index(t->notes, i));
+	if (t->notes->len > 0)
+		g_print("\n");
+}
+
+/* a target of the issue: @value must be at least (or at most) @target */
+static void
+bench_target(Bench *b,
+             const char *what,
+             gdouble value,
+             gdouble target,
+             gboolean at_least,
+             const char *unit,
+             int decimals)
+{
+	gboolean met = at_least ? value >= target : value <= target;
+	g_autofree char *result = NULL;
+	if (value < 0) {
+		bench_table_add(
+		        b->targets, g_strdup(what), g_strdup("-"), g_strdup("not measured"));
+		return;
+	}
+	if (met)
+		result = g_strdup("met");
+	else if (at_least)
+		result =
+		        g_strdup_printf("MISSED, %.0f %% below", 100.0 * (target - value) / target);
+	else
+		result = g_strdup_printf("MISSED, %.0f %% over", 100.0 * (value - target) / target);
+	bench_table_add(b->targets,
+	                g_strdup(what),
+	                g_strdup_printf("%.*f%s", decimals, value, unit),
+	                g_steal_pointer(&result));
+}
+
+/* ---- servers ---- */
+
+static BenchServer *
+bench_start(Bench *b,
+            BenchKind kind,
+            guint n,
+            const char *config,
+            const char *run_dir,
+            const char *file,
+            GError **error)
+{
+	g_autofree char *sock = g_strdup_printf("%s/r%u.sock", b->dir, n);
+	g_autofree char *log = g_strdup_printf("%s/r%u.log", b->dir, n);
+	g_autofree char *conf = g_strdup_printf("%s/r%u.conf", b->dir, n);
+
+	if (kind == BENCH_TLDRS) {
+		const char *argv[] = {b->tldrs_bin,
+		                      "serve",
+		                      "--config",
+		                      conf,
+		                      "--socket",
+		                      sock,
+		                      "-d",
+		                      run_dir,
+		                      NULL};
+		if (!g_file_set_contents(conf, config, -1, error))
+			return NULL;
+		return bench_server_start(argv, sock, log, error);
+	} else {
+		const char *argv[] = {b->self_exe, "--internal-reference", sock, file, NULL};
+		return bench_server_start(argv, sock, log, error);
+	}
+}
+
+static int *
+bench_connect_many(const char *sock, guint n, GError **error)
+{
+	int *fds = g_new(int, n);
+	for (guint c = 0; c < n; c++) {
+		fds[c] = bench_connect(sock, error);
+		if (fds[c] < 0) {
+			for (guint i = 0; i < c; i++)
+				close(fds[i]);
+			g_free(fds);
+			return NULL;
+		}
+	}
+	return fds;
+}
+
+static const char *
+bench_kind_name(BenchKind kind)
+{
+	return kind == BENCH_TLDRS ? "tldrs" : "trivial";
+}
+
+/* a failed run: say why, show the server's log, remember it */
+static void
+bench_fail(Bench *b, const char *scenario, BenchKind kind, BenchServer *server, GError *error)
+{
+	b->failed = TRUE;
+	g_printerr("tldrs-bench: %s, %s: %s\n",
+	           scenario,
+	           bench_kind_name(kind),
+	           error != NULL ? error->message : "failed");
+	if (server != NULL) {
+		g_autofree char *log = bench_server_log_tail(server);
+		if (log[0] != '\0')
+			g_printerr("tldrs-bench: its log (%s) ends with:\n%s\n",
+			           server->log_path,
+			           log);
+	}
+}
+
+/* ---- ingest: first byte sent until every event is in the file ---- */
+
+static gboolean
+bench_wait_for_size(const char *path, guint64 expected, gdouble t0, GError **error)
+{
+	guint64 last = 0;
+	gdouble last_change = t0;
+	for (;;) {
+		GStatBuf sb;
+		guint64 size = g_stat(path, &sb) == 0 ? (guint64)sb.st_size : 0;
+		gdouble now;
+		if (size >= expected)
+			return TRUE;
+		now = bench_now();
+		if (size != last) {
+			last = size;
+			last_change = now;
+		} else if (now - last_change > BENCH_STALL_TIMEOUT) {
+			g_set_error(error,
+			            G_IO_ERROR,
+			            G_IO_ERROR_TIMED_OUT,
+			            "%s holds %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+			            " bytes and has not grown for %.0f s",
+			            path,
+			            size,
+			            expected,
+			            BENCH_STALL_TIMEOUT);
+			return FALSE;
+		}
+		bench_sleep(0.0005);
+	}
+}
+
+static gboolean
+bench_wait_for_gz(BenchGzTail *tail,
+                  BenchVerify *v,
+                  guint64 events,
+                  const char *jsonl,
+                  guint64 jsonl_bytes,
+                  gdouble t0,
+                  GError **error)
+{
+	guint64 last = 0;
+	gdouble last_change = t0;
+	for (;;) {
+		GStatBuf sb;
+		guint64 size = g_stat(jsonl, &sb) == 0 ? (guint64)sb.st_size : 0;
+		gdouble now;
+		/* decompress only once the .jsonl is complete: until then the daemon's main thread
+		 * needs the second core more than we do */
+		if (size >= jsonl_bytes && !bench_gz_tail_poll(tail, v, error))
+			return FALSE;
+		if (v->events >= events && size >= jsonl_bytes)
+			return TRUE;
+		now = bench_now();
+		if (tail->offset + size != last) {
+			last = tail->offset + size;
+			last_change = now;
+		} else if (now - last_change > BENCH_STALL_TIMEOUT) {
+			g_set_error(error,
+			            G_IO_ERROR,
+			            G_IO_ERROR_TIMED_OUT,
+			            "%s holds %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+			            " events and has not grown for %.0f s",
+			            tail->path,
+			            v->events,
+			            events,
+			            BENCH_STALL_TIMEOUT);
+			return FALSE;
+		}
+		bench_sleep(0.002);
+	}
+}
+
+static gboolean
+bench_ingest_once(Bench *b,
+                  const char *scenario,
+                  BenchLoad *load,
+                  BenchWriteMode mode,
+                  BenchKind kind,
+                  const char *config,
+                  gboolean gzip,
+                  BenchSample *out,
+                  guint64 *gz_bytes,
+                  GError **error)
+{
+	guint n = ++b->seq;
+	g_autofree char *run_dir = g_strdup_printf("%s/r%u", b->dir, n);
+	g_autofree char *sock = g_strdup_printf("%s/r%u.sock", b->dir, n);
+	g_autofree char *trace_id = g_strdup_printf("bench-%s-%u", scenario, n);
+	g_autofree char *open_line = g_strdup_printf("OPEN %s\n", trace_id);
+	g_autofree char *file = NULL;
+	g_autofree char *gz_file = NULL;
+	guint64 expected;
+	guint64 total_events = (guint64)load->n_clients * load->n_events;
+	BenchServer *server;
+	BenchSenders *senders;
+	BenchVerify v, gz_v;
+	BenchGzTail tail;
+	GPid perf = -1;
+	gdouble t0, t1, cpu0, cpu1;
+	gboolean ok;
+	int *fds;
+	int status;
+
+	g_mkdir_with_parents(run_dir, 0700);
+	if (kind == BENCH_TLDRS) {
+		file = g_strdup_printf("%s/%s.jsonl", run_dir, trace_id);
+		expected = load->total_bytes;
+	} else {
+		file = g_strdup_printf("%s/trivial.jsonl", run_dir);
+		expected = load->total_bytes + (guint64)load->n_clients * strlen(open_line);
+	}
+	gz_file = g_strconcat(file, ".gz", NULL);
+	server = bench_start(b, kind, n, config, run_dir, file, error);
+	if (server == NULL) {
+		bench_fail(b, scenario, kind, NULL, *error);
+		g_clear_error(error);
+		return FALSE;
+	}
+	fds = bench_connect_many(sock, load->n_clients, error);
+	if (fds == NULL) {
+		bench_fail(b, scenario, kind, server, *error);
+		g_clear_error(error);
+		bench_server_free(server);
+		return FALSE;
+	}
+	if (b->perf_dir != NULL) {
+		g_autofree char *data = g_strdup_printf(
+		        "%s/%s-%s-r%u.perf.data", b->perf_dir, scenario, bench_kind_name(kind), n);
+		g_autofree char *log = g_strdup_printf("%s/r%u.perf.log", b->dir, n);
+		perf = bench_perf_start(server->pid, data, log);
+	}
+
+	bench_verify_init(&gz_v, load->n_clients);
+	bench_gz_tail_init(&tail, gz_file);
+	senders = bench_senders_new(load, fds, open_line, mode);
+	cpu0 = bench_proc_cpu(server->pid);
+	t0 = bench_senders_go(senders);
+	if (gzip)
+		ok = bench_wait_for_gz(&tail, &gz_v, total_events, file, expected, t0, error);
+	else
+		ok = bench_wait_for_size(file, expected, t0, error);
+	t1 = bench_now();
+	cpu1 = bench_proc_cpu(server->pid);
+	out->hwm = bench_proc_status_mib(server->pid, "VmHWM");
+	bench_perf_stop(perf);
+	if (!bench_senders_join(senders) && ok) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_FAILED,
+		            "a client could not send: %s",
+		            g_strerror(errno));
+		ok = FALSE;
+	}
+	g_free(fds);
+	out->wall = t1 - t0;
+	out->cpu = cpu1 - cpu0;
+	out->eps = (gdouble)total_events / out->wall;
+	out->mbps = (gdouble)load->total_bytes / out->wall / 1e6;
+
+	/* exactly the events sent, once each, in each client's order */
+	bench_verify_init(&v, load->n_clients);
+	if (ok)
+		ok = bench_verify_file(&v, file, error) &&
+		     bench_verify_finish(&v, NULL, load->n_events, error);
+	if (ok && kind == BENCH_TLDRS && (v.bytes != load->total_bytes || v.other != 0)) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_FAILED,
+		            "%s: %" G_GUINT64_FORMAT " bytes of events and %" G_GUINT64_FORMAT
+		            " other lines, expected %" G_GSIZE_FORMAT " bytes",
+		            file,
+		            v.bytes,
+		            v.other,
+		            load->total_bytes);
+		ok = FALSE;
+	}
+	if (ok && gzip)
+		ok = bench_verify_finish(&gz_v, NULL, load->n_events, error);
+	bench_verify_clear(&v);
+	bench_verify_clear(&gz_v);
+	bench_gz_tail_clear(&tail);
+
+	status = bench_server_stop(server);
+	if (ok && kind == BENCH_TLDRS && status != 0) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_FAILED,
+		            "tldrs serve exited with status %d",
+		            status);
+		ok = FALSE;
+	}
+	if (gz_bytes != NULL) {
+		GStatBuf sb;
+		*gz_bytes = g_stat(gz_file, &sb) == 0 ? (guint64)sb.st_size : 0;
+	}
+	if (!ok) {
+		bench_fail(b, scenario, kind, server, *error);
+		g_clear_error(error);
+		g_printerr("tldrs-bench: the run's files are kept in %s\n", run_dir);
+		b->keep = TRUE;
+	} else {
+		bench_rm_rf(run_dir);
+	}
+	bench_server_free(server);
+	return ok;
+}
+
+typedef struct {
+	const char *name;
+	guint clients;
+	guint events;
+	guint quick_clients;
+	guint quick_events;
+	BenchWriteMode mode;
+	const char *what;
+} BenchIngestSpec;
+
+static const BenchIngestSpec bench_ingest_specs[] = {
+        {"one-client", 1, 1000000, 1, 50000, BENCH_WRITE_LARGE, "64 KiB writes"},
+        {"sixteen", 16, 100000, 16, 5000, BENCH_WRITE_LARGE, "64 KiB writes, one trace"},
+        {"thousand", 1000, 100, 1000, 5, BENCH_WRITE_LARGE, "all connected at once"},
+        {"per-event-write", 16, 20000, 16, 1000, BENCH_WRITE_PER_EVENT, "one write(2) per event"},
+};
+
+static char *
+bench_fmt_load(BenchLoad *load)
+{
+	return g_strdup_printf("%u x %u, %.0f MB",
+	                       load->n_clients,
+	                       load->n_events,
+	                       (gdouble)load->total_bytes / 1e6);
+}
+
+static void
+bench_scenario_ingest(Bench *b, const BenchIngestSpec *spec)
+{
+	guint clients = b->quick ? spec->quick_clients : spec->clients;
+	guint events = b->quick ? spec->quick_events : spec->events;
+	g_autoptr(BenchLoad) load = NULL;
+	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
+	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
+	GArray *samples[2] = {samples0, samples1};
+	g_autoptr(GArray) pair = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	BenchStat eps[2], ratio;
+	g_autofree char *what = NULL;
+
+	bench_progress("%s: generating %u x %u events", spec->name, clients, events);
+	load = bench_load_new(clients, events);
+	for (guint run = 0; run < b->runs; run++) {
+		gdouble got[2] = {-1, -1};
+		/* alternate which server goes first */
+		for (guint k = 0; k < 2; k++) {
+			BenchKind kind = (run + k) % 2 == 0 ? BENCH_TLDRS : BENCH_TRIVIAL;
+			g_autoptr(GError) error = NULL;
+			BenchSample s = {0};
+			if (!bench_ingest_once(b,
+			                       spec->name,
+			                       load,
+			                       spec->mode,
+			                       kind,
+			                       "[Daemon]\n",
+			                       FALSE,
+			                       &s,
+			                       NULL,
+			                       &error))
+				continue;
+			g_array_append_val(samples[kind], s);
+			got[kind] = s.eps;
+			bench_progress("%s run %u/%u %-7s %9.0f events/s %7.1f MB/s  %.3f s  "
+			               "CPU %.2f s  peak RSS %.1f MiB",
+			               spec->name,
+			               run + 1,
+			               b->runs,
+			               bench_kind_name(kind),
+			               s.eps,
+			               s.mbps,
+			               s.wall,
+			               s.cpu,
+			               s.hwm);
+		}
+		if (got[0] > 0 && got[1] > 0) {
+			gdouble r = got[BENCH_TLDRS] / got[BENCH_TRIVIAL];
+			g_array_append_val(pair, r);
+		}
+	}
+	for (guint k = 0; k < 2; k++)
+		eps[k] = BENCH_STAT(samples[k], eps);
+	ratio = bench_stat((gdouble *)pair->data, pair->len);
+	what = g_strdup_printf("%s, %s", spec->name, spec->what);
+	for (guint k = 0; k < 2; k++) {
+		gboolean t = k == BENCH_TLDRS;
+		bench_table_add(b->ingest,
+		                g_strdup(t ? what : ""),
+		                t ? bench_fmt_load(load) : g_strdup(""),
+		                g_strdup(bench_kind_name(k)),
+		                bench_fmt_stat(eps[k], 1e-3, 0),
+		                bench_fmt_stat(BENCH_STAT(samples[k], mbps), 1, 0),
+		                bench_fmt_stat(BENCH_STAT(samples[k], cpu), 1, 2),
+		                bench_fmt_stat(BENCH_STAT(samples[k], hwm), 1, 1),
+		                t && eps[1].n > 0 && eps[0].n > 0
+		                        ? g_strdup_printf("%.2f (%.2f-%.2f)",
+		                                          eps[0].median / eps[1].median,
+		                                          ratio.min,
+		                                          ratio.max)
+		                        : NULL);
+	}
+	if (g_strcmp0(spec->name, "sixteen") == 0)
+		b->sixteen_hwm = BENCH_STAT(samples[BENCH_TLDRS], hwm).median;
+	{
+		g_autofree char *target =
+		        g_strdup_printf("%s: ingest >= 0.80 x trivial", spec->name);
+		bench_target(b,
+		             target,
+		             eps[0].n > 0 && eps[1].n > 0 ? eps[0].median / eps[1].median : -1,
+		             0.80,
+		             TRUE,
+		             " x",
+		             2);
+	}
+}
+
+/* ---- latency: connected clients, a small batch now and then ---- */
+
+typedef struct {
+	BenchLoad *load;
+	int fd;
+	guint client;
+	gdouble start;
+	gdouble duration;
+	gint64 *sent_at; /* ns, per batch */
+	guint max_batches;
+	guint batches; /* sent */
+	gint *running;
+	gint *failed;
+} BenchLatencyClient;
+
+typedef struct {
+	BenchLatencyClient *clients;
+	gdouble seen_at;
+	GArray *latencies; /* seconds */
+} BenchLatencyMonitor;
+
+static gpointer
+bench_latency_client_thread(gpointer data)
+{
+	BenchLatencyClient *lc = data;
+	guint64 rng = G_GUINT64_CONSTANT(0x5851f42d4c957f2d) + lc->client;
+	const char *p = lc->load->streams[lc->client];
+	const char *end = p + lc->load->lens[lc->client];
+
+	for (guint k = 0; k < lc->max_batches; k++) {
+		const char *q = p;
+		/* now and then: every 5 to 40 ms */
+		bench_sleep((5 + bench_rng_range(&rng, 36)) / 1000.0);
+		if (bench_now() - lc->start > lc->duration)
+			break;
+		for (guint i = 0; i < BENCH_LATENCY_BATCH && q < end; i++)
+			q = (const char *)memchr(q, '\n', (gsize)(end - q)) + 1;
+		__atomic_store_n(&lc->sent_at[k], (gint64)(bench_now() * 1e9), __ATOMIC_RELEASE);
+		if (!bench_write_all(lc->fd, p, (gsize)(q - p))) {
+			g_atomic_int_inc(lc->failed);
+			break;
+		}
+		p = q;
+		lc->batches = k + 1;
+	}
+	g_atomic_int_add(lc->running, -1);
+	return NULL;
+}
+
+static void
+bench_latency_on_event(guint client, guint seq, gpointer user_data)
+{
+	BenchLatencyMonitor *m = user_data;
+	BenchLatencyClient *lc = &m->clients[client];
+	gint64 sent;
+	gdouble latency;
+
+	if (seq % BENCH_LATENCY_BATCH != BENCH_LATENCY_BATCH - 1 ||
+	    seq / BENCH_LATENCY_BATCH >= lc->max_batches)
+		return;
+	sent = __atomic_load_n(&lc->sent_at[seq / BENCH_LATENCY_BATCH], __ATOMIC_ACQUIRE);
+	latency = m->seen_at - (gdouble)sent / 1e9;
+	g_array_append_val(m->latencies, latency);
+}
+
+typedef struct {
+	gdouble median;
+	gdouble p99;
+	gdouble max;
+	gdouble cpu;
+	gdouble hwm;
+	guint samples;
+} BenchLatencySample;
+
+static gboolean
+bench_latency_once(Bench *b,
+                   BenchLoad *load,
+                   gdouble duration,
+                   guint max_batches,
+                   BenchKind kind,
+                   BenchLatencySample *out,
+                   GError **error)
+{
+	guint n = ++b->seq;
+	g_autofree char *run_dir = g_strdup_printf("%s/r%u", b->dir, n);
+	g_autofree char *sock = g_strdup_printf("%s/r%u.sock", b->dir, n);
+	g_autofree char *trace_id = g_strdup_printf("bench-latency-%u", n);
+	g_autofree char *open_line = g_strdup_printf("OPEN %s\n", trace_id);
+	g_autofree char *file = NULL;
+	g_autofree char *buf = g_malloc(1024 * 1024);
+	g_autoptr(GArray) latencies = g_array_new(FALSE, FALSE, sizeof(gdouble));
+	g_autofree guint *expected = g_new0(guint, load->n_clients);
+	BenchLatencyClient *clients = g_new0(BenchLatencyClient, load->n_clients);
+	GThread **threads = g_new0(GThread *, load->n_clients);
+	BenchLatencyMonitor m = {clients, 0, latencies};
+	BenchServer *server;
+	BenchVerify v;
+	gint running = (gint)load->n_clients;
+	gint failed = 0;
+	gdouble start, cpu0, give_up;
+	guint64 offset = 0;
+	int fd = -1;
+	int *fds;
+	gboolean ok = TRUE;
+	int status;
+
+	g_mkdir_with_parents(run_dir, 0700);
+	if (kind == BENCH_TLDRS)
+		file = g_strdup_printf("%s/%s.jsonl", run_dir, trace_id);
+	else
+		file = g_strdup_printf("%s/trivial.jsonl", run_dir);
+	server = bench_start(b, kind, n, "[Daemon]\n", run_dir, file, error);
+	if (server == NULL) {
+		bench_fail(b, "latency", kind, NULL, *error);
+		g_clear_error(error);
+		g_free(clients);
+		g_free(threads);
+		return FALSE;
+	}
+	fds = bench_connect_many(sock, load->n_clients, error);
+	for (guint c = 0; fds != NULL && c < load->n_clients && ok; c++)
+		ok = bench_write_all(fds[c], open_line, strlen(open_line));
+	if (fds == NULL || !ok) {
+		if (fds != NULL)
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot send OPEN");
+		bench_fail(b, "latency", kind, server, *error);
+		g_clear_error(error);
+		bench_server_free(server);
+		g_free(clients);
+		g_free(threads);
+		g_free(fds);
+		return FALSE;
+	}
+	bench_sleep(0.1);
+
+	bench_verify_init(&v, load->n_clients);
+	v.func = bench_latency_on_event;
+	v.user_data = &m;
+	cpu0 = bench_proc_cpu(server->pid);
+	start = bench_now();
+	for (guint c = 0; c < load->n_clients; c++) {
+		BenchLatencyClient *lc = &clients[c];
+		lc->load = load;
+		lc->fd = fds[c];
+		lc->client = c;
+		lc->start = start;
+		lc->duration = duration;
+		lc->max_batches = max_batches;
+		lc->sent_at = g_new0(gint64, max_batches);
+		lc->running = &running;
+		lc->failed = &failed;
+		threads[c] = g_thread_new("bench-latency", bench_latency_client_thread, lc);
+	}
+	give_up = start + duration + BENCH_STALL_TIMEOUT;
+	for (;;) {
+		if (fd < 0)
+			fd = open(file, O_RDONLY | O_CLOEXEC);
+		while (fd >= 0) {
+			ssize_t r = pread(fd, buf, 1024 * 1024, (off_t)offset);
+			if (r <= 0)
+				break;
+			m.seen_at = bench_now();
+			offset += (guint64)r;
+			bench_verify_feed(&v, buf, (gsize)r);
+		}
+		if (g_atomic_int_get(&running) == 0) {
+			guint64 want = 0;
+			for (guint c = 0; c < load->n_clients; c++)
+				want += (guint64)clients[c].batches * BENCH_LATENCY_BATCH;
+			if (v.events >= want)
+				break;
+		}
+		if (bench_now() > give_up) {
+			g_set_error(error,
+			            G_IO_ERROR,
+			            G_IO_ERROR_TIMED_OUT,
+			            "%s: not every batch arrived",
+			            file);
+			ok = FALSE;
+			break;
+		}
+		bench_sleep(0.0001);
+	}
+	out->cpu = bench_proc_cpu(server->pid) - cpu0;
+	out->hwm = bench_proc_status_mib(server->pid, "VmHWM");
+	for (guint c = 0; c < load->n_clients; c++) {
+		g_thread_join(threads[c]);
+		expected[c] = clients[c].batches * BENCH_LATENCY_BATCH;
+		close(fds[c]);
+		g_free(clients[c].sent_at);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (ok && failed > 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "a client could not send");
+		ok = FALSE;
+	}
+	if (ok)
+		ok = bench_verify_finish(&v, expected, 0, error);
+	bench_verify_clear(&v);
+	status = bench_server_stop(server);
+	if (ok && kind == BENCH_TLDRS && status != 0) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_FAILED,
+		            "tldrs serve exited with status %d",
+		            status);
+		ok = FALSE;
+	}
+	out->samples = latencies->len;
+	out->median = bench_quantile(latencies, 0.5);
+	out->p99 = bench_quantile(latencies, 0.99);
+	out->max = bench_quantile(latencies, 1.0);
+	if (!ok) {
+		bench_fail(b, "latency", kind, server, *error);
+		g_clear_error(error);
+		b->keep = TRUE;
+	} else {
+		bench_rm_rf(run_dir);
+	}
+	bench_server_free(server);
+	g_free(fds);
+	g_free(clients);
+	g_free(threads);
+	return ok;
+}
+
+static void
+bench_scenario_latency(Bench *b)
+{
+	gdouble duration = b->quick ? 0.5 : 3.0;
+	guint max_batches = (guint)(duration / 0.005) + 2;
+	g_autoptr(BenchLoad) load =
+	        bench_load_new(BENCH_LATENCY_CLIENTS, max_batches * BENCH_LATENCY_BATCH);
+	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchLatencySample));
+	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchLatencySample));
+	GArray *samples[2] = {samples0, samples1};
+	BenchStat med[2] = {{-1, -1, -1, 0}, {-1, -1, -1, 0}};
+
+	for (guint run = 0; run < b->runs; run++) {
+		for (guint k = 0; k < 2; k++) {
+			BenchKind kind = (run + k) % 2 == 0 ? BENCH_TLDRS : BENCH_TRIVIAL;
+			g_autoptr(GError) error = NULL;
+			BenchLatencySample s = {0};
+			if (!bench_latency_once(b, load, duration, max_batches, kind, &s, &error))
+				continue;
+			g_array_append_val(samples[kind], s);
+			bench_progress(
+			        "latency run %u/%u %-7s %u batches: median %.3f ms, p99 %.3f "
+			        "ms, max %.3f ms, CPU %.2f s, peak RSS %.1f MiB",
+			        run + 1,
+			        b->runs,
+			        bench_kind_name(kind),
+			        s.samples,
+			        s.median * 1e3,
+			        s.p99 * 1e3,
+			        s.max * 1e3,
+			        s.cpu,
+			        s.hwm);
+		}
+	}
+	for (guint k = 0; k < 2; k++) {
+		GArray *a = samples[k];
+		g_autofree gdouble *v = g_new0(gdouble, a->len + 1);
+		g_autofree gdouble *p99 = g_new0(gdouble, a->len + 1);
+		g_autofree gdouble *max = g_new0(gdouble, a->len + 1);
+		g_autofree gdouble *cpu = g_new0(gdouble, a->len + 1);
+		g_autofree gdouble *hwm = g_new0(gdouble, a->len + 1);
+		guint count = 0;
+		for (guint i = 0; i < a->len; i++) {
+			BenchLatencySample *s = &g_array_index(a, BenchLatencySample, i);
+			v[i] = s->median;
+			p99[i] = s->p99;
+			max[i] = s->max;
+			cpu[i] = s->cpu;
+			hwm[i] = s->hwm;
+			count += s->samples;
+		}
+		med[k] = bench_stat(v, a->len);
+		bench_table_add(b->latency,
+		                g_strdup(bench_kind_name(k)),
+		                g_strdup_printf("%u x %.1f s", BENCH_LATENCY_CLIENTS, duration),
+		                a->len > 0 ? g_strdup_printf("%u", count / a->len) : NULL,
+		                bench_fmt_stat(med[k], 1e3, 3),
+		                bench_fmt_stat(bench_stat(p99, a->len), 1e3, 2),
+		                bench_fmt_stat(bench_stat(max, a->len), 1e3, 1),
+		                bench_fmt_stat(bench_stat(cpu, a->len), 1, 2),
+		                bench_fmt_stat(bench_stat(hwm, a->len), 1, 1));
+	}
+	bench_target(b,
+	             "latency: connected clients' data in the file, median <= 100 ms",
+	             med[BENCH_TLDRS].n > 0 ? med[BENCH_TLDRS].median * 1e3 : -1,
+	             100,
+	             FALSE,
+	             " ms",
+	             3);
+}
+
+/* ---- get-tef of a big trace, beside cp ---- */
+
+static gboolean
+bench_check_tef(const char *path, guint64 n_events, GError **error)
+{
+	char head[17] = {0};
+	char tail[4097] = {0};
+	const char *p;
+	GStatBuf sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	gboolean ok;
+
+	if (fd < 0 || g_stat(path, &sb) != 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s is missing", path);
+		if (fd >= 0)
+			close(fd);
+		return FALSE;
+	}
+	ok = pread(fd, head, 16, 0) == 16 &&
+	     pread(fd, tail, 4096, MAX(0, (off_t)sb.st_size - 4096)) > 0;
+	close(fd);
+	p = g_strrstr(tail, "\"events\":");
+	if (!ok || strcmp(head, "{\"traceEvents\":[") != 0 || p == NULL ||
+	    g_ascii_strtoull(p + 9, NULL, 10) != n_events ||
+	    strstr(tail, "\"linesLeftOut\":0}") == NULL) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_INVALID_DATA,
+		            "%s is not the TEF of %" G_GUINT64_FORMAT " events",
+		            path,
+		            n_events);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+bench_scenario_get_tef(Bench *b)
+{
+	guint64 min_bytes = b->quick ? BENCH_GET_TEF_BYTES / 20 : BENCH_GET_TEF_BYTES;
+	g_autofree char *dir = g_build_filename(b->dir, "get-tef", NULL);
+	g_autofree char *input = g_build_filename(dir, "bench.jsonl", NULL);
+	g_autofree char *out = g_build_filename(dir, "bench.json", NULL);
+	g_autofree char *cp = g_find_program_in_path("cp");
+	g_autofree char *perf = b->perf_dir != NULL ? g_find_program_in_path("perf") : NULL;
+	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchMeasured));
+	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchMeasured));
+	GArray *samples[2] = {samples0, samples1};
+	g_autoptr(GError) error = NULL;
+	guint64 n_events = 0;
+	gdouble wall_median[2] = {-1, -1};
+	gdouble rss_max = -1;
+	GStatBuf sb;
+
+	g_mkdir_with_parents(dir, 0700);
+	bench_progress("get-tef: generating %.0f MB of trace", (gdouble)min_bytes / 1e6);
+	if (cp == NULL || !bench_write_jsonl_file(input, min_bytes, &n_events, &error) ||
+	    g_stat(input, &sb) != 0) {
+		bench_fail(b, "get-tef", BENCH_TLDRS, NULL, error);
+		return;
+	}
+	for (guint run = 0; run < b->runs; run++) {
+		for (guint k = 0; k < 2; k++) {
+			gboolean tef = (run + k) % 2 == 0;
+			g_autofree char *perf_data =
+			        g_strdup_printf("%s/get-tef-r%u.perf.data",
+			                        b->perf_dir != NULL ? b->perf_dir : "",
+			                        run + 1);
+			/* under --perf, get-tef runs inside perf record: its figures are perf's
+			 * then */
+			const char *tef_argv[] = {perf != NULL ? perf : b->tldrs_bin,
+			                          "record",
+			                          "-q",
+			                          "-F",
+			                          "1999",
+			                          "-o",
+			                          perf_data,
+			                          "--",
+			                          b->tldrs_bin,
+			                          "get-tef",
+			                          input,
+			                          "-o",
+			                          out,
+			                          NULL};
+			const char *cp_argv[] = {cp, input, out, NULL};
+			BenchMeasured m = {0};
+			GStatBuf osb;
+			g_clear_error(&error);
+			if (!bench_measure(b->self_exe,
+			                   tef ? (perf != NULL ? tef_argv : tef_argv + 8) : cp_argv,
+			                   &m,
+			                   &error) ||
+			    (tef && !bench_check_tef(out, n_events, &error))) {
+				b->failed = TRUE;
+				g_printerr("tldrs-bench: get-tef, %s: %s\n",
+				           tef ? "tldrs" : "cp",
+				           error->message);
+				g_unlink(out);
+				continue;
+			}
+			if (!tef && (g_stat(out, &osb) != 0 || osb.st_size != sb.st_size)) {
+				b->failed = TRUE;
+				g_printerr("tldrs-bench: get-tef, cp: wrong size\n");
+			}
+			g_unlink(out);
+			g_array_append_val(samples[tef ? 0 : 1], m);
+			bench_progress(
+			        "get-tef run %u/%u %-13s %.3f s, CPU %.2f s, peak RSS %.1f MiB",
+			        run + 1,
+			        b->runs,
+			        tef ? "tldrs get-tef" : "cp",
+			        m.wall,
+			        m.cpu,
+			        m.maxrss_mib);
+		}
+	}
+	for (guint k = 0; k < 2; k++) {
+		g_autofree gdouble *wall = g_new0(gdouble, samples[k]->len + 1);
+		for (guint i = 0; i < samples[k]->len; i++)
+			wall[i] = g_array_index(samples[k], BenchMeasured, i).wall;
+		wall_median[k] =
+		        samples[k]->len > 0 ? bench_stat(wall, samples[k]->len).median : -1;
+	}
+	for (guint k = 0; k < 2; k++) {
+		GArray *a = samples[k];
+		g_autofree gdouble *wall = g_new0(gdouble, a->len + 1);
+		g_autofree gdouble *cpu = g_new0(gdouble, a->len + 1);
+		g_autofree gdouble *rss = g_new0(gdouble, a->len + 1);
+		BenchStat w;
+		for (guint i = 0; i < a->len; i++) {
+			BenchMeasured *m = &g_array_index(a, BenchMeasured, i);
+			wall[i] = m->wall;
+			cpu[i] = m->cpu;
+			rss[i] = m->maxrss_mib;
+		}
+		w = bench_stat(wall, a->len);
+		if (k == 0 && a->len > 0)
+			rss_max = bench_stat(rss, a->len).max;
+		bench_table_add(b->get_tef,
+		                g_strdup(k == 0 ? "tldrs get-tef -o FILE" : "cp"),
+		                g_strdup_printf("%.0f MB, %" G_GUINT64_FORMAT " events",
+		                                (gdouble)sb.st_size / 1e6,
+		                                n_events),
+		                bench_fmt_stat(w, 1, 3),
+		                a->len > 0 ? bench_fmt(0, (gdouble)sb.st_size / 1e6 / w.median)
+		                           : NULL,
+		                bench_fmt_stat(bench_stat(cpu, a->len), 1, 2),
+		                bench_fmt_stat(bench_stat(rss, a->len), 1, 1),
+		                k == 0 && wall_median[0] > 0 && wall_median[1] > 0
+		                        ? g_strdup_printf("%.2f", wall_median[0] / wall_median[1])
+		                        : NULL);
+	}
+	bench_target(b,
+	             b->quick ? "get-tef (quick: not 1 GB): time <= 1.2 x cp"
+	                      : "get-tef of 1 GB: time <= 1.2 x cp",
+	             wall_median[0] > 0 && wall_median[1] > 0 ? wall_median[0] / wall_median[1]
+	                                                      : -1,
+	             1.2,
+	             FALSE,
+	             " x",
+	             2);
+	bench_target(b,
+	             b->quick ? "get-tef (quick: not 1 GB): peak RSS <= 8 MiB"
+	                      : "get-tef of 1 GB: peak RSS <= 8 MiB",
+	             rss_max,
+	             8,
+	             FALSE,
+	             " MiB",
+	             1);
+	g_unlink(input);
+}
+
+/* ---- the gzip sink, beside in-process zlib ---- */
+
+static gboolean
+bench_zlib_once(Bench *b,
+                BenchLoad *load,
+                int level,
+                BenchSample *out,
+                guint64 *gz_bytes,
+                GError **error)
+{
+	g_autofree char *path = g_strdup_printf("%s/z%u.gz", b->dir, ++b->seq);
+	g_autofree guint8 *obuf = g_malloc(256 * 1024);
+	z_stream zs;
+	gdouble t0, cpu0;
+	GStatBuf sb;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	gboolean ok = TRUE;
+
+	memset(&zs, 0, sizeof(zs));
+	if (fd < 0 ||
+	    deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot compress into %s", path);
+		if (fd >= 0)
+			close(fd);
+		return FALSE;
+	}
+	cpu0 = bench_self_thread_cpu();
+	t0 = bench_now();
+	for (guint c = 0; c <= load->n_clients && ok; c++) {
+		gboolean last = c == load->n_clients;
+		gsize len = last ? 0 : load->lens[c];
+		for (gsize off = 0; ok && (off < len || last); off += 256 * 1024) {
+			int rc;
+			zs.next_in = last ? NULL : (Bytef *)load->streams[c] + off;
+			zs.avail_in = last ? 0 : (uInt)MIN(256 * 1024, len - off);
+			do {
+				zs.next_out = obuf;
+				zs.avail_out = 256 * 1024;
+				rc = deflate(&zs, last ? Z_FINISH : Z_NO_FLUSH);
+				ok = bench_write_all(
+				        fd, (const char *)obuf, 256 * 1024 - zs.avail_out);
+			} while (ok && (zs.avail_out == 0 || (last && rc != Z_STREAM_END)));
+			if (last)
+				break;
+		}
+	}
+	out->wall = bench_now() - t0;
+	out->cpu = bench_self_thread_cpu() - cpu0;
+	out->hwm = -1;
+	out->eps = (gdouble)load->n_clients * load->n_events / out->wall;
+	out->mbps = (gdouble)load->total_bytes / out->wall / 1e6;
+	deflateEnd(&zs);
+	close(fd);
+	*gz_bytes = g_stat(path, &sb) == 0 ? (guint64)sb.st_size : 0;
+	g_unlink(path);
+	if (!ok)
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot write %s", path);
+	return ok;
+}
+
+static void
+bench_scenario_gzip(Bench *b)
+{
+	guint clients = 16;
+	guint events = b->quick ? 5000 : 100000;
+	g_autoptr(BenchLoad) load = NULL;
+	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
+	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
+	g_autoptr(GArray) ratios0 = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) ratios1 = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	GArray *samples[2] = {samples0, samples1};
+	GArray *ratios[2] = {ratios0, ratios1};
+	g_autoptr(GArray) pair = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autofree char *config =
+	        g_strdup_printf("[Daemon]\nSinks=jsonl;gzip\nFlushIntervalSec=%g\n", b->gzip_flush);
+	BenchStat eps[2], ratio;
+
+	bench_progress("gzip: generating %u x %u events", clients, events);
+	load = bench_load_new(clients, events);
+	for (guint run = 0; run < b->runs; run++) {
+		gdouble got[2] = {-1, -1};
+		for (guint k = 0; k < 2; k++) {
+			gboolean tldrs = (run + k) % 2 == 0;
+			g_autoptr(GError) error = NULL;
+			BenchSample s = {0};
+			guint64 gz = 0;
+			g_autofree char *rss = NULL;
+			gdouble r;
+			if (tldrs ? !bench_ingest_once(b,
+			                               "gzip",
+			                               load,
+			                               BENCH_WRITE_LARGE,
+			                               BENCH_TLDRS,
+			                               config,
+			                               TRUE,
+			                               &s,
+			                               &gz,
+			                               &error)
+			          : !bench_zlib_once(b, load, 1, &s, &gz, &error)) {
+				if (error != NULL)
+					bench_fail(b, "gzip", BENCH_TLDRS, NULL, error);
+				continue;
+			}
+			r = gz > 0 ? (gdouble)load->total_bytes / (gdouble)gz : -1;
+			g_array_append_val(samples[tldrs ? 0 : 1], s);
+			g_array_append_val(ratios[tldrs ? 0 : 1], r);
+			got[tldrs ? 0 : 1] = s.eps;
+			rss = bench_fmt(1, s.hwm);
+			bench_progress("gzip run %u/%u %-7s %9.0f events/s %7.1f MB/s  %.3f s  CPU "
+			               "%.2f s  peak RSS %s MiB  compression %.2f",
+			               run + 1,
+			               b->runs,
+			               tldrs ? "tldrs" : "zlib",
+			               s.eps,
+			               s.mbps,
+			               s.wall,
+			               s.cpu,
+			               rss,
+			               r);
+		}
+		if (got[0] > 0 && got[1] > 0) {
+			gdouble r = got[0] / got[1];
+			g_array_append_val(pair, r);
+		}
+	}
+	for (guint k = 0; k < 2; k++)
+		eps[k] = BENCH_STAT(samples[k], eps);
+	ratio = bench_stat((gdouble *)pair->data, pair->len);
+	for (guint k = 0; k < 2; k++) {
+		gboolean t = k == 0;
+		bench_table_add(
+		        b->gzip,
+		        g_strdup(t ? "tldrs, Sinks=jsonl;gzip" : "zlib deflate in-process"),
+		        bench_fmt_load(load),
+		        bench_fmt_stat(eps[k], 1e-3, 0),
+		        bench_fmt_stat(BENCH_STAT(samples[k], mbps), 1, 0),
+		        bench_fmt_stat(BENCH_STAT(samples[k], cpu), 1, 2),
+		        t ? bench_fmt_stat(BENCH_STAT(samples[k], hwm), 1, 1) : NULL,
+		        bench_fmt_stat(
+		                bench_stat((gdouble *)ratios[k]->data, ratios[k]->len), 1, 2),
+		        t && eps[0].n > 0 && eps[1].n > 0
+		                ? g_strdup_printf("%.2f (%.2f-%.2f)",
+		                                  eps[0].median / eps[1].median,
+		                                  ratio.min,
+		                                  ratio.max)
+		                : NULL);
+	}
+	bench_target(b,
+	             "gzip sink: ingest >= 0.85 x in-process zlib",
+	             eps[0].n > 0 && eps[1].n > 0 ? eps[0].median / eps[1].median : -1,
+	             0.85,
+	             TRUE,
+	             " x",
+	             2);
+}
+
+/* ---- memory: idle, and with many idle connections ---- */
+
+static gboolean
+bench_idle_once(Bench *b, BenchKind kind, guint n_conns, gdouble fig[4], GError **error)
+{
+	guint n = ++b->seq;
+	g_autofree char *run_dir = g_strdup_printf("%s/r%u", b->dir, n);
+	g_autofree char *sock = g_strdup_printf("%s/r%u.sock", b->dir, n);
+	g_autofree char *file = g_strdup_printf("%s/trivial.jsonl", run_dir);
+	g_autofree char *open_line = g_strdup_printf("OPEN bench-idle-%u\n", n);
+	BenchServer *server;
+	gdouble deadline;
+	guint base;
+	int *fds;
+	gboolean ok = TRUE;
+
+	g_mkdir_with_parents(run_dir, 0700);
+	server = bench_start(b, kind, n, "[Daemon]\nMaxClients=100000\n", run_dir, file, error);
+	if (server == NULL) {
+		bench_fail(b, "idle", kind, NULL, *error);
+		g_clear_error(error);
+		return FALSE;
+	}
+	bench_sleep(0.5);
+	fig[0] = bench_proc_status_mib(server->pid, "VmRSS");
+	fig[1] = bench_proc_status_mib(server->pid, "VmHWM");
+	base = bench_proc_count_fds(server->pid);
+	fds = bench_connect_many(sock, n_conns, error);
+	if (fds == NULL) {
+		bench_fail(b, "idle", kind, server, *error);
+		g_clear_error(error);
+		bench_server_free(server);
+		return FALSE;
+	}
+	for (guint c = 0; c < n_conns && ok; c++)
+		ok = bench_write_all(fds[c], open_line, strlen(open_line));
+	/* every connection accepted */
+	deadline = bench_now() + BENCH_STALL_TIMEOUT;
+	while (ok && bench_proc_count_fds(server->pid) < base + n_conns) {
+		if (bench_now() > deadline) {
+			g_set_error(error,
+			            G_IO_ERROR,
+			            G_IO_ERROR_TIMED_OUT,
+			            "only %u of %u connections accepted",
+			            bench_proc_count_fds(server->pid) - base,
+			            n_conns);
+			ok = FALSE;
+		}
+		bench_sleep(0.05);
+	}
+	bench_sleep(0.5);
+	fig[2] = bench_proc_status_mib(server->pid, "VmRSS");
+	fig[3] = bench_proc_status_mib(server->pid, "VmHWM");
+	for (guint c = 0; c < n_conns; c++)
+		close(fds[c]);
+	g_free(fds);
+	if (bench_server_stop(server) != 0 && kind == BENCH_TLDRS && ok) {
+		g_set_error(
+		        error, G_IO_ERROR, G_IO_ERROR_FAILED, "tldrs serve did not exit cleanly");
+		ok = FALSE;
+	}
+	if (!ok) {
+		bench_fail(b, "idle", kind, server, *error);
+		g_clear_error(error);
+	}
+	bench_server_free(server);
+	bench_rm_rf(run_dir);
+	return ok;
+}
+
+static void
+bench_scenario_idle(Bench *b)
+{
+	guint n_conns = b->quick ? BENCH_IDLE_CONNECTIONS / 20 : BENCH_IDLE_CONNECTIONS;
+	g_autoptr(GArray) figs0 = g_array_new(FALSE, TRUE, sizeof(gdouble) * 4);
+	g_autoptr(GArray) figs1 = g_array_new(FALSE, TRUE, sizeof(gdouble) * 4);
+	GArray *figs[2] = {figs0, figs1};
+	gdouble hwm_idle = -1, hwm_conns = -1;
+
+	for (guint run = 0; run < b->runs; run++) {
+		for (guint k = 0; k < 2; k++) {
+			BenchKind kind = (run + k) % 2 == 0 ? BENCH_TLDRS : BENCH_TRIVIAL;
+			g_autoptr(GError) error = NULL;
+			gdouble fig[4] = {-1, -1, -1, -1};
+			if (!bench_idle_once(b, kind, n_conns, fig, &error))
+				continue;
+			g_array_append_vals(figs[kind], fig, 1);
+			bench_progress(
+			        "idle run %u/%u %-7s RSS %.1f MiB idle (peak %.1f), %.1f MiB with "
+			        "%u connections (peak %.1f)",
+			        run + 1,
+			        b->runs,
+			        bench_kind_name(kind),
+			        fig[0],
+			        fig[1],
+			        fig[2],
+			        n_conns,
+			        fig[3]);
+		}
+	}
+	for (guint k = 0; k < 2; k++) {
+		GArray *a = figs[k];
+		for (guint state = 0; state < 2; state++) {
+			g_autofree gdouble *rss = g_new0(gdouble, a->len + 1);
+			g_autofree gdouble *hwm = g_new0(gdouble, a->len + 1);
+			BenchStat h;
+			for (guint i = 0; i < a->len; i++) {
+				const gdouble *fig =
+				        (const gdouble *)(a->data + i * sizeof(gdouble) * 4);
+				rss[i] = fig[state * 2];
+				hwm[i] = fig[state * 2 + 1];
+			}
+			h = bench_stat(hwm, a->len);
+			if (k == BENCH_TLDRS && a->len > 0) {
+				if (state == 0)
+					hwm_idle = h.median;
+				else
+					hwm_conns = h.median;
+			}
+			bench_table_add(b->idle,
+			                g_strdup(bench_kind_name(k)),
+			                state == 0
+			                        ? g_strdup("idle, no connection")
+			                        : g_strdup_printf("%u idle connections", n_conns),
+			                bench_fmt_stat(bench_stat(rss, a->len), 1, 1),
+			                bench_fmt_stat(h, 1, 1));
+		}
+	}
+	bench_target(b, "RSS idle <= 8 MiB (peak)", hwm_idle, 8, FALSE, " MiB", 1);
+	{
+		g_autofree char *what =
+		        g_strdup_printf("RSS with %u idle connections <= 30 MiB (peak)", n_conns);
+		bench_target(b, what, hwm_conns, 30, FALSE, " MiB", 1);
+	}
+}
+
+/* ---- main ---- */
+
+static const char *const bench_scenarios[] = {"one-client",
+                                              "sixteen",
+                                              "thousand",
+                                              "per-event-write",
+                                              "latency",
+                                              "get-tef",
+                                              "gzip",
+                                              "idle",
+                                              NULL};
+
+static void
+bench_run_scenario(Bench *b, const char *name)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(bench_ingest_specs); i++) {
+		if (g_strcmp0(name, bench_ingest_specs[i].name) == 0) {
+			bench_scenario_ingest(b, &bench_ingest_specs[i]);
+			if (g_strcmp0(name, "sixteen") == 0)
+				bench_target(b,
+				             "RSS during the 16-client run <= 16 MiB (peak)",
+				             b->sixteen_hwm,
+				             16,
+				             FALSE,
+				             " MiB",
+				             1);
+			return;
+		}
+	}
+	if (g_strcmp0(name, "latency") == 0)
+		bench_scenario_latency(b);
+	else if (g_strcmp0(name, "get-tef") == 0)
+		bench_scenario_get_tef(b);
+	else if (g_strcmp0(name, "gzip") == 0)
+		bench_scenario_gzip(b);
+	else if (g_strcmp0(name, "idle") == 0)
+		bench_scenario_idle(b);
+}
+
+static void
+bench_print_header(Bench *b, char **argv, int argc)
+{
+	struct utsname u;
+	g_autofree char *version = NULL;
+	g_autoptr(GString) cmd = g_string_new(NULL);
+	const char *version_argv[] = {b->tldrs_bin, "--version", NULL};
+
+	g_spawn_sync(NULL,
+	             (char **)version_argv,
+	             NULL,
+	             G_SPAWN_STDERR_TO_DEV_NULL,
+	             NULL,
+	             NULL,
+	             &version,
+	             NULL,
+	             NULL,
+	             NULL);
+	uname(&u);
+	for (int i = 0; i < argc; i++)
+		g_string_append_printf(cmd, "%s%s", i > 0 ? " " : "", argv[i]);
+	g_print("%s%s\n", b->markdown ? "    " : "", cmd->str);
+	g_print("%s%s, %s %s, %ld CPUs, %u runs per server%s, medians with (min-max)\n\n",
+	        b->markdown ? "    " : "",
+	        version != NULL ? g_strstrip(version) : b->tldrs_bin,
+	        u.sysname,
+	        u.release,
+	        sysconf(_SC_NPROCESSORS_ONLN),
+	        b->runs,
+	        b->quick ? ", --quick (loads scaled down about 20x)" : "");
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autofree char *opt_tldrs = NULL;
+	g_autofree char *opt_tmpdir = NULL;
+	g_autofree char *opt_perf = NULL;
+	g_auto(GStrv) opt_scenarios = NULL;
+	gint opt_runs = 5;
+	gdouble opt_gzip_flush = 0.1;
+	g_autofree char *gzip_title = NULL;
+	gboolean opt_quick = FALSE, opt_markdown = FALSE, opt_keep = FALSE;
+	GOptionEntry entries[] = {
+	        {"tldrs",
+	         0,
+	         0,
+	         G_OPTION_ARG_FILENAME,
+	         &opt_tldrs,
+	         "The tldrs binary (default: the build tree's)",
+	         "PATH"},
+	        {"scenario",
+	         's',
+	         0,
+	         G_OPTION_ARG_STRING_ARRAY,
+	         &opt_scenarios,
+	         "Run only scenario NAME (repeat it, or separate names with commas)",
+	         "NAME"},
+	        {"runs",
+	         'n',
+	         0,
+	         G_OPTION_ARG_INT,
+	         &opt_runs,
+	         "Runs per scenario and server (default 5)",
+	         "N"},
+	        {"quick",
+	         0,
+	         0,
+	         G_OPTION_ARG_NONE,
+	         &opt_quick,
+	         "Scale every load down about 20x: a smoke run",
+	         NULL},
+	        {"markdown", 0, 0, G_OPTION_ARG_NONE, &opt_markdown, "Print markdown tables", NULL},
+	        {"tmpdir",
+	         0,
+	         0,
+	         G_OPTION_ARG_FILENAME,
+	         &opt_tmpdir,
+	         "Where to make the temporary directory (default: $TMPDIR or /tmp)",
+	         "DIR"},
+	        {"keep", 0, 0, G_OPTION_ARG_NONE, &opt_keep, "Keep the temporary directory", NULL},
+	        {"gzip-flush-interval",
+	         0,
+	         0,
+	         G_OPTION_ARG_DOUBLE,
+	         &opt_gzip_flush,
+	         "FlushIntervalSec of the gzip scenario (default 0.1)",
+	         "SEC"},
+	        {"perf",
+	         0,
+	         0,
+	         G_OPTION_ARG_FILENAME,
+	         &opt_perf,
+	         "Record perf profiles of every server run and get-tef into DIR (perturbs the "
+	         "figures)",
+	         "DIR"},
+	        {NULL}};
+	g_autoptr(GOptionContext) context = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) selected = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *template = NULL;
+	const char *plugin_dir;
+	struct rlimit rl;
+	Bench bench = {0};
+	Bench *b = &bench;
+	g_autofree char **argv_copy = g_memdup2(argv, sizeof(char *) * (gsize)(argc + 1));
+
+	/* the helper processes of the benchmark itself */
+	if (argc >= 3 && strcmp(argv[1], "--internal-measure") == 0)
+		return bench_measure_helper_main(argc, argv);
+	if (argc == 4 && strcmp(argv[1], "--internal-reference") == 0)
+		return bench_reference_main(argv[2], argv[3]);
+
+	setlocale(LC_ALL, "");
+	context = g_option_context_new("- benchmark tldrs serve end to end");
+	g_option_context_add_main_entries(context, entries, NULL);
+	g_option_context_set_description(
+	        context,
+	        "Scenarios: one-client, sixteen, thousand, per-event-write, latency, get-tef, "
+	        "gzip,\n"
+	        "idle (default: all). Every tldrs figure is beside a trivial reference server (or "
+	        "cp,\n"
+	        "or in-process zlib) measured in the same invocation. See docs/performance.md.\n");
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		g_printerr("tldrs-bench: %s\n", error->message);
+		return 2;
+	}
+	if (argc > 1 || opt_runs < 1 || opt_runs > 1000 || !(opt_gzip_flush >= 0.001) ||
+	    opt_gzip_flush > 3600) {
+		g_printerr("tldrs-bench: bad usage, see --help\n");
+		return 2;
+	}
+	for (guint i = 0; opt_scenarios != NULL && opt_scenarios[i] != NULL; i++) {
+		g_auto(GStrv) names = g_strsplit(opt_scenarios[i], ",", 0);
+		for (guint j = 0; names[j] != NULL; j++) {
+			if (names[j][0] == '\0')
+				continue;
+			if (!g_strv_contains(bench_scenarios, names[j])) {
+				g_printerr("tldrs-bench: unknown scenario %s\n", names[j]);
+				return 2;
+			}
+			g_ptr_array_add(selected, g_strdup(names[j]));
+		}
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	/* 5,000 connections, and the daemon's as many */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	plugin_dir = g_getenv("TLDRS_PLUGIN_DIR");
+	if (plugin_dir == NULL || plugin_dir[0] == '\0')
+		g_setenv("TLDRS_PLUGIN_DIR", TLDRS_BENCH_PLUGIN_DIR, TRUE);
+	/* the daemons print only problems */
+	g_unsetenv("G_MESSAGES_DEBUG");
+
+	b->runs = (guint)opt_runs;
+	b->quick = opt_quick;
+	b->markdown = opt_markdown;
+	b->keep = opt_keep;
+	b->sixteen_hwm = -1;
+	b->gzip_flush = opt_gzip_flush;
+	b->tldrs_bin = g_strdup(opt_tldrs != NULL ? opt_tldrs : TLDRS_BENCH_DEFAULT_BIN);
+	b->self_exe = g_file_read_link("/proc/self/exe", &error);
+	if (b->self_exe == NULL) {
+		g_printerr("tldrs-bench: %s\n", error->message);
+		return 1;
+	}
+	if (!g_file_test(b->tldrs_bin, G_FILE_TEST_IS_EXECUTABLE)) {
+		g_printerr("tldrs-bench: %s is not an executable\n", b->tldrs_bin);
+		return 1;
+	}
+	if (opt_perf != NULL) {
+		b->perf_dir = g_canonicalize_filename(opt_perf, NULL);
+		g_mkdir_with_parents(b->perf_dir, 0700);
+	}
+	template = g_build_filename(
+	        opt_tmpdir != NULL ? opt_tmpdir : g_get_tmp_dir(), "tldrs-bench-XXXXXX", NULL);
+	b->dir = g_mkdtemp(template) != NULL ? g_strdup(template) : NULL;
+	if (b->dir == NULL) {
+		g_printerr("tldrs-bench: cannot make a directory in %s: %s\n",
+		           opt_tmpdir != NULL ? opt_tmpdir : g_get_tmp_dir(),
+		           g_strerror(errno));
+		return 1;
+	}
+
+	b->ingest = bench_table_new(
+	        "Ingest, end to end: first byte sent until every event is in the file",
+	        (const char *const[]){"scenario",
+	                              "clients x events",
+	                              "server",
+	                              "k events/s",
+	                              "MB/s",
+	                              "server CPU s",
+	                              "peak RSS MiB",
+	                              "tldrs / trivial",
+	                              NULL});
+	bench_table_note(
+	        b->ingest,
+	        "k events/s, MB/s (10^6 bytes of events), server CPU s and peak RSS: median "
+	        "(min-max) over the runs. tldrs / trivial: ratio of the medians (min-max of "
+	        "the run-by-run ratios).");
+	b->latency = bench_table_new(
+	        "Latency: 16 connected clients send 4 events every 5-40 ms; time from write() "
+	        "until the batch is in the file",
+	        (const char *const[]){"server",
+	                              "clients x time",
+	                              "batches/run",
+	                              "median ms",
+	                              "p99 ms",
+	                              "max ms",
+	                              "server CPU s",
+	                              "peak RSS MiB",
+	                              NULL});
+	bench_table_note(b->latency,
+	                 "median ms: median over the runs of each run's median; the file is polled "
+	                 "every 0.1 ms.");
+	b->get_tef = bench_table_new("get-tef of a big trace to a file, beside cp of the same file",
+	                             (const char *const[]){"command",
+	                                                   "input",
+	                                                   "time s",
+	                                                   "MB/s",
+	                                                   "CPU s",
+	                                                   "peak RSS MiB",
+	                                                   "time / cp",
+	                                                   NULL});
+	gzip_title =
+	        g_strdup_printf("gzip sink (level 1, FlushIntervalSec=%g): until the .jsonl.gz "
+	                        "holds every event, beside zlib deflate level 1 of the same "
+	                        "bytes on one core",
+	                        opt_gzip_flush);
+	b->gzip = bench_table_new(gzip_title,
+	                          (const char *const[]){"what",
+	                                                "clients x events",
+	                                                "k events/s",
+	                                                "MB/s (raw)",
+	                                                "CPU s",
+	                                                "peak RSS MiB",
+	                                                "compression",
+	                                                "tldrs / zlib",
+	                                                NULL});
+	b->idle = bench_table_new(
+	        "Memory of the server process (VmRSS, VmHWM = peak)",
+	        (const char *const[]){"server", "state", "RSS MiB", "peak RSS MiB", NULL});
+	b->targets = bench_table_new(
+	        "Targets (issue 7)",
+	        (const char *const[]){"target", "measured (median)", "result", NULL});
+
+	if (b->quick)
+		bench_table_note(b->targets,
+		                 "--quick: every load is scaled down, so these results only show "
+		                 "that the benchmark works.");
+	bench_print_header(b, argv_copy, (int)g_strv_length(argv_copy));
+	for (guint i = 0; bench_scenarios[i] != NULL; i++) {
+		gboolean wanted = selected->len == 0;
+		for (guint j = 0; j < selected->len; j++)
+			wanted = wanted ||
+			         g_strcmp0(g_ptr_array_index(selected, j), bench_scenarios[i]) == 0;
+		if (!wanted)
+			continue;
+		bench_run_scenario(b, bench_scenarios[i]);
+	}
+
+	bench_table_print(b->ingest, b->markdown);
+	bench_table_print(b->latency, b->markdown);
+	bench_table_print(b->get_tef, b->markdown);
+	bench_table_print(b->gzip, b->markdown);
+	bench_table_print(b->idle, b->markdown);
+	bench_table_print(b->targets, b->markdown);
+	if (b->failed)
+		g_print("VERIFICATION OR A RUN FAILED: see the messages above\n");
+
+	if (b->keep)
+		g_printerr("tldrs-bench: temporary files kept in %s\n", b->dir);
+	else
+		bench_rm_rf(b->dir);
+	bench_table_free(b->ingest);
+	bench_table_free(b->latency);
+	bench_table_free(b->get_tef);
+	bench_table_free(b->gzip);
+	bench_table_free(b->idle);
+	bench_table_free(b->targets);
+	g_free(b->tldrs_bin);
+	g_free(b->self_exe);
+	g_free(b->dir);
+	g_free(b->perf_dir);
+	return b->failed ? 1 : 0;
+}
