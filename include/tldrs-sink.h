@@ -70,6 +70,9 @@ typedef struct {
  *   can read (`.jsonl` or `.jsonl.gz`), or %NULL if this sink keeps no such file.
  * @backlog: (optional) bytes accepted by write() but not stored yet; the daemon stops
  *   reading from clients while a sink's backlog is over its limit.
+ * @flush_async: (optional) the periodic flush: start making everything accepted so far
+ *   readable, without waiting for it (a sink that works in a thread queues it). Errors
+ *   surface on the next call. Without it the daemon calls flush().
  * @trace_complete: (optional) the trace's last client is gone and every sink was flushed:
  *   @stored_file (or %NULL) holds all its events. Called just before close_trace().
  * @shutdown: (optional) the daemon is exiting: finish background work.
@@ -92,9 +95,10 @@ struct _TldrsSinkInterface {
 	gsize (*backlog)(TldrsSink *self);
 	void (*shutdown)(TldrsSink *self);
 	void (*trace_complete)(TldrsSink *self, gpointer trace, const char *stored_file);
+	gboolean (*flush_async)(TldrsSink *self, gpointer trace, GError **error);
 
 	/*< private >*/
-	gpointer padding[7];
+	gpointer padding[6];
 };
 
 gboolean
@@ -105,6 +109,8 @@ gboolean
 tldrs_sink_write(TldrsSink *self, gpointer trace, const char *lines, gsize len, GError **error);
 gboolean
 tldrs_sink_flush(TldrsSink *self, gpointer trace, GError **error);
+gboolean
+tldrs_sink_flush_async(TldrsSink *self, gpointer trace, GError **error);
 void
 tldrs_sink_close_trace(TldrsSink *self, gpointer trace);
 char *

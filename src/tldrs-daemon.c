@@ -587,8 +587,9 @@ tldrs_daemon_trace_dirty(TldrsDaemon *self, TldrsTrace *trace)
 	}
 }
 
+/* @wait: every sink has stored everything when this returns (not for the timer) */
 static void
-tldrs_daemon_flush_all(TldrsDaemon *self)
+tldrs_daemon_flush_all(TldrsDaemon *self, gboolean wait)
 {
 	GHashTableIter iter;
 	gpointer value;
@@ -596,7 +597,10 @@ tldrs_daemon_flush_all(TldrsDaemon *self)
 	g_hash_table_iter_init(&iter, self->traces);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		TldrsTrace *trace = value;
-		tldrs_trace_flush(trace, TRUE);
+		if (wait)
+			tldrs_trace_flush(trace, TRUE);
+		else
+			tldrs_trace_flush_periodic(trace);
 		tldrs_state_trace_update(self->state,
 		                         tldrs_trace_get_id(trace),
 		                         tldrs_trace_get_clients(trace),
@@ -605,14 +609,14 @@ tldrs_daemon_flush_all(TldrsDaemon *self)
 		                         tldrs_trace_get_last_write(trace));
 	}
 	if (self->into_trace != NULL)
-		tldrs_trace_flush(self->into_trace, TRUE);
+		tldrs_trace_flush(self->into_trace, wait);
 	tldrs_state_save(self->state);
 }
 
 static gboolean
 tldrs_daemon_flush_timer_cb(gpointer user_data)
 {
-	tldrs_daemon_flush_all(TLDRS_DAEMON(user_data));
+	tldrs_daemon_flush_all(TLDRS_DAEMON(user_data), FALSE);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -870,7 +874,7 @@ void
 tldrs_daemon_flush(TldrsDaemon *self)
 {
 	g_return_if_fail(TLDRS_IS_DAEMON(self));
-	tldrs_daemon_flush_all(self);
+	tldrs_daemon_flush_all(self, TRUE);
 }
 
 /* events in a stored file, counted once per size and modification time */
@@ -1562,7 +1566,7 @@ tldrs_daemon_shutdown_cb(gpointer user_data)
 	g_socket_listener_close(G_SOCKET_LISTENER(self->service));
 	tldrs_daemon_remove_socket(self);
 
-	tldrs_daemon_flush_all(self);
+	tldrs_daemon_flush_all(self, TRUE);
 	if (self->emissions_pending == 0)
 		tldrs_daemon_finish_shutdown(self);
 	return G_SOURCE_REMOVE;

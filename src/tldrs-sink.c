@@ -105,3 +105,14 @@ tldrs_sink_trace_complete(TldrsSink *self, gpointer trace, const char *stored_fi
 	if (iface->trace_complete != NULL)
 		iface->trace_complete(self, trace, stored_file);
 }
+
+gboolean
+tldrs_sink_flush_async(TldrsSink *self, gpointer trace, GError **error)
+{
+	TldrsSinkInterface *iface;
+	g_return_val_if_fail(TLDRS_IS_SINK(self), FALSE);
+	iface = TLDRS_SINK_GET_IFACE(self);
+	if (iface->flush_async == NULL)
+		return tldrs_sink_flush(self, trace, error);
+	return iface->flush_async(self, trace, error);
+}

@@ -62,12 +62,14 @@ tldrs_trace_write_sinks(TldrsTrace *self, const char *data, gsize len)
 }
 
 static void
-tldrs_trace_flush_sinks(TldrsTrace *self)
+tldrs_trace_flush_sinks(TldrsTrace *self, gboolean wait)
 {
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		g_autoptr(GError) error = NULL;
-		if (!tldrs_sink_flush(ts->sink, ts->state, &error)) {
+		gboolean ok = wait ? tldrs_sink_flush(ts->sink, ts->state, &error)
+		                   : tldrs_sink_flush_async(ts->sink, ts->state, &error);
+		if (!ok) {
 			self->write_errors++;
 			if (!ts->failing) {
 				g_warning("trace %s: sink %s: %s (kept in memory, retried)",
@@ -128,7 +130,7 @@ tldrs_trace_flush(TldrsTrace *self, gboolean sync_sinks)
 		/* do not keep a batch-sized buffer around for an idle trace */
 		g_byte_array_unref(self->pending);
 		self->pending = g_byte_array_new();
-		tldrs_trace_flush_sinks(self);
+		tldrs_trace_flush_sinks(self, TRUE);
 	}
 }
 
@@ -171,6 +173,20 @@ tldrs_trace_get_stored_file(TldrsTrace *self)
 			return fn;
 	}
 	return NULL;
+}
+
+/* the periodic flush: pending lines to the sinks, and every sink asked to make them
+ * readable without waiting for a sink that works in a thread */
+void
+tldrs_trace_flush_periodic(TldrsTrace *self)
+{
+	g_return_if_fail(TLDRS_IS_TRACE(self));
+	if (self->closed)
+		return;
+	tldrs_trace_flush(self, FALSE);
+	g_byte_array_unref(self->pending);
+	self->pending = g_byte_array_new();
+	tldrs_trace_flush_sinks(self, FALSE);
 }
 
 const char *

@@ -24,6 +24,8 @@ tldrs_trace_has_pending(TldrsTrace *self);
 void
 tldrs_trace_flush(TldrsTrace *self, gboolean sync_sinks);
 void
+tldrs_trace_flush_periodic(TldrsTrace *self);
+void
 tldrs_trace_close(TldrsTrace *self);
 gboolean
 tldrs_trace_is_closed(TldrsTrace *self);

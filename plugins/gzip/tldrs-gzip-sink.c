@@ -31,6 +31,7 @@
 typedef enum {
 	TLDRS_GZIP_JOB_DATA,
 	TLDRS_GZIP_JOB_SYNC,
+	TLDRS_GZIP_JOB_SYNC_ASYNC, /* the same, nobody waits: the worker frees the job */
 	TLDRS_GZIP_JOB_CLOSE,
 	TLDRS_GZIP_JOB_QUIT,
 } TldrsGzipJobKind;
@@ -236,6 +237,7 @@ tldrs_gzip_sink_worker(gpointer data)
 			g_free(job);
 			break;
 		}
+		case TLDRS_GZIP_JOB_SYNC_ASYNC:
 		case TLDRS_GZIP_JOB_SYNC:
 			/* readable up to here; an idle trace ends its member and frees zlib */
 			if (t->dirty)
@@ -245,6 +247,10 @@ tldrs_gzip_sink_worker(gpointer data)
 			else
 				tldrs_gzip_trace_write_out(t);
 			t->dirty = FALSE;
+			if (job->kind == TLDRS_GZIP_JOB_SYNC_ASYNC) {
+				g_free(job);
+				break;
+			}
 			g_mutex_lock(&self->lock);
 			job->done = TRUE;
 			g_cond_broadcast(&self->cond);
@@ -382,6 +388,16 @@ tldrs_gzip_sink_flush(TldrsSink *sink, gpointer trace, GError **error)
 	return tldrs_gzip_sink_take_error(self, t, error);
 }
 
+/* the periodic flush: queue the sync flush, do not wait for the compressor */
+static gboolean
+tldrs_gzip_sink_flush_async(TldrsSink *sink, gpointer trace, GError **error)
+{
+	TldrsGzipSink *self = TLDRS_GZIP_SINK(sink);
+	TldrsGzipTrace *t = trace;
+	tldrs_gzip_sink_push(self, TLDRS_GZIP_JOB_SYNC_ASYNC, t, NULL);
+	return tldrs_gzip_sink_take_error(self, t, error);
+}
+
 static void
 tldrs_gzip_sink_close_trace(TldrsSink *sink, gpointer trace)
 {
@@ -439,6 +455,7 @@ tldrs_gzip_sink_iface_init(TldrsSinkInterface *iface)
 	iface->open_trace = tldrs_gzip_sink_open_trace;
 	iface->write = tldrs_gzip_sink_write;
 	iface->flush = tldrs_gzip_sink_flush;
+	iface->flush_async = tldrs_gzip_sink_flush_async;
 	iface->close_trace = tldrs_gzip_sink_close_trace;
 	iface->stored_file = tldrs_gzip_sink_stored_file;
 	iface->backlog = tldrs_gzip_sink_backlog;
