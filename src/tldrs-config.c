@@ -136,6 +136,21 @@ tldrs_config_parse_uint(const char *value, guint64 min, guint64 max, guint64 *ou
 	return TRUE;
 }
 
+/* seconds, fractional allowed, up to @max; 0 only when @zero_ok; in microseconds */
+static gboolean
+tldrs_config_parse_seconds(const char *value, gboolean zero_ok, double max, gint64 *us)
+{
+	char *end = NULL;
+	double v;
+	errno = 0;
+	v = g_ascii_strtod(value, &end);
+	if (value[0] == '\0' || end == NULL || *end != '\0' || errno != 0 || !isfinite(v) ||
+	    v < 0 || (v == 0 && !zero_ok) || v > max)
+		return FALSE;
+	*us = (gint64)(v * G_USEC_PER_SEC);
+	return TRUE;
+}
+
 static gboolean
 tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GError **error)
 {
@@ -205,33 +220,24 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 			g_strfreev(self->sinks);
 			self->sinks = (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
 		} else if (g_strcmp0(key, "FlushIntervalSec") == 0) {
-			char *end = NULL;
-			double v;
-			errno = 0;
-			v = g_ascii_strtod(value, &end);
-			if (value[0] == '\0' || end == NULL || *end != '\0' || errno != 0 ||
-			    !isfinite(v) || v <= 0 || v > 3600)
+			gint64 us = 0;
+			if (!tldrs_config_parse_seconds(value, FALSE, 3600, &us))
 				return tldrs_config_fail(error,
 				                         path,
 				                         group,
 				                         key,
 				                         "a number > 0 (seconds, at most 3600)",
 				                         value);
-			self->flush_interval_us = MAX((gint64)(v * G_USEC_PER_SEC), 1000);
+			self->flush_interval_us = MAX(us, 1000);
 		} else if (g_strcmp0(key, "ExitIdleSec") == 0) {
-			char *end = NULL;
-			double v;
-			errno = 0;
-			v = g_ascii_strtod(value, &end);
-			if (value[0] == '\0' || end == NULL || *end != '\0' || errno != 0 ||
-			    !isfinite(v) || v < 0 || v > 86400 * 365)
+			if (!tldrs_config_parse_seconds(
+			            value, TRUE, 86400 * 365, &self->exit_idle_us))
 				return tldrs_config_fail(error,
 				                         path,
 				                         group,
 				                         key,
 				                         "a number of seconds >= 0 (0: never)",
 				                         value);
-			self->exit_idle_us = (gint64)(v * G_USEC_PER_SEC);
 		} else if (g_strcmp0(key, "PluginDir") == 0) {
 			if (value[0] == '\0')
 				continue;
