@@ -31,7 +31,6 @@ struct _TldrsClient {
 	gboolean paused;
 	guint64 id;
 	gint pid;
-	guint64 events;
 	guint64 refused;
 };
 
@@ -100,7 +99,6 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 		memcpy(copy, line.data, line.len);
 		copy[line.len] = '\n';
 		tldrs_trace_append(self->trace, copy, line.len + 1, 1);
-		self->events++;
 		tldrs_daemon_count_events(self->daemon, 1);
 		tldrs_daemon_trace_dirty(self->daemon, self->trace);
 		return;
@@ -140,7 +138,6 @@ static void
 tldrs_client_append_run(TldrsClient *self, const char *run, gsize len, guint n_events)
 {
 	tldrs_trace_append(self->trace, run, len, n_events);
-	self->events += n_events;
 	tldrs_daemon_count_events(self->daemon, n_events);
 }
 
@@ -387,13 +384,6 @@ tldrs_client_get_id(TldrsClient *self)
 	return self->id;
 }
 
-TldrsTrace *
-tldrs_client_get_trace(TldrsClient *self)
-{
-	g_return_val_if_fail(TLDRS_IS_CLIENT(self), NULL);
-	return self->trace;
-}
-
 /* takes a client reference on @trace that the daemon already counted */
 void
 tldrs_client_set_trace(TldrsClient *self, TldrsTrace *trace)
@@ -401,20 +391,6 @@ tldrs_client_set_trace(TldrsClient *self, TldrsTrace *trace)
 	g_return_if_fail(TLDRS_IS_CLIENT(self));
 	g_return_if_fail(self->trace == NULL);
 	self->trace = trace;
-}
-
-guint64
-tldrs_client_get_refused(TldrsClient *self)
-{
-	g_return_val_if_fail(TLDRS_IS_CLIENT(self), 0);
-	return self->refused;
-}
-
-guint64
-tldrs_client_get_events(TldrsClient *self)
-{
-	g_return_val_if_fail(TLDRS_IS_CLIENT(self), 0);
-	return self->events;
 }
 
 static void

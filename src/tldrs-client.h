@@ -26,13 +26,7 @@ void
 tldrs_client_close(TldrsClient *self);
 guint64
 tldrs_client_get_id(TldrsClient *self);
-TldrsTrace *
-tldrs_client_get_trace(TldrsClient *self);
 void
 tldrs_client_set_trace(TldrsClient *self, TldrsTrace *trace);
-guint64
-tldrs_client_get_refused(TldrsClient *self);
-guint64
-tldrs_client_get_events(TldrsClient *self);
 
 G_END_DECLS

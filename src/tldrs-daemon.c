@@ -77,7 +77,6 @@ struct _TldrsDaemon {
 	guint64 events_received;
 	guint64 lines_refused;
 	guint emissions_pending;
-	gboolean started;
 	gboolean accepting;
 	gboolean quitting;
 	gboolean shut_down;
@@ -1501,7 +1500,6 @@ tldrs_daemon_start(TldrsDaemon *self, GError **error)
 			g_debug("cannot write pid to lock file");
 	}
 	g_socket_service_start(self->service);
-	self->started = TRUE;
 	self->accepting = TRUE;
 	if (self->config->exit_idle_us > 0) {
 		self->busy_at = g_get_monotonic_time();
