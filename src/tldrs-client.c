@@ -3,11 +3,13 @@
 
 #define G_LOG_DOMAIN "tldrs"
 
+#include "config.h"
+
 #include <string.h>
 
 #include "tldrs-client.h"
 #include "tldrs-daemon.h"
-#include "tldrs-json.h"
+#include "tldrs-linecheck.h"
 #include "tldrs-protocol.h"
 
 /* One client connection: reads whatever the socket has into the daemon's shared read
@@ -17,6 +19,9 @@
 
 /* the most a connection reads when the daemon drains it on shutdown */
 #define TLDRS_CLIENT_DRAIN_MAX (256 * 1024 * 1024)
+
+/* how often one read's lines are shared out among the CPUs */
+#define TLDRS_CLIENT_MAX_SHARES 4
 
 struct _TldrsClient {
 	GObject parent_instance;
@@ -150,22 +155,45 @@ tldrs_client_process(TldrsClient *self, const char *data, gsize len)
 	const char *run = p; /* a run of accepted event lines, '\n' included */
 	guint run_events = 0;
 	gsize max_line = tldrs_daemon_get_max_line(self->daemon);
+	guint shares = 0;
+	gboolean share = TRUE;
 
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (gsize)(end - p));
-		const char *line = p;
+		const char *nl;
+		const char *line;
 		gsize n;
 
+		/* much data: check its lines on every CPU, up to the first one that is not an
+		 * event (a few times per read at most, so bad lines cannot make this costly) */
+		if (share && self->trace != NULL && shares < TLDRS_CLIENT_MAX_SHARES &&
+		    (gsize)(end - p) >= TLDRS_LINE_CHECK_MIN) {
+			const char *last = memrchr(p, '\n', (gsize)(end - p));
+			guint n_events = 0;
+			share = FALSE;
+			shares++;
+			if (last != NULL) {
+				p += tldrs_line_check_prefix(
+				        tldrs_daemon_get_line_check(self->daemon),
+				        p,
+				        (gsize)(last + 1 - p),
+				        max_line,
+				        &n_events);
+				run_events += n_events;
+				continue;
+			}
+		}
+		nl = memchr(p, '\n', (gsize)(end - p));
+		line = p;
 		if (nl == NULL)
 			break;
 		n = (gsize)(nl - p);
 		p = nl + 1;
 		/* a well-formed event extends the run; anything else ends it */
-		if (n > 1 && n <= max_line && line[0] == '{' && line[n - 1] == '}' &&
-		    self->trace != NULL && tldrs_json_check_object(line, n, NULL, NULL)) {
+		if (self->trace != NULL && tldrs_line_is_plain_event(line, n, max_line)) {
 			run_events++;
 			continue;
 		}
+		share = TRUE;
 		if (run_events > 0)
 			tldrs_client_append_run(self, run, (gsize)(line - run), run_events);
 		run_events = 0;

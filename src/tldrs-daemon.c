@@ -73,6 +73,7 @@ struct _TldrsDaemon {
 	guint flush_timer_id;
 	guint signal_ids[2];
 	char *read_buf;
+	TldrsLineCheck *line_check; /* started at the first read that is worth sharing */
 	guint64 next_client_id;
 	guint64 events_received;
 	guint64 lines_refused;
@@ -112,6 +113,18 @@ char *
 tldrs_daemon_get_read_buffer(TldrsDaemon *self)
 {
 	return self->read_buf;
+}
+
+TldrsLineCheck *
+tldrs_daemon_get_line_check(TldrsDaemon *self)
+{
+	/* a helper thread per further CPU (at most 3); not before serving, because
+	 * --daemonize forks first */
+	if (self->line_check == NULL) {
+		guint cpus = g_get_num_processors();
+		self->line_check = tldrs_line_check_new(MIN(cpus, 4) - 1);
+	}
+	return self->line_check;
 }
 
 gsize
@@ -1628,6 +1641,7 @@ tldrs_daemon_finalize(GObject *object)
 	g_clear_pointer(&self->event_counts, g_hash_table_unref);
 	g_clear_pointer(&self->emitting, g_hash_table_unref);
 	g_free(self->read_buf);
+	g_clear_pointer(&self->line_check, tldrs_line_check_free);
 	G_OBJECT_CLASS(tldrs_daemon_parent_class)->finalize(object);
 }
 

@@ -7,6 +7,7 @@
 
 #include "tldrs-client.h"
 #include "tldrs-config.h"
+#include "tldrs-linecheck.h"
 #include "tldrs-tef.h"
 #include "tldrs-trace.h"
 
@@ -34,6 +35,8 @@ char *
 tldrs_daemon_get_read_buffer(TldrsDaemon *self);
 gsize
 tldrs_daemon_get_max_line(TldrsDaemon *self);
+TldrsLineCheck *
+tldrs_daemon_get_line_check(TldrsDaemon *self);
 TldrsTrace *
 tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id);
 void
