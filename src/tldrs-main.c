@@ -309,6 +309,34 @@ tldrs_format_time(gint64 usec)
 	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S");
 }
 
+/* pads by characters, not bytes: translated headings are not ASCII */
+static void
+tldrs_append_padded(GString *row, const char *text, glong width, gboolean left)
+{
+	glong pad = MAX(0, width - (glong)g_utf8_strlen(text, -1));
+	if (!left)
+		g_string_append_printf(row, "%*s", (int)pad, "");
+	g_string_append(row, text);
+	if (left)
+		g_string_append_printf(row, "%*s", (int)pad, "");
+}
+
+/* columns of `list -l`: as wide as their default or their (translated) heading */
+#define TLDRS_LIST_COLUMNS 6
+
+static void
+tldrs_print_row(const glong widths[TLDRS_LIST_COLUMNS], const char *const cells[TLDRS_LIST_COLUMNS])
+{
+	g_autoptr(GString) row = g_string_new(NULL);
+	for (guint i = 0; i < TLDRS_LIST_COLUMNS; i++) {
+		/* the trace id and the time are left-aligned, figures right-aligned */
+		if (i > 0)
+			g_string_append_c(row, ' ');
+		tldrs_append_padded(row, cells[i], widths[i], i == 0 || i == 4);
+	}
+	g_print("%s\n", row->str);
+}
+
 static int
 tldrs_cmd_list(int argc, char **argv)
 {
@@ -330,6 +358,9 @@ tldrs_cmd_list(int argc, char **argv)
 	g_autoptr(GHashTable) status = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *dir = NULL;
+	const char *const heads[TLDRS_LIST_COLUMNS] = {
+	        _("TRACE"), _("SIZE"), _("EVENTS"), _("CLIENTS"), _("LAST WRITE"), _("REFUSED")};
+	glong widths[TLDRS_LIST_COLUMNS] = {40, 10, 10, 7, 19, 7};
 
 	if (!tldrs_parse(ctx, &argc, &argv))
 		return TLDRS_EXIT_USAGE;
@@ -347,31 +378,26 @@ tldrs_cmd_list(int argc, char **argv)
 		return TLDRS_EXIT_OK;
 	}
 	status = tldrs_state_load(dir, NULL);
-	g_print("%-40s %10s %10s %7s %-19s %7s\n",
-	        _("TRACE"),
-	        _("SIZE"),
-	        _("EVENTS"),
-	        _("CLIENTS"),
-	        _("LAST WRITE"),
-	        _("REFUSED"));
+	for (guint i = 0; i < TLDRS_LIST_COLUMNS; i++)
+		widths[i] = MAX(widths[i], g_utf8_strlen(heads[i], -1));
+	tldrs_print_row(widths, heads);
 	for (guint i = 0; i < traces->len; i++) {
 		TldrsStoredTrace *t = g_ptr_array_index(traces, i);
 		TldrsTraceStatus *st = g_hash_table_lookup(status, t->id);
 		g_autofree char *size = tldrs_format_size(t->bytes);
 		g_autofree char *when = tldrs_format_time(t->mtime);
 		g_autofree char *events = NULL;
+		g_autofree char *clients = g_strdup_printf("%u", st != NULL ? st->clients : 0);
+		g_autofree char *refused =
+		        g_strdup_printf("%" G_GUINT64_FORMAT, st != NULL ? st->refused : 0);
 		guint64 n = 0;
 		if (t->source != NULL && tldrs_store_count_events(t->source, &n, NULL))
 			events = g_strdup_printf("%" G_GUINT64_FORMAT, n);
 		else
 			events = g_strdup("-");
-		g_print("%-40s %10s %10s %7u %-19s %7" G_GUINT64_FORMAT "\n",
-		        t->id,
-		        size,
-		        events,
-		        st != NULL ? st->clients : 0,
-		        when,
-		        st != NULL ? st->refused : 0);
+		const char *const cells[TLDRS_LIST_COLUMNS] = {
+		        t->id, size, events, clients, when, refused};
+		tldrs_print_row(widths, cells);
 	}
 	return TLDRS_EXIT_OK;
 }

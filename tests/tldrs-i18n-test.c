@@ -189,6 +189,32 @@ test_i18n_german(void)
 	g_assert_nonnull(strstr(get_tef, "„latest“"));
 	g_assert_null(strstr(get_tef, "Data directory"));
 	g_assert_null(strstr(get_tef, "Write a trace as one TEF JSON file."));
+
+	/* `list -l`: translated headings stay over their columns (padded by characters) */
+	{
+		g_autofree char *dir = tldrs_test_mkdtemp();
+		g_autofree char *trace = g_build_filename(dir, "t1.jsonl", NULL);
+		const char *list_args[] = {"list", "-l", "-d", dir, NULL};
+		g_autofree char *list = NULL;
+		g_auto(GStrv) lines = NULL;
+
+		g_assert_true(g_file_set_contents(trace, "{\"ph\":\"i\"}\n", -1, NULL));
+		list = run_german(locale, list_args);
+		lines = g_strsplit(list, "\n", -1);
+		g_test_message("%s", list);
+		g_assert_cmpuint(g_strv_length(lines), ==, 3);
+		g_assert_nonnull(strstr(lines[0], "GRÖSSE"));
+		g_assert_nonnull(strstr(lines[0], "ZULETZT GESCHRIEBEN"));
+		g_assert_cmpint(g_utf8_strlen(lines[0], -1), ==, g_utf8_strlen(lines[1], -1));
+		/* the size column ("11 Bytes") ends where its heading ends */
+		{
+			glong end =
+			        g_utf8_pointer_to_offset(lines[0], strstr(lines[0], "GRÖSSE")) + 6;
+			const char *cell_end = g_utf8_offset_to_pointer(lines[1], end);
+			g_assert_true(g_str_has_prefix(cell_end - 8, "11 Bytes "));
+		}
+		tldrs_test_rm_rf(dir);
+	}
 }
 
 int
