@@ -169,7 +169,7 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				continue;
 			if (!tldrs_config_is_absolute(value))
 				return tldrs_config_fail(
-				        error, path, group, key, "an absolute path", value);
+				        error, path, group, key, _("an absolute path"), value);
 			g_free(self->socket_path);
 			self->socket_path = tldrs_config_expand_path(value);
 		} else if (g_strcmp0(key, "DataDir") == 0) {
@@ -177,7 +177,7 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				continue;
 			if (!tldrs_config_is_absolute(value))
 				return tldrs_config_fail(
-				        error, path, group, key, "an absolute path", value);
+				        error, path, group, key, _("an absolute path"), value);
 			tldrs_config_set_data_dir(self, value);
 		} else if (g_strcmp0(key, "Sinks") == 0) {
 			g_auto(GStrv) list = g_key_file_get_string_list(kf, group, key, NULL, NULL);
@@ -192,8 +192,8 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 						                         path,
 						                         group,
 						                         key,
-						                         "sink names of letters, "
-						                         "digits, '-' and '_'",
+						                         _("sink names of letters, "
+						                           "digits, '-' and '_'"),
 						                         value);
 				}
 				for (guint k = 0; k < names->len; k++) {
@@ -202,21 +202,25 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 						                         path,
 						                         group,
 						                         key,
-						                         "each sink once",
+						                         _("each sink once"),
 						                         value);
 				}
 				g_ptr_array_add(names, g_strdup(name));
 			}
 			if (names->len == 0)
 				return tldrs_config_fail(
-				        error, path, group, key, "at least one sink", value);
+				        error, path, group, key, _("at least one sink"), value);
 			g_ptr_array_add(names, NULL);
 			/* the TEF file is written from the events another sink stored */
 			if (g_strv_contains((const char *const *)names->pdata, "tef") &&
 			    !g_strv_contains((const char *const *)names->pdata, "jsonl") &&
 			    !g_strv_contains((const char *const *)names->pdata, "gzip"))
-				return tldrs_config_fail(
-				        error, path, group, key, "jsonl or gzip beside tef", value);
+				return tldrs_config_fail(error,
+				                         path,
+				                         group,
+				                         key,
+				                         _("jsonl or gzip beside tef"),
+				                         value);
 			g_strfreev(self->sinks);
 			self->sinks = (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
 		} else if (g_strcmp0(key, "FlushIntervalSec") == 0) {
@@ -226,7 +230,7 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				                         path,
 				                         group,
 				                         key,
-				                         "a number > 0 (seconds, at most 3600)",
+				                         _("a number > 0 (seconds, at most 3600)"),
 				                         value);
 			self->flush_interval_us = MAX(us, 1000);
 		} else if (g_strcmp0(key, "ExitIdleSec") == 0) {
@@ -236,7 +240,7 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				                         path,
 				                         group,
 				                         key,
-				                         "a number of seconds >= 0 (0: never)",
+				                         _("a number of seconds >= 0 (0: never)"),
 				                         value);
 		} else if (g_strcmp0(key, "PluginDir") == 0) {
 			if (value[0] == '\0')
@@ -246,12 +250,13 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 		} else if (g_strcmp0(key, "MaxLineBytes") == 0) {
 			guint64 v = 0;
 			if (!tldrs_config_parse_uint(value, 1024, G_GUINT64_CONSTANT(1) << 30, &v))
-				return tldrs_config_fail(error,
-				                         path,
-				                         group,
-				                         key,
-				                         "a whole number from 1024 to 1073741824",
-				                         value);
+				return tldrs_config_fail(
+				        error,
+				        path,
+				        group,
+				        key,
+				        _("a whole number from 1024 to 1073741824"),
+				        value);
 			self->max_line_bytes = (gsize)v;
 		} else if (g_strcmp0(key, "MaxClients") == 0) {
 			guint64 v = 0;
@@ -260,7 +265,7 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				                         path,
 				                         group,
 				                         key,
-				                         "a whole number from 1 to 1000000",
+				                         _("a whole number from 1 to 1000000"),
 				                         value);
 			self->max_clients = (guint)v;
 		} else if (g_strcmp0(key, "DBus") == 0) {
@@ -270,7 +275,7 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				self->dbus = FALSE;
 			else
 				return tldrs_config_fail(
-				        error, path, group, key, "session or none", value);
+				        error, path, group, key, _("session or none"), value);
 		} else {
 			g_set_error(error,
 			            TLDRS_ERROR,
@@ -306,17 +311,18 @@ tldrs_config_load_retention(TldrsConfig *self, GKeyFile *kf, const char *path, G
 				                         path,
 				                         group,
 				                         key,
-				                         "a whole number of bytes (0: no limit)",
+				                         _("a whole number of bytes (0: no limit)"),
 				                         value);
 			self->retention_max_bytes = v;
 		} else if (g_strcmp0(key, "MaxAgeSec") == 0) {
 			if (!tldrs_config_parse_uint(value, 0, G_MAXINT64 / G_USEC_PER_SEC, &v))
-				return tldrs_config_fail(error,
-				                         path,
-				                         group,
-				                         key,
-				                         "a whole number of seconds (0: no limit)",
-				                         value);
+				return tldrs_config_fail(
+				        error,
+				        path,
+				        group,
+				        key,
+				        _("a whole number of seconds (0: no limit)"),
+				        value);
 			self->retention_max_age_us = (gint64)v * G_USEC_PER_SEC;
 		} else {
 			g_set_error(error,

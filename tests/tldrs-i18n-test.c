@@ -151,6 +151,47 @@ run_german(const char *locale, const char *const *args)
 	return out;
 }
 
+/* `tldrs serve` with a bad config file in German: the whole error is translated */
+static void
+check_german_config_error(const char *locale)
+{
+	g_autofree char *build_root = g_path_get_dirname(g_test_get_dir(G_TEST_BUILT));
+	g_autofree char *localedir = g_build_filename(build_root, "po", NULL);
+	g_autofree char *tmpdir = tldrs_test_mkdtemp();
+	g_autofree char *conf = g_build_filename(tmpdir, "bad.conf", NULL);
+	g_autofree char *sock = g_build_filename(tmpdir, "s", NULL);
+	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(tmpdir);
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *err = NULL;
+
+	g_assert_true(g_file_set_contents(conf, "[Daemon]\nFlushIntervalSec=0\n", -1, NULL));
+	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_subprocess_launcher_setenv(l, "TLDRS_LOCALEDIR", localedir, TRUE);
+	g_subprocess_launcher_setenv(l, "LANGUAGE", "de", TRUE);
+	g_subprocess_launcher_setenv(l, "LC_ALL", locale, TRUE);
+	p = g_subprocess_launcher_spawn(l,
+	                                &error,
+	                                g_getenv("TLDRS_BIN"),
+	                                "serve",
+	                                "--config",
+	                                conf,
+	                                "--socket",
+	                                sock,
+	                                "-d",
+	                                tmpdir,
+	                                NULL);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &err, &error);
+	g_assert_no_error(error);
+	g_test_message("%s", err);
+	g_assert_false(g_subprocess_get_successful(p));
+	g_assert_nonnull(strstr(err,
+	                        "FlushIntervalSec: eine Zahl > 0 (Sekunden, höchstens 3600) "
+	                        "erwartet, „0“ erhalten"));
+	tldrs_test_rm_rf(tmpdir);
+}
+
 static void
 test_i18n_german(void)
 {
@@ -189,6 +230,8 @@ test_i18n_german(void)
 	g_assert_nonnull(strstr(get_tef, "„latest“"));
 	g_assert_null(strstr(get_tef, "Data directory"));
 	g_assert_null(strstr(get_tef, "Write a trace as one TEF JSON file."));
+
+	check_german_config_error(locale);
 
 	/* `list -l`: translated headings stay over their columns (padded by characters) */
 	{
