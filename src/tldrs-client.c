@@ -390,7 +390,7 @@ tldrs_client_close(TldrsClient *self)
 	}
 	self->closed = TRUE;
 	g_clear_pointer(&self->partial, g_byte_array_unref);
-	if (self->refused > 1) {
+	if (self->refused > 1 && tldrs_daemon_may_log(self->daemon)) {
 		g_message("connection %" G_GUINT64_FORMAT " (pid %d): %" G_GUINT64_FORMAT
 		          " lines refused in all",
 		          self->id,

@@ -88,6 +88,7 @@ struct _TldrsDaemon {
 	int lock_fd;
 	uid_t uid;
 	gint64 log_window;
+	guint log_window_id;
 	guint log_count;
 	guint64 log_suppressed;
 };
@@ -146,21 +147,42 @@ tldrs_daemon_count_refused(TldrsDaemon *self)
 }
 
 /* TRUE when a warning about a client may be logged now: a flood is summarised instead */
+static void
+tldrs_daemon_log_suppressed(TldrsDaemon *self)
+{
+	if (self->log_suppressed > 0) {
+		g_warning("%" G_GUINT64_FORMAT " more warnings about clients not logged",
+		          self->log_suppressed);
+		self->log_suppressed = 0;
+	}
+}
+
+static gboolean
+tldrs_daemon_log_window_cb(gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	self->log_window_id = 0;
+	tldrs_daemon_log_suppressed(self);
+	return G_SOURCE_REMOVE;
+}
+
 gboolean
 tldrs_daemon_may_log(TldrsDaemon *self)
 {
 	gint64 now = g_get_monotonic_time();
 	if (now - self->log_window >= G_USEC_PER_SEC) {
-		if (self->log_suppressed > 0) {
-			g_warning("%" G_GUINT64_FORMAT " more warnings about clients not logged",
-			          self->log_suppressed);
-		}
+		g_clear_handle_id(&self->log_window_id, g_source_remove);
+		tldrs_daemon_log_suppressed(self);
 		self->log_window = now;
 		self->log_count = 0;
-		self->log_suppressed = 0;
 	}
 	if (self->log_count >= TLDRS_DAEMON_LOG_BURST) {
-		self->log_suppressed++;
+		/* the count is logged when the window ends, even if no warning follows */
+		if (self->log_suppressed++ == 0 && self->log_window_id == 0) {
+			gint64 left = self->log_window + G_USEC_PER_SEC - now;
+			self->log_window_id = g_timeout_add(
+			        (guint)(left / 1000) + 1, tldrs_daemon_log_window_cb, self);
+		}
 		return FALSE;
 	}
 	self->log_count++;
@@ -1621,6 +1643,8 @@ tldrs_daemon_dispose(GObject *object)
 	g_clear_object(&self->activated_socket);
 	tldrs_daemon_remove_socket(self);
 	g_clear_pointer(&self->clients, g_hash_table_unref);
+	g_clear_handle_id(&self->log_window_id, g_source_remove);
+	tldrs_daemon_log_suppressed(self);
 	g_clear_pointer(&self->dirty, g_ptr_array_unref);
 	g_clear_pointer(&self->closing, g_ptr_array_unref);
 	g_clear_pointer(&self->traces, g_hash_table_unref);
