@@ -20,6 +20,9 @@
 /* the most a connection reads when the daemon drains it on shutdown */
 #define TLDRS_CLIENT_DRAIN_MAX (256 * 1024 * 1024)
 
+/* a receive at least this large suggests the client has more queued */
+#define TLDRS_CLIENT_STREAM_READ (32 * 1024)
+
 /* how often one read's lines are shared out among the CPUs */
 #define TLDRS_CLIENT_MAX_SHARES 4
 
@@ -271,23 +274,36 @@ tldrs_client_feed(TldrsClient *self, const char *data, gsize len)
 		tldrs_client_keep_partial(self, data + used, len - used);
 }
 
-/* one read; FALSE when the connection is finished */
+/* what the socket has, up to a buffer full; FALSE when the connection is finished */
 static gboolean
 tldrs_client_read(TldrsClient *self)
 {
 	char *buf = tldrs_daemon_get_read_buffer(self->daemon);
-	g_autoptr(GError) error = NULL;
-	gssize n = g_socket_receive(self->socket, buf, TLDRS_DAEMON_READ_SIZE, NULL, &error);
+	gsize have = 0;
+	gboolean more = TRUE;
 
-	if (n < 0) {
-		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-			return TRUE;
-		g_debug("connection %" G_GUINT64_FORMAT ": %s", self->id, error->message);
-		return FALSE;
+	/* a client streaming large writes: read on while it fills the buffer, so the lines are
+	 * checked in larger pieces (one receive per wakeup otherwise) */
+	while (more && have < TLDRS_DAEMON_READ_SIZE) {
+		g_autoptr(GError) error = NULL;
+		gssize n = g_socket_receive(
+		        self->socket, buf + have, TLDRS_DAEMON_READ_SIZE - have, NULL, &error);
+		if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			break;
+		if (n <= 0) {
+			if (n < 0)
+				g_debug("connection %" G_GUINT64_FORMAT ": %s",
+				        self->id,
+				        error->message);
+			if (have > 0)
+				tldrs_client_feed(self, buf, have);
+			return FALSE;
+		}
+		have += (gsize)n;
+		more = (gsize)n >= TLDRS_CLIENT_STREAM_READ;
 	}
-	if (n == 0)
-		return FALSE;
-	tldrs_client_feed(self, buf, (gsize)n);
+	if (have > 0)
+		tldrs_client_feed(self, buf, have);
 	return !self->closed;
 }
 

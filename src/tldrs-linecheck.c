@@ -17,6 +17,16 @@
 
 #define TLDRS_LINE_CHECK_CHUNK      (16 * 1024)
 #define TLDRS_LINE_CHECK_MAX_CHUNKS 64
+/* how long a helper looks for the next job before it sleeps */
+#define TLDRS_LINE_CHECK_SPIN_US 50
+
+static inline void
+tldrs_line_check_relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+	__builtin_ia32_pause();
+#endif
+}
 
 typedef struct {
 	gsize start;
@@ -37,6 +47,8 @@ struct _TldrsLineCheck {
 	guint64 job_serial;
 	gboolean job_open; /* helpers may still join the current job */
 	guint helpers_in_job;
+	guint sleeping; /* helpers waiting on job_cond */
+	gint posted;    /* atomic: job_serial, for helpers looking without the lock */
 
 	/* the current job: written by the caller before it is opened */
 	const char *data;
@@ -112,8 +124,20 @@ tldrs_line_check_helper(gpointer data)
 
 	g_mutex_lock(&self->lock);
 	for (;;) {
+		/* while reads come in a stream the next job follows within microseconds: look
+		 * for it a little before sleeping, as waking up takes longer than a chunk */
+		if (!self->quit && self->job_serial == seen) {
+			gint64 until = g_get_monotonic_time() + TLDRS_LINE_CHECK_SPIN_US;
+			g_mutex_unlock(&self->lock);
+			while (g_atomic_int_get(&self->posted) == (gint)seen &&
+			       g_get_monotonic_time() < until)
+				tldrs_line_check_relax();
+			g_mutex_lock(&self->lock);
+		}
+		self->sleeping++;
 		while (!self->quit && (!self->job_open || self->job_serial == seen))
 			g_cond_wait(&self->job_cond, &self->lock);
+		self->sleeping--;
 		if (self->quit)
 			break;
 		seen = self->job_serial;
@@ -214,8 +238,10 @@ tldrs_line_check_prefix(TldrsLineCheck *self,
 	g_atomic_int_set(&self->completed, 0);
 	g_atomic_int_set(&self->failed_at, n);
 	self->job_serial++;
+	g_atomic_int_set(&self->posted, (gint)self->job_serial);
 	self->job_open = TRUE;
-	g_cond_broadcast(&self->job_cond);
+	if (self->sleeping > 0)
+		g_cond_broadcast(&self->job_cond);
 	g_mutex_unlock(&self->lock);
 
 	tldrs_line_check_work(self);
