@@ -3,16 +3,20 @@
 
 /*
  * Throughput of tldrs_json_check_object() on ~100 MB of realistic, varied trace-event lines,
+ * of the daemon's check of whole reads (tldrs_line_check_prefix()) with 0 to 3 helper threads,
  * with json-glib on a 10 MB subset for comparison. Not a test: it only prints figures.
  *
  *   tldrs-json-bench [MEGABYTES]
  */
+
+#include "config.h"
 
 #include <json-glib/json-glib.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tldrs-json.h"
+#include "tldrs-linecheck.h"
 
 #define N_RUNS 5
 
@@ -167,10 +171,40 @@ time_json_glib(const Lines *lines, guint n_lines, guint *n_valid)
 	return (gdouble)(g_get_monotonic_time() - begin) / G_USEC_PER_SEC;
 }
 
+/* tldrs_line_check_prefix() over all lines in pieces of piece bytes (cut at line ends), as
+ * the daemon checks its reads; returns seconds */
+static gdouble
+time_line_check(const Lines *lines, guint n_helpers, gsize piece, guint *n_valid)
+{
+	g_autoptr(TldrsLineCheck) check = tldrs_line_check_new(n_helpers);
+	const char *data = lines->buf->str;
+	gsize len = lines->buf->len;
+	gsize pos = 0;
+	guint valid = 0;
+	gint64 begin = g_get_monotonic_time();
+
+	while (pos < len) {
+		gsize end = MIN(pos + piece, len);
+		const char *nl = memrchr(data + pos, '\n', end - pos);
+		gsize n = nl != NULL ? (gsize)(nl + 1 - (data + pos)) : len - pos;
+		guint events = 0;
+		gsize good = tldrs_line_check_prefix(check, data + pos, n, 1 << 20, &events);
+		valid += events;
+		/* a refused line: step over it, as the daemon would */
+		if (good < n)
+			good += (gsize)((const char *)memchr(data + pos + good, '\n', n - good) -
+			                (data + pos + good)) +
+			        1;
+		pos += good;
+	}
+	*n_valid = valid;
+	return (gdouble)(g_get_monotonic_time() - begin) / G_USEC_PER_SEC;
+}
+
 static void
 report(const char *what, gsize bytes, guint n_lines, gdouble seconds, guint n_valid)
 {
-	g_print("%-10s %8.1f MB/s  %10.0f lines/s  (%.1f MB, %u lines, %u valid, %.3f s)\n",
+	g_print("%-28s %8.1f MB/s  %10.0f lines/s  (%.1f MB, %u lines, %u valid, %.3f s)\n",
 	        what,
 	        bytes / seconds / 1e6,
 	        n_lines / seconds,
@@ -208,6 +242,24 @@ main(int argc, char **argv)
 		runs[r] = time_ours(&lines, n_lines, &n_valid);
 	qsort(runs, N_RUNS, sizeof(runs[0]), cmp_double);
 	report("tldrs", bytes, n_lines, runs[N_RUNS / 2], n_valid);
+
+	/* the daemon's check of whole reads, on this CPU alone and with helper threads */
+	for (guint h = 0; h < MIN(g_get_num_processors(), 4); h++) {
+		const gsize pieces[] = {64 * 1024, 256 * 1024};
+		for (guint k = 0; k < G_N_ELEMENTS(pieces); k++) {
+			char what[64];
+			for (guint r = 0; r < N_RUNS; r++)
+				runs[r] = time_line_check(&lines, h, pieces[k], &n_valid);
+			qsort(runs, N_RUNS, sizeof(runs[0]), cmp_double);
+			g_snprintf(what,
+			           sizeof(what),
+			           "reads of %3" G_GSIZE_FORMAT " KiB, %u helper%s",
+			           pieces[k] / 1024,
+			           h,
+			           h == 1 ? "" : "s");
+			report(what, bytes, n_lines, runs[N_RUNS / 2], n_valid);
+		}
+	}
 
 	/* json-glib on the first 10 MB */
 	while (n_small < n_lines && off[n_small] < 10 * 1024 * 1024)
