@@ -1657,9 +1657,10 @@ static void
 tldrs_daemon_finalize(GObject *object)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(object);
+	/* the state first: its last save may wait a moment, still under the lock */
+	g_clear_pointer(&self->state, tldrs_state_free);
 	if (self->lock_fd >= 0)
 		close(self->lock_fd);
-	g_clear_pointer(&self->state, tldrs_state_free);
 	g_clear_pointer(&self->config, tldrs_config_free);
 	g_clear_pointer(&self->loop, g_main_loop_unref);
 	g_clear_pointer(&self->event_counts, g_hash_table_unref);

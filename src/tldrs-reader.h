@@ -24,12 +24,20 @@ void
 tldrs_reader_set_limit(TldrsReader *self, guint64 limit);
 gboolean
 tldrs_reader_next(TldrsReader *self, const char **line, gsize *len, GError **error);
+gboolean
+tldrs_reader_next_lines(TldrsReader *self,
+                        guint64 until,
+                        const char **lines,
+                        gsize *len,
+                        GError **error);
 guint64
 tldrs_reader_get_bytes_read(TldrsReader *self);
 guint64
 tldrs_reader_get_lines_too_long(TldrsReader *self);
 gboolean
 tldrs_reader_is_gzip(TldrsReader *self);
+int
+tldrs_reader_get_fd(TldrsReader *self);
 void
 tldrs_reader_free(TldrsReader *self);
 

@@ -3,10 +3,14 @@
 
 #define G_LOG_DOMAIN "tldrs"
 
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -16,18 +20,243 @@
 
 #define TLDRS_STATE_FILE        ".tldrs-state.json"
 #define TLDRS_STATE_MAX_ENTRIES 10000
+#define TLDRS_STATE_MAX_BYTES   (16 * 1024 * 1024)
+#define TLDRS_NS_PER_SEC        G_GINT64_CONSTANT(1000000000)
 
 typedef struct {
 	TldrsTraceStatus status;
 	guint64 refused_before; /* refused lines of earlier runs */
+	gboolean has_checked;
+	TldrsCheckedFile checked; /* the record last written for its .jsonl */
 } TldrsStateEntry;
 
 struct _TldrsState {
 	char *data_dir;
 	gboolean enabled;
 	gboolean dirty;
-	GHashTable *entries; /* id -> TldrsStateEntry */
+	gboolean unsettled;         /* a record waits for the clock to move on */
+	guint64 vouched_generation; /* of the records saved last */
+	GHashTable *entries;        /* id -> TldrsStateEntry */
 };
+
+/* ---- files that hold only lines the daemon checked ----
+ *
+ * While a trace's `.jsonl` holds nothing but lines the daemon checked, the daemon vouches for
+ * the file's identity after each of its writes (tldrs-trace.c), in this process-wide table,
+ * and saves it as the trace's "checked" record. The TEF writer copies the lines of a file
+ * whose identity is vouched for, in this process or by the record, without checking them
+ * again. */
+
+static GMutex tldrs_state_vouched_lock;
+static GHashTable *tldrs_state_vouched; /* path -> TldrsCheckedFile */
+static guint64 tldrs_state_vouched_gen;
+
+void
+tldrs_checked_file_from_stat(TldrsCheckedFile *self, const GStatBuf *st)
+{
+	self->size = (guint64)st->st_size;
+	self->dev = (guint64)st->st_dev;
+	self->ino = (guint64)st->st_ino;
+	self->mtime_ns = (gint64)st->st_mtim.tv_sec * TLDRS_NS_PER_SEC + st->st_mtim.tv_nsec;
+	self->ctime_ns = (gint64)st->st_ctim.tv_sec * TLDRS_NS_PER_SEC + st->st_ctim.tv_nsec;
+}
+
+gboolean
+tldrs_checked_file_equal(const TldrsCheckedFile *a, const TldrsCheckedFile *b)
+{
+	return a->size == b->size && a->dev == b->dev && a->ino == b->ino &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/* TRUE when no later change to the file can keep @file's ctime: the clock that stamps files
+ * has moved past it. Until then a change in the same clock tick would go unseen. A file
+ * system with whole-second times gets two seconds. */
+static gboolean
+tldrs_checked_file_settled(const TldrsCheckedFile *file)
+{
+	struct timespec ts;
+	gint64 margin = 0;
+#ifdef CLOCK_REALTIME_COARSE
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+#else
+	clock_gettime(CLOCK_REALTIME, &ts);
+	margin = 50 * G_GINT64_CONSTANT(1000000);
+#endif
+	if (file->ctime_ns % TLDRS_NS_PER_SEC == 0)
+		margin = 2 * TLDRS_NS_PER_SEC;
+	return (gint64)ts.tv_sec * TLDRS_NS_PER_SEC + ts.tv_nsec > file->ctime_ns + margin;
+}
+
+/* this process vouches that @path, while its identity is @file, holds only checked lines;
+ * @file %NULL withdraws it */
+void
+tldrs_state_vouch(const char *path, const TldrsCheckedFile *file)
+{
+	g_return_if_fail(path != NULL);
+	g_mutex_lock(&tldrs_state_vouched_lock);
+	if (tldrs_state_vouched == NULL)
+		tldrs_state_vouched =
+		        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	if (file == NULL) {
+		g_hash_table_remove(tldrs_state_vouched, path);
+	} else {
+		if (g_hash_table_size(tldrs_state_vouched) >= TLDRS_STATE_MAX_ENTRIES &&
+		    !g_hash_table_contains(tldrs_state_vouched, path))
+			g_hash_table_remove_all(tldrs_state_vouched);
+		g_hash_table_insert(tldrs_state_vouched,
+		                    g_strdup(path),
+		                    g_memdup2(file, sizeof(TldrsCheckedFile)));
+	}
+	tldrs_state_vouched_gen++;
+	g_mutex_unlock(&tldrs_state_vouched_lock);
+}
+
+gboolean
+tldrs_state_get_vouched(const char *path, TldrsCheckedFile *file)
+{
+	const TldrsCheckedFile *found = NULL;
+	g_mutex_lock(&tldrs_state_vouched_lock);
+	if (tldrs_state_vouched != NULL)
+		found = g_hash_table_lookup(tldrs_state_vouched, path);
+	if (found != NULL)
+		*file = *found;
+	g_mutex_unlock(&tldrs_state_vouched_lock);
+	return found != NULL;
+}
+
+static guint64
+tldrs_state_vouched_generation(void)
+{
+	guint64 gen;
+	g_mutex_lock(&tldrs_state_vouched_lock);
+	gen = tldrs_state_vouched_gen;
+	g_mutex_unlock(&tldrs_state_vouched_lock);
+	return gen;
+}
+
+/* the state file of @data_dir, for trust: only one that this user owns and only this user
+ * can write (the daemon writes it 0600), not through a symbolic link */
+static JsonParser *
+tldrs_state_parse_trusted(const char *data_dir)
+{
+	g_autofree char *fn = g_build_filename(data_dir, TLDRS_STATE_FILE, NULL);
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autofree char *data = NULL;
+	gsize len = 0;
+	GStatBuf st;
+	int fd = g_open(fn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 || st.st_size > TLDRS_STATE_MAX_BYTES) {
+		close(fd);
+		return NULL;
+	}
+	data = g_malloc((gsize)st.st_size + 1);
+	while (len < (gsize)st.st_size) {
+		ssize_t n = read(fd, data + len, (gsize)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (gsize)n;
+	}
+	close(fd);
+	if (!json_parser_load_from_data(parser, data, (gssize)len, NULL))
+		return NULL;
+	return g_steal_pointer(&parser);
+}
+
+static JsonObject *
+tldrs_state_traces_of(JsonParser *parser)
+{
+	JsonNode *root = json_parser_get_root(parser);
+	JsonNode *traces;
+	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
+		return NULL;
+	traces = json_object_get_member(json_node_get_object(root), "traces");
+	if (traces == NULL || !JSON_NODE_HOLDS_OBJECT(traces))
+		return NULL;
+	return json_node_get_object(traces);
+}
+
+/* the "checked" record of a trace's entry */
+static gboolean
+tldrs_state_parse_checked(JsonObject *entry, TldrsCheckedFile *file)
+{
+	static const char *const names[] = {"size", "dev", "ino", "mtimeNs", "ctimeNs"};
+	gint64 v[G_N_ELEMENTS(names)];
+	JsonNode *node = json_object_get_member(entry, "checked");
+	JsonObject *o;
+
+	if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+		return FALSE;
+	o = json_node_get_object(node);
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		JsonNode *m = json_object_get_member(o, names[i]);
+		if (m == NULL || !JSON_NODE_HOLDS_VALUE(m) ||
+		    json_node_get_value_type(m) != G_TYPE_INT64)
+			return FALSE;
+		v[i] = json_node_get_int(m);
+	}
+	if (v[0] < 0)
+		return FALSE;
+	file->size = (guint64)v[0];
+	file->dev = (guint64)v[1];
+	file->ino = (guint64)v[2];
+	file->mtime_ns = v[3];
+	file->ctime_ns = v[4];
+	return TRUE;
+}
+
+/**
+ * tldrs_state_lookup_checked:
+ * @path: a stored trace file, opened by the caller
+ * @st: its fstat()
+ * @checked_size: (out): how many of its first bytes are lines the daemon checked
+ *
+ * Whether a daemon vouches for @path as it is now: in this process, or by the "checked"
+ * record in the state file beside it, for `<id>.jsonl`. Only when the file's identity equals
+ * the record exactly (device, inode, size, mtime, ctime), and the file and the state file are
+ * this user's.
+ */
+gboolean
+tldrs_state_lookup_checked(const char *path, const GStatBuf *st, guint64 *checked_size)
+{
+	TldrsCheckedFile now, rec;
+	g_autofree char *dir = NULL;
+	g_autofree char *base = NULL;
+	g_autofree char *id = NULL;
+	g_autoptr(JsonParser) parser = NULL;
+	JsonObject *traces;
+	JsonNode *entry;
+
+	g_return_val_if_fail(path != NULL && st != NULL, FALSE);
+	if (!S_ISREG(st->st_mode))
+		return FALSE;
+	tldrs_checked_file_from_stat(&now, st);
+	if (tldrs_state_get_vouched(path, &rec) && tldrs_checked_file_equal(&rec, &now)) {
+		*checked_size = rec.size;
+		return TRUE;
+	}
+	base = g_path_get_basename(path);
+	if (!g_str_has_suffix(base, ".jsonl") || st->st_uid != geteuid())
+		return FALSE;
+	id = g_strndup(base, strlen(base) - strlen(".jsonl"));
+	dir = g_path_get_dirname(path);
+	parser = tldrs_state_parse_trusted(dir);
+	traces = parser != NULL ? tldrs_state_traces_of(parser) : NULL;
+	entry = traces != NULL ? json_object_get_member(traces, id) : NULL;
+	if (entry == NULL || !JSON_NODE_HOLDS_OBJECT(entry) ||
+	    !tldrs_state_parse_checked(json_node_get_object(entry), &rec) ||
+	    !tldrs_checked_file_equal(&rec, &now))
+		return FALSE;
+	*checked_size = rec.size;
+	return TRUE;
+}
+
+/* ---- the state file ---- */
 
 static GHashTable *
 tldrs_state_read(const char *data_dir)
@@ -97,6 +326,29 @@ tldrs_state_load(const char *data_dir, gboolean *daemon_running)
 	return result;
 }
 
+/* the records of the last run: files unchanged since then are still vouched for */
+static void
+tldrs_state_load_checked(TldrsState *self)
+{
+	g_autoptr(JsonParser) parser = tldrs_state_parse_trusted(self->data_dir);
+	JsonObject *traces = parser != NULL ? tldrs_state_traces_of(parser) : NULL;
+	g_autoptr(GList) members = traces != NULL ? json_object_get_members(traces) : NULL;
+
+	for (GList *l = members; l != NULL; l = l->next) {
+		JsonNode *node = json_object_get_member(traces, l->data);
+		TldrsStateEntry *e = g_hash_table_lookup(self->entries, l->data);
+		g_autofree char *base = NULL;
+		g_autofree char *fn = NULL;
+		if (e == NULL || !JSON_NODE_HOLDS_OBJECT(node) ||
+		    !tldrs_state_parse_checked(json_node_get_object(node), &e->checked))
+			continue;
+		e->has_checked = TRUE;
+		base = g_strconcat(l->data, ".jsonl", NULL);
+		fn = g_build_filename(self->data_dir, base, NULL);
+		tldrs_state_vouch(fn, &e->checked);
+	}
+}
+
 TldrsState *
 tldrs_state_new(const char *data_dir, gboolean enabled)
 {
@@ -116,7 +368,9 @@ tldrs_state_new(const char *data_dir, gboolean enabled)
 			e->refused_before = e->status.refused;
 			g_hash_table_insert(self->entries, g_strdup(key), e);
 		}
+		tldrs_state_load_checked(self);
 	}
+	self->vouched_generation = tldrs_state_vouched_generation();
 	return self;
 }
 
@@ -213,6 +467,53 @@ tldrs_state_write(const char *fn, const char *data, GError **error)
 	return TRUE;
 }
 
+/* the record to save for trace @id: what this process vouches for, once the clock has moved
+ * past it (the file then shows any later change) */
+static gboolean
+tldrs_state_entry_checked(TldrsState *self, const char *id, TldrsStateEntry *e)
+{
+	g_autofree char *base = g_strconcat(id, ".jsonl", NULL);
+	g_autofree char *fn = g_build_filename(self->data_dir, base, NULL);
+	TldrsCheckedFile rec, now;
+	GStatBuf st;
+
+	if (!tldrs_state_get_vouched(fn, &rec))
+		return FALSE;
+	if (e->has_checked && tldrs_checked_file_equal(&e->checked, &rec))
+		return TRUE;
+	/* not the same: being written now, a later save has it */
+	if (g_stat(fn, &st) != 0)
+		return FALSE;
+	tldrs_checked_file_from_stat(&now, &st);
+	if (!tldrs_checked_file_equal(&now, &rec))
+		return FALSE;
+	if (!tldrs_checked_file_settled(&rec)) {
+		self->unsettled = TRUE;
+		return FALSE;
+	}
+	e->checked = rec;
+	e->has_checked = TRUE;
+	return TRUE;
+}
+
+static void
+tldrs_state_build_checked(JsonBuilder *b, const TldrsCheckedFile *file)
+{
+	json_builder_set_member_name(b, "checked");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "size");
+	json_builder_add_int_value(b, (gint64)file->size);
+	json_builder_set_member_name(b, "dev");
+	json_builder_add_int_value(b, (gint64)file->dev);
+	json_builder_set_member_name(b, "ino");
+	json_builder_add_int_value(b, (gint64)file->ino);
+	json_builder_set_member_name(b, "mtimeNs");
+	json_builder_add_int_value(b, file->mtime_ns);
+	json_builder_set_member_name(b, "ctimeNs");
+	json_builder_add_int_value(b, file->ctime_ns);
+	json_builder_end_object(b);
+}
+
 void
 tldrs_state_save(TldrsState *self)
 {
@@ -226,8 +527,14 @@ tldrs_state_save(TldrsState *self)
 	gpointer key, value;
 	guint n = 0;
 
-	if (self == NULL || !self->enabled || !self->dirty)
+	guint64 generation;
+
+	if (self == NULL || !self->enabled)
 		return;
+	generation = tldrs_state_vouched_generation();
+	if (!self->dirty && !self->unsettled && generation == self->vouched_generation)
+		return;
+	self->unsettled = FALSE;
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "pid");
 	json_builder_add_int_value(b, getpid());
@@ -253,6 +560,8 @@ tldrs_state_save(TldrsState *self)
 		json_builder_add_int_value(b, (gint64)e->status.refused);
 		json_builder_set_member_name(b, "lastWrite");
 		json_builder_add_int_value(b, e->status.last_write);
+		if (tldrs_state_entry_checked(self, key, e))
+			tldrs_state_build_checked(b, &e->checked);
 		json_builder_end_object(b);
 	}
 	json_builder_end_object(b);
@@ -268,6 +577,7 @@ tldrs_state_save(TldrsState *self)
 		return;
 	}
 	self->dirty = FALSE;
+	self->vouched_generation = generation;
 }
 
 void
@@ -275,6 +585,12 @@ tldrs_state_free(TldrsState *self)
 {
 	if (self == NULL)
 		return;
+	/* the daemon is exiting: a file written in the last moment gets its record once the clock
+	 * has moved on, a few milliseconds */
+	for (guint i = 0; self->enabled && self->unsettled && i < 50; i++) {
+		g_usleep(2000);
+		tldrs_state_save(self);
+	}
 	g_hash_table_unref(self->entries);
 	g_free(self->data_dir);
 	g_free(self);

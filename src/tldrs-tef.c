@@ -17,12 +17,18 @@
 #include "tldrs-error.h"
 #include "tldrs-json.h"
 #include "tldrs-reader.h"
+#include "tldrs-state.h"
 #include "tldrs-tef.h"
 
 /* The one TEF writer: get-tef, EMIT_TEF, EMIT_TEF_AT_EXIT, D-Bus and the tef sink all come
  * here. It streams stored lines into strict JSON in constant memory; a stored line that is
- * not a strict JSON object (a file written by another tool, a damaged tail) is left out. */
+ * not a strict JSON object (a file written by another tool, a damaged tail) is left out.
+ *
+ * The lines of a `.jsonl` that the daemon vouches for (tldrs_state_lookup_checked(): the
+ * file is exactly as the daemon left it, holding only lines it checked) are copied as they
+ * are, a buffer of whole lines at a time; every other line is trimmed and checked. */
 
+/* output is written once this much is buffered; the buffer holds twice that */
 #define TLDRS_TEF_OUT_CHUNK (256 * 1024)
 
 gboolean
@@ -82,16 +88,18 @@ tldrs_tef_is_framing(const char *line, gsize len)
 typedef struct {
 	int fd;
 	const char *name;
-	GString *buf;
+	char *buf;
+	gsize len;
+	gsize cap;
 	guint64 written;
 } TldrsTefOut;
 
 static gboolean
-tldrs_tef_out_drain(TldrsTefOut *out, GError **error)
+tldrs_tef_out_write(TldrsTefOut *out, const char *data, gsize len, GError **error)
 {
 	gsize off = 0;
-	while (off < out->buf->len) {
-		ssize_t n = write(out->fd, out->buf->str + off, out->buf->len - off);
+	while (off < len) {
+		ssize_t n = write(out->fd, data + off, len - off);
 		if (n < 0) {
 			int errsv = errno;
 			if (errsv == EINTR)
@@ -106,8 +114,64 @@ tldrs_tef_out_drain(TldrsTefOut *out, GError **error)
 		}
 		off += (gsize)n;
 	}
-	out->written += out->buf->len;
-	g_string_truncate(out->buf, 0);
+	out->written += len;
+	return TRUE;
+}
+
+static gboolean
+tldrs_tef_out_drain(TldrsTefOut *out, GError **error)
+{
+	if (!tldrs_tef_out_write(out, out->buf, out->len, error))
+		return FALSE;
+	out->len = 0;
+	return TRUE;
+}
+
+/* one event: ",\n" before all but the first */
+static gboolean
+tldrs_tef_out_event(TldrsTefOut *out, const char *line, gsize len, guint64 *events, GError **error)
+{
+	if (out->len + len + 2 > out->cap && !tldrs_tef_out_drain(out, error))
+		return FALSE;
+	if (*events > 0) {
+		out->buf[out->len++] = ',';
+		out->buf[out->len++] = '\n';
+	}
+	(*events)++;
+	/* a line longer than the buffer goes out from where it is */
+	if (len > out->cap - out->len)
+		return tldrs_tef_out_drain(out, error) &&
+		       tldrs_tef_out_write(out, line, len, error);
+	memcpy(out->buf + out->len, line, len);
+	out->len += len;
+	return TRUE;
+}
+
+/* whole lines the daemon checked, each ended by '\n': copied as they are */
+static gboolean
+tldrs_tef_out_checked(TldrsTefOut *out,
+                      const char *lines,
+                      gsize len,
+                      guint64 *events,
+                      GError **error)
+{
+	const char *p = lines;
+	const char *end = lines + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (gsize)(end - p));
+		gsize n = (gsize)(nl - p);
+		if (G_LIKELY(out->len + n + 2 <= out->cap && *events > 0 && n > 0)) {
+			char *o = out->buf + out->len;
+			o[0] = ',';
+			o[1] = '\n';
+			memcpy(o + 2, p, n);
+			out->len += n + 2;
+			(*events)++;
+		} else if (n > 0 && !tldrs_tef_out_event(out, p, n, events, error)) {
+			return FALSE;
+		}
+		p = nl + 1;
+	}
 	return TRUE;
 }
 
@@ -124,53 +188,76 @@ tldrs_tef_write_fd(const char *source,
                    GError **error)
 {
 	g_autoptr(TldrsReader) reader = NULL;
-	g_autoptr(GString) buf = g_string_sized_new(TLDRS_TEF_OUT_CHUNK + 4096);
-	TldrsTefOut out = {out_fd, out_name != NULL ? out_name : "output", buf, 0};
+	g_autofree char *buf = g_malloc(2 * TLDRS_TEF_OUT_CHUNK);
+	g_autoptr(GString) footer = g_string_new(NULL);
+	TldrsTefOut out = {out_fd, out_name != NULL ? out_name : "output", buf, 0, 0, 0};
 	TldrsTefStats st = {0};
 	guint64 total = 0;
+	guint64 checked = 0; /* the first bytes of source that hold only checked lines */
 	guint64 next_progress = 0;
 	const char *line = NULL;
 	gsize len = 0;
 	gboolean ok = TRUE;
 
+	out.cap = 2 * TLDRS_TEF_OUT_CHUNK;
 	if (source != NULL) {
 		GStatBuf sb;
 		reader = tldrs_reader_open(source, error);
 		if (reader == NULL)
 			return FALSE;
 		tldrs_reader_set_limit(reader, source_limit);
-		if (g_stat(source, &sb) == 0)
+		if (fstat(tldrs_reader_get_fd(reader), &sb) == 0) {
 			total = MIN((guint64)sb.st_size, source_limit);
+			if (!tldrs_reader_is_gzip(reader) &&
+			    tldrs_state_lookup_checked(source, &sb, &checked)) {
+				checked = MIN(checked, source_limit);
+				g_debug("%s: the first %" G_GUINT64_FORMAT
+				        " bytes are lines the daemon checked: copied as they are",
+				        source,
+				        checked);
+			}
+		}
 	}
 
-	g_string_append(buf, format == TLDRS_TEF_FORMAT_OBJECT ? "{\"traceEvents\":[\n" : "[\n");
+	if (format == TLDRS_TEF_FORMAT_OBJECT) {
+		memcpy(out.buf, "{\"traceEvents\":[\n", 17);
+		out.len = 17;
+	} else {
+		memcpy(out.buf, "[\n", 2);
+		out.len = 2;
+	}
 	while (reader != NULL) {
 		g_autoptr(GError) error_local = NULL;
-		if (!tldrs_reader_next(reader, &line, &len, &error_local)) {
+		if (checked > 0 &&
+		    tldrs_reader_next_lines(reader, checked, &line, &len, &error_local)) {
+			if (!tldrs_tef_out_checked(&out, line, len, &st.events, error))
+				return FALSE;
+		} else if (error_local == NULL &&
+		           tldrs_reader_next(reader, &line, &len, &error_local)) {
+			/* trim what the protocol tolerates, then insist on strict JSON */
+			while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+			                   line[len - 1] == '\t'))
+				len--;
+			if (len == 0 || tldrs_tef_is_framing(line, len))
+				continue;
+			/* a TEF file we wrote (`<id>.json`) reads back: one event per line, then
+			 * ',' */
+			if (line[len - 1] == ',')
+				len--;
+			if (!tldrs_json_check_object(line, len, NULL, NULL)) {
+				st.refused++;
+				continue;
+			}
+			if (!tldrs_tef_out_event(&out, line, len, &st.events, error))
+				return FALSE;
+		} else {
 			if (error_local != NULL) {
 				g_propagate_error(error, g_steal_pointer(&error_local));
 				ok = FALSE;
 			}
 			break;
 		}
-		/* trim what the protocol tolerates, then insist on strict JSON */
-		while (len > 0 &&
-		       (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
-			len--;
-		if (len == 0 || tldrs_tef_is_framing(line, len))
-			continue;
-		/* a TEF file we wrote (`<id>.json`) reads back: one event per line, then ',' */
-		if (line[len - 1] == ',')
-			len--;
-		if (!tldrs_json_check_object(line, len, NULL, NULL)) {
-			st.refused++;
-			continue;
-		}
-		if (st.events > 0)
-			g_string_append_len(buf, ",\n", 2);
-		g_string_append_len(buf, line, (gssize)len);
-		st.events++;
-		if (buf->len >= TLDRS_TEF_OUT_CHUNK) {
+		if (out.len >= TLDRS_TEF_OUT_CHUNK) {
 			if (!tldrs_tef_out_drain(&out, error))
 				return FALSE;
 			if (progress != NULL &&
@@ -186,18 +273,20 @@ tldrs_tef_write_fd(const char *source,
 		st.refused += tldrs_reader_get_lines_too_long(reader);
 
 	if (format == TLDRS_TEF_FORMAT_OBJECT) {
-		g_string_append(buf, "\n],\"displayTimeUnit\":\"ms\",\"otherData\":{\"traceId\":");
-		tldrs_tef_append_json_string(buf, trace_id != NULL ? trace_id : "");
-		g_string_append(buf, ",\"tool\":\"tldrs\",\"version\":\"" PACKAGE_VERSION "\"");
-		g_string_append_printf(buf,
+		g_string_append(footer,
+		                "\n],\"displayTimeUnit\":\"ms\",\"otherData\":{\"traceId\":");
+		tldrs_tef_append_json_string(footer, trace_id != NULL ? trace_id : "");
+		g_string_append(footer, ",\"tool\":\"tldrs\",\"version\":\"" PACKAGE_VERSION "\"");
+		g_string_append_printf(footer,
 		                       ",\"events\":%" G_GUINT64_FORMAT
 		                       ",\"linesLeftOut\":%" G_GUINT64_FORMAT "}}\n",
 		                       st.events,
 		                       st.refused);
 	} else {
-		g_string_append(buf, "\n]\n");
+		g_string_append(footer, "\n]\n");
 	}
-	if (!tldrs_tef_out_drain(&out, error))
+	if (!tldrs_tef_out_drain(&out, error) ||
+	    !tldrs_tef_out_write(&out, footer->str, footer->len, error))
 		return FALSE;
 	if (progress != NULL && reader != NULL)
 		progress(tldrs_reader_get_bytes_read(reader), total, progress_data);

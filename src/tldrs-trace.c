@@ -3,9 +3,16 @@
 
 #define G_LOG_DOMAIN "tldrs"
 
+#include "config.h"
+
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <glib/gstdio.h>
 
 #include "tldrs-sink.h"
+#include "tldrs-state.h"
 #include "tldrs-trace.h"
 
 /* A trace: the events of every connection that opened one trace id, batched in memory in
@@ -30,6 +37,13 @@ struct _TldrsTrace {
 	gint64 last_write;
 	gboolean queued;
 	gboolean closed;
+
+	/* the jsonl sink's file while it holds only lines the daemon checked (NULL: not known
+	 * to), and its identity after the daemon's last write to it */
+	TldrsSink *checked_sink;
+	char *checked_path;
+	gboolean checked_absent;
+	TldrsCheckedFile checked;
 };
 
 G_DEFINE_TYPE(TldrsTrace, tldrs_trace, G_TYPE_OBJECT)
@@ -41,9 +55,128 @@ tldrs_trace_sink_name(TldrsSink *sink)
 	return name != NULL ? name : G_OBJECT_TYPE_NAME(sink);
 }
 
+/* ---- the jsonl file's trust ----
+ *
+ * Every line the daemon hands to the jsonl sink passed the strict check, and the sink keeps
+ * only whole lines. So while nobody else touches `<id>.jsonl`, it holds only checked lines, and
+ * the TEF writer need not check them again. The file starts trusted when it is absent or empty
+ * or unchanged since the daemon vouched for it (in this run or, by the state file's record, an
+ * earlier one). Around each write the daemon checks that the file is as it left it, and after
+ * it that it grew by exactly what the sink stored (the data handed over less what the sink's
+ * backlog kept); then it vouches for the new identity. Anything else, and the file is not
+ * trusted again in this run. */
+
+static gboolean
+tldrs_trace_checked_stat(TldrsTrace *self, TldrsCheckedFile *file, gboolean *absent)
+{
+	GStatBuf st;
+	if (g_stat(self->checked_path, &st) != 0) {
+		*absent = errno == ENOENT;
+		return *absent;
+	}
+	*absent = FALSE;
+	tldrs_checked_file_from_stat(file, &st);
+	return S_ISREG(st.st_mode);
+}
+
+static void
+tldrs_trace_checked_drop(TldrsTrace *self, const char *why)
+{
+	if (self->checked_sink == NULL)
+		return;
+	g_info("trace %s: %s %s: TEF written from it checks every line",
+	       self->id,
+	       self->checked_path,
+	       why);
+	tldrs_state_vouch(self->checked_path, NULL);
+	self->checked_sink = NULL;
+}
+
+static void
+tldrs_trace_checked_start(TldrsTrace *self)
+{
+	TldrsCheckedFile vouched;
+
+	for (guint i = 0; i < self->sinks->len; i++) {
+		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
+		g_autofree char *fn = NULL;
+		if (g_strcmp0(g_object_get_data(G_OBJECT(ts->sink), "tldrs-sink-name"), "jsonl") !=
+		    0)
+			continue;
+		fn = tldrs_sink_stored_file(ts->sink, ts->state);
+		if (fn != NULL && g_str_has_suffix(fn, ".jsonl")) {
+			self->checked_sink = ts->sink;
+			self->checked_path = g_steal_pointer(&fn);
+		}
+		break;
+	}
+	if (self->checked_sink == NULL)
+		return;
+	if (!tldrs_trace_checked_stat(self, &self->checked, &self->checked_absent)) {
+		tldrs_trace_checked_drop(self, "cannot be read");
+		return;
+	}
+	if (self->checked_absent || self->checked.size == 0)
+		return;
+	if (tldrs_state_get_vouched(self->checked_path, &vouched) &&
+	    tldrs_checked_file_equal(&vouched, &self->checked))
+		return;
+	tldrs_trace_checked_drop(self, "holds lines that this daemon did not store, or changed");
+}
+
+/* before data goes to the sinks: the file is as the daemon left it; returns the backlog */
+static gsize
+tldrs_trace_checked_begin(TldrsTrace *self)
+{
+	TldrsCheckedFile now;
+	gboolean absent;
+
+	if (self->checked_sink == NULL)
+		return 0;
+	if (!tldrs_trace_checked_stat(self, &now, &absent) || absent != self->checked_absent ||
+	    (!absent && !tldrs_checked_file_equal(&now, &self->checked))) {
+		tldrs_trace_checked_drop(self, "was changed by another program");
+		return 0;
+	}
+	return tldrs_sink_backlog(self->checked_sink);
+}
+
+/* after @handed bytes went to the sinks: the file grew by what the jsonl sink stored */
+static void
+tldrs_trace_checked_end(TldrsTrace *self, gsize handed, gsize backlog_before)
+{
+	TldrsCheckedFile now;
+	gboolean absent;
+	gsize backlog;
+	guint64 stored;
+
+	if (self->checked_sink == NULL)
+		return;
+	backlog = tldrs_sink_backlog(self->checked_sink);
+	if (backlog > backlog_before + handed) {
+		tldrs_trace_checked_drop(self, "lost track of what was stored");
+		return;
+	}
+	stored = handed + backlog_before - backlog;
+	if (!tldrs_trace_checked_stat(self, &now, &absent) ||
+	    (absent ? stored != 0 || !self->checked_absent
+	            : now.size != (self->checked_absent ? 0 : self->checked.size) + stored ||
+	                      (!self->checked_absent &&
+	                       (now.dev != self->checked.dev || now.ino != self->checked.ino)))) {
+		tldrs_trace_checked_drop(self, "does not hold what was stored");
+		return;
+	}
+	self->checked_absent = absent;
+	if (absent)
+		return;
+	self->checked = now;
+	tldrs_state_vouch(self->checked_path, &now);
+}
+
 static void
 tldrs_trace_write_sinks(TldrsTrace *self, const char *data, gsize len)
 {
+	gsize backlog = tldrs_trace_checked_begin(self);
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		g_autoptr(GError) error = NULL;
@@ -58,12 +191,17 @@ tldrs_trace_write_sinks(TldrsTrace *self, const char *data, gsize len)
 			ts->failing = TRUE;
 		}
 	}
+	tldrs_trace_checked_end(self, len, backlog);
 	self->last_write = g_get_real_time();
 }
 
 static void
 tldrs_trace_flush_sinks(TldrsTrace *self, gboolean wait)
 {
+	/* only a sink with a backlog writes on flush */
+	gboolean check = self->checked_sink != NULL && tldrs_sink_backlog(self->checked_sink) > 0;
+	gsize backlog = check ? tldrs_trace_checked_begin(self) : 0;
+
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		g_autoptr(GError) error = NULL;
@@ -85,6 +223,8 @@ tldrs_trace_flush_sinks(TldrsTrace *self, gboolean wait)
 			ts->failing = FALSE;
 		}
 	}
+	if (check)
+		tldrs_trace_checked_end(self, 0, backlog);
 }
 
 void
@@ -138,6 +278,7 @@ void
 tldrs_trace_close(TldrsTrace *self)
 {
 	g_autofree char *stored = NULL;
+	gsize backlog;
 	g_return_if_fail(TLDRS_IS_TRACE(self));
 	if (self->closed)
 		return;
@@ -147,11 +288,15 @@ tldrs_trace_close(TldrsTrace *self)
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		tldrs_sink_trace_complete(ts->sink, ts->state, stored);
 	}
+	/* a sink with a backlog makes a last try as it closes */
+	backlog = tldrs_trace_checked_begin(self);
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		tldrs_sink_close_trace(ts->sink, ts->state);
 		ts->state = NULL;
 	}
+	tldrs_trace_checked_end(self, 0, backlog);
+	self->checked_sink = NULL;
 	self->closed = TRUE;
 }
 
@@ -298,6 +443,7 @@ tldrs_trace_finalize(GObject *object)
 	g_array_unref(self->sinks);
 	g_byte_array_unref(self->pending);
 	g_ptr_array_unref(self->exit_paths);
+	g_free(self->checked_path);
 	G_OBJECT_CLASS(tldrs_trace_parent_class)->finalize(object);
 }
 
@@ -334,5 +480,7 @@ tldrs_trace_new(const char *id, const char *file, GPtrArray *sinks)
 		ts.state = tldrs_sink_open_trace(ts.sink, id, file);
 		g_array_append_val(self->sinks, ts);
 	}
+	if (file == NULL)
+		tldrs_trace_checked_start(self);
 	return self;
 }

@@ -14,6 +14,7 @@
 #include <json-glib/json-glib.h>
 
 #include "tldrs-json.h"
+#include "tldrs-state.h"
 #include "tldrs-tef.h"
 #include "tldrs-test-util.h"
 
@@ -825,6 +826,104 @@ test_format_from_string(void)
 	g_assert_cmpstr(tldrs_tef_format_to_string(TLDRS_TEF_FORMAT_ARRAY), ==, "array");
 }
 
+static void
+vouch_for(const char *path)
+{
+	TldrsCheckedFile file;
+	GStatBuf st;
+	g_assert_cmpint(g_stat(path, &st), ==, 0);
+	tldrs_checked_file_from_stat(&file, &st);
+	tldrs_state_vouch(path, &file);
+}
+
+static char *
+tef_of(const char *src, guint64 limit, const char *dest, TldrsTefStats *stats)
+{
+	g_autoptr(GError) error = NULL;
+	char *contents = NULL;
+	g_assert_true(tldrs_tef_write_file(
+	        src, limit, dest, TLDRS_TEF_FORMAT_OBJECT, "tr-v", stats, &error));
+	g_assert_no_error(error);
+	g_file_get_contents(dest, &contents, NULL, &error);
+	g_assert_no_error(error);
+	return contents;
+}
+
+/* the lines of a file the daemon vouches for are copied as they are, byte for byte what
+ * checking them gives, whatever the buffer boundaries (a line longer than the input buffer,
+ * a limit inside a line); a change to the file ends the trust */
+static void
+test_checked_lines(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GString) in = g_string_new(NULL);
+	g_autofree char *src = NULL;
+	g_autofree char *dest = dest_path(f, "out.json");
+	g_autofree char *plain = NULL;
+	g_autofree char *copied = NULL;
+	g_autofree char *cut_plain = NULL;
+	g_autofree char *cut_copied = NULL;
+	g_autofree char *changed = NULL;
+	TldrsTefStats st0 = {0}, st1 = {0};
+	guint64 cut;
+	int fd;
+	(void)data;
+
+	for (guint i = 0; i < 20000; i++) {
+		g_string_append_printf(
+		        in, "{\"ph\":\"i\",\"n\":%u,\"s\":\"%*s\"}\n", i, i % 97, "");
+		if (i == 7000) {
+			/* longer than the reader's 256 KiB buffer */
+			g_string_append(in, "{\"long\":\"");
+			for (guint k = 0; k < 300000; k++)
+				g_string_append_c(in, 'a' + (char)(k % 26));
+			g_string_append(in, "\"}\n");
+		}
+	}
+	src = write_file(f, "tr-v.jsonl", in->str, in->len);
+	plain = tef_of(src, G_MAXUINT64, dest, &st0);
+	vouch_for(src);
+	copied = tef_of(src, G_MAXUINT64, dest, &st1);
+	g_assert_cmpstr(plain, ==, copied);
+	g_assert_cmpuint(st0.events, ==, 20001);
+	g_assert_cmpuint(st1.events, ==, 20001);
+	g_assert_cmpuint(st1.refused, ==, 0);
+
+	/* a limit inside a line: that line is cut, and left out either way */
+	cut = in->len / 2 + 17;
+	tldrs_state_vouch(src, NULL);
+	cut_plain = tef_of(src, cut, dest, &st0);
+	vouch_for(src);
+	cut_copied = tef_of(src, cut, dest, &st1);
+	g_assert_cmpstr(cut_plain, ==, cut_copied);
+	g_assert_cmpuint(st0.refused, ==, st1.refused);
+	g_assert_cmpuint(st0.events, ==, st1.events);
+	g_assert_cmpuint(st1.refused, ==, 1);
+
+	/* the proof that vouched lines are not checked: a bad line in a vouched file is copied
+	 * (only ever so for a file the daemon itself wrote) ... */
+	fd = g_open(src, O_WRONLY | O_APPEND, 0);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(write(fd, "{\"bad\":}\n", 9), ==, 9);
+	close(fd);
+	vouch_for(src);
+	changed = tef_of(src, G_MAXUINT64, dest, &st1);
+	g_assert_nonnull(strstr(changed, "{\"bad\":}"));
+	g_assert_cmpuint(st1.events, ==, 20002);
+	/* ... and a file changed since (here: replaced) is checked again */
+	g_assert_true(g_file_set_contents(src, in->str, (gssize)in->len, NULL));
+	g_clear_pointer(&changed, g_free);
+	changed = tef_of(src, G_MAXUINT64, dest, &st1);
+	g_assert_cmpstr(changed, ==, plain);
+	fd = g_open(src, O_WRONLY | O_APPEND, 0);
+	g_assert_cmpint(write(fd, "{\"bad\":}\n", 9), ==, 9);
+	close(fd);
+	g_clear_pointer(&changed, g_free);
+	changed = tef_of(src, G_MAXUINT64, dest, &st1);
+	g_assert_null(strstr(changed, "{\"bad\":}"));
+	g_assert_cmpuint(st1.refused, ==, 1);
+	tldrs_state_vouch(src, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -847,6 +946,7 @@ main(int argc, char **argv)
 	ADD("file-mode", test_file_mode);
 	ADD("write-fd", test_write_fd);
 	ADD("write-fd-error", test_write_fd_error);
+	ADD("checked-lines", test_checked_lines);
 #undef ADD
 	g_test_add_func("/tldrs/tef/append-json-string", test_append_json_string);
 	g_test_add_func("/tldrs/tef/append-json-string-invalid-utf8",
