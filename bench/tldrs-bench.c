@@ -1030,12 +1030,82 @@ bench_check_tef(const char *path, guint64 n_events, GError **error)
 	return TRUE;
 }
 
+/* store @input as trace @id in @run_dir through a real `tldrs serve`, as users' traces are
+ * stored: one client sends it in 64 KiB writes; the daemon then exits */
+static gboolean
+bench_store_trace(Bench *b,
+                  const char *run_dir,
+                  const char *id,
+                  const char *input,
+                  guint64 size,
+                  GError **error)
+{
+	guint n = ++b->seq;
+	g_autofree char *sock = g_strdup_printf("%s/r%u.sock", b->dir, n);
+	g_autofree char *jsonl = g_strdup_printf("%s/%s.jsonl", run_dir, id);
+	g_autofree char *open_line = g_strdup_printf("OPEN %s\n", id);
+	g_autofree char *buf = g_malloc(64 * 1024);
+	BenchServer *server;
+	gboolean ok;
+	int status;
+	int fd;
+	int in;
+
+	server = bench_start(b, BENCH_TLDRS, n, "[Daemon]\n", run_dir, NULL, error);
+	if (server == NULL)
+		return FALSE;
+	fd = bench_connect(sock, error);
+	in = open(input, O_RDONLY | O_CLOEXEC);
+	ok = fd >= 0 && in >= 0 && bench_write_all(fd, open_line, strlen(open_line));
+	while (ok) {
+		ssize_t r = read(in, buf, 64 * 1024);
+		if (r <= 0) {
+			ok = r == 0;
+			break;
+		}
+		ok = bench_write_all(fd, buf, (gsize)r);
+	}
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
+	if (!ok && error != NULL && *error == NULL)
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_FAILED,
+		            "cannot send %s to the daemon: %s",
+		            input,
+		            g_strerror(errno));
+	if (ok)
+		ok = bench_wait_for_size(jsonl, size, bench_now(), error);
+	status = bench_server_stop(server);
+	if (ok && status != 0) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_FAILED,
+		            "tldrs serve exited with status %d",
+		            status);
+		ok = FALSE;
+	}
+	if (!ok) {
+		g_autofree char *log = bench_server_log_tail(server);
+		if (log[0] != '\0')
+			g_printerr("tldrs-bench: the daemon's log ends with:\n%s\n", log);
+	}
+	bench_server_free(server);
+	return ok;
+}
+
 static void
 bench_scenario_get_tef(Bench *b)
 {
 	guint64 min_bytes = b->quick ? BENCH_GET_TEF_BYTES / 20 : BENCH_GET_TEF_BYTES;
 	g_autofree char *dir = g_build_filename(b->dir, "get-tef", NULL);
 	g_autofree char *input = g_build_filename(dir, "bench.jsonl", NULL);
+	g_autofree char *run_dir = g_build_filename(dir, "data", NULL);
+	g_autofree char *stored = g_build_filename(run_dir, "bench-get-tef.jsonl", NULL);
+	g_autofree char *state = g_build_filename(run_dir, ".tldrs-state.json", NULL);
+	g_autofree char *state_data = NULL;
 	g_autofree char *out = g_build_filename(dir, "bench.json", NULL);
 	g_autofree char *cp = g_find_program_in_path("cp");
 	g_autofree char *perf = b->perf_dir != NULL ? g_find_program_in_path("perf") : NULL;
@@ -1048,13 +1118,31 @@ bench_scenario_get_tef(Bench *b)
 	gdouble rss_max = -1;
 	GStatBuf sb;
 
-	g_mkdir_with_parents(dir, 0700);
+	gdouble t0;
+
+	g_mkdir_with_parents(run_dir, 0700);
 	bench_progress("get-tef: generating %.0f MB of trace", (gdouble)min_bytes / 1e6);
 	if (cp == NULL || !bench_write_jsonl_file(input, min_bytes, &n_events, &error) ||
 	    g_stat(input, &sb) != 0) {
 		bench_fail(b, "get-tef", BENCH_TLDRS, NULL, error);
 		return;
 	}
+	/* the trace as users have it: stored by the daemon, which records what it checked */
+	bench_progress("get-tef: storing it through tldrs serve");
+	t0 = bench_now();
+	if (!bench_store_trace(b, run_dir, "bench-get-tef", input, (guint64)sb.st_size, &error) ||
+	    g_stat(stored, &sb) != 0) {
+		bench_fail(b, "get-tef", BENCH_TLDRS, NULL, error);
+		b->keep = TRUE;
+		return;
+	}
+	g_unlink(input);
+	g_file_get_contents(state, &state_data, NULL, NULL);
+	bench_progress("get-tef: stored in %.1f s; the daemon %s the lines it checked",
+	               bench_now() - t0,
+	               state_data != NULL && strstr(state_data, "\"checked\"") != NULL
+	                       ? "recorded"
+	                       : "did NOT record");
 	for (guint run = 0; run < b->runs; run++) {
 		for (guint k = 0; k < 2; k++) {
 			gboolean tef = (run + k) % 2 == 0;
@@ -1074,11 +1162,13 @@ bench_scenario_get_tef(Bench *b)
 			                          "--",
 			                          b->tldrs_bin,
 			                          "get-tef",
-			                          input,
+			                          "bench-get-tef",
+			                          "-d",
+			                          run_dir,
 			                          "-o",
 			                          out,
 			                          NULL};
-			const char *cp_argv[] = {cp, input, out, NULL};
+			const char *cp_argv[] = {cp, stored, out, NULL};
 			BenchMeasured m = {0};
 			GStatBuf osb;
 			g_clear_error(&error);
@@ -1133,7 +1223,7 @@ bench_scenario_get_tef(Bench *b)
 		if (k == 0 && a->len > 0)
 			rss_max = bench_stat(rss, a->len).max;
 		bench_table_add(b->get_tef,
-		                g_strdup(k == 0 ? "tldrs get-tef -o FILE" : "cp"),
+		                g_strdup(k == 0 ? "tldrs get-tef ID -o FILE" : "cp ID.jsonl FILE"),
 		                g_strdup_printf("%.0f MB, %" G_GUINT64_FORMAT " events",
 		                                (gdouble)sb.st_size / 1e6,
 		                                n_events),
@@ -1163,7 +1253,8 @@ bench_scenario_get_tef(Bench *b)
 	             FALSE,
 	             " MiB",
 	             1);
-	g_unlink(input);
+	if (!b->keep)
+		bench_rm_rf(run_dir);
 }
 
 /* ---- the gzip sink, beside in-process zlib ---- */
@@ -1715,7 +1806,8 @@ main(int argc, char **argv)
 	bench_table_note(b->latency,
 	                 "median ms: median over the runs of each run's median; the file is polled "
 	                 "every 0.1 ms.");
-	b->get_tef = bench_table_new("get-tef of a big trace to a file, beside cp of the same file",
+	b->get_tef = bench_table_new("get-tef of a big trace stored by tldrs serve, to a file, "
+	                             "beside cp of the same file",
 	                             (const char *const[]){"command",
 	                                                   "input",
 	                                                   "time s",
