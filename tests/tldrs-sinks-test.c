@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <zlib.h>
 
 #include "tldrs-reader.h"
 #include "tldrs-test-util.h"
@@ -37,6 +38,58 @@ read_lines(const char *path)
 		g_ptr_array_add(lines, g_strndup(line, len));
 	g_assert_no_error(error);
 	return lines;
+}
+
+/* the text of a gzip file, checked strictly (no resync after damage): every member whole with
+ * its CRC and length, except that with @open_ok the last one may be unfinished */
+static GString *
+gunzip_strict(const char *path, gboolean open_ok, guint *members)
+{
+	g_autofree char *data = NULL;
+	g_autofree guint8 *buf = g_malloc(65536);
+	GString *text = g_string_new(NULL);
+	gsize len = 0;
+	z_stream zs;
+	guint n = 0;
+	gboolean whole = TRUE;
+
+	g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+	memset(&zs, 0, sizeof(zs));
+	g_assert_cmpint(inflateInit2(&zs, 15 + 16), ==, Z_OK);
+	zs.next_in = (Bytef *)data;
+	zs.avail_in = (uInt)len;
+	while (len > 0) {
+		int rc;
+		zs.next_out = buf;
+		zs.avail_out = 65536;
+		rc = inflate(&zs, Z_NO_FLUSH);
+		g_string_append_len(text, (const char *)buf, (gssize)(65536 - zs.avail_out));
+		if (rc == Z_STREAM_END) {
+			n++;
+			whole = TRUE;
+			inflateReset(&zs);
+			if (zs.avail_in == 0)
+				break;
+			continue;
+		}
+		whole = FALSE;
+		if (rc == Z_BUF_ERROR || (rc == Z_OK && zs.avail_in == 0 && zs.avail_out > 0))
+			break; /* all read, in the middle of a member */
+		if (rc != Z_OK)
+			g_error("%s: %s at byte %" G_GSIZE_FORMAT,
+			        path,
+			        zs.msg != NULL ? zs.msg : "?",
+			        len - zs.avail_in);
+	}
+	inflateEnd(&zs);
+	if (!whole) {
+		if (!open_ok)
+			g_error("%s: the last member is unfinished", path);
+		n++;
+	}
+	if (members != NULL)
+		*members = n;
+	return text;
 }
 
 static TldrsTestDaemon *
@@ -203,6 +256,181 @@ test_gzip_deleted_while_written(void)
 	                "\"n\":10}}");
 }
 
+static gdouble
+test_scale(void)
+{
+	const char *scale = g_getenv("TLDRS_TEST_SCALE");
+	return scale != NULL ? CLAMP(g_ascii_strtod(scale, NULL), 0.01, 1.0) : 1.0;
+}
+
+/* many blocks compressed in parallel, for two traces at once, with flushes in between: the
+ * .jsonl.gz always holds whole lines of what the .jsonl holds, in the same order, and in the
+ * end exactly the same */
+static void
+test_gzip_blocks_in_order(void)
+{
+	g_autoptr(TldrsTestDaemon) d =
+	        start_with_config("[Daemon]\nSinks=jsonl;gzip\nFlushIntervalSec=0.05\n");
+	const char *ids[] = {"tr-par", "tr-par2"};
+	guint n_events = (guint)(20000 * test_scale());
+	GSocket *s[5];
+	guint checks = 0;
+
+	for (guint c = 0; c < G_N_ELEMENTS(s); c++) {
+		g_autofree char *open = g_strdup_printf("OPEN %s\n", ids[c == 4]);
+		s[c] = tldrs_test_connect(d->socket_path);
+		tldrs_test_send(s[c], open);
+	}
+	for (guint from = 0; from < n_events; from += 500) {
+		for (guint c = 0; c < G_N_ELEMENTS(s); c++) {
+			g_autoptr(GString) buf = g_string_new(NULL);
+			for (guint i = from; i < MIN(from + 500, n_events); i++) {
+				g_autofree char *e = event(c * 1000000 + i);
+				g_string_append_printf(buf, "%s\n", e);
+			}
+			tldrs_test_send_len(s[c], buf->str, buf->len);
+		}
+		if (from % 2500 == 0) {
+			/* while written: a strict prefix of the .jsonl, in whole lines */
+			for (guint k = 0; k < G_N_ELEMENTS(ids); k++) {
+				g_autofree char *base = g_strconcat(ids[k], ".jsonl", NULL);
+				g_autofree char *jsonl = g_build_filename(d->data_dir, base, NULL);
+				g_autofree char *gz = g_strconcat(jsonl, ".gz", NULL);
+				g_autofree char *plain = NULL;
+				g_autoptr(GString) text = NULL;
+				if (!g_file_test(gz, G_FILE_TEST_EXISTS))
+					continue;
+				text = gunzip_strict(gz, TRUE, NULL);
+				g_assert_true(g_file_get_contents(jsonl, &plain, NULL, NULL));
+				g_assert_true(g_str_has_prefix(plain, text->str));
+				g_assert_true(text->len == 0 || text->str[text->len - 1] == '\n');
+				checks++;
+			}
+			g_usleep(60000);
+		}
+	}
+	for (guint c = 0; c < G_N_ELEMENTS(s); c++)
+		tldrs_test_close(s[c]);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(checks, >, 0);
+
+	for (guint k = 0; k < G_N_ELEMENTS(ids); k++) {
+		g_autofree char *base = g_strconcat(ids[k], ".jsonl", NULL);
+		g_autofree char *jsonl = g_build_filename(d->data_dir, base, NULL);
+		g_autofree char *gz = g_strconcat(jsonl, ".gz", NULL);
+		g_autofree char *plain = NULL;
+		g_autoptr(GString) text = gunzip_strict(gz, FALSE, NULL);
+		g_assert_true(g_file_get_contents(jsonl, &plain, NULL, NULL));
+		g_assert_cmpuint(tldrs_test_count_lines(jsonl), ==, n_events * (k == 0 ? 4 : 1));
+		g_assert_cmpuint(text->len, ==, strlen(plain));
+		g_assert_true(strcmp(text->str, plain) == 0);
+	}
+}
+
+/* a .jsonl.gz deleted while a member is open: the new file is valid gzip on its own and holds
+ * every event sent after the deletion */
+static void
+test_gzip_deleted_mid_member(void)
+{
+	g_autoptr(TldrsTestDaemon) d =
+	        start_with_config("[Daemon]\nSinks=gzip\nFlushIntervalSec=0.05\n");
+	g_autofree char *gz = g_build_filename(d->data_dir, "tr-mid.jsonl.gz", NULL);
+	g_autoptr(GString) text = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint members = 0;
+	guint first = 0;
+	guint n;
+	GSocket *s = tldrs_test_connect(d->socket_path);
+
+	/* an event every 10 ms: never a flush interval without one, so the member stays open */
+	tldrs_test_send(s, "OPEN tr-mid\n");
+	for (guint i = 0; i < 80; i++) {
+		g_autofree char *e = event(i);
+		tldrs_test_send(s, e);
+		tldrs_test_send(s, "\n");
+		if (i == 40)
+			g_assert_cmpint(g_unlink(gz), ==, 0);
+		g_usleep(10000);
+	}
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+
+	text = gunzip_strict(gz, FALSE, &members);
+	g_assert_cmpuint(members, ==, 1);
+	lines = g_strsplit(text->str, "\n", -1);
+	n = g_strv_length(lines) - 1;
+	g_assert_cmpstr(lines[n], ==, "");
+	g_assert_cmpuint(n, >=, 39);
+	g_assert_cmpuint(n, <, 80);
+	first = 80 - n;
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *e = event(first + i);
+		g_assert_cmpstr(lines[i], ==, e);
+	}
+}
+
+/* a write error (a file size limit, like a full disk): nothing lost, the stream stays intact,
+ * logged once; everything is stored once the fault clears */
+static void
+test_gzip_write_fault(void)
+{
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autofree char *gz = NULL;
+	g_autofree char *cmd = NULL;
+	g_autofree char *log = NULL;
+	g_autoptr(GString) buf = g_string_new("OPEN tr-full\n");
+	g_autoptr(GString) text = NULL;
+	g_autoptr(GPtrArray) lines = NULL;
+	const char *pid;
+	GSocket *s;
+	GStatBuf sb;
+	int status = 0;
+
+	if (!tldrs_test_have_program("prlimit")) {
+		g_test_skip("prlimit (util-linux) is not installed");
+		return;
+	}
+	d = start_with_config("[Daemon]\nSinks=gzip\nFlushIntervalSec=0.05\n");
+	gz = g_build_filename(d->data_dir, "tr-full.jsonl.gz", NULL);
+	pid = g_subprocess_get_identifier(d->proc);
+	cmd = g_strdup_printf("prlimit --pid %s --fsize=3000:unlimited", pid);
+	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
+	g_assert_cmpint(status, ==, 0);
+
+	s = tldrs_test_connect(d->socket_path);
+	for (guint i = 0; i < 20000; i++) {
+		g_autofree char *e = event(i * 7919 % 100003);
+		g_string_append_printf(buf, "%s\n", e);
+	}
+	tldrs_test_send_len(s, buf->str, buf->len);
+	g_usleep(400000);
+	g_assert_cmpint(g_stat(gz, &sb), ==, 0);
+	g_assert_cmpint(sb.st_size, <=, 3000);
+	g_assert_true(tldrs_test_socket_ready(d->socket_path));
+
+	g_free(cmd);
+	cmd = g_strdup_printf("prlimit --pid %s --fsize=unlimited:unlimited", pid);
+	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
+	g_assert_cmpint(status, ==, 0);
+	for (guint i = 0; i < 500; i++) {
+		g_autoptr(GPtrArray) now = read_lines(gz);
+		if (now->len >= 20000)
+			break;
+		g_usleep(10000);
+	}
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+
+	text = gunzip_strict(gz, FALSE, NULL);
+	g_assert_cmpuint(text->len, ==, buf->len - strlen("OPEN tr-full\n"));
+	g_assert_true(strcmp(text->str, buf->str + strlen("OPEN tr-full\n")) == 0);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "File too large"));
+	g_assert_null(strstr(strstr(log, "File too large") + 1, "File too large"));
+	g_assert_nonnull(strstr(log, "tr-full.jsonl.gz: writing again"));
+	g_assert_nonnull(strstr(log, "works again"));
+}
+
 /* a sink that fails stops only itself; the others and the clients keep going */
 static void
 test_failing_sink_alone(void)
@@ -358,6 +586,9 @@ main(int argc, char **argv)
 	                test_gzip_readable_while_written_and_after_crash);
 	g_test_add_func("/tldrs/sinks/failing-sink-alone", test_failing_sink_alone);
 	g_test_add_func("/tldrs/sinks/gzip-deleted-while-written", test_gzip_deleted_while_written);
+	g_test_add_func("/tldrs/sinks/gzip-blocks-in-order", test_gzip_blocks_in_order);
+	g_test_add_func("/tldrs/sinks/gzip-deleted-mid-member", test_gzip_deleted_mid_member);
+	g_test_add_func("/tldrs/sinks/gzip-write-fault", test_gzip_write_fault);
 	g_test_add_func("/tldrs/config/bad-configs", test_bad_configs);
 	g_test_add_func("/tldrs/config/lookup-and-override", test_config_lookup_and_override);
 	g_test_add_func("/tldrs/config/example-config", test_example_config);

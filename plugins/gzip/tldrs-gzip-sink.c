@@ -18,55 +18,103 @@
 
 /* The gzip sink: `<trace-id>.jsonl.gz` in the data directory.
  *
- * Compression runs in one worker thread, so it never stalls reading from sockets; the main
- * thread hands it copies of the batches. Each time a trace is opened its file gets a new gzip
- * member appended (concatenated members are valid gzip), so old data is never rewritten. At
- * every flush the stream is sync-flushed: the file is readable up to there while it is being
- * written and after a crash. A trace idle for a whole flush interval finishes its member and
- * frees its compressor, so idle traces cost no zlib memory. */
+ * The events of a trace are cut into blocks, and a small pool of threads compresses the
+ * blocks in parallel, each one on its own as raw deflate, primed with the last 32 KiB before
+ * it (so the ratio is that of one stream) and ended by a sync flush (so the blocks can simply
+ * be put one after the other). Whichever thread finishes a block that is next in its trace
+ * writes it, and every finished block after it, in order; the gzip header, the CRC-32 (put
+ * together from the blocks' with crc32_combine()) and the length are added around them here.
+ *
+ * Each time a trace is opened its file gets a new gzip member appended (concatenated members
+ * are valid gzip), so old data is never rewritten. Every block ends in a sync flush and a flush
+ * cuts the block being filled, so the file is readable up to the last flush while it is being
+ * written and after a crash. A trace idle for a whole flush interval finishes its member. */
 
-/* bytes handed to the worker and not compressed yet, before the daemon is asked to wait */
-#define TLDRS_GZIP_OUT_CHUNK (256 * 1024)
+/* a trace's events are compressed in blocks of at most this size, cut at line ends */
+#define TLDRS_GZIP_BLOCK (256 * 1024)
+/* the deflate window: how far back a block may refer */
+#define TLDRS_GZIP_WINDOW (32 * 1024)
+/* a block's buffer: room for the 32 KiB before the block, then for the block */
+#define TLDRS_GZIP_BUF_SIZE (TLDRS_GZIP_WINDOW + TLDRS_GZIP_BLOCK)
+/* free block buffers kept for reuse (already mapped: no page faults when filled again) */
+#define TLDRS_GZIP_POOL_MAX 8
+/* at most this many compressing threads, however many CPUs */
+#define TLDRS_GZIP_MAX_THREADS 4
+/* a thread that had nothing to do for this long frees its compressor */
+#define TLDRS_GZIP_IDLE_US (2 * G_USEC_PER_SEC)
 
 typedef enum {
-	TLDRS_GZIP_JOB_DATA,
-	TLDRS_GZIP_JOB_SYNC,
-	TLDRS_GZIP_JOB_SYNC_ASYNC, /* the same, nobody waits: the worker frees the job */
-	TLDRS_GZIP_JOB_CLOSE,
-	TLDRS_GZIP_JOB_QUIT,
-} TldrsGzipJobKind;
+	TLDRS_GZIP_ITEM_DATA,   /* a block of events */
+	TLDRS_GZIP_ITEM_SYNC,   /* write out what could not be written before */
+	TLDRS_GZIP_ITEM_FINISH, /* end the member */
+} TldrsGzipItemKind;
 
 typedef struct _TldrsGzipSink TldrsGzipSink;
 
+/* Main thread: the fields up to `items`. Under sink->lock: `items` to `unwritten`.
+ * The rest belongs to the thread that has set `writing` (or to the main thread once
+ * `items` is empty and nobody writes). */
 typedef struct {
 	TldrsGzipSink *sink;
 	char *path;
+	guint8 *block;    /* the block being filled (a buffer), or NULL */
+	gsize block_dict; /* how much of the 32 KiB before it it has */
+	gsize block_len;  /* events in it */
+	guint8 *window;   /* the last 32 KiB of the open member, or NULL */
+	gsize window_len;
+	gboolean member_open;
+	gboolean dirty; /* events since the last flush */
+
+	GQueue items;       /* of TldrsGzipItem, in order, until written */
+	gboolean writing;   /* a thread is writing items */
+	gboolean kicked;    /* in sink->kicks */
+	char *error;        /* the last error, while writing fails */
+	gboolean unwritten; /* out held bytes after the last write */
+
 	int fd;
-	z_stream zs;
-	gboolean zs_live;
-	gboolean dirty;   /* data since the last sync */
-	GByteArray *out;  /* compressed bytes not written yet (kept across errors) */
-	char *error;      /* the last error, for the main thread; under sink->lock */
-	gboolean failing; /* worker only */
+	GByteArray *out; /* compressed bytes not written yet (kept across errors) */
+	gboolean failing;
+	gboolean in_member; /* the current file has this member's header */
+	guint32 crc;        /* of the member so far */
+	guint32 isize;      /* of the member so far, modulo 2^32 */
+	guint64 member_in;  /* uncompressed bytes of the member in the current file */
 } TldrsGzipTrace;
 
 typedef struct {
-	TldrsGzipJobKind kind;
+	TldrsGzipItemKind kind;
 	TldrsGzipTrace *trace;
-	GBytes *data;
-	/* SYNC: the main thread waits for this */
-	gboolean done;
-} TldrsGzipJob;
+	guint8 *buf;    /* DATA: a buffer: the dictionary ends, the events start at 32 KiB */
+	gsize dict_len; /* DATA: what comes just before the events in the member */
+	gsize len;      /* DATA: the events */
+	guint8 *out;    /* DATA: the events compressed */
+	gsize out_len;
+	guint32 crc;   /* DATA: of the events */
+	gboolean done; /* compressed; under sink->lock */
+} TldrsGzipItem;
+
+/* one compressing thread's own state */
+typedef struct {
+	z_stream zs;
+	gboolean live;
+	guint8 *buf;
+	gsize buf_size;
+} TldrsGzipWorker;
 
 struct _TldrsGzipSink {
 	GObject parent_instance;
 	char *data_dir;
 	int level;
-	GThread *thread;
-	GAsyncQueue *jobs;
+	guint max_threads;
 	GMutex lock;
-	GCond cond;
-	gsize backlog; /* under lock */
+	GCond work_cond; /* work or kicks were queued, or quit */
+	GCond done_cond; /* a thread stopped writing a trace */
+	GQueue work;     /* DATA items to compress, oldest first; under lock */
+	GQueue kicks;    /* traces with finished items and no writer; under lock */
+	GPtrArray *threads;
+	guint idle; /* threads waiting for work; under lock */
+	gboolean quit;
+	gsize backlog;   /* under lock */
+	GPtrArray *pool; /* free block buffers; under lock */
 };
 
 G_DECLARE_FINAL_TYPE(TldrsGzipSink, tldrs_gzip_sink, TLDRS, GZIP_SINK, GObject)
@@ -79,7 +127,127 @@ G_DEFINE_TYPE_WITH_CODE(TldrsGzipSink,
                         G_TYPE_OBJECT,
                         G_IMPLEMENT_INTERFACE(TLDRS_TYPE_SINK, tldrs_gzip_sink_iface_init))
 
-/* ---- worker thread ---- */
+static guint8 *
+tldrs_gzip_sink_buf_get(TldrsGzipSink *self)
+{
+	guint8 *buf = NULL;
+	g_mutex_lock(&self->lock);
+	if (self->pool->len > 0)
+		buf = g_ptr_array_steal_index_fast(self->pool, self->pool->len - 1);
+	g_mutex_unlock(&self->lock);
+	return buf != NULL ? buf : g_malloc(TLDRS_GZIP_BUF_SIZE);
+}
+
+static void
+tldrs_gzip_sink_buf_put(TldrsGzipSink *self, guint8 *buf)
+{
+	if (buf == NULL)
+		return;
+	g_mutex_lock(&self->lock);
+	if (self->pool->len < TLDRS_GZIP_POOL_MAX) {
+		g_ptr_array_add(self->pool, g_steal_pointer(&buf));
+	}
+	g_mutex_unlock(&self->lock);
+	g_free(buf);
+}
+
+static void
+tldrs_gzip_item_free(TldrsGzipSink *self, TldrsGzipItem *item)
+{
+	tldrs_gzip_sink_buf_put(self, item->buf);
+	g_free(item->out);
+	g_free(item);
+}
+
+/* ---- compressing (any thread) ---- */
+
+static void
+tldrs_gzip_worker_clear(TldrsGzipWorker *w)
+{
+	if (w->live)
+		deflateEnd(&w->zs);
+	w->live = FALSE;
+	g_clear_pointer(&w->buf, g_free);
+	w->buf_size = 0;
+}
+
+/* @in as stored deflate blocks, for when zlib cannot help: valid, just not smaller */
+static guint8 *
+tldrs_gzip_stored(const guint8 *in, gsize len, gsize *out_len)
+{
+	gsize n_blocks = MAX((len + 65534) / 65535, 1);
+	guint8 *out = g_malloc(len + 5 * n_blocks);
+	guint8 *p = out;
+	gsize off = 0;
+	do {
+		guint16 n = (guint16)MIN(len - off, 65535);
+		/* BFINAL 0, BTYPE 00, padded to the byte; LEN and NLEN little-endian */
+		*p++ = 0;
+		*p++ = (guint8)(n & 0xff);
+		*p++ = (guint8)(n >> 8);
+		*p++ = (guint8)(~n & 0xff);
+		*p++ = (guint8)((guint16)~n >> 8);
+		memcpy(p, in + off, n);
+		p += n;
+		off += n;
+	} while (off < len);
+	*out_len = (gsize)(p - out);
+	return out;
+}
+
+/* raw deflate of @in, primed with @dict, ending in a sync flush: it continues a deflate
+ * stream that already holds @dict, on a byte boundary */
+static guint8 *
+tldrs_gzip_worker_compress(TldrsGzipWorker *w,
+                           int level,
+                           const guint8 *in,
+                           gsize len,
+                           const guint8 *dict,
+                           gsize dict_len,
+                           gsize *out_len)
+{
+	gsize bound;
+	int rc;
+
+	if (!w->live) {
+		memset(&w->zs, 0, sizeof(w->zs));
+		/* -15: raw deflate, a 32 KiB window, no header or trailer */
+		if (deflateInit2(&w->zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			return tldrs_gzip_stored(in, len, out_len);
+		w->live = TRUE;
+	} else if (deflateReset(&w->zs) != Z_OK) {
+		return tldrs_gzip_stored(in, len, out_len);
+	}
+	if (dict_len > 0 && deflateSetDictionary(&w->zs, dict, (uInt)dict_len) != Z_OK)
+		return tldrs_gzip_stored(in, len, out_len);
+	/* room for the worst case and the sync flush's empty stored block */
+	bound = deflateBound(&w->zs, (uLong)len) + 64;
+	if (w->buf_size < bound) {
+		g_free(w->buf);
+		w->buf = g_malloc(bound);
+		w->buf_size = bound;
+	}
+	w->zs.next_in = (Bytef *)in;
+	w->zs.avail_in = (uInt)len;
+	w->zs.next_out = w->buf;
+	w->zs.avail_out = (uInt)w->buf_size;
+	rc = deflate(&w->zs, Z_SYNC_FLUSH);
+	if (rc != Z_OK || w->zs.avail_in > 0 || w->zs.avail_out == 0)
+		return tldrs_gzip_stored(in, len, out_len);
+	*out_len = w->buf_size - w->zs.avail_out;
+	return g_memdup2(w->buf, *out_len);
+}
+
+static void
+tldrs_gzip_item_compress(TldrsGzipItem *item, TldrsGzipWorker *w, int level)
+{
+	const guint8 *in = item->buf + TLDRS_GZIP_WINDOW;
+	item->out = tldrs_gzip_worker_compress(
+	        w, level, in, item->len, in - item->dict_len, item->dict_len, &item->out_len);
+	item->crc = (guint32)crc32(crc32(0, NULL, 0), in, (uInt)item->len);
+}
+
+/* ---- writing (the thread that set trace->writing) ---- */
 
 static void
 tldrs_gzip_trace_set_error(TldrsGzipTrace *t, const char *what, int errsv)
@@ -92,35 +260,22 @@ tldrs_gzip_trace_set_error(TldrsGzipTrace *t, const char *what, int errsv)
 	t->failing = TRUE;
 }
 
-/* the file was deleted under us: what the compressor holds belongs to a member whose start
- * is gone; drop it, so that new data starts a new member in a new file */
+/* everything is written again */
 static void
-tldrs_gzip_trace_check_deleted(TldrsGzipTrace *t)
+tldrs_gzip_trace_clear_error(TldrsGzipTrace *t)
 {
-	struct stat st;
-	if (t->fd < 0 || fstat(t->fd, &st) != 0 || st.st_nlink > 0)
-		return;
-	close(t->fd);
-	t->fd = -1;
-	if (t->zs_live) {
-		deflateEnd(&t->zs);
-		t->zs_live = FALSE;
-	}
-	if (t->out->len > 0) {
-		g_warning("%s was deleted while being written: %u compressed bytes lost",
-		          t->path,
-		          t->out->len);
-		g_byte_array_set_size(t->out, 0);
-	}
+	TldrsGzipSink *self = t->sink;
+	g_mutex_lock(&self->lock);
+	g_clear_pointer(&t->error, g_free);
+	g_mutex_unlock(&self->lock);
+	t->failing = FALSE;
 }
 
 static gboolean
 tldrs_gzip_trace_ensure_open(TldrsGzipTrace *t)
 {
-	struct stat st;
-	if (t->fd >= 0 && fstat(t->fd, &st) == 0 && st.st_nlink > 0)
+	if (t->fd >= 0)
 		return TRUE;
-	tldrs_gzip_trace_check_deleted(t);
 	t->fd = g_open(t->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (t->fd < 0) {
 		g_autofree char *dir = g_path_get_dirname(t->path);
@@ -134,6 +289,26 @@ tldrs_gzip_trace_ensure_open(TldrsGzipTrace *t)
 	if (flock(t->fd, LOCK_SH) != 0)
 		g_debug("cannot lock %s: %s", t->path, g_strerror(errno));
 	return TRUE;
+}
+
+/* the file was deleted under us: close it; what follows starts a new member in a new file */
+static void
+tldrs_gzip_trace_check_deleted(TldrsGzipTrace *t)
+{
+	struct stat st;
+	if (t->fd < 0 || fstat(t->fd, &st) != 0 || st.st_nlink > 0)
+		return;
+	close(t->fd);
+	t->fd = -1;
+	t->in_member = FALSE;
+	if (t->out->len > 0) {
+		g_warning("%s was deleted while being written: %u compressed bytes lost",
+		          t->path,
+		          t->out->len);
+		g_byte_array_set_size(t->out, 0);
+	}
+	if (t->failing)
+		tldrs_gzip_trace_clear_error(t);
 }
 
 /* write the compressed bytes; what fails stays in t->out for the next try */
@@ -155,133 +330,240 @@ tldrs_gzip_trace_write_out(TldrsGzipTrace *t)
 	}
 	g_byte_array_remove_range(t->out, 0, (guint)off);
 	if (t->out->len == 0 && t->failing) {
-		t->failing = FALSE;
 		g_message("%s: writing again", t->path);
+		tldrs_gzip_trace_clear_error(t);
 	}
 }
 
 static void
-tldrs_gzip_trace_deflate(TldrsGzipTrace *t, const guint8 *data, gsize len, int flush)
+tldrs_gzip_put_le32(GByteArray *out, guint32 v)
 {
-	TldrsGzipSink *self = t->sink;
-	if (len > 0)
-		tldrs_gzip_trace_check_deleted(t);
-	if (!t->zs_live) {
-		if (len == 0 && flush != Z_NO_FLUSH)
-			return;
-		memset(&t->zs, 0, sizeof(t->zs));
-		/* 15 + 16: a gzip member, header and trailer included */
-		if (deflateInit2(&t->zs, self->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-		    Z_OK) {
-			tldrs_gzip_trace_set_error(t, "compress for", ENOMEM);
-			return;
+	guint8 b[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24};
+	g_byte_array_append(out, b, sizeof(b));
+}
+
+/* add one item to the file, in the trace's order */
+static void
+tldrs_gzip_trace_put(TldrsGzipTrace *t, TldrsGzipItem *item, TldrsGzipWorker *w)
+{
+	tldrs_gzip_trace_check_deleted(t);
+	if (item->kind == TLDRS_GZIP_ITEM_DATA) {
+		const guint8 *in = item->buf + TLDRS_GZIP_WINDOW;
+		gsize len = item->len;
+		if (!t->in_member) {
+			/* gzip, deflate, no flags, no time; XFL 4 = fastest, 2 = best; Unix */
+			int level = t->sink->level;
+			guint8 header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+			header[8] = level == 1 ? 4 : level == 9 ? 2 : 0;
+			g_byte_array_append(t->out, header, sizeof(header));
+			t->in_member = TRUE;
+			t->crc = (guint32)crc32(0, NULL, 0);
+			t->isize = 0;
+			t->member_in = 0;
 		}
-		t->zs_live = TRUE;
+		/* a new file in the middle of a member: the block may not refer to what is
+		 * not in this file */
+		if (item->dict_len > t->member_in) {
+			g_free(item->out);
+			item->out = tldrs_gzip_worker_compress(w,
+			                                       t->sink->level,
+			                                       in,
+			                                       len,
+			                                       in - t->member_in,
+			                                       (gsize)t->member_in,
+			                                       &item->out_len);
+		}
+		g_byte_array_append(t->out, item->out, (guint)item->out_len);
+		t->crc = (guint32)crc32_combine(t->crc, item->crc, (z_off_t)len);
+		t->isize += (guint32)len;
+		t->member_in += len;
+	} else if (item->kind == TLDRS_GZIP_ITEM_FINISH && t->in_member) {
+		/* an empty final block (BFINAL 1, fixed codes, end of block), then the trailer */
+		static const guint8 last[2] = {0x03, 0x00};
+		g_byte_array_append(t->out, last, sizeof(last));
+		tldrs_gzip_put_le32(t->out, t->crc);
+		tldrs_gzip_put_le32(t->out, t->isize);
+		t->in_member = FALSE;
 	}
-	t->zs.next_in = (Bytef *)data;
-	t->zs.avail_in = (uInt)len;
-	do {
-		guint before = t->out->len;
-		int rc;
-		g_byte_array_set_size(t->out, before + TLDRS_GZIP_OUT_CHUNK);
-		t->zs.next_out = t->out->data + before;
-		t->zs.avail_out = TLDRS_GZIP_OUT_CHUNK;
-		rc = deflate(&t->zs, flush);
-		g_byte_array_set_size(t->out, before + TLDRS_GZIP_OUT_CHUNK - t->zs.avail_out);
-		if (rc == Z_STREAM_END)
-			break;
-		if (rc != Z_OK && rc != Z_BUF_ERROR)
-			break;
-	} while (t->zs.avail_out == 0 || t->zs.avail_in > 0);
-	if (flush == Z_FINISH) {
-		deflateEnd(&t->zs);
-		t->zs_live = FALSE;
-	}
-	/* do not hold much compressed output in memory */
-	if (t->out->len >= TLDRS_GZIP_OUT_CHUNK || flush != Z_NO_FLUSH)
-		tldrs_gzip_trace_write_out(t);
+	tldrs_gzip_trace_write_out(t);
 }
 
+/* called with the lock held: write @t's finished items in order, unless another thread
+ * does already (it then writes these too) */
 static void
-tldrs_gzip_trace_free(TldrsGzipTrace *t)
+tldrs_gzip_sink_write_trace(TldrsGzipSink *self, TldrsGzipTrace *t, TldrsGzipWorker *w)
 {
-	if (t->zs_live)
-		deflateEnd(&t->zs);
-	if (t->fd >= 0)
-		close(t->fd);
-	if (t->out->len > 0)
-		g_warning("%s: %u compressed bytes could not be written", t->path, t->out->len);
-	g_byte_array_unref(t->out);
-	g_free(t->error);
-	g_free(t->path);
-	g_free(t);
+	TldrsGzipItem *item;
+	if (t->writing)
+		return;
+	t->writing = TRUE;
+	while ((item = g_queue_peek_head(&t->items)) != NULL && item->done) {
+		gsize len = item->len;
+		gboolean unwritten;
+		g_queue_pop_head(&t->items);
+		g_mutex_unlock(&self->lock);
+		tldrs_gzip_trace_put(t, item, w);
+		unwritten = t->out->len > 0;
+		tldrs_gzip_item_free(self, item);
+		g_mutex_lock(&self->lock);
+		self->backlog -= len;
+		t->unwritten = unwritten;
+	}
+	t->writing = FALSE;
+	g_cond_broadcast(&self->done_cond);
 }
 
 static gpointer
 tldrs_gzip_sink_worker(gpointer data)
 {
 	TldrsGzipSink *self = data;
+	TldrsGzipWorker w = {0};
+
+	g_mutex_lock(&self->lock);
 	for (;;) {
-		TldrsGzipJob *job = g_async_queue_pop(self->jobs);
-		TldrsGzipTrace *t = job->trace;
-		switch (job->kind) {
-		case TLDRS_GZIP_JOB_DATA: {
-			gsize len = 0;
-			const guint8 *d = g_bytes_get_data(job->data, &len);
-			tldrs_gzip_trace_deflate(t, d, len, Z_NO_FLUSH);
-			t->dirty = TRUE;
-			g_mutex_lock(&self->lock);
-			self->backlog -= len;
+		TldrsGzipTrace *t = g_queue_pop_head(&self->kicks);
+		TldrsGzipItem *item = NULL;
+		if (t != NULL) {
+			t->kicked = FALSE;
+		} else if ((item = g_queue_pop_head(&self->work)) != NULL) {
+			t = item->trace;
 			g_mutex_unlock(&self->lock);
-			g_bytes_unref(job->data);
-			g_free(job);
+			tldrs_gzip_item_compress(item, &w, self->level);
+			g_mutex_lock(&self->lock);
+			item->done = TRUE;
+		} else if (self->quit) {
 			break;
-		}
-		case TLDRS_GZIP_JOB_SYNC_ASYNC:
-		case TLDRS_GZIP_JOB_SYNC:
-			/* readable up to here; an idle trace ends its member and frees zlib */
-			if (t->dirty)
-				tldrs_gzip_trace_deflate(t, NULL, 0, Z_SYNC_FLUSH);
-			else if (t->zs_live)
-				tldrs_gzip_trace_deflate(t, NULL, 0, Z_FINISH);
-			else
-				tldrs_gzip_trace_write_out(t);
-			t->dirty = FALSE;
-			if (job->kind == TLDRS_GZIP_JOB_SYNC_ASYNC) {
-				g_free(job);
-				break;
+		} else {
+			self->idle++;
+			if (!w.live && w.buf == NULL)
+				g_cond_wait(&self->work_cond, &self->lock);
+			else if (!g_cond_wait_until(&self->work_cond,
+			                            &self->lock,
+			                            g_get_monotonic_time() + TLDRS_GZIP_IDLE_US)) {
+				tldrs_gzip_worker_clear(&w);
+				g_ptr_array_set_size(self->pool, 0);
 			}
-			g_mutex_lock(&self->lock);
-			job->done = TRUE;
-			g_cond_broadcast(&self->cond);
-			g_mutex_unlock(&self->lock);
-			break;
-		case TLDRS_GZIP_JOB_CLOSE:
-			tldrs_gzip_trace_deflate(t, NULL, 0, Z_FINISH);
-			tldrs_gzip_trace_write_out(t);
-			tldrs_gzip_trace_free(t);
-			g_free(job);
-			break;
-		case TLDRS_GZIP_JOB_QUIT:
-		default:
-			g_free(job);
-			return NULL;
+			self->idle--;
+			continue;
 		}
+		tldrs_gzip_sink_write_trace(self, t, &w);
 	}
+	g_mutex_unlock(&self->lock);
+	tldrs_gzip_worker_clear(&w);
+	return NULL;
 }
 
 /* ---- main thread ---- */
 
+/* called with the lock held, after queueing something */
 static void
-tldrs_gzip_sink_push(TldrsGzipSink *self, TldrsGzipJobKind kind, TldrsGzipTrace *t, GBytes *data)
+tldrs_gzip_sink_wake(TldrsGzipSink *self)
 {
-	TldrsGzipJob *job = g_new0(TldrsGzipJob, 1);
-	job->kind = kind;
-	job->trace = t;
-	job->data = data;
-	if (self->thread == NULL)
-		self->thread = g_thread_new("tldrs-gzip", tldrs_gzip_sink_worker, self);
-	g_async_queue_push(self->jobs, job);
+	guint waiting = self->work.length + self->kicks.length;
+	if (waiting > self->idle && self->threads->len < self->max_threads) {
+		g_autofree char *name = g_strdup_printf("tldrs-gzip-%u", self->threads->len);
+		g_ptr_array_add(self->threads, g_thread_new(name, tldrs_gzip_sink_worker, self));
+	}
+	g_cond_signal(&self->work_cond);
+}
+
+/* a new block for @t, after the 32 KiB of its member before it */
+static void
+tldrs_gzip_trace_start_block(TldrsGzipSink *self, TldrsGzipTrace *t)
+{
+	t->block = tldrs_gzip_sink_buf_get(self);
+	t->block_dict = t->window_len;
+	t->block_len = 0;
+	if (t->window_len > 0)
+		memcpy(t->block + TLDRS_GZIP_WINDOW - t->window_len, t->window, t->window_len);
+}
+
+/* queue the block being filled, to be compressed after what came before it in the member */
+static void
+tldrs_gzip_trace_cut(TldrsGzipSink *self, TldrsGzipTrace *t)
+{
+	TldrsGzipItem *item;
+	gsize keep;
+	if (t->block_len == 0)
+		return;
+	item = g_new0(TldrsGzipItem, 1);
+	item->kind = TLDRS_GZIP_ITEM_DATA;
+	item->trace = t;
+	item->buf = g_steal_pointer(&t->block);
+	item->dict_len = t->block_dict;
+	item->len = t->block_len;
+	/* the next block's dictionary: the last 32 KiB of the member so far */
+	keep = MIN(item->dict_len + item->len, TLDRS_GZIP_WINDOW);
+	if (t->window == NULL)
+		t->window = g_malloc(TLDRS_GZIP_WINDOW);
+	memcpy(t->window, item->buf + TLDRS_GZIP_WINDOW + item->len - keep, keep);
+	t->window_len = keep;
+	t->block_len = 0;
+	t->member_open = TRUE;
+
+	g_mutex_lock(&self->lock);
+	self->backlog += item->len;
+	g_queue_push_tail(&t->items, item);
+	g_queue_push_tail(&self->work, item);
+	tldrs_gzip_sink_wake(self);
+	g_mutex_unlock(&self->lock);
+}
+
+/* queue a marker after the trace's blocks */
+static void
+tldrs_gzip_trace_mark(TldrsGzipSink *self, TldrsGzipTrace *t, TldrsGzipItemKind kind)
+{
+	TldrsGzipItem *item = g_new0(TldrsGzipItem, 1);
+	item->kind = kind;
+	item->trace = t;
+	item->done = TRUE;
+	g_mutex_lock(&self->lock);
+	g_queue_push_tail(&t->items, item);
+	/* nobody writes this trace now and nothing before the marker is left to compress */
+	if (!t->writing && !t->kicked && g_queue_peek_head(&t->items) == item) {
+		t->kicked = TRUE;
+		g_queue_push_tail(&self->kicks, t);
+		tldrs_gzip_sink_wake(self);
+	}
+	g_mutex_unlock(&self->lock);
+}
+
+/* make everything so far readable: cut the block being filled; an idle trace ends its
+ * member; after a failed write, try again */
+static void
+tldrs_gzip_trace_sync(TldrsGzipSink *self, TldrsGzipTrace *t, gboolean closing)
+{
+	gboolean queued = FALSE;
+	gboolean unwritten;
+	if (t->dirty && !closing) {
+		queued = t->block_len > 0;
+		tldrs_gzip_trace_cut(self, t);
+	} else {
+		tldrs_gzip_trace_cut(self, t);
+		if (t->member_open) {
+			tldrs_gzip_trace_mark(self, t, TLDRS_GZIP_ITEM_FINISH);
+			g_clear_pointer(&t->window, g_free);
+			t->window_len = 0;
+			t->member_open = FALSE;
+			queued = TRUE;
+		}
+	}
+	t->dirty = FALSE;
+	g_mutex_lock(&self->lock);
+	unwritten = t->unwritten;
+	g_mutex_unlock(&self->lock);
+	if (!queued && unwritten)
+		tldrs_gzip_trace_mark(self, t, TLDRS_GZIP_ITEM_SYNC);
+}
+
+/* until every item of @t is in the file, or failed */
+static void
+tldrs_gzip_trace_wait(TldrsGzipSink *self, TldrsGzipTrace *t)
+{
+	g_mutex_lock(&self->lock);
+	while (t->items.length > 0 || t->writing || t->kicked)
+		g_cond_wait(&self->done_cond, &self->lock);
+	g_mutex_unlock(&self->lock);
 }
 
 static gboolean
@@ -332,6 +614,7 @@ tldrs_gzip_sink_open_trace(TldrsSink *sink, const char *trace_id, const char *fi
 	t->sink = self;
 	t->fd = -1;
 	t->out = g_byte_array_new();
+	g_queue_init(&t->items);
 	if (file != NULL) {
 		t->path = g_strconcat(file, ".gz", NULL);
 	} else {
@@ -341,13 +624,13 @@ tldrs_gzip_sink_open_trace(TldrsSink *sink, const char *trace_id, const char *fi
 	return t;
 }
 
-/* the last error the worker met for @t, if any, handed over once */
+/* the last error a writing thread met for @t, until everything is written again */
 static gboolean
 tldrs_gzip_sink_take_error(TldrsGzipSink *self, TldrsGzipTrace *t, GError **error)
 {
 	g_autofree char *msg = NULL;
 	g_mutex_lock(&self->lock);
-	msg = g_steal_pointer(&t->error);
+	msg = g_strdup(t->error);
 	g_mutex_unlock(&self->lock);
 	if (msg == NULL)
 		return TRUE;
@@ -360,10 +643,32 @@ tldrs_gzip_sink_write(TldrsSink *sink, gpointer trace, const char *lines, gsize 
 {
 	TldrsGzipSink *self = TLDRS_GZIP_SINK(sink);
 	TldrsGzipTrace *t = trace;
-	g_mutex_lock(&self->lock);
-	self->backlog += len;
-	g_mutex_unlock(&self->lock);
-	tldrs_gzip_sink_push(self, TLDRS_GZIP_JOB_DATA, t, g_bytes_new(lines, len));
+
+	t->dirty = len > 0 || t->dirty;
+	while (len > 0) {
+		gsize room, n = len;
+		if (t->block == NULL)
+			tldrs_gzip_trace_start_block(self, t);
+		room = TLDRS_GZIP_BLOCK - t->block_len;
+		if (n > room) {
+			/* fill the block up to a line end; a line longer than a block is cut */
+			const char *nl = room > 0 ? memrchr(lines, '\n', room) : NULL;
+			if (nl != NULL) {
+				n = (gsize)(nl + 1 - lines);
+			} else if (t->block_len > 0) {
+				tldrs_gzip_trace_cut(self, t);
+				continue;
+			} else {
+				n = room;
+			}
+		}
+		memcpy(t->block + TLDRS_GZIP_WINDOW + t->block_len, lines, n);
+		t->block_len += n;
+		lines += n;
+		len -= n;
+		if (len > 0 || t->block_len == TLDRS_GZIP_BLOCK)
+			tldrs_gzip_trace_cut(self, t);
+	}
 	return tldrs_gzip_sink_take_error(self, t, error);
 }
 
@@ -372,39 +677,43 @@ tldrs_gzip_sink_flush(TldrsSink *sink, gpointer trace, GError **error)
 {
 	TldrsGzipSink *self = TLDRS_GZIP_SINK(sink);
 	TldrsGzipTrace *t = trace;
-	TldrsGzipJob *job = g_new0(TldrsGzipJob, 1);
-
 	/* wait until the file holds everything accepted so far */
-	job->kind = TLDRS_GZIP_JOB_SYNC;
-	job->trace = t;
-	if (self->thread == NULL)
-		self->thread = g_thread_new("tldrs-gzip", tldrs_gzip_sink_worker, self);
-	g_async_queue_push(self->jobs, job);
-	g_mutex_lock(&self->lock);
-	while (!job->done)
-		g_cond_wait(&self->cond, &self->lock);
-	g_mutex_unlock(&self->lock);
-	g_free(job);
+	tldrs_gzip_trace_sync(self, t, FALSE);
+	tldrs_gzip_trace_wait(self, t);
 	return tldrs_gzip_sink_take_error(self, t, error);
 }
 
-/* the periodic flush: queue the sync flush, do not wait for the compressor */
+/* the periodic flush: queue the cut, do not wait for the compressors */
 static gboolean
 tldrs_gzip_sink_flush_async(TldrsSink *sink, gpointer trace, GError **error)
 {
 	TldrsGzipSink *self = TLDRS_GZIP_SINK(sink);
 	TldrsGzipTrace *t = trace;
-	tldrs_gzip_sink_push(self, TLDRS_GZIP_JOB_SYNC_ASYNC, t, NULL);
+	tldrs_gzip_trace_sync(self, t, FALSE);
 	return tldrs_gzip_sink_take_error(self, t, error);
 }
 
 static void
 tldrs_gzip_sink_close_trace(TldrsSink *sink, gpointer trace)
 {
-	if (trace == NULL)
+	TldrsGzipSink *self = TLDRS_GZIP_SINK(sink);
+	TldrsGzipTrace *t = trace;
+	if (t == NULL)
 		return;
-	/* the worker finishes the member and frees the state */
-	tldrs_gzip_sink_push(TLDRS_GZIP_SINK(sink), TLDRS_GZIP_JOB_CLOSE, trace, NULL);
+	/* finish the member and wait for it (the daemon flushed just before, so this is short);
+	 * a trace id opened again gets new state, whose writes must come after these */
+	tldrs_gzip_trace_sync(self, t, TRUE);
+	tldrs_gzip_trace_wait(self, t);
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->out->len > 0)
+		g_warning("%s: %u compressed bytes could not be written", t->path, t->out->len);
+	g_byte_array_unref(t->out);
+	tldrs_gzip_sink_buf_put(self, t->block);
+	g_free(t->window);
+	g_free(t->error);
+	g_free(t->path);
+	g_free(t);
 }
 
 static char *
@@ -430,10 +739,15 @@ static void
 tldrs_gzip_sink_shutdown(TldrsSink *sink)
 {
 	TldrsGzipSink *self = TLDRS_GZIP_SINK(sink);
-	if (self->thread == NULL)
-		return;
-	tldrs_gzip_sink_push(self, TLDRS_GZIP_JOB_QUIT, NULL, NULL);
-	g_thread_join(g_steal_pointer(&self->thread));
+	/* the threads finish everything queued, then stop */
+	g_mutex_lock(&self->lock);
+	self->quit = TRUE;
+	g_cond_broadcast(&self->work_cond);
+	g_mutex_unlock(&self->lock);
+	for (guint i = 0; i < self->threads->len; i++)
+		g_thread_join(g_ptr_array_index(self->threads, i));
+	g_ptr_array_set_size(self->threads, 0);
+	self->quit = FALSE;
 }
 
 static void
@@ -441,9 +755,11 @@ tldrs_gzip_sink_finalize(GObject *object)
 {
 	TldrsGzipSink *self = TLDRS_GZIP_SINK(object);
 	tldrs_gzip_sink_shutdown(TLDRS_SINK(self));
-	g_async_queue_unref(self->jobs);
+	g_ptr_array_unref(self->threads);
+	g_ptr_array_unref(self->pool);
 	g_mutex_clear(&self->lock);
-	g_cond_clear(&self->cond);
+	g_cond_clear(&self->work_cond);
+	g_cond_clear(&self->done_cond);
 	g_free(self->data_dir);
 	G_OBJECT_CLASS(tldrs_gzip_sink_parent_class)->finalize(object);
 }
@@ -472,9 +788,14 @@ static void
 tldrs_gzip_sink_init(TldrsGzipSink *self)
 {
 	self->level = 1;
-	self->jobs = g_async_queue_new();
+	self->max_threads = (guint)CLAMP(g_get_num_processors(), 1, TLDRS_GZIP_MAX_THREADS);
+	self->threads = g_ptr_array_new();
+	self->pool = g_ptr_array_new_with_free_func(g_free);
+	g_queue_init(&self->work);
+	g_queue_init(&self->kicks);
 	g_mutex_init(&self->lock);
-	g_cond_init(&self->cond);
+	g_cond_init(&self->work_cond);
+	g_cond_init(&self->done_cond);
 }
 
 TLDRS_SINK_PLUGIN_DEFINE(tldrs_gzip_sink_get_type)
