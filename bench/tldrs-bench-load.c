@@ -432,10 +432,13 @@ bench_gz_tail_clear(BenchGzTail *t)
 	g_clear_pointer(&t->out, g_free);
 }
 
-/* decompress what was appended since the last call and verify its lines */
+/* decompress what was appended since the last call (at most max_bytes of it, 0: all) and
+ * verify its lines */
 gboolean
-bench_gz_tail_poll(BenchGzTail *t, BenchVerify *v, GError **error)
+bench_gz_tail_poll(BenchGzTail *t, BenchVerify *v, guint64 max_bytes, GError **error)
 {
+	guint64 start = t->offset;
+
 	if (!t->zs_live) {
 		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED, "inflateInit2 failed");
 		return FALSE;
@@ -446,7 +449,10 @@ bench_gz_tail_poll(BenchGzTail *t, BenchVerify *v, GError **error)
 			return TRUE; /* not there yet */
 	}
 	for (;;) {
-		ssize_t n = pread(t->fd, t->in, BENCH_IO_BUF, (off_t)t->offset);
+		ssize_t n;
+		if (max_bytes > 0 && t->offset - start >= max_bytes)
+			return TRUE;
+		n = pread(t->fd, t->in, BENCH_IO_BUF, (off_t)t->offset);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -463,6 +469,9 @@ bench_gz_tail_poll(BenchGzTail *t, BenchVerify *v, GError **error)
 			produced = BENCH_IO_BUF - t->zs.avail_out;
 			t->raw_bytes += produced;
 			bench_verify_feed(v, (const char *)t->out, produced);
+			if (t->want_events > 0 && t->complete_offset == 0 &&
+			    v->events >= t->want_events)
+				t->complete_offset = t->offset - t->zs.avail_in;
 			if (rc == Z_STREAM_END) {
 				/* the next member follows */
 				inflateReset(&t->zs);

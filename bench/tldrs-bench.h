@@ -80,12 +80,15 @@ typedef struct {
 	guint64 raw_bytes;
 	guint8 *in;
 	guint8 *out;
+	/* with want_events set: the compressed bytes read when that many events were out */
+	guint64 want_events;
+	guint64 complete_offset;
 } BenchGzTail;
 
 void
 bench_gz_tail_init(BenchGzTail *t, const char *path);
 gboolean
-bench_gz_tail_poll(BenchGzTail *t, BenchVerify *v, GError **error);
+bench_gz_tail_poll(BenchGzTail *t, BenchVerify *v, guint64 max_bytes, GError **error);
 void
 bench_gz_tail_clear(BenchGzTail *t);
 
