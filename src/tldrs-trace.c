@@ -32,6 +32,7 @@ struct _TldrsTrace {
 	GPtrArray *exit_paths;
 	guint clients;
 	guint64 events;
+	guint64 events_at_periodic; /* events at the last periodic flush */
 	guint64 refused;
 	guint64 write_errors;
 	gint64 last_write;
@@ -329,8 +330,13 @@ tldrs_trace_flush_periodic(TldrsTrace *self)
 	if (self->closed)
 		return;
 	tldrs_trace_flush(self, FALSE);
-	g_byte_array_unref(self->pending);
-	self->pending = g_byte_array_new();
+	/* a trace that got nothing for a whole interval gives its batch buffer back; a busy
+	 * one keeps it (filling new memory costs page faults on the main thread) */
+	if (self->events == self->events_at_periodic) {
+		g_byte_array_unref(self->pending);
+		self->pending = g_byte_array_new();
+	}
+	self->events_at_periodic = self->events;
 	tldrs_trace_flush_sinks(self, FALSE);
 }
 
