@@ -452,6 +452,84 @@ test_gzip_write_fault(void)
 	g_assert_nonnull(strstr(log, "works again"));
 }
 
+typedef struct {
+	GSocket *socket;
+	const GString *data;
+	gint done;
+} Sender;
+
+static gpointer
+sender_thread(gpointer user_data)
+{
+	Sender *sender = user_data;
+	tldrs_test_send_len(sender->socket, sender->data->str, sender->data->len);
+	g_atomic_int_set(&sender->done, 1);
+	return NULL;
+}
+
+/* while the gzip file cannot be written, the compressed bytes it keeps count as backlog:
+ * past 8 MiB the daemon stops reading (the client waits), and all is stored once the fault
+ * clears */
+static void
+test_gzip_fault_backpressure(void)
+{
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(GString) buf = g_string_new("OPEN tr-held\n");
+	g_autoptr(GString) text = NULL;
+	g_autoptr(GRand) rand = g_rand_new_with_seed(5);
+	g_autofree char *gz = NULL;
+	g_autofree char *cmd = NULL;
+	Sender sender = {NULL, buf, 0};
+	GThread *thread;
+	const char *pid;
+	int status = 0;
+	guint n = 0;
+
+	if (!tldrs_test_have_program("prlimit")) {
+		g_test_skip("prlimit (util-linux) is not installed");
+		return;
+	}
+	d = start_with_config("[Daemon]\nSinks=gzip\nFlushIntervalSec=0.05\n");
+	gz = g_build_filename(d->data_dir, "tr-held.jsonl.gz", NULL);
+	pid = g_subprocess_get_identifier(d->proc);
+	cmd = g_strdup_printf("prlimit --pid %s --fsize=3000:unlimited", pid);
+	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
+	g_assert_cmpint(status, ==, 0);
+
+	/* 40 MB of events with random hex in them: about 20 MB compressed, well past 8 MiB */
+	while (buf->len < 40 * 1024 * 1024) {
+		g_string_append_printf(
+		        buf, "{\"ph\":\"i\",\"ts\":%u,\"pid\":1,\"args\":{\"r\":\"", n++);
+		for (guint i = 0; i < 20; i++)
+			g_string_append_printf(buf, "%08x", g_rand_int(rand));
+		g_string_append(buf, "\"}}\n");
+	}
+	sender.socket = tldrs_test_connect(d->socket_path);
+	thread = g_thread_new("sender", sender_thread, &sender);
+	/* the daemon stops reading: the sender stays blocked */
+	for (guint i = 0; i < 1000; i++) {
+		g_autofree char *now = tldrs_test_daemon_log(d);
+		if (strstr(now, "File too large") != NULL)
+			break;
+		g_usleep(10000);
+	}
+	g_usleep(1500000);
+	g_assert_cmpint(g_atomic_int_get(&sender.done), ==, 0);
+	g_assert_true(tldrs_test_socket_ready(d->socket_path));
+
+	/* the fault clears: everything arrives, in order */
+	g_free(cmd);
+	cmd = g_strdup_printf("prlimit --pid %s --fsize=unlimited:unlimited", pid);
+	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
+	g_assert_cmpint(status, ==, 0);
+	g_thread_join(thread);
+	tldrs_test_close(sender.socket);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	text = gunzip_strict(gz, FALSE, NULL);
+	g_assert_cmpuint(text->len, ==, buf->len - strlen("OPEN tr-held\n"));
+	g_assert_true(memcmp(text->str, buf->str + strlen("OPEN tr-held\n"), text->len) == 0);
+}
+
 /* a sink that fails stops only itself; the others and the clients keep going */
 static void
 test_failing_sink_alone(void)
@@ -610,6 +688,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/sinks/gzip-blocks-in-order", test_gzip_blocks_in_order);
 	g_test_add_func("/tldrs/sinks/gzip-deleted-mid-member", test_gzip_deleted_mid_member);
 	g_test_add_func("/tldrs/sinks/gzip-write-fault", test_gzip_write_fault);
+	g_test_add_func("/tldrs/sinks/gzip-fault-backpressure", test_gzip_fault_backpressure);
 	g_test_add_func("/tldrs/config/bad-configs", test_bad_configs);
 	g_test_add_func("/tldrs/config/lookup-and-override", test_config_lookup_and_override);
 	g_test_add_func("/tldrs/config/example-config", test_example_config);

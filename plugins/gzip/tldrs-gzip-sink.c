@@ -65,11 +65,11 @@ typedef struct {
 	gboolean member_open;
 	gboolean dirty; /* events since the last flush */
 
-	GQueue items;       /* of TldrsGzipItem, in order, until written */
-	gboolean writing;   /* a thread is writing items */
-	gboolean kicked;    /* in sink->kicks */
-	char *error;        /* the last error, while writing fails */
-	gboolean unwritten; /* out held bytes after the last write */
+	GQueue items;     /* of TldrsGzipItem, in order, until written */
+	gboolean writing; /* a thread is writing items */
+	gboolean kicked;  /* in sink->kicks */
+	char *error;      /* the last error, while writing fails */
+	gsize unwritten;  /* bytes out held after the last write (counted in the backlog) */
 
 	int fd;
 	GByteArray *out; /* compressed bytes not written yet (kept across errors) */
@@ -113,7 +113,8 @@ struct _TldrsGzipSink {
 	GPtrArray *threads;
 	guint idle; /* threads waiting for work; under lock */
 	gboolean quit;
-	gsize backlog;   /* under lock */
+	gsize backlog;   /* queued bytes not yet written, and compressed bytes kept after a failed
+	                  * write; under lock */
 	GPtrArray *pool; /* free block buffers; under lock */
 };
 
@@ -399,14 +400,17 @@ tldrs_gzip_sink_write_trace(TldrsGzipSink *self, TldrsGzipTrace *t, TldrsGzipWor
 	t->writing = TRUE;
 	while ((item = g_queue_peek_head(&t->items)) != NULL && item->done) {
 		gsize len = item->len;
-		gboolean unwritten;
+		gsize unwritten;
 		g_queue_pop_head(&t->items);
 		g_mutex_unlock(&self->lock);
 		tldrs_gzip_trace_put(t, item, w);
-		unwritten = t->out->len > 0;
+		unwritten = t->out->len;
 		tldrs_gzip_item_free(self, item);
 		g_mutex_lock(&self->lock);
 		self->backlog -= len;
+		/* compressed bytes kept after a failed write count too, so that the daemon
+		 * stops reading instead of letting them grow */
+		self->backlog = self->backlog - t->unwritten + unwritten;
 		t->unwritten = unwritten;
 	}
 	t->writing = FALSE;
@@ -550,7 +554,7 @@ tldrs_gzip_trace_sync(TldrsGzipSink *self, TldrsGzipTrace *t, gboolean closing)
 	}
 	t->dirty = FALSE;
 	g_mutex_lock(&self->lock);
-	unwritten = t->unwritten;
+	unwritten = t->unwritten > 0;
 	g_mutex_unlock(&self->lock);
 	if (!queued && unwritten)
 		tldrs_gzip_trace_mark(self, t, TLDRS_GZIP_ITEM_SYNC);
@@ -708,6 +712,9 @@ tldrs_gzip_sink_close_trace(TldrsSink *sink, gpointer trace)
 		close(t->fd);
 	if (t->out->len > 0)
 		g_warning("%s: %u compressed bytes could not be written", t->path, t->out->len);
+	g_mutex_lock(&self->lock);
+	self->backlog -= t->unwritten;
+	g_mutex_unlock(&self->lock);
 	g_byte_array_unref(t->out);
 	tldrs_gzip_sink_buf_put(self, t->block);
 	g_free(t->window);
