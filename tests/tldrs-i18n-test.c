@@ -120,24 +120,34 @@ pick_locale(void)
 	return found;
 }
 
-/* `tldrs ARGS` with LANGUAGE=de and the catalog from the build tree; its standard output */
-static char *
-run_german(const char *locale, const char *const *args)
+/* a launcher for `tldrs` with LANGUAGE=de and the catalog from the build tree */
+static GSubprocessLauncher *
+german_launcher(const char *locale, const char *tmpdir, GSubprocessFlags flags)
 {
 	g_autofree char *build_root = g_path_get_dirname(g_test_get_dir(G_TEST_BUILT));
 	g_autofree char *localedir = g_build_filename(build_root, "po", NULL);
+	GSubprocessLauncher *l = tldrs_test_launcher(tmpdir);
+
+	g_subprocess_launcher_set_flags(l, flags);
+	/* src/tldrs-main.c binds the text domain to $TLDRS_LOCALEDIR when it is set */
+	g_subprocess_launcher_setenv(l, "TLDRS_LOCALEDIR", localedir, TRUE);
+	g_subprocess_launcher_setenv(l, "LANGUAGE", "de", TRUE);
+	g_subprocess_launcher_setenv(l, "LC_ALL", locale, TRUE);
+	return l;
+}
+
+/* `tldrs ARGS` in German; its standard output */
+static char *
+run_german(const char *locale, const char *const *args)
+{
 	g_autofree char *tmpdir = tldrs_test_mkdtemp();
-	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(tmpdir);
+	g_autoptr(GSubprocessLauncher) l =
+	        german_launcher(locale, tmpdir, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
 	g_autoptr(GSubprocess) p = NULL;
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	g_autoptr(GError) error = NULL;
 	char *out = NULL;
 
-	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-	/* src/tldrs-main.c binds the text domain to $TLDRS_LOCALEDIR when it is set */
-	g_subprocess_launcher_setenv(l, "TLDRS_LOCALEDIR", localedir, TRUE);
-	g_subprocess_launcher_setenv(l, "LANGUAGE", "de", TRUE);
-	g_subprocess_launcher_setenv(l, "LC_ALL", locale, TRUE);
 	g_ptr_array_add(argv, (gpointer)g_getenv("TLDRS_BIN"));
 	for (guint i = 0; args[i] != NULL; i++)
 		g_ptr_array_add(argv, (gpointer)args[i]);
@@ -155,21 +165,16 @@ run_german(const char *locale, const char *const *args)
 static void
 check_german_config_error(const char *locale)
 {
-	g_autofree char *build_root = g_path_get_dirname(g_test_get_dir(G_TEST_BUILT));
-	g_autofree char *localedir = g_build_filename(build_root, "po", NULL);
 	g_autofree char *tmpdir = tldrs_test_mkdtemp();
 	g_autofree char *conf = g_build_filename(tmpdir, "bad.conf", NULL);
 	g_autofree char *sock = g_build_filename(tmpdir, "s", NULL);
-	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(tmpdir);
+	g_autoptr(GSubprocessLauncher) l =
+	        german_launcher(locale, tmpdir, G_SUBPROCESS_FLAGS_STDERR_PIPE);
 	g_autoptr(GSubprocess) p = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *err = NULL;
 
 	g_assert_true(g_file_set_contents(conf, "[Daemon]\nFlushIntervalSec=0\n", -1, NULL));
-	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDERR_PIPE);
-	g_subprocess_launcher_setenv(l, "TLDRS_LOCALEDIR", localedir, TRUE);
-	g_subprocess_launcher_setenv(l, "LANGUAGE", "de", TRUE);
-	g_subprocess_launcher_setenv(l, "LC_ALL", locale, TRUE);
 	p = g_subprocess_launcher_spawn(l,
 	                                &error,
 	                                g_getenv("TLDRS_BIN"),

@@ -388,51 +388,69 @@ test_gzip_deleted_mid_member(void)
 /* a write error (a file size limit, like a full disk): nothing lost, the stream stays intact,
  * logged once; everything is stored once the fault clears */
 static void
+daemon_set_fsize(TldrsTestDaemon *d, const char *limits)
+{
+	g_autofree char *cmd = g_strdup_printf(
+	        "prlimit --pid %s --fsize=%s", g_subprocess_get_identifier(d->proc), limits);
+	int status = 0;
+	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
+	g_assert_cmpint(status, ==, 0);
+}
+
+/* a gzip-only daemon that cannot make a file larger than 3000 bytes (RLIMIT_FSIZE, set with
+ * prlimit(1)); NULL when prlimit is missing */
+static TldrsTestDaemon *
+start_gzip_fsize_limited(void)
+{
+	TldrsTestDaemon *d;
+	if (!tldrs_test_have_program("prlimit")) {
+		g_test_skip("prlimit (util-linux) is not installed");
+		return NULL;
+	}
+	d = start_with_config("[Daemon]\nSinks=gzip\nFlushIntervalSec=0.05\n");
+	daemon_set_fsize(d, "3000:unlimited");
+	return d;
+}
+
+/* until the daemon has logged the write fault */
+static void
+wait_for_file_too_large(TldrsTestDaemon *d)
+{
+	for (guint i = 0; i < 1000; i++) {
+		g_autofree char *now = tldrs_test_daemon_log(d);
+		if (strstr(now, "File too large") != NULL)
+			return;
+		g_usleep(10000);
+	}
+}
+
+static void
 test_gzip_write_fault(void)
 {
-	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(TldrsTestDaemon) d = start_gzip_fsize_limited();
 	g_autofree char *gz = NULL;
-	g_autofree char *cmd = NULL;
 	g_autofree char *log = NULL;
 	g_autoptr(GString) buf = g_string_new("OPEN tr-full\n");
 	g_autoptr(GString) text = NULL;
 	g_autoptr(GPtrArray) lines = NULL;
-	const char *pid;
 	GSocket *s;
 	GStatBuf sb;
-	int status = 0;
 
-	if (!tldrs_test_have_program("prlimit")) {
-		g_test_skip("prlimit (util-linux) is not installed");
+	if (d == NULL)
 		return;
-	}
-	d = start_with_config("[Daemon]\nSinks=gzip\nFlushIntervalSec=0.05\n");
 	gz = g_build_filename(d->data_dir, "tr-full.jsonl.gz", NULL);
-	pid = g_subprocess_get_identifier(d->proc);
-	cmd = g_strdup_printf("prlimit --pid %s --fsize=3000:unlimited", pid);
-	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
-	g_assert_cmpint(status, ==, 0);
-
 	s = tldrs_test_connect(d->socket_path);
 	for (guint i = 0; i < 20000; i++) {
 		g_autofree char *e = event(i * 7919 % 100003);
 		g_string_append_printf(buf, "%s\n", e);
 	}
 	tldrs_test_send_len(s, buf->str, buf->len);
-	for (guint i = 0; i < 1000; i++) {
-		g_autofree char *now = tldrs_test_daemon_log(d);
-		if (strstr(now, "File too large") != NULL)
-			break;
-		g_usleep(10000);
-	}
+	wait_for_file_too_large(d);
 	g_assert_cmpint(g_stat(gz, &sb), ==, 0);
 	g_assert_cmpint(sb.st_size, <=, 3000);
 	g_assert_true(tldrs_test_socket_ready(d->socket_path));
 
-	g_free(cmd);
-	cmd = g_strdup_printf("prlimit --pid %s --fsize=unlimited:unlimited", pid);
-	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
-	g_assert_cmpint(status, ==, 0);
+	daemon_set_fsize(d, "unlimited:unlimited");
 	for (guint i = 0; i < 500; i++) {
 		g_autoptr(GPtrArray) now = read_lines(gz);
 		if (now->len >= 20000)
@@ -473,28 +491,18 @@ sender_thread(gpointer user_data)
 static void
 test_gzip_fault_backpressure(void)
 {
-	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(TldrsTestDaemon) d = start_gzip_fsize_limited();
 	g_autoptr(GString) buf = g_string_new("OPEN tr-held\n");
 	g_autoptr(GString) text = NULL;
 	g_autoptr(GRand) rand = g_rand_new_with_seed(5);
 	g_autofree char *gz = NULL;
-	g_autofree char *cmd = NULL;
 	Sender sender = {NULL, buf, 0};
 	GThread *thread;
-	const char *pid;
-	int status = 0;
 	guint n = 0;
 
-	if (!tldrs_test_have_program("prlimit")) {
-		g_test_skip("prlimit (util-linux) is not installed");
+	if (d == NULL)
 		return;
-	}
-	d = start_with_config("[Daemon]\nSinks=gzip\nFlushIntervalSec=0.05\n");
 	gz = g_build_filename(d->data_dir, "tr-held.jsonl.gz", NULL);
-	pid = g_subprocess_get_identifier(d->proc);
-	cmd = g_strdup_printf("prlimit --pid %s --fsize=3000:unlimited", pid);
-	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
-	g_assert_cmpint(status, ==, 0);
 
 	/* 40 MB of events with random hex in them: about 20 MB compressed, well past 8 MiB */
 	while (buf->len < 40 * 1024 * 1024) {
@@ -507,21 +515,13 @@ test_gzip_fault_backpressure(void)
 	sender.socket = tldrs_test_connect(d->socket_path);
 	thread = g_thread_new("sender", sender_thread, &sender);
 	/* the daemon stops reading: the sender stays blocked */
-	for (guint i = 0; i < 1000; i++) {
-		g_autofree char *now = tldrs_test_daemon_log(d);
-		if (strstr(now, "File too large") != NULL)
-			break;
-		g_usleep(10000);
-	}
+	wait_for_file_too_large(d);
 	g_usleep(1500000);
 	g_assert_cmpint(g_atomic_int_get(&sender.done), ==, 0);
 	g_assert_true(tldrs_test_socket_ready(d->socket_path));
 
 	/* the fault clears: everything arrives, in order */
-	g_free(cmd);
-	cmd = g_strdup_printf("prlimit --pid %s --fsize=unlimited:unlimited", pid);
-	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
-	g_assert_cmpint(status, ==, 0);
+	daemon_set_fsize(d, "unlimited:unlimited");
 	g_thread_join(thread);
 	tldrs_test_close(sender.socket);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
