@@ -33,6 +33,7 @@ struct _TldrsTrace {
 	guint clients;
 	guint64 events;
 	guint64 events_at_periodic; /* events at the last periodic flush */
+	gsize pending_peak;         /* the most pending held since then */
 	guint64 refused;
 	guint64 write_errors;
 	gint64 last_write;
@@ -177,11 +178,17 @@ tldrs_trace_checked_end(TldrsTrace *self, gsize handed, gsize backlog_before)
 static void
 tldrs_trace_write_sinks(TldrsTrace *self, const char *data, gsize len)
 {
-	gsize backlog = tldrs_trace_checked_begin(self);
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		g_autoptr(GError) error = NULL;
-		if (!tldrs_sink_write(ts->sink, ts->state, data, len, &error)) {
+		/* the file is looked at right around its own sink's write, so that the window
+		 * in which another program could change it unseen is as short as can be */
+		gboolean checked = ts->sink == self->checked_sink;
+		gsize backlog = checked ? tldrs_trace_checked_begin(self) : 0;
+		gboolean ok = tldrs_sink_write(ts->sink, ts->state, data, len, &error);
+		if (checked)
+			tldrs_trace_checked_end(self, len, backlog);
+		if (!ok) {
 			self->write_errors++;
 			if (!ts->failing) {
 				g_warning("trace %s: sink %s: %s (kept in memory, retried)",
@@ -192,22 +199,23 @@ tldrs_trace_write_sinks(TldrsTrace *self, const char *data, gsize len)
 			ts->failing = TRUE;
 		}
 	}
-	tldrs_trace_checked_end(self, len, backlog);
 	self->last_write = g_get_real_time();
 }
 
 static void
 tldrs_trace_flush_sinks(TldrsTrace *self, gboolean wait)
 {
-	/* only a sink with a backlog writes on flush */
-	gboolean check = self->checked_sink != NULL && tldrs_sink_backlog(self->checked_sink) > 0;
-	gsize backlog = check ? tldrs_trace_checked_begin(self) : 0;
-
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		g_autoptr(GError) error = NULL;
+		/* only a sink with a backlog writes on flush */
+		gboolean checked = ts->sink == self->checked_sink &&
+		                   tldrs_sink_backlog(self->checked_sink) > 0;
+		gsize backlog = checked ? tldrs_trace_checked_begin(self) : 0;
 		gboolean ok = wait ? tldrs_sink_flush(ts->sink, ts->state, &error)
 		                   : tldrs_sink_flush_async(ts->sink, ts->state, &error);
+		if (checked)
+			tldrs_trace_checked_end(self, 0, backlog);
 		if (!ok) {
 			self->write_errors++;
 			if (!ts->failing) {
@@ -224,8 +232,6 @@ tldrs_trace_flush_sinks(TldrsTrace *self, gboolean wait)
 			ts->failing = FALSE;
 		}
 	}
-	if (check)
-		tldrs_trace_checked_end(self, 0, backlog);
 }
 
 void
@@ -241,6 +247,7 @@ tldrs_trace_append(TldrsTrace *self, const char *lines, gsize len, guint n_event
 		return;
 	}
 	g_byte_array_append(self->pending, (const guint8 *)lines, (guint)len);
+	self->pending_peak = MAX(self->pending_peak, self->pending->len);
 	if (self->pending->len >= TLDRS_TRACE_BATCH_BYTES) {
 		tldrs_trace_write_sinks(
 		        self, (const char *)self->pending->data, self->pending->len);
@@ -279,7 +286,6 @@ void
 tldrs_trace_close(TldrsTrace *self)
 {
 	g_autofree char *stored = NULL;
-	gsize backlog;
 	g_return_if_fail(TLDRS_IS_TRACE(self));
 	if (self->closed)
 		return;
@@ -290,13 +296,15 @@ tldrs_trace_close(TldrsTrace *self)
 		tldrs_sink_trace_complete(ts->sink, ts->state, stored);
 	}
 	/* a sink with a backlog makes a last try as it closes */
-	backlog = tldrs_trace_checked_begin(self);
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
+		gboolean checked = ts->sink == self->checked_sink;
+		gsize backlog = checked ? tldrs_trace_checked_begin(self) : 0;
 		tldrs_sink_close_trace(ts->sink, ts->state);
 		ts->state = NULL;
+		if (checked)
+			tldrs_trace_checked_end(self, 0, backlog);
 	}
-	tldrs_trace_checked_end(self, 0, backlog);
 	self->checked_sink = NULL;
 	self->closed = TRUE;
 }
@@ -330,13 +338,16 @@ tldrs_trace_flush_periodic(TldrsTrace *self)
 	if (self->closed)
 		return;
 	tldrs_trace_flush(self, FALSE);
-	/* a trace that got nothing for a whole interval gives its batch buffer back; a busy
-	 * one keeps it (filling new memory costs page faults on the main thread) */
-	if (self->events == self->events_at_periodic) {
+	/* a trace that got nothing for a whole interval gives its batch buffer back, and so
+	 * does one whose buffer grew past twice the batch size for a long line; a busy one
+	 * keeps it (filling new memory costs page faults on the main thread) */
+	if (self->events == self->events_at_periodic ||
+	    self->pending_peak > 2 * TLDRS_TRACE_BATCH_BYTES) {
 		g_byte_array_unref(self->pending);
 		self->pending = g_byte_array_new();
 	}
 	self->events_at_periodic = self->events;
+	self->pending_peak = 0;
 	tldrs_trace_flush_sinks(self, FALSE);
 }
 
