@@ -211,6 +211,7 @@ tldrs_line_check_prefix(TldrsLineCheck *self,
 	guint events = 0;
 	gint n = 0;
 
+	*n_events = 0;
 	g_return_val_if_fail(len == 0 || data[len - 1] == '\n', 0);
 
 	if (self == NULL || self->n_helpers == 0 || len < TLDRS_LINE_CHECK_MIN)
