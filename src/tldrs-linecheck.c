@@ -44,11 +44,10 @@ struct _TldrsLineCheck {
 
 	/* under lock */
 	gboolean quit;
-	guint64 job_serial;
+	gint job_serial;   /* atomic: written under lock, read without it while spinning */
 	gboolean job_open; /* helpers may still join the current job */
 	guint helpers_in_job;
 	guint sleeping; /* helpers waiting on job_cond */
-	gint posted;    /* atomic: job_serial, for helpers looking without the lock */
 
 	/* the current job: written by the caller before it is opened */
 	const char *data;
@@ -120,7 +119,7 @@ static gpointer
 tldrs_line_check_helper(gpointer data)
 {
 	TldrsLineCheck *self = data;
-	guint64 seen = 0;
+	gint seen = 0;
 
 	g_mutex_lock(&self->lock);
 	for (;;) {
@@ -129,7 +128,7 @@ tldrs_line_check_helper(gpointer data)
 		if (!self->quit && self->job_serial == seen) {
 			gint64 until = g_get_monotonic_time() + TLDRS_LINE_CHECK_SPIN_US;
 			g_mutex_unlock(&self->lock);
-			while (g_atomic_int_get(&self->posted) == (gint)seen &&
+			while (g_atomic_int_get(&self->job_serial) == seen &&
 			       g_get_monotonic_time() < until)
 				tldrs_line_check_relax();
 			g_mutex_lock(&self->lock);
@@ -238,8 +237,7 @@ tldrs_line_check_prefix(TldrsLineCheck *self,
 	g_atomic_int_set(&self->next, 0);
 	g_atomic_int_set(&self->completed, 0);
 	g_atomic_int_set(&self->failed_at, n);
-	self->job_serial++;
-	g_atomic_int_set(&self->posted, (gint)self->job_serial);
+	g_atomic_int_inc(&self->job_serial);
 	self->job_open = TRUE;
 	if (self->sleeping > 0)
 		g_cond_broadcast(&self->job_cond);
