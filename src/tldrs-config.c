@@ -127,6 +127,19 @@ tldrs_config_fail(GError **error,
 }
 
 static gboolean
+tldrs_config_unknown_key(GError **error, const char *path, const char *group, const char *key)
+{
+	g_set_error(error,
+	            TLDRS_ERROR,
+	            TLDRS_ERROR_INVALID_ARGUMENT,
+	            _("%s: [%s] %s: unknown key"),
+	            path,
+	            group,
+	            key);
+	return FALSE;
+}
+
+static gboolean
 tldrs_config_parse_uint(const char *value, guint64 min, guint64 max, guint64 *out)
 {
 	guint64 v = 0;
@@ -277,14 +290,7 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				return tldrs_config_fail(
 				        error, path, group, key, _("session or none"), value);
 		} else {
-			g_set_error(error,
-			            TLDRS_ERROR,
-			            TLDRS_ERROR_INVALID_ARGUMENT,
-			            _("%s: [%s] %s: unknown key"),
-			            path,
-			            group,
-			            key);
-			return FALSE;
+			return tldrs_config_unknown_key(error, path, group, key);
 		}
 	}
 	return TRUE;
@@ -325,14 +331,7 @@ tldrs_config_load_retention(TldrsConfig *self, GKeyFile *kf, const char *path, G
 				        value);
 			self->retention_max_age_us = (gint64)v * G_USEC_PER_SEC;
 		} else {
-			g_set_error(error,
-			            TLDRS_ERROR,
-			            TLDRS_ERROR_INVALID_ARGUMENT,
-			            _("%s: [%s] %s: unknown key"),
-			            path,
-			            group,
-			            key);
-			return FALSE;
+			return tldrs_config_unknown_key(error, path, group, key);
 		}
 	}
 	return TRUE;
