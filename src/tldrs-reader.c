@@ -28,8 +28,6 @@
  * unfinished or damaged member after its last '\n' is dropped, never returned: the gzip sink
  * flushes whole lines only, so that text is a line the crash cut. */
 
-#define TLDRS_READER_CHUNK (256 * 1024)
-
 /* on damage, inflate() may already hold the first bytes of the next member's header in its bit
  * buffer: look back this far for the header, and keep as much of the previous input around */
 #define TLDRS_READER_GZIP_LOOKBACK 8

@@ -7,9 +7,12 @@
 
 G_BEGIN_DECLS
 
+/* what a reader reads at a time, and the size of its line buffer */
+#define TLDRS_READER_CHUNK (512 * 1024)
+
 /* the longest line a reader returns, its '\n' not counted (the largest MaxLineBytes the daemon
- * accepts); longer ones are skipped and counted. Memory grows past 256 KiB only for a line
- * that long. */
+ * accepts); longer ones are skipped and counted. Memory grows past TLDRS_READER_CHUNK only for
+ * a line that long. */
 #define TLDRS_READER_MAX_LINE_DEFAULT ((gsize)1 << 30)
 
 typedef struct _TldrsReader TldrsReader;

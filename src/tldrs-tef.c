@@ -11,6 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
@@ -29,7 +33,7 @@
  * are, a buffer of whole lines at a time; every other line is trimmed and checked. */
 
 /* output is written once this much is buffered; the buffer holds twice that */
-#define TLDRS_TEF_OUT_CHUNK (256 * 1024)
+#define TLDRS_TEF_OUT_CHUNK (512 * 1024)
 
 gboolean
 tldrs_tef_format_from_string(const char *str, TldrsTefFormat *format)
@@ -92,6 +96,7 @@ typedef struct {
 	gsize len;
 	gsize cap;
 	guint64 written;
+	gboolean in_line; /* a checked line was cut by a full buffer: its rest comes next */
 } TldrsTefOut;
 
 static gboolean
@@ -118,61 +123,138 @@ tldrs_tef_out_write(TldrsTefOut *out, const char *data, gsize len, GError **erro
 	return TRUE;
 }
 
+/* Every event goes out followed by ",\n"; the last one's is taken back before the footer.
+ * So the buffer always ends with the last event's separator, and a drain before the end
+ * leaves at least the last two bytes in it, where the end can still take them back. Such a
+ * drain also writes whole pages only (the rest stays too): a write that ends inside a page
+ * costs the kernel that page twice. */
+#define TLDRS_TEF_KEEP 2
+#define TLDRS_TEF_PAGE 4096
+
 static gboolean
-tldrs_tef_out_drain(TldrsTefOut *out, GError **error)
+tldrs_tef_out_drain(TldrsTefOut *out, gsize keep, GError **error)
 {
-	if (!tldrs_tef_out_write(out, out->buf, out->len, error))
+	gsize n = out->len - MIN(keep, out->len);
+	if (keep > 0 && n > TLDRS_TEF_PAGE)
+		n -= (gsize)((out->written + n) % TLDRS_TEF_PAGE);
+	if (!tldrs_tef_out_write(out, out->buf, n, error))
 		return FALSE;
-	out->len = 0;
+	memmove(out->buf, out->buf + n, out->len - n);
+	out->len -= n;
 	return TRUE;
 }
 
-/* one event: ",\n" before all but the first */
+/* one event and its separator */
 static gboolean
 tldrs_tef_out_event(TldrsTefOut *out, const char *line, gsize len, guint64 *events, GError **error)
 {
-	if (out->len + len + 2 > out->cap && !tldrs_tef_out_drain(out, error))
+	if (len + 2 > out->cap - out->len && !tldrs_tef_out_drain(out, TLDRS_TEF_KEEP, error))
 		return FALSE;
-	if (*events > 0) {
-		out->buf[out->len++] = ',';
-		out->buf[out->len++] = '\n';
+	if (len + 2 > out->cap - out->len) {
+		/* a line longer than the buffer goes out from where it is */
+		if (!tldrs_tef_out_drain(out, 0, error) ||
+		    !tldrs_tef_out_write(out, line, len, error))
+			return FALSE;
+	} else {
+		memcpy(out->buf + out->len, line, len);
+		out->len += len;
 	}
+	out->buf[out->len++] = ',';
+	out->buf[out->len++] = '\n';
 	(*events)++;
-	/* a line longer than the buffer goes out from where it is */
-	if (len > out->cap - out->len)
-		return tldrs_tef_out_drain(out, error) &&
-		       tldrs_tef_out_write(out, line, len, error);
-	memcpy(out->buf + out->len, line, len);
-	out->len += len;
 	return TRUE;
 }
 
-/* whole lines the daemon checked, each ended by '\n': copied as they are */
-static gboolean
-tldrs_tef_out_checked(TldrsTefOut *out,
-                      const char *lines,
-                      gsize len,
-                      guint64 *events,
-                      GError **error)
+/* Lines the daemon checked are copied as they are, each '\n' that ends an event turned into
+ * ",\n"; an empty line is left out. A copy goes on until @stop (finishing the line it is in)
+ * or until the output buffer is full, in the middle of a line if need be (out->in_line), and
+ * returns where it stopped; the caller drains the buffer and calls again. */
+static const char *
+tldrs_tef_copy_checked_lines(TldrsTefOut *out,
+                             const char *src,
+                             const char *end,
+                             const char *stop,
+                             guint64 *events)
 {
-	const char *p = lines;
-	const char *end = lines + len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (gsize)(end - p));
-		gsize n = (gsize)(nl - p);
-		if (G_LIKELY(out->len + n + 2 <= out->cap && *events > 0 && n > 0)) {
-			char *o = out->buf + out->len;
-			o[0] = ',';
-			o[1] = '\n';
-			memcpy(o + 2, p, n);
-			out->len += n + 2;
-			(*events)++;
-		} else if (n > 0 && !tldrs_tef_out_event(out, p, n, events, error)) {
-			return FALSE;
+	while (src < stop && out->cap - out->len > 2) {
+		const char *nl;
+		gsize n;
+		if (!out->in_line && *src == '\n') {
+			src++;
+			continue;
 		}
-		p = nl + 1;
+		n = MIN((gsize)(end - src), out->cap - out->len - 2);
+		nl = memchr(src, '\n', n);
+		if (nl == NULL) {
+			memcpy(out->buf + out->len, src, n);
+			out->len += n;
+			src += n;
+			out->in_line = TRUE;
+			continue;
+		}
+		n = (gsize)(nl - src);
+		memcpy(out->buf + out->len, src, n);
+		out->len += n;
+		out->buf[out->len++] = ',';
+		out->buf[out->len++] = '\n';
+		src = nl + 1;
+		out->in_line = FALSE;
+		(*events)++;
 	}
-	return TRUE;
+	return src;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same without a call per line, on CPUs with AVX-512 VBMI2: 64 bytes at a time, and a
+ * block with one '\n' at @at is expanded around it, ',' into the gap at @at; the byte
+ * pushed out of the vector goes after it. A block with more than one '\n', or that starts
+ * with an empty line, goes to the copy above. It stops 64 bytes before @end and while the
+ * buffer has room for a block and a byte. */
+__attribute__((target("avx512bw,avx512vbmi2"))) static const char *
+tldrs_tef_copy_checked_expand(TldrsTefOut *out, const char *src, const char *end, guint64 *events)
+{
+	const __m512i newline = _mm512_set1_epi8('\n');
+	const __m512i comma = _mm512_set1_epi8(',');
+	char *const buf = out->buf; /* locals: the stores below could alias *out */
+	char *o = buf + out->len;
+	char *const last = buf + out->cap - 64 - 1;
+	guint64 n = 0;
+	guint64 line_start = out->in_line ? 0 : 1; /* bit 0: a line starts at src */
+
+	while (end - src >= 64 && o <= last) {
+		__m512i block = _mm512_loadu_si512((const void *)src);
+		guint64 mask = _mm512_cmpeq_epi8_mask(block, newline);
+
+		if ((mask & (mask - 1)) != 0 || (mask & line_start) != 0) {
+			out->len = (gsize)(o - buf);
+			out->in_line = line_start == 0;
+			src = tldrs_tef_copy_checked_lines(out, src, end, src + 64, events);
+			o = buf + out->len;
+			line_start = out->in_line ? 0 : 1;
+			continue;
+		}
+		_mm512_storeu_si512((void *)o, _mm512_mask_expand_epi8(comma, ~mask, block));
+		o[64] = src[63]; /* overwritten by the next block unless there was a '\n' */
+		src += 64;
+		o += 64 + (mask != 0);
+		n += mask != 0;
+		line_start = mask >> 63;
+	}
+	out->len = (gsize)(o - buf);
+	out->in_line = line_start == 0;
+	*events += n;
+	return src;
+}
+#endif
+
+static const char *
+tldrs_tef_copy_checked(TldrsTefOut *out, const char *src, const char *end, guint64 *events)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi2"))
+		src = tldrs_tef_copy_checked_expand(out, src, end, events);
+#endif
+	return tldrs_tef_copy_checked_lines(out, src, end, end, events);
 }
 
 gboolean
@@ -190,7 +272,7 @@ tldrs_tef_write_fd(const char *source,
 	g_autoptr(TldrsReader) reader = NULL;
 	g_autofree char *buf = g_malloc(2 * TLDRS_TEF_OUT_CHUNK);
 	g_autoptr(GString) footer = g_string_new(NULL);
-	TldrsTefOut out = {out_fd, out_name != NULL ? out_name : "output", buf, 0, 0, 0};
+	TldrsTefOut out = {out_fd, out_name != NULL ? out_name : "output", buf, 0, 0, 0, FALSE};
 	TldrsTefStats st = {0};
 	guint64 total = 0;
 	guint64 checked = 0; /* the first bytes of source that hold only checked lines */
@@ -230,8 +312,10 @@ tldrs_tef_write_fd(const char *source,
 		g_autoptr(GError) error_local = NULL;
 		if (checked > 0 &&
 		    tldrs_reader_next_lines(reader, checked, &line, &len, &error_local)) {
-			if (!tldrs_tef_out_checked(&out, line, len, &st.events, error))
-				return FALSE;
+			const char *end = line + len;
+			while ((line = tldrs_tef_copy_checked(&out, line, end, &st.events)) < end)
+				if (!tldrs_tef_out_drain(&out, TLDRS_TEF_KEEP, error))
+					return FALSE;
 		} else if (error_local == NULL &&
 		           tldrs_reader_next(reader, &line, &len, &error_local)) {
 			/* trim what the protocol tolerates, then insist on strict JSON */
@@ -258,7 +342,7 @@ tldrs_tef_write_fd(const char *source,
 			break;
 		}
 		if (out.len >= TLDRS_TEF_OUT_CHUNK) {
-			if (!tldrs_tef_out_drain(&out, error))
+			if (!tldrs_tef_out_drain(&out, TLDRS_TEF_KEEP, error))
 				return FALSE;
 			if (progress != NULL &&
 			    tldrs_reader_get_bytes_read(reader) >= next_progress) {
@@ -285,7 +369,9 @@ tldrs_tef_write_fd(const char *source,
 	} else {
 		g_string_append(footer, "\n]\n");
 	}
-	if (!tldrs_tef_out_drain(&out, error) ||
+	if (st.events > 0)
+		out.len -= 2; /* the last event's separator */
+	if (!tldrs_tef_out_drain(&out, 0, error) ||
 	    !tldrs_tef_out_write(&out, footer->str, footer->len, error))
 		return FALSE;
 	if (progress != NULL && reader != NULL)

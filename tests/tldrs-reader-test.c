@@ -12,7 +12,7 @@
 #include "tldrs-reader.h"
 #include "tldrs-test-util.h"
 
-#define CHUNK (256 * 1024)
+#define CHUNK TLDRS_READER_CHUNK
 
 typedef struct {
 	char *dir;

@@ -14,6 +14,7 @@
 #include <json-glib/json-glib.h>
 
 #include "tldrs-json.h"
+#include "tldrs-reader.h"
 #include "tldrs-state.h"
 #include "tldrs-tef.h"
 #include "tldrs-test-util.h"
@@ -872,9 +873,9 @@ test_checked_lines(Fixture *f, gconstpointer data)
 		g_string_append_printf(
 		        in, "{\"ph\":\"i\",\"n\":%u,\"s\":\"%*s\"}\n", i, i % 97, "");
 		if (i == 7000) {
-			/* longer than the reader's 256 KiB buffer */
+			/* longer than the reader's buffer */
 			g_string_append(in, "{\"long\":\"");
-			for (guint k = 0; k < 300000; k++)
+			for (guint k = 0; k < TLDRS_READER_CHUNK + 40000; k++)
 				g_string_append_c(in, 'a' + (char)(k % 26));
 			g_string_append(in, "\"}\n");
 		}
@@ -924,6 +925,64 @@ test_checked_lines(Fixture *f, gconstpointer data)
 	tldrs_state_vouch(src, NULL);
 }
 
+/* the copy of vouched lines against the plain rule it implements (every non-empty line is
+ * an event, as it is; events joined by ",\n"), for lines of every length around the 64-byte
+ * blocks it works in, several in a block, empty ones, and '\n' at each block edge */
+static void
+test_checked_lines_shapes(Fixture *f, gconstpointer data)
+{
+	g_autofree char *dest = dest_path(f, "out.json");
+	(void)data;
+
+	for (guint round = 0; round < 40; round++) {
+		g_autoptr(GString) in = g_string_new(NULL);
+		g_autoptr(GString) want = g_string_new("{\"traceEvents\":[\n");
+		g_autofree char *src = NULL;
+		g_autofree char *got = NULL;
+		TldrsTefStats st = {0};
+		guint64 events = 0;
+		guint n_lines = round < 20 ? 3000 : 300;
+
+		for (guint i = 0; i < n_lines; i++) {
+			/* short, block-sized and long lines; now and then an empty one */
+			guint len = round % 4 == 0   ? i % 200
+			            : round % 4 == 1 ? (guint)g_test_rand_int_range(0, 8)
+			            : round % 4 == 2 ? (guint)g_test_rand_int_range(60, 70)
+			                             : (guint)g_test_rand_int_range(0, 700);
+			gsize start = in->len;
+			if (len == 0) {
+				g_string_append_c(in, '\n');
+				continue;
+			}
+			/* not JSON: vouched lines are copied, not looked at */
+			for (guint k = 0; k < len; k++)
+				g_string_append_c(in, (char)('a' + (i + k) % 26));
+			g_string_append_c(in, '\n');
+			if (events++ > 0)
+				g_string_append(want, ",\n");
+			g_string_append_len(want, in->str + start, len);
+		}
+		src = write_file(f, "shapes.jsonl", in->str, in->len);
+		vouch_for(src);
+		got = tef_of(src, G_MAXUINT64, dest, &st);
+		tldrs_state_vouch(src, NULL);
+		g_string_append(want, "\n],");
+		g_assert_cmpuint(st.events, ==, events);
+		g_assert_cmpuint(st.refused, ==, 0);
+		g_assert_cmpuint(strlen(got), >=, want->len);
+		if (memcmp(got, want->str, want->len) != 0) {
+			gsize at = 0;
+			while (got[at] == want->str[at])
+				at++;
+			g_error("round %u: the copy differs at byte %" G_GSIZE_FORMAT
+			        " of %" G_GSIZE_FORMAT,
+			        round,
+			        at,
+			        want->len);
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -947,6 +1006,7 @@ main(int argc, char **argv)
 	ADD("write-fd", test_write_fd);
 	ADD("write-fd-error", test_write_fd_error);
 	ADD("checked-lines", test_checked_lines);
+	ADD("checked-lines-shapes", test_checked_lines_shapes);
 #undef ADD
 	g_test_add_func("/tldrs/tef/append-json-string", test_append_json_string);
 	g_test_add_func("/tldrs/tef/append-json-string-invalid-utf8",
