@@ -131,3 +131,43 @@ bench_reference_main(const char *socket_path, const char *file_path)
 		}
 	}
 }
+
+/* The least a get-tef that reads can do, `tldrs-bench --internal-copy SRC DST`: read 512 KiB
+ * at a time (get-tef's buffer), copy it once in user space (where get-tef puts the commas)
+ * and write it. It copies the bytes unchanged; only its time matters. */
+#define BENCH_COPY_CHUNK (512 * 1024)
+
+int
+bench_copy_reference_main(const char *src, const char *dst)
+{
+	char *in = malloc(BENCH_COPY_CHUNK);
+	char *out = malloc(BENCH_COPY_CHUNK);
+	int ifd = open(src, O_RDONLY | O_CLOEXEC);
+	int ofd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (in == NULL || out == NULL || ifd < 0 || ofd < 0) {
+		perror("copy reference: open");
+		return 1;
+	}
+	for (;;) {
+		ssize_t n = read(ifd, in, BENCH_COPY_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			perror("copy reference: read");
+			return 1;
+		}
+		if (n == 0)
+			break;
+		memcpy(out, in, (size_t)n);
+		bench_ref_write(ofd, out, (size_t)n);
+	}
+	if (close(ofd) != 0) {
+		perror("copy reference: close");
+		return 1;
+	}
+	close(ifd);
+	free(in);
+	free(out);
+	return 0;
+}

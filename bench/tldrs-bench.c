@@ -1153,10 +1153,13 @@ bench_scenario_get_tef(Bench *b)
 	g_autofree char *perf = b->perf_dir != NULL ? g_find_program_in_path("perf") : NULL;
 	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchMeasured));
 	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchMeasured));
-	GArray *samples[2] = {samples0, samples1};
+	g_autoptr(GArray) samples2 = g_array_new(FALSE, TRUE, sizeof(BenchMeasured));
+	/* 0: tldrs get-tef, 1: cp, 2: the copy reference (read, one memcpy, write) */
+	GArray *samples[3] = {samples0, samples1, samples2};
+	static const char *const names[3] = {"tldrs get-tef", "cp", "copy reference"};
 	g_autoptr(GError) error = NULL;
 	guint64 n_events = 0;
-	gdouble wall_median[2] = {-1, -1};
+	gdouble wall_median[3] = {-1, -1, -1};
 	gdouble rss_max = -1;
 	GStatBuf sb;
 
@@ -1186,8 +1189,9 @@ bench_scenario_get_tef(Bench *b)
 	                       ? "recorded"
 	                       : "did NOT record");
 	for (guint run = 0; run < b->runs; run++) {
-		for (guint k = 0; k < 2; k++) {
-			gboolean tef = (run + k) % 2 == 0;
+		for (guint k = 0; k < 3; k++) {
+			guint which = (run + k) % 3; /* each goes first, second and third in turn */
+			gboolean tef = which == 0;
 			g_autofree char *perf_data =
 			        g_strdup_printf("%s/get-tef-r%u.perf.data",
 			                        b->perf_dir != NULL ? b->perf_dir : "",
@@ -1211,45 +1215,49 @@ bench_scenario_get_tef(Bench *b)
 			                          out,
 			                          NULL};
 			const char *cp_argv[] = {cp, stored, out, NULL};
+			const char *copy_argv[] = {
+			        b->self_exe, "--internal-copy", stored, out, NULL};
 			BenchMeasured m = {0};
 			GStatBuf osb;
 			g_clear_error(&error);
 			if (!bench_measure(b->self_exe,
-			                   tef ? (perf != NULL ? tef_argv : tef_argv + 8) : cp_argv,
+			                   tef          ? (perf != NULL ? tef_argv : tef_argv + 8)
+			                   : which == 1 ? cp_argv
+			                                : copy_argv,
 			                   &m,
 			                   &error) ||
 			    (tef && !bench_check_tef(out, n_events, &error))) {
 				b->failed = TRUE;
 				g_printerr("tldrs-bench: get-tef, %s: %s\n",
-				           tef ? "tldrs" : "cp",
+				           names[which],
 				           error->message);
 				g_unlink(out);
 				continue;
 			}
 			if (!tef && (g_stat(out, &osb) != 0 || osb.st_size != sb.st_size)) {
 				b->failed = TRUE;
-				g_printerr("tldrs-bench: get-tef, cp: wrong size\n");
+				g_printerr("tldrs-bench: get-tef, %s: wrong size\n", names[which]);
 			}
 			g_unlink(out);
-			g_array_append_val(samples[tef ? 0 : 1], m);
+			g_array_append_val(samples[which], m);
 			bench_progress(
-			        "get-tef run %u/%u %-13s %.3f s, CPU %.2f s, peak RSS %.1f MiB",
+			        "get-tef run %u/%u %-14s %.3f s, CPU %.2f s, peak RSS %.1f MiB",
 			        run + 1,
 			        b->runs,
-			        tef ? "tldrs get-tef" : "cp",
+			        names[which],
 			        m.wall,
 			        m.cpu,
 			        m.maxrss_mib);
 		}
 	}
-	for (guint k = 0; k < 2; k++) {
+	for (guint k = 0; k < 3; k++) {
 		g_autofree gdouble *wall = g_new0(gdouble, samples[k]->len + 1);
 		for (guint i = 0; i < samples[k]->len; i++)
 			wall[i] = g_array_index(samples[k], BenchMeasured, i).wall;
 		wall_median[k] =
 		        samples[k]->len > 0 ? bench_stat(wall, samples[k]->len).median : -1;
 	}
-	for (guint k = 0; k < 2; k++) {
+	for (guint k = 0; k < 3; k++) {
 		GArray *a = samples[k];
 		g_autofree gdouble *wall = g_new0(gdouble, a->len + 1);
 		g_autofree gdouble *cpu = g_new0(gdouble, a->len + 1);
@@ -1265,7 +1273,9 @@ bench_scenario_get_tef(Bench *b)
 		if (k == 0 && a->len > 0)
 			rss_max = bench_stat(rss, a->len).max;
 		bench_table_add(b->get_tef,
-		                g_strdup(k == 0 ? "tldrs get-tef ID -o FILE" : "cp ID.jsonl FILE"),
+		                g_strdup(k == 0   ? "tldrs get-tef ID -o FILE"
+		                         : k == 1 ? "cp ID.jsonl FILE"
+		                                  : "read, memcpy, write 512 KiB (reference)"),
 		                g_strdup_printf("%.0f MB, %" G_GUINT64_FORMAT " events",
 		                                (gdouble)sb.st_size / 1e6,
 		                                n_events),
@@ -1274,8 +1284,8 @@ bench_scenario_get_tef(Bench *b)
 		                           : NULL,
 		                bench_fmt_stat(bench_stat(cpu, a->len), 1, 2),
 		                bench_fmt_stat(bench_stat(rss, a->len), 1, 1),
-		                k == 0 && wall_median[0] > 0 && wall_median[1] > 0
-		                        ? g_strdup_printf("%.2f", wall_median[0] / wall_median[1])
+		                k != 1 && wall_median[k] > 0 && wall_median[1] > 0
+		                        ? g_strdup_printf("%.2f", wall_median[k] / wall_median[1])
 		                        : NULL);
 	}
 	bench_target(b,
@@ -1742,6 +1752,8 @@ main(int argc, char **argv)
 		return bench_measure_helper_main(argc, argv);
 	if (argc == 4 && strcmp(argv[1], "--internal-reference") == 0)
 		return bench_reference_main(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "--internal-copy") == 0)
+		return bench_copy_reference_main(argv[2], argv[3]);
 
 	setlocale(LC_ALL, "");
 	context = g_option_context_new("- benchmark tldrs serve end to end");
@@ -1849,7 +1861,8 @@ main(int argc, char **argv)
 	                 "median ms: median over the runs of each run's median; the file is polled "
 	                 "every 0.1 ms.");
 	b->get_tef = bench_table_new("get-tef of a big trace stored by tldrs serve, to a file, "
-	                             "beside cp of the same file",
+	                             "beside cp of the same file and the least a reading get-tef "
+	                             "does",
 	                             (const char *const[]){"command",
 	                                                   "input",
 	                                                   "time s",

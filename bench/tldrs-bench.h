@@ -166,3 +166,6 @@ bench_rm_rf(const char *path);
 
 int
 bench_reference_main(const char *socket_path, const char *file_path);
+
+int
+bench_copy_reference_main(const char *src, const char *dst);
