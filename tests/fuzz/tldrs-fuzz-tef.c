@@ -3,8 +3,9 @@
 
 /* libFuzzer target for the TEF writer: whatever a stored trace file holds (plain or gzip,
  * damaged, cut), the TEF written from it is strict JSON. When the input's first byte has bit
- * 1 set, the file is vouched for as the daemon's own, and the events of the TEF must be its
- * non-empty lines exactly as they are (the copy that does not check them). */
+ * 1 set and it is a plain file ending in '\n', it is vouched for as the daemon's own, and the
+ * events of the TEF must be its non-empty lines exactly as they are (the copy that does not check
+ * them). */
 
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -72,7 +73,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (in < 0 || out < 0 || !write_all(in, data, size))
 		abort();
 	in_path = g_strdup_printf("/proc/self/fd/%d", in);
-	vouched = size > 0 && (data[0] & 2) != 0 && data[size - 1] == '\n';
+	/* the daemon vouches only for a plain .jsonl: not for what the reader takes as gzip */
+	vouched = size > 0 && (data[0] & 2) != 0 && data[size - 1] == '\n' &&
+	          !(size >= 2 && data[0] == 0x1f && data[1] == 0x8b);
 	if (vouched) {
 		GStatBuf st;
 		TldrsCheckedFile file;
