@@ -37,6 +37,8 @@ struct _TldrsClient {
 	gboolean skipping;   /* discarding the rest of an over-long line */
 	gboolean closed;
 	gboolean paused;
+	gboolean awaiting; /* sent AWAIT_TEF: waits for the answer, sends nothing more */
+	gboolean hang_up;  /* answered for the last time: close after this read */
 	guint64 id;
 	gint pid;
 	guint64 refused;
@@ -94,6 +96,10 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 	g_autoptr(GError) error = NULL;
 
 	tldrs_protocol_parse_line(raw, raw_len, &line);
+	if (self->awaiting && line.kind != TLDRS_LINE_EMPTY) {
+		tldrs_client_refuse(self, "line after AWAIT_TEF", raw, raw_len);
+		return;
+	}
 	switch (line.kind) {
 	case TLDRS_LINE_EMPTY:
 		return;
@@ -131,6 +137,28 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 		                           &error))
 			tldrs_client_refuse(self, error->message, raw, raw_len);
 		return;
+	case TLDRS_LINE_AWAIT_TEF: {
+		TldrsTrace *trace = self->trace;
+		if (trace == NULL) {
+			tldrs_client_refuse(self, "AWAIT_TEF before OPEN", raw, raw_len);
+			return;
+		}
+		arg = g_strndup(line.data, line.len);
+		if (!tldrs_daemon_await_tef(self->daemon, self, trace, arg, &error)) {
+			g_autofree char *answer =
+			        g_strdup_printf("TEF_FAILED %s\n", error->message);
+			tldrs_client_refuse(self, error->message, raw, raw_len);
+			tldrs_client_reply(self, answer);
+			self->awaiting = TRUE;
+			self->hang_up = TRUE;
+			return;
+		}
+		/* the connection leaves its trace, so that the trace can finish */
+		self->awaiting = TRUE;
+		self->trace = NULL;
+		tldrs_daemon_release_trace(self->daemon, trace);
+		return;
+	}
 	case TLDRS_LINE_DIE:
 		tldrs_daemon_quit(self->daemon, "DIE received");
 		return;
@@ -304,7 +332,7 @@ tldrs_client_read(TldrsClient *self)
 	}
 	if (have > 0)
 		tldrs_client_feed(self, buf, have);
-	return !self->closed;
+	return !self->closed && !self->hang_up;
 }
 
 static gboolean
@@ -419,6 +447,29 @@ tldrs_client_close(TldrsClient *self)
 		tldrs_daemon_release_trace(self->daemon, trace);
 	}
 	tldrs_daemon_client_closed(self->daemon, self);
+}
+
+/* the only thing the daemon ever writes to a client: a line answering AWAIT_TEF */
+void
+tldrs_client_reply(TldrsClient *self, const char *line)
+{
+	gsize len = strlen(line);
+	gsize sent = 0;
+
+	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	/* a few bytes into an empty socket buffer: a short write is not expected, and a
+	 * client that does not read its answer is not waited for */
+	while (!self->closed && sent < len) {
+		g_autoptr(GError) error = NULL;
+		gssize n = g_socket_send(self->socket, line + sent, len - sent, NULL, &error);
+		if (n <= 0) {
+			g_debug("connection %" G_GUINT64_FORMAT ": cannot answer: %s",
+			        self->id,
+			        error != NULL ? error->message : "nothing sent");
+			return;
+		}
+		sent += (gsize)n;
+	}
 }
 
 guint64

@@ -24,6 +24,8 @@ void
 tldrs_client_drain_and_close(TldrsClient *self);
 void
 tldrs_client_close(TldrsClient *self);
+void
+tldrs_client_reply(TldrsClient *self, const char *line);
 guint64
 tldrs_client_get_id(TldrsClient *self);
 void

@@ -85,6 +85,7 @@ struct _TldrsDaemon {
 	GMainLoop *loop;
 	GHashTable *event_counts; /* "path\nsize\nmtime" -> guint64 */
 	GHashTable *emitting;     /* trace id -> TEF files being written from it */
+	GHashTable *awaiting;     /* "trace id\npath" -> GPtrArray of TldrsClient (AWAIT_TEF) */
 	int lock_fd;
 	uid_t uid;
 	gint64 log_window;
@@ -300,6 +301,37 @@ tldrs_daemon_emission_thread(GTask *task,
 static void
 tldrs_daemon_finish_shutdown(TldrsDaemon *self);
 
+static char *
+tldrs_daemon_awaiting_key(const char *trace_id, const char *path)
+{
+	return g_strconcat(trace_id, "\n", path, NULL);
+}
+
+/* the answer to AWAIT_TEF: the file is written, or why not; then the connection closes */
+static void
+tldrs_daemon_answer_awaiting(TldrsDaemon *self,
+                             const char *trace_id,
+                             const char *path,
+                             guint64 events,
+                             const GError *error)
+{
+	g_autofree char *key = tldrs_daemon_awaiting_key(trace_id, path);
+	g_autoptr(GPtrArray) clients = NULL;
+	g_autofree char *answer = NULL;
+
+	if (!g_hash_table_steal_extended(self->awaiting, key, NULL, (gpointer *)&clients))
+		return;
+	if (error != NULL)
+		answer = g_strdup_printf("TEF_FAILED %s\n", error->message);
+	else
+		answer = g_strdup_printf("TEF_WRITTEN %" G_GUINT64_FORMAT " %s\n", events, path);
+	for (guint i = 0; i < clients->len; i++) {
+		TldrsClient *client = g_ptr_array_index(clients, i);
+		tldrs_client_reply(client, answer);
+		tldrs_client_close(client);
+	}
+}
+
 static void
 tldrs_daemon_emission_done(GObject *source_object, GAsyncResult *res, gpointer user_data)
 {
@@ -323,6 +355,7 @@ tldrs_daemon_emission_done(GObject *source_object, GAsyncResult *res, gpointer u
 	}
 	if (e->done != NULL)
 		e->done(e->stats.events, error, e->done_data);
+	tldrs_daemon_answer_awaiting(self, e->trace_id, e->dest, e->stats.events, error);
 	self->emissions_pending--;
 	{
 		guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->emitting, e->trace_id));
@@ -468,6 +501,37 @@ tldrs_daemon_emit_tef(TldrsDaemon *self,
 	tldrs_trace_flush(trace, TRUE);
 	source = tldrs_trace_get_stored_file(trace);
 	tldrs_daemon_start_emission(self, source, path, tldrs_trace_get_id(trace));
+	return TRUE;
+}
+
+gboolean
+tldrs_daemon_await_tef(TldrsDaemon *self,
+                       TldrsClient *client,
+                       TldrsTrace *trace,
+                       const char *path,
+                       GError **error)
+{
+	g_autofree char *key = NULL;
+	g_autofree char *answer = NULL;
+	GPtrArray *clients;
+
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
+	g_return_val_if_fail(TLDRS_IS_CLIENT(client), FALSE);
+	g_return_val_if_fail(TLDRS_IS_TRACE(trace), FALSE);
+
+	if (!tldrs_daemon_check_output_path(self, path, error))
+		return FALSE;
+	tldrs_trace_add_exit_path(trace, path);
+	key = tldrs_daemon_awaiting_key(tldrs_trace_get_id(trace), path);
+	clients = g_hash_table_lookup(self->awaiting, key);
+	if (clients == NULL) {
+		clients = g_ptr_array_new_with_free_func(g_object_unref);
+		g_hash_table_insert(self->awaiting, g_steal_pointer(&key), clients);
+	}
+	g_ptr_array_add(clients, g_object_ref(client));
+	/* the other connections that the file waits for; the caller leaves the trace next */
+	answer = g_strdup_printf("AWAITING %u\n", tldrs_trace_get_clients(trace) - 1);
+	tldrs_client_reply(client, answer);
 	return TRUE;
 }
 
@@ -1727,6 +1791,8 @@ tldrs_daemon_init(TldrsDaemon *self)
 	self->loop = g_main_loop_new(NULL, FALSE);
 	self->event_counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->emitting = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->awaiting = g_hash_table_new_full(
+	        g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
 	self->service = g_socket_service_new();
 	g_socket_service_stop(self->service);
 	g_signal_connect(self->service, "incoming", G_CALLBACK(tldrs_daemon_incoming_cb), self);

@@ -49,6 +49,12 @@ tldrs_daemon_emit_tef(TldrsDaemon *self,
                       const char *path,
                       gboolean at_exit,
                       GError **error);
+gboolean
+tldrs_daemon_await_tef(TldrsDaemon *self,
+                       TldrsClient *client,
+                       TldrsTrace *trace,
+                       const char *path,
+                       GError **error);
 void
 tldrs_daemon_die_when_idle(TldrsDaemon *self);
 void

@@ -109,6 +109,10 @@ tldrs_protocol_parse_line(const char *line, gsize len, TldrsLine *out)
 		out->kind = TLDRS_LINE_EMIT_TEF_AT_EXIT;
 		if (arg_len == 0)
 			out->reason = "EMIT_TEF_AT_EXIT without a path";
+	} else if (tldrs_protocol_match(line, len, "AWAIT_TEF", &arg, &arg_len)) {
+		out->kind = TLDRS_LINE_AWAIT_TEF;
+		if (arg_len == 0)
+			out->reason = "AWAIT_TEF without a path";
 	} else if (tldrs_protocol_match(line, len, "EMIT_TEF", &arg, &arg_len)) {
 		out->kind = TLDRS_LINE_EMIT_TEF;
 		if (arg_len == 0)
@@ -130,7 +134,8 @@ tldrs_protocol_parse_line(const char *line, gsize len, TldrsLine *out)
 		out->kind = TLDRS_LINE_REFUSED;
 		return;
 	}
-	if ((out->kind == TLDRS_LINE_EMIT_TEF || out->kind == TLDRS_LINE_EMIT_TEF_AT_EXIT) &&
+	if ((out->kind == TLDRS_LINE_EMIT_TEF || out->kind == TLDRS_LINE_EMIT_TEF_AT_EXIT ||
+	     out->kind == TLDRS_LINE_AWAIT_TEF) &&
 	    (memchr(arg, '\0', arg_len) != NULL || !g_utf8_validate_len(arg, arg_len, NULL))) {
 		out->kind = TLDRS_LINE_REFUSED;
 		out->reason = "path is not valid UTF-8 text";
@@ -173,6 +178,8 @@ tldrs_protocol_kind_to_string(TldrsLineKind kind)
 		return "EMIT_TEF";
 	case TLDRS_LINE_EMIT_TEF_AT_EXIT:
 		return "EMIT_TEF_AT_EXIT";
+	case TLDRS_LINE_AWAIT_TEF:
+		return "AWAIT_TEF";
 	case TLDRS_LINE_DIE:
 		return "DIE";
 	case TLDRS_LINE_DIE_WHEN_IDLE:

@@ -118,6 +118,11 @@ test_emit_tef(void)
 	assert_refused(L("EMIT_TEFX /tmp/out.json"), "unknown command");
 	assert_refused(L("EMIT_TEF_AT_EXITX /tmp/out.json"), "unknown command");
 	assert_refused(L("EMIT_TEF_AT /tmp/out.json"), "unknown command");
+
+	assert_kind(L("AWAIT_TEF /tmp/a b.json\r\n"), TLDRS_LINE_AWAIT_TEF, "/tmp/a b.json");
+	assert_refused(L("AWAIT_TEF"), "AWAIT_TEF without a path");
+	assert_refused(L("AWAIT_TEF /tmp/\xc3"), "path is not valid UTF-8 text");
+	assert_refused(L("AWAIT_TEFX /tmp/out.json"), "unknown command");
 }
 
 static void
