@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <glib/gstdio.h>
 
 #include "tldrs-config.h"
+#include "tldrs-proctrace.h"
 #include "tldrs-protocol.h"
 #include "tldrs-reader.h"
 #include "tldrs-run.h"
@@ -29,13 +31,6 @@
  * private socket and data directory. COMMAND and its children find the trace through the
  * variables real clients read; tldrs adds the command's own span and names, and writes the
  * TEF file once COMMAND has exited and every client of the trace has disconnected. */
-
-typedef struct {
-	GMainLoop *loop;
-	GPid pid;
-	int status;
-	gboolean exited;
-} TldrsRunChild;
 
 static gboolean
 tldrs_run_socket_live(const char *path)
@@ -75,8 +70,8 @@ tldrs_run_dbus_activate(void)
 	return g_variant_dup_string(value, NULL);
 }
 
-/* a private daemon on a private socket and data directory, for this run only */
-static GSubprocess *
+/* a private daemon on a private socket and data directory, for this run only; its pid */
+static GPid
 tldrs_run_private_daemon(const char *dir, char **socket_path, GError **error)
 {
 	g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
@@ -84,34 +79,64 @@ tldrs_run_private_daemon(const char *dir, char **socket_path, GError **error)
 	g_autofree char *data = g_build_filename(dir, "data", NULL);
 	g_autofree char *sock = g_build_filename(dir, "tldrs.socket", NULL);
 	g_autofree char *log = g_build_filename(dir, "daemon.log", NULL);
-	g_autoptr(GSubprocessLauncher) l =
-	        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-	g_autoptr(GSubprocess) p = NULL;
+	const char *argv[] = {exe != NULL ? exe : "tldrs",
+	                      "serve",
+	                      "--config",
+	                      conf,
+	                      "--socket",
+	                      sock,
+	                      "-d",
+	                      data,
+	                      NULL};
+	GPid pid = 0;
+	int log_fd;
+	gboolean ok;
 
 	/* the user's config and bus name are not ours to use */
 	if (!g_file_set_contents(conf, "[Daemon]\nDBus=none\nSinks=jsonl\n", -1, error))
-		return NULL;
-	g_subprocess_launcher_set_stderr_file_path(l, log);
-	p = g_subprocess_launcher_spawn(l,
-	                                error,
-	                                exe != NULL ? exe : "tldrs",
-	                                "serve",
-	                                "--config",
-	                                conf,
-	                                "--socket",
-	                                sock,
-	                                "-d",
-	                                data,
-	                                NULL);
-	if (p == NULL)
-		return NULL;
+		return 0;
+	log_fd = g_open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (log_fd < 0) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            g_io_error_from_errno(errno),
+		            "%s: %s",
+		            log,
+		            g_strerror(errno));
+		return 0;
+	}
+	/* not reaped by GLib: the process tracer's wait may take its exit */
+	ok = g_spawn_async_with_pipes_and_fds(NULL,
+	                                      argv,
+	                                      NULL,
+	                                      G_SPAWN_DO_NOT_REAP_CHILD |
+	                                              G_SPAWN_STDOUT_TO_DEV_NULL,
+	                                      NULL,
+	                                      NULL,
+	                                      -1,
+	                                      -1,
+	                                      log_fd,
+	                                      NULL,
+	                                      NULL,
+	                                      0,
+	                                      &pid,
+	                                      NULL,
+	                                      NULL,
+	                                      NULL,
+	                                      error);
+	close(log_fd);
+	if (!ok)
+		return 0;
 	for (guint i = 0; i < 500; i++) {
+		int status;
 		if (tldrs_run_socket_live(sock)) {
 			*socket_path = g_steal_pointer(&sock);
-			return g_steal_pointer(&p);
+			return pid;
 		}
-		if (g_subprocess_get_identifier(p) == NULL)
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			pid = 0;
 			break;
+		}
 		g_usleep(10000);
 	}
 	g_set_error(error,
@@ -119,8 +144,11 @@ tldrs_run_private_daemon(const char *dir, char **socket_path, GError **error)
 	            G_IO_ERROR_FAILED,
 	            _("the private daemon did not start (see %s)"),
 	            log);
-	g_subprocess_force_exit(p);
-	return NULL;
+	if (pid != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return 0;
 }
 
 static gboolean
@@ -147,16 +175,6 @@ tldrs_run_new_trace_id(void)
 	return g_string_free(id, FALSE);
 }
 
-static void
-tldrs_run_child_exited(GPid pid, int status, gpointer user_data)
-{
-	TldrsRunChild *child = user_data;
-	child->status = status;
-	child->exited = TRUE;
-	g_spawn_close_pid(pid);
-	g_main_loop_quit(child->loop);
-}
-
 /* the private daemon's directory: a data directory in it, files only */
 static void
 tldrs_run_remove_dir(const char *dir)
@@ -175,22 +193,15 @@ tldrs_run_remove_dir(const char *dir)
 	}
 }
 
-static gboolean
-tldrs_run_forward_int(gpointer user_data)
+/* a private daemon that did not start: its log stays for the user to read, nothing else */
+static void
+tldrs_run_keep_log(char *dir)
 {
-	TldrsRunChild *child = user_data;
-	if (!child->exited)
-		kill(child->pid, SIGINT);
-	return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-tldrs_run_forward_term(gpointer user_data)
-{
-	TldrsRunChild *child = user_data;
-	if (!child->exited)
-		kill(child->pid, SIGTERM);
-	return G_SOURCE_CONTINUE;
+	g_autofree char *conf = g_build_filename(dir, "tldrs.conf", NULL);
+	g_autofree char *data = g_build_filename(dir, "data", NULL);
+	g_unlink(conf);
+	g_rmdir(data);
+	g_free(dir);
 }
 
 /* the events and processes of a TEF file that we wrote */
@@ -231,6 +242,183 @@ tldrs_run_json_string(const char *s)
 	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
+typedef struct {
+	GSocket *socket; /* NULL once sending failed */
+	GError *error;
+} TldrsRunSender;
+
+/* the process tracer's events go to the daemon as they come */
+static void
+tldrs_run_emit(const char *lines, gsize len, gpointer user_data)
+{
+	TldrsRunSender *sender = user_data;
+	while (sender->socket != NULL && len > 0) {
+		gssize n = g_socket_send(sender->socket, lines, len, NULL, &sender->error);
+		if (n < 0) {
+			g_printerr(_("tldrs: run: cannot send to the daemon: %s\n"),
+			           sender->error->message);
+			g_clear_object(&sender->socket);
+			return;
+		}
+		lines += n;
+		len -= (gsize)n;
+	}
+}
+
+/* one line from the daemon, waiting until @deadline (monotonic); NULL on a time-out or when
+ * the connection ends (@error says which) */
+static char *
+tldrs_run_read_line(GSocket *socket, GString *buf, gint64 deadline, GError **error)
+{
+	for (;;) {
+		const char *nl = memchr(buf->str, '\n', buf->len);
+		char chunk[512];
+		gint64 left = deadline - g_get_monotonic_time();
+		gssize n;
+		if (nl != NULL) {
+			char *line = g_strndup(buf->str, (gsize)(nl - buf->str));
+			g_string_erase(buf, 0, nl - buf->str + 1);
+			return line;
+		}
+		if (left <= 0 ||
+		    !g_socket_condition_timed_wait(socket, G_IO_IN, left, NULL, NULL)) {
+			g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "timed out");
+			return NULL;
+		}
+		n = g_socket_receive(socket, chunk, sizeof chunk, NULL, error);
+		if (n < 0)
+			return NULL;
+		if (n == 0) {
+			g_set_error_literal(error,
+			                    G_IO_ERROR,
+			                    G_IO_ERROR_CONNECTION_CLOSED,
+			                    _("the daemon closed the connection"));
+			return NULL;
+		}
+		g_string_append_len(buf, chunk, n);
+	}
+}
+
+/* what became of the trace file: the daemon's answer to AWAIT_TEF, within the bounds; FALSE
+ * with a one-line message on stderr when OUT is not written */
+static gboolean
+tldrs_run_await(GSocket *socket,
+                const char *socket_path,
+                const char *trace_id,
+                const char *out,
+                guint wait_s,
+                guint64 *events)
+{
+	g_autofree char *await = g_strdup_printf("AWAIT_TEF %s\n", out);
+	g_autoptr(GString) buf = g_string_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *line = NULL;
+	gint64 deadline;
+	guint others = 0;
+
+	if (!tldrs_run_send(socket, await, &error)) {
+		g_printerr(_("tldrs: run: cannot send to the daemon: %s\n"), error->message);
+		return FALSE;
+	}
+	/* a tldrs daemon answers at once */
+	line = tldrs_run_read_line(
+	        socket, buf, g_get_monotonic_time() + 5 * G_USEC_PER_SEC, &error);
+	if (line == NULL || !g_str_has_prefix(line, "AWAITING ")) {
+		if (line != NULL && g_str_has_prefix(line, "TEF_FAILED "))
+			g_printerr(_("tldrs: run: cannot write %s: %s\n"), out, line + 11);
+		else
+			g_printerr(_("tldrs: run: %s gave no answer to AWAIT_TEF (%s): not a tldrs "
+			             "daemon, or an older one; %s is not written\n"),
+			           socket_path,
+			           error != NULL ? error->message : line,
+			           out);
+		return FALSE;
+	}
+	others = (guint)g_ascii_strtoull(line + 9, NULL, 10);
+	deadline = g_get_monotonic_time() + (gint64)wait_s * G_USEC_PER_SEC;
+	g_clear_pointer(&line, g_free);
+	if (others > 0) {
+		/* say so when it is not quick */
+		line = tldrs_run_read_line(
+		        socket, buf, MIN(deadline, g_get_monotonic_time() + G_USEC_PER_SEC), NULL);
+		if (line == NULL)
+			g_printerr(g_dngettext(GETTEXT_PACKAGE,
+			                       "tldrs: run: waiting up to %u s for %u more client "
+			                       "of trace %s to disconnect…\n",
+			                       "tldrs: run: waiting up to %u s for %u more clients "
+			                       "of trace %s to disconnect…\n",
+			                       others),
+			           wait_s,
+			           others,
+			           trace_id);
+	}
+	if (line == NULL)
+		line = tldrs_run_read_line(socket, buf, deadline, &error);
+	if (line != NULL && g_str_has_prefix(line, "TEF_WRITTEN ")) {
+		*events = g_ascii_strtoull(line + 12, NULL, 10);
+		return TRUE;
+	}
+	if (line != NULL && g_str_has_prefix(line, "TEF_FAILED "))
+		g_printerr(_("tldrs: run: the daemon could not write %s: %s\n"), out, line + 11);
+	else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+		g_printerr(_("tldrs: run: trace %s still had clients after %u s (--wait): the "
+		             "daemon writes %s when they disconnect\n"),
+		           trace_id,
+		           wait_s,
+		           out);
+	else
+		g_printerr(_("tldrs: run: no answer about %s: %s\n"),
+		           out,
+		           error != NULL ? error->message : line);
+	return FALSE;
+}
+
+/* the command's own names and one span over its run, when its processes are not followed */
+static void
+tldrs_run_top_events(GString *buf,
+                     pid_t pid,
+                     int argc,
+                     char **argv,
+                     gint64 start,
+                     gint64 end,
+                     int code)
+{
+	g_autofree char *name = tldrs_run_json_string(argv[0]);
+	for (guint i = 0; i < 2; i++)
+		g_string_append_printf(buf,
+		                       "{\"ph\":\"M\",\"name\":\"%s\",\"pid\":%d,\"tid\":%d,"
+		                       "\"args\":{\"name\":%s}}\n",
+		                       i == 0 ? "process_name" : "thread_name",
+		                       (int)pid,
+		                       (int)pid,
+		                       name);
+	g_string_append_printf(
+	        buf,
+	        "{\"ph\":\"X\",\"name\":%s,\"cat\":\"tldrs run\",\"ts\":%" G_GINT64_FORMAT
+	        ",\"dur\":%" G_GINT64_FORMAT ",\"pid\":%d,\"tid\":%d,\"args\":{\"argv\":[",
+	        name,
+	        start,
+	        end - start,
+	        (int)pid,
+	        (int)pid);
+	for (int i = 0; i < argc; i++) {
+		g_autofree char *a = tldrs_run_json_string(argv[i]);
+		g_string_append_printf(buf, "%s%s", i > 0 ? "," : "", a);
+	}
+	g_string_append_printf(buf, "],\"exit_status\":%d}}\n", code);
+}
+
+static void
+tldrs_run_stop_private(TldrsProcTrace *tracer, GPid pid)
+{
+	int status;
+	if (pid == 0)
+		return;
+	kill(pid, SIGTERM);
+	if (!tldrs_proctrace_other_child_exited(tracer, pid, &status))
+		waitpid(pid, &status, 0);
+}
+
 int
 tldrs_run_main(int argc, char **argv)
 {
@@ -238,59 +426,78 @@ tldrs_run_main(int argc, char **argv)
 	g_autofree char *opt_trace = NULL;
 	g_autofree char *opt_socket = NULL;
 	gboolean opt_keep = FALSE;
-	const GOptionEntry entries[] = {{"output",
-	                                 'o',
-	                                 0,
-	                                 G_OPTION_ARG_FILENAME,
-	                                 &opt_out,
-	                                 N_("Write the TEF file to OUT (default: trace.json)"),
-	                                 N_("OUT")},
-	                                {"trace-id",
-	                                 't',
-	                                 0,
-	                                 G_OPTION_ARG_STRING,
-	                                 &opt_trace,
-	                                 N_("Use this trace id instead of a new one"),
-	                                 N_("ID")},
-	                                {"socket",
-	                                 0,
-	                                 0,
-	                                 G_OPTION_ARG_FILENAME,
-	                                 &opt_socket,
-	                                 N_("The daemon's socket"),
-	                                 N_("PATH")},
-	                                {"keep",
-	                                 0,
-	                                 0,
-	                                 G_OPTION_ARG_NONE,
-	                                 &opt_keep,
-	                                 N_("With a private daemon, keep the .jsonl beside OUT"),
-	                                 NULL},
-	                                {NULL}};
+	gboolean opt_no_processes = FALSE;
+	gint opt_wait = 30;
+	const GOptionEntry entries[] = {
+	        {"output",
+	         'o',
+	         0,
+	         G_OPTION_ARG_FILENAME,
+	         &opt_out,
+	         N_("Write the TEF file to OUT (default: trace.json)"),
+	         N_("OUT")},
+	        {"trace-id",
+	         't',
+	         0,
+	         G_OPTION_ARG_STRING,
+	         &opt_trace,
+	         N_("Use this trace id instead of a new one"),
+	         N_("ID")},
+	        {"socket",
+	         0,
+	         0,
+	         G_OPTION_ARG_FILENAME,
+	         &opt_socket,
+	         N_("The daemon's socket"),
+	         N_("PATH")},
+	        {"keep",
+	         0,
+	         0,
+	         G_OPTION_ARG_NONE,
+	         &opt_keep,
+	         N_("With a private daemon, keep the .jsonl beside OUT"),
+	         NULL},
+	        {"no-processes",
+	         0,
+	         0,
+	         G_OPTION_ARG_NONE,
+	         &opt_no_processes,
+	         N_("Record only COMMAND itself, not the processes it starts"),
+	         NULL},
+	        {"wait",
+	         0,
+	         0,
+	         G_OPTION_ARG_INT,
+	         &opt_wait,
+	         N_("After COMMAND exits, wait at most SECS for the trace's other clients and the "
+	            "file (default 30)"),
+	         N_("SECS")},
+	        {NULL}};
 	g_autoptr(GOptionContext) ctx = g_option_context_new(_("-- COMMAND [ARGS…]"));
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GSubprocess) private_daemon = NULL;
 	g_autoptr(GSocket) socket = NULL;
-	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	g_autoptr(TldrsProcTrace) tracer = NULL;
 	g_autofree char *trace_id = NULL;
 	g_autofree char *out = NULL;
 	g_autofree char *socket_path = NULL;
 	g_autofree char *private_dir = NULL;
+	g_autofree char *program = NULL;
 	g_autofree char *cwd = g_get_current_dir();
 	g_auto(GStrv) envp = NULL;
 	g_autoptr(GString) buf = g_string_new(NULL);
-	g_autofree char *name = NULL;
-	TldrsRunChild child = {loop, 0, 0, FALSE};
-	GStatBuf before;
+	TldrsRunSender sender = {NULL, NULL};
+	GPid private_daemon = 0;
 	const char *why = NULL;
-	gboolean had_before;
+	gboolean written = FALSE;
+	guint64 events = 0;
 	gint64 start, end;
-	guint sig_ids[2];
+	int status;
 	int code;
 
 	g_option_context_set_summary(ctx,
-	                             _("Run COMMAND with every process it starts in one trace, and "
-	                               "write the trace as TEF."));
+	                             _("Run COMMAND, record every process it starts (a span per "
+	                               "program, on a track per pid) together with the events "
+	                               "those processes send, and write the trace as TEF."));
 	g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
 	g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
 	g_option_context_set_strict_posix(ctx, TRUE);
@@ -305,6 +512,11 @@ tldrs_run_main(int argc, char **argv)
 	}
 	if (argc < 2) {
 		g_printerr(_("tldrs: run: no COMMAND given (tldrs run [OPTIONS] -- COMMAND)\n"));
+		return 2;
+	}
+	if (opt_wait < 0) {
+		g_printerr(_("tldrs: run: bad --wait %d: a number of seconds, 0 or more\n"),
+		           opt_wait);
 		return 2;
 	}
 	trace_id = opt_trace != NULL ? g_strdup(opt_trace) : tldrs_run_new_trace_id();
@@ -325,7 +537,16 @@ tldrs_run_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	had_before = g_stat(out, &before) == 0;
+	/* a command that cannot start leaves nothing behind, no daemon and no trace */
+	program =
+	        strchr(argv[1], '/') != NULL ? g_strdup(argv[1]) : g_find_program_in_path(argv[1]);
+	if (program == NULL || access(program, X_OK) != 0) {
+		g_printerr(_("tldrs: run: %s: %s\n"),
+		           argv[1],
+		           program == NULL ? _("command not found") : g_strerror(errno));
+		return 127;
+	}
+	tracer = tldrs_proctrace_new(!opt_no_processes, tldrs_run_emit, &sender);
 
 	/* a daemon: the socket, then D-Bus activation, then a private one */
 	if (opt_socket != NULL) {
@@ -349,6 +570,10 @@ tldrs_run_main(int argc, char **argv)
 			if (private_dir != NULL)
 				private_daemon =
 				        tldrs_run_private_daemon(private_dir, &socket_path, &error);
+			if (private_daemon != 0)
+				tldrs_proctrace_add_other_child(tracer, private_daemon);
+			else if (private_dir != NULL)
+				g_clear_pointer(&private_dir, tldrs_run_keep_log);
 		}
 	}
 	if (socket_path != NULL) {
@@ -367,113 +592,64 @@ tldrs_run_main(int argc, char **argv)
 		           error != NULL ? error->message : _("no socket"));
 		g_clear_error(&error);
 	} else {
-		g_autofree char *open =
-		        g_strdup_printf("OPEN %s\nEMIT_TEF_AT_EXIT %s\n", trace_id, out);
+		g_autofree char *open = g_strdup_printf("OPEN %s\n", trace_id);
 		if (!tldrs_run_send(socket, open, &error)) {
 			g_printerr(_("tldrs: run: not tracing: %s\n"), error->message);
 			g_clear_error(&error);
 			g_clear_object(&socket);
 		}
 	}
+	sender.socket = socket;
 
 	envp = g_get_environ();
 	if (socket != NULL) {
 		envp = g_environ_setenv(envp, "TRACE_TEF_TLDR_TRACE_ID", trace_id, TRUE);
 		envp = g_environ_setenv(envp, "TRACE_TEF_TLDR_SOCKET", socket_path, TRUE);
 	}
-	start = g_get_real_time();
-	if (!g_spawn_async(NULL,
-	                   argv + 1,
-	                   envp,
-	                   G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
-	                           G_SPAWN_CHILD_INHERITS_STDIN,
-	                   NULL,
-	                   NULL,
-	                   &child.pid,
-	                   &error)) {
+	start = g_get_monotonic_time();
+	if (!tldrs_proctrace_spawn(tracer, program, argv + 1, envp, &error)) {
 		g_printerr("tldrs: run: %s: %s\n", argv[1], error->message);
-		if (private_daemon != NULL) {
-			g_subprocess_send_signal(private_daemon, SIGTERM);
-			g_subprocess_wait(private_daemon, NULL, NULL);
+		g_clear_object(&socket);
+		sender.socket = NULL;
+		if (private_daemon != 0) {
+			tldrs_run_stop_private(tracer, private_daemon);
 			tldrs_run_remove_dir(private_dir);
 		}
 		return 127;
-	} else {
-		/* SIGINT and SIGTERM are the command's to handle */
-		sig_ids[0] = g_unix_signal_add(SIGINT, tldrs_run_forward_int, &child);
-		sig_ids[1] = g_unix_signal_add(SIGTERM, tldrs_run_forward_term, &child);
-		g_child_watch_add(child.pid, tldrs_run_child_exited, &child);
-		g_main_loop_run(loop);
-		g_source_remove(sig_ids[0]);
-		g_source_remove(sig_ids[1]);
-		if (WIFEXITED(child.status))
-			code = WEXITSTATUS(child.status);
-		else if (WIFSIGNALED(child.status))
-			code = 128 + WTERMSIG(child.status);
-		else
-			code = 1;
 	}
-	end = g_get_real_time();
-
-	if (socket == NULL)
-		return code;
-
-	/* our events: the command's names and one span over its whole run */
-	name = tldrs_run_json_string(argv[1]);
-	g_string_append_printf(buf,
-	                       "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,\"tid\":%d,"
-	                       "\"args\":{\"name\":%s}}\n",
-	                       (int)child.pid,
-	                       (int)child.pid,
-	                       name);
-	g_string_append_printf(buf,
-	                       "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,"
-	                       "\"args\":{\"name\":%s}}\n",
-	                       (int)child.pid,
-	                       (int)child.pid,
-	                       name);
-	g_string_append_printf(
-	        buf,
-	        "{\"ph\":\"X\",\"name\":%s,\"cat\":\"tldrs run\",\"ts\":%" G_GINT64_FORMAT
-	        ",\"dur\":%" G_GINT64_FORMAT ",\"pid\":%d,\"tid\":%d,\"args\":{\"argv\":[",
-	        name,
-	        start,
-	        end - start,
-	        (int)child.pid,
-	        (int)child.pid);
-	for (int i = 1; i < argc; i++) {
-		g_autofree char *a = tldrs_run_json_string(argv[i]);
-		g_string_append_printf(buf, "%s%s", i > 1 ? "," : "", a);
+	/* from now on the file is written even if we are killed */
+	if (socket != NULL) {
+		g_autofree char *at_exit = g_strdup_printf("EMIT_TEF_AT_EXIT %s\n", out);
+		tldrs_run_emit(at_exit, strlen(at_exit), &sender);
 	}
-	g_string_append_printf(buf, "],\"exit_status\":%d}}\n", code);
-	if (!tldrs_run_send(socket, buf->str, &error)) {
-		g_printerr(_("tldrs: run: cannot send to the daemon: %s\n"), error->message);
-		return code;
-	}
-	g_socket_close(socket, NULL);
+	status = tldrs_proctrace_run(tracer);
+	end = g_get_monotonic_time();
+	if (WIFEXITED(status))
+		code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		code = 128 + WTERMSIG(status);
+	else
+		code = 1;
 
-	/* the daemon writes the file once the last client of the trace is gone */
-	for (guint waited = 0;; waited += 10) {
-		GStatBuf now;
-		if (g_stat(out, &now) == 0 &&
-		    (!had_before || now.st_ino != before.st_ino || now.st_dev != before.st_dev))
-			break;
-		if (private_daemon != NULL && g_subprocess_get_identifier(private_daemon) == NULL) {
-			g_printerr(
-			        _("tldrs: run: the private daemon stopped (see %s/daemon.log)\n"),
-			        private_dir);
-			return code;
+	if (sender.socket == NULL) {
+		if (private_daemon != 0) {
+			tldrs_run_stop_private(tracer, private_daemon);
+			tldrs_run_remove_dir(private_dir);
 		}
-		if (waited == 5000)
-			g_printerr(_("tldrs: run: waiting for the processes of trace %s to "
-			             "disconnect…\n"),
-			           trace_id);
-		g_usleep(10000);
+		return code;
 	}
-	{
-		guint64 events = 0;
+	if (!tldrs_proctrace_is_following(tracer)) {
+		tldrs_run_top_events(
+		        buf, tldrs_proctrace_get_pid(tracer), argc - 1, argv + 1, start, end, code);
+		tldrs_run_emit(buf->str, buf->len, &sender);
+	}
+	if (sender.socket != NULL)
+		written = tldrs_run_await(
+		        sender.socket, socket_path, trace_id, out, (guint)opt_wait, &events);
+	if (written) {
+		guint64 in_file = 0;
 		guint processes = 0;
-		tldrs_run_count(out, &events, &processes);
+		tldrs_run_count(out, &in_file, &processes);
 		g_printerr(g_dngettext(GETTEXT_PACKAGE,
 		                       "tldrs: wrote %s: %" PRIu64 " events from %u process\n",
 		                       "tldrs: wrote %s: %" PRIu64 " events from %u processes\n",
@@ -482,9 +658,8 @@ tldrs_run_main(int argc, char **argv)
 		           (uint64_t)events,
 		           processes);
 	}
-	if (private_daemon != NULL) {
-		g_subprocess_send_signal(private_daemon, SIGTERM);
-		g_subprocess_wait(private_daemon, NULL, NULL);
+	if (private_daemon != 0) {
+		tldrs_run_stop_private(tracer, private_daemon);
 		if (opt_keep) {
 			g_autofree char *base = g_strconcat(trace_id, ".jsonl", NULL);
 			g_autofree char *src = g_build_filename(private_dir, "data", base, NULL);
@@ -501,5 +676,8 @@ tldrs_run_main(int argc, char **argv)
 		}
 		tldrs_run_remove_dir(private_dir);
 	}
+	/* a trace file that was not written is a failure, unless the command failed first */
+	if (!written && code == 0)
+		return 1;
 	return code;
 }
