@@ -316,10 +316,12 @@ tldrs_daemon_answer_awaiting(TldrsDaemon *self,
                              const GError *error)
 {
 	g_autofree char *key = tldrs_daemon_awaiting_key(trace_id, path);
+	g_autofree char *stolen_key = NULL;
 	g_autoptr(GPtrArray) clients = NULL;
 	g_autofree char *answer = NULL;
 
-	if (!g_hash_table_steal_extended(self->awaiting, key, NULL, (gpointer *)&clients))
+	if (!g_hash_table_steal_extended(
+	            self->awaiting, key, (gpointer *)&stolen_key, (gpointer *)&clients))
 		return;
 	if (error != NULL)
 		answer = g_strdup_printf("TEF_FAILED %s\n", error->message);

@@ -62,6 +62,11 @@
 typedef struct {
 	pid_t pid;
 	pid_t ppid;
+} TldrsProcLink;
+
+typedef struct {
+	pid_t pid;
+	pid_t ppid;
 	gint64 start; /* of the current image's span */
 	gint64 end;   /* when it stopped on its way out, or 0 */
 	char *name;   /* JSON string */
@@ -84,6 +89,7 @@ struct _TldrsProcTrace {
 	GHashTable *detach;  /* tid -> pid of a process waiting for it to be let go, or itself */
 	GString *out;
 	guint64 next_flow;
+	GArray *tree; /* TldrsProcLink of every process seen, in the order they appeared */
 	guint n_processes;
 	gboolean warned_ptrace;
 };
@@ -131,6 +137,7 @@ tldrs_proctrace_new(gboolean follow, TldrsProcTraceEmit emit, gpointer user_data
 	self->others = g_hash_table_new(g_direct_hash, g_direct_equal);
 	self->detach = g_hash_table_new(g_direct_hash, g_direct_equal);
 	self->out = g_string_new(NULL);
+	self->tree = g_array_new(FALSE, FALSE, sizeof(TldrsProcLink));
 	self->next_flow = 1;
 	return self;
 }
@@ -145,6 +152,7 @@ tldrs_proctrace_free(TldrsProcTrace *self)
 	g_hash_table_unref(self->others);
 	g_hash_table_unref(self->detach);
 	g_string_free(self->out, TRUE);
+	g_array_unref(self->tree);
 	g_free(self);
 }
 
@@ -320,8 +328,81 @@ tldrs_proctrace_end_proc(TldrsProcTrace *self, TldrsProc *proc, const char *how)
 			        (int)proc->pid,
 			        proc->name);
 	}
+	if (proc->has_image) {
+		TldrsProcLink link = {proc->pid, proc->ppid};
+		g_array_append_val(self->tree, link);
+	}
 	g_hash_table_remove(self->procs, GINT_TO_POINTER(proc->pid));
 	tldrs_proctrace_flush_out(self, FALSE);
+}
+
+static gint
+tldrs_proctrace_cmp_pid(gconstpointer a, gconstpointer b)
+{
+	pid_t x = *(const pid_t *)a;
+	pid_t y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void
+tldrs_proctrace_sort_visit(TldrsProcTrace *self,
+                           GHashTable *children,
+                           GHashTable *visited,
+                           pid_t pid,
+                           guint *index)
+{
+	GArray *kids = g_hash_table_lookup(children, GINT_TO_POINTER(pid));
+	/* a pid used twice can make a cycle */
+	if (!g_hash_table_add(visited, GINT_TO_POINTER(pid)))
+		return;
+	if (kids != NULL)
+		g_array_sort(kids, tldrs_proctrace_cmp_pid);
+	g_string_append_printf(self->out,
+	                       "{\"ph\":\"M\",\"name\":\"process_sort_index\",\"pid\":%d,"
+	                       "\"tid\":%d,\"args\":{\"sort_index\":%u}}\n",
+	                       (int)pid,
+	                       (int)pid,
+	                       (*index)++);
+	for (guint i = 0; kids != NULL && i < kids->len; i++)
+		tldrs_proctrace_sort_visit(
+		        self, children, visited, g_array_index(kids, pid_t, i), index);
+}
+
+/* tracks in the order of the tree (chrome://tracing and Perfetto read process_sort_index):
+ * each process right after its parent, its children by pid, which is the order they started
+ * in until the kernel's pids wrap */
+static void
+tldrs_proctrace_sort_tracks(TldrsProcTrace *self)
+{
+	g_autoptr(GHashTable) children = g_hash_table_new_full(
+	        g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_array_unref);
+	g_autoptr(GHashTable) known = g_hash_table_new(g_direct_hash, g_direct_equal);
+	g_autoptr(GHashTable) visited = g_hash_table_new(g_direct_hash, g_direct_equal);
+	g_autoptr(GArray) roots = g_array_new(FALSE, FALSE, sizeof(pid_t));
+	guint index = 1;
+
+	for (guint i = 0; i < self->tree->len; i++)
+		g_hash_table_add(known,
+		                 GINT_TO_POINTER(g_array_index(self->tree, TldrsProcLink, i).pid));
+	for (guint i = 0; i < self->tree->len; i++) {
+		TldrsProcLink *link = &g_array_index(self->tree, TldrsProcLink, i);
+		GArray *kids;
+		if (!g_hash_table_contains(known, GINT_TO_POINTER(link->ppid)) ||
+		    link->ppid == link->pid) {
+			g_array_append_val(roots, link->pid);
+			continue;
+		}
+		kids = g_hash_table_lookup(children, GINT_TO_POINTER(link->ppid));
+		if (kids == NULL) {
+			kids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+			g_hash_table_insert(children, GINT_TO_POINTER(link->ppid), kids);
+		}
+		g_array_append_val(kids, link->pid);
+	}
+	g_array_sort(roots, tldrs_proctrace_cmp_pid);
+	for (guint i = 0; i < roots->len; i++)
+		tldrs_proctrace_sort_visit(
+		        self, children, visited, g_array_index(roots, pid_t, i), &index);
 }
 
 static char *
@@ -669,13 +750,18 @@ tldrs_proctrace_let_go(TldrsProcTrace *self)
 			g_usleep(1000);
 	}
 	/* what did not stop in time is let go by the kernel when we exit */
+	g_array_set_size(tids, 0);
 	g_hash_table_iter_init(&iter, self->procs);
 	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		TldrsProc *proc = g_hash_table_lookup(self->procs, key);
-		tldrs_proctrace_end_span(
-		        self, proc, g_get_monotonic_time(), "\"still_running\":true");
+		pid_t pid = GPOINTER_TO_INT(key);
+		g_array_append_val(tids, pid);
 	}
-	g_hash_table_remove_all(self->procs);
+	for (guint i = 0; i < tids->len; i++)
+		tldrs_proctrace_end_proc(
+		        self,
+		        g_hash_table_lookup(self->procs,
+		                            GINT_TO_POINTER(g_array_index(tids, pid_t, i))),
+		        "\"still_running\":true");
 }
 
 /* runs in the child between fork and exec: async-signal-safe calls only */
@@ -898,8 +984,10 @@ tldrs_proctrace_run(TldrsProcTrace *self)
 		tldrs_proctrace_handle(self, pid, status, FALSE);
 	}
 	tldrs_proctrace_restore_handlers();
-	if (self->follow)
+	if (self->follow) {
 		tldrs_proctrace_let_go(self);
+		tldrs_proctrace_sort_tracks(self);
+	}
 	tldrs_proctrace_flush_out(self, TRUE);
 	return self->top_status;
 }

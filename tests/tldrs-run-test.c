@@ -540,6 +540,7 @@ test_wait_failed_start(void)
 {
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
 	g_autofree char *out = g_build_filename(d->tmpdir, "same.json", NULL);
+	g_autofree char *first = NULL;
 	const char *missing[] = {
 	        "run", "-t", "tr-first", "-o", out, "--", "tldrs-no-such-command", NULL};
 	const char *fine[] = {"run", "-t", "tr-second", "-o", out, "--", "sh", "-c", "true", NULL};
@@ -560,7 +561,8 @@ test_wait_failed_start(void)
 	result_clear(&r);
 	/* the daemon holds no trace of the first run */
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
-	g_assert_false(g_file_test(tldrs_test_trace_file(d, "tr-first"), G_FILE_TEST_EXISTS));
+	first = tldrs_test_trace_file(d, "tr-first");
+	g_assert_false(g_file_test(first, G_FILE_TEST_EXISTS));
 }
 
 /* the daemon cannot write the file: one line saying why, exit status 1 */
@@ -608,6 +610,35 @@ test_wait_mute_socket(void)
 	result_clear(&r);
 }
 
+/* a client that stays connected: --wait bounds the wait, the daemon writes the file later */
+static void
+test_wait_lingering_client(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autofree char *out = g_build_filename(d->tmpdir, "late.json", NULL);
+	const char *args[] = {"run", "-t", "tr-late", "--wait", "1", "-o", out, "--", "true", NULL};
+	GSocket *client = tldrs_test_connect(d->socket_path);
+	gint64 t0 = g_get_monotonic_time();
+	Result r;
+
+	tldrs_test_send(
+	        client,
+	        "OPEN tr-late\n{\"ph\":\"i\",\"name\":\"late\",\"ts\":1,\"pid\":9,\"tid\":9}\n");
+	r = run_tldrs(d, d->socket_path, args, 0);
+	g_assert_cmpint(r.status, ==, 1);
+	g_assert_nonnull(strstr(r.err, "still had clients after 1 s"));
+	g_assert_cmpint(g_get_monotonic_time() - t0, <, 30 * G_USEC_PER_SEC);
+	result_clear(&r);
+	/* the last client leaves: the daemon writes the file, with every event */
+	tldrs_test_close(client);
+	g_assert_true(tldrs_test_wait_for_file(out, 10000));
+	{
+		g_autoptr(JsonNode) root = tldrs_test_load_tef(out);
+		g_assert_cmpuint(count_name(tldrs_test_tef_events(root), "late"), ==, 1);
+	}
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -622,6 +653,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/run/wait-failed-start", test_wait_failed_start);
 	g_test_add_func("/tldrs/run/wait-unwritable", test_wait_unwritable);
 	g_test_add_func("/tldrs/run/wait-mute-socket", test_wait_mute_socket);
+	g_test_add_func("/tldrs/run/wait-lingering-client", test_wait_lingering_client);
 	g_test_add_func("/tldrs/send/lines-and-errors", test_send);
 	return g_test_run();
 }
