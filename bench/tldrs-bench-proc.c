@@ -298,6 +298,17 @@ bench_measure_helper_main(int argc, char **argv)
 gboolean
 bench_measure(const char *self_exe, const char *const *argv, BenchMeasured *out, GError **error)
 {
+	return bench_measure_env(self_exe, argv, NULL, out, error);
+}
+
+/* the same in the environment @envp (NULL: ours) */
+gboolean
+bench_measure_env(const char *self_exe,
+                  const char *const *argv,
+                  char **envp,
+                  BenchMeasured *out,
+                  GError **error)
+{
 	g_autoptr(GPtrArray) args = g_ptr_array_new();
 	g_autofree char *stdout_text = NULL;
 	g_autofree char *stderr_text = NULL;
@@ -311,7 +322,7 @@ bench_measure(const char *self_exe, const char *const *argv, BenchMeasured *out,
 	g_ptr_array_add(args, NULL);
 	if (!g_spawn_sync(NULL,
 	                  (char **)args->pdata,
-	                  NULL,
+	                  envp,
 	                  G_SPAWN_DEFAULT,
 	                  NULL,
 	                  NULL,

@@ -60,6 +60,7 @@ typedef struct {
 	BenchTable *get_tef;
 	BenchTable *gzip;
 	BenchTable *idle;
+	BenchTable *run;
 	BenchTable *targets;
 	gdouble sixteen_hwm; /* median peak RSS of tldrs in the sixteen scenario, or < 0 */
 	gdouble gzip_flush;  /* FlushIntervalSec of the gzip scenario */
@@ -1601,6 +1602,338 @@ bench_scenario_idle(Bench *b)
 	}
 }
 
+/* ---- tldrs run: the cost of recording the process tree (issue 15) ---- */
+
+typedef enum {
+	BENCH_RUN_BARE,
+	BENCH_RUN_PRIVATE,      /* no daemon found: tldrs run starts its private one */
+	BENCH_RUN_DAEMON,       /* a daemon is running: tldrs run --socket */
+	BENCH_RUN_NO_PROCESSES, /* private daemon, --no-processes: the cost without ptrace */
+	BENCH_RUN_N_MODES,
+} BenchRunMode;
+
+static const char *const bench_run_mode_names[BENCH_RUN_N_MODES] = {
+        "bare",
+        "tldrs run, private daemon",
+        "tldrs run --socket, daemon running",
+        "tldrs run --no-processes, private daemon",
+};
+
+typedef struct {
+	gdouble wall;
+	gdouble cpu;
+	guint processes; /* in the TEF file: exited */
+	guint spans;
+	guint still_running; /* spans of processes that cannot be running: a tracer bug */
+} BenchRunSample;
+
+/* one measured run of @w: bare, or under tldrs run writing @out, which is then checked */
+static gboolean
+bench_run_once(Bench *b,
+               BenchRunWorkload *w,
+               BenchRunMode mode,
+               char **envp,
+               BenchServer *daemon,
+               const char *daemon_socket,
+               const char *out,
+               BenchRunSample *s,
+               GError **error)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	BenchMeasured m = {0};
+	BenchRunTef tef;
+	gdouble cpu0 = -1;
+
+	if (!bench_run_prepare(w, envp, error))
+		return FALSE;
+	if (mode != BENCH_RUN_BARE) {
+		g_ptr_array_add(argv, b->tldrs_bin);
+		g_ptr_array_add(argv, (gpointer) "run");
+		g_ptr_array_add(argv, (gpointer) "-o");
+		g_ptr_array_add(argv, (gpointer)out);
+		if (mode == BENCH_RUN_DAEMON) {
+			g_ptr_array_add(argv, (gpointer) "--socket");
+			g_ptr_array_add(argv, (gpointer)daemon_socket);
+		}
+		if (mode == BENCH_RUN_NO_PROCESSES)
+			g_ptr_array_add(argv, (gpointer) "--no-processes");
+		g_ptr_array_add(argv, (gpointer) "--");
+	}
+	for (guint i = 0; w->argv[i] != NULL; i++)
+		g_ptr_array_add(argv, w->argv[i]);
+	g_ptr_array_add(argv, NULL);
+	g_unlink(out);
+	if (mode == BENCH_RUN_DAEMON)
+		cpu0 = bench_proc_cpu(daemon->pid);
+	if (!bench_measure_env(b->self_exe, (const char *const *)argv->pdata, envp, &m, error))
+		return FALSE;
+	s->wall = m.wall;
+	s->cpu = m.cpu;
+	if (mode == BENCH_RUN_DAEMON)
+		s->cpu += bench_proc_cpu(daemon->pid) - cpu0;
+	if (mode == BENCH_RUN_BARE)
+		return TRUE;
+
+	/* nothing lost: a span for every process the workload starts */
+	if (!bench_run_read_tef(out, &tef, error))
+		return FALSE;
+	g_unlink(out);
+	s->processes = tef.processes;
+	s->spans = tef.spans;
+	s->still_running = tef.still_running;
+	if (mode == BENCH_RUN_NO_PROCESSES ? tef.x_events < 1 : tef.processes < w->min_processes) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_FAILED,
+		            "%s: %u processes (%u process spans, %u X events), expected at "
+		            "least %u",
+		            out,
+		            tef.processes,
+		            tef.spans,
+		            tef.x_events,
+		            mode == BENCH_RUN_NO_PROCESSES ? 1 : w->min_processes);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+bench_run_workload(Bench *b,
+                   BenchRunWorkload *w,
+                   char **envp,
+                   BenchServer *daemon,
+                   const char *daemon_socket,
+                   const char *out,
+                   gdouble target)
+{
+	GArray *samples[BENCH_RUN_N_MODES];
+	GArray *ratios[BENCH_RUN_N_MODES];
+	BenchStat wall[BENCH_RUN_N_MODES];
+	g_autoptr(GError) error = NULL;
+	BenchRunSample warm = {0};
+	guint processes = 0;
+	guint still_running = 0;
+
+	for (guint k = 0; k < BENCH_RUN_N_MODES; k++) {
+		samples[k] = g_array_new(FALSE, TRUE, sizeof(BenchRunSample));
+		ratios[k] = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	}
+	/* a run that is not counted: the page cache, and whether the workload works at all */
+	if (!bench_run_once(b, w, BENCH_RUN_BARE, envp, NULL, NULL, out, &warm, &error)) {
+		b->failed = TRUE;
+		g_printerr("tldrs-bench: run-overhead, %s, bare: %s\n", w->name, error->message);
+		goto out;
+	}
+	for (guint run = 0; run < b->runs; run++) {
+		gdouble got[BENCH_RUN_N_MODES];
+		for (guint k = 0; k < BENCH_RUN_N_MODES; k++) {
+			/* interleaved, each mode going first in turn */
+			BenchRunMode mode = (run + k) % BENCH_RUN_N_MODES;
+			BenchRunSample s = {0};
+			got[mode] = -1;
+			if (mode == BENCH_RUN_DAEMON && daemon == NULL)
+				continue;
+			g_clear_error(&error);
+			if (!bench_run_once(
+			            b, w, mode, envp, daemon, daemon_socket, out, &s, &error)) {
+				b->failed = TRUE;
+				g_printerr("tldrs-bench: run-overhead, %s, %s: %s\n",
+				           w->name,
+				           bench_run_mode_names[mode],
+				           error->message);
+				continue;
+			}
+			got[mode] = s.wall;
+			g_array_append_val(samples[mode], s);
+			bench_progress("run-overhead run %u/%u %s, %s: %.3f s, CPU %.2f s, %u "
+			               "processes, %u process spans%s",
+			               run + 1,
+			               b->runs,
+			               w->name,
+			               bench_run_mode_names[mode],
+			               s.wall,
+			               s.cpu,
+			               s.processes,
+			               s.spans,
+			               s.still_running > 0 ? ", and spans of processes "
+			                                     "\"still running\" after they exited"
+			                                   : "");
+			still_running = MAX(still_running, s.still_running);
+		}
+		for (guint k = 1; k < BENCH_RUN_N_MODES; k++) {
+			if (got[k] > 0 && got[BENCH_RUN_BARE] > 0) {
+				gdouble r = got[k] / got[BENCH_RUN_BARE];
+				g_array_append_val(ratios[k], r);
+			}
+		}
+	}
+	for (guint k = 0; k < BENCH_RUN_N_MODES; k++) {
+		g_autofree gdouble *v = g_new0(gdouble, samples[k]->len + 1);
+		for (guint i = 0; i < samples[k]->len; i++)
+			v[i] = g_array_index(samples[k], BenchRunSample, i).wall;
+		wall[k] = bench_stat(v, samples[k]->len);
+	}
+	for (guint i = 0; i < samples[BENCH_RUN_PRIVATE]->len; i++) {
+		guint p = g_array_index(samples[BENCH_RUN_PRIVATE], BenchRunSample, i).processes;
+		processes = MAX(processes, p);
+	}
+	for (guint k = 0; k < BENCH_RUN_N_MODES; k++) {
+		GArray *a = samples[k];
+		g_autofree gdouble *cpu = g_new0(gdouble, a->len + 1);
+		g_autofree gdouble *procs = g_new0(gdouble, a->len + 1);
+		g_autofree gdouble *spans = g_new0(gdouble, a->len + 1);
+		BenchStat ratio = bench_stat((gdouble *)ratios[k]->data, ratios[k]->len);
+		gboolean traced = k != BENCH_RUN_BARE && k != BENCH_RUN_NO_PROCESSES;
+		gdouble extra = wall[k].n > 0 && wall[0].n > 0 ? wall[k].median - wall[0].median
+		                                               : G_MAXDOUBLE;
+		if (a->len == 0)
+			continue;
+		for (guint i = 0; i < a->len; i++) {
+			BenchRunSample *s = &g_array_index(a, BenchRunSample, i);
+			cpu[i] = s->cpu;
+			procs[i] = s->processes;
+			spans[i] = s->spans;
+		}
+		bench_table_add(b->run,
+		                g_strdup(k == 0 ? w->name : ""),
+		                g_strdup(k == 0 ? w->what : ""),
+		                g_strdup(bench_run_mode_names[k]),
+		                traced ? g_strdup_printf("%.0f processes, %.0f spans",
+		                                         bench_stat(procs, a->len).median,
+		                                         bench_stat(spans, a->len).median)
+		                : k == BENCH_RUN_NO_PROCESSES ? g_strdup("the command's span")
+		                                              : g_strdup(""),
+		                bench_fmt_stat(wall[k], 1, 3),
+		                bench_fmt_stat(bench_stat(cpu, a->len), 1, 2),
+		                k != 0 && extra != G_MAXDOUBLE
+		                        ? g_strdup_printf("%.3f (%.3f-%.3f)",
+		                                          wall[k].median / wall[0].median,
+		                                          ratio.min,
+		                                          ratio.max)
+		                        : NULL,
+		                k != 0 && extra != G_MAXDOUBLE
+		                        ? g_strdup_printf("%.0f", extra * 1e3)
+		                        : NULL,
+		                traced && extra != G_MAXDOUBLE && processes > 0
+		                        ? g_strdup_printf("%.0f", extra * 1e6 / processes)
+		                        : NULL);
+	}
+	if (still_running > 0) {
+		g_autofree char *note = g_strdup_printf(
+		        "%s: up to %u spans in a TEF file say \"still_running\" for processes "
+		        "that exited (all of them exit before the command): spans made up by "
+		        "the tracer, not counted as processes.",
+		        w->name,
+		        still_running);
+		bench_table_note(b->run, note);
+	}
+	{
+		g_autofree char *what = g_strdup_printf(
+		        "run-overhead: %s%s under tldrs run (private daemon) <= %.2f x bare",
+		        w->name,
+		        b->quick ? " (quick: scaled down)" : "",
+		        target);
+		bench_target(b,
+		             what,
+		             wall[BENCH_RUN_PRIVATE].n > 0 && wall[0].n > 0
+		                     ? wall[BENCH_RUN_PRIVATE].median / wall[0].median
+		                     : -1,
+		             target,
+		             FALSE,
+		             " x",
+		             3);
+	}
+out:
+	for (guint k = 0; k < BENCH_RUN_N_MODES; k++) {
+		g_array_unref(samples[k]);
+		g_array_unref(ratios[k]);
+	}
+}
+
+static void
+bench_scenario_run_overhead(Bench *b)
+{
+	guint iterations = b->quick ? 50 : 1000;
+	guint files = b->quick ? 4 : 300;
+	guint jobs = MAX(g_get_num_processors(), 1);
+	guint n = ++b->seq;
+	g_autofree char *dir = g_build_filename(b->dir, "run-overhead", NULL);
+	g_autofree char *make_dir = g_build_filename(dir, "make", NULL);
+	g_autofree char *data_dir = g_build_filename(dir, "daemon-data", NULL);
+	g_autofree char *out = g_build_filename(dir, "t.json", NULL);
+	g_autofree char *no_socket = g_build_filename(dir, "no-daemon.sock", NULL);
+	g_autofree char *no_bus = g_strdup_printf("unix:path=%s/no-bus", dir);
+	g_autofree char *config_home = g_build_filename(dir, "config", NULL);
+	g_autofree char *daemon_socket = g_strdup_printf("%s/r%u.sock", b->dir, n);
+	g_autoptr(BenchRunWorkload) storm = bench_run_storm_new(iterations);
+	g_autoptr(BenchRunWorkload) make = NULL;
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) envp = g_get_environ();
+	BenchServer *daemon;
+	int status;
+
+	g_mkdir_with_parents(data_dir, 0700);
+	g_mkdir_with_parents(config_home, 0700);
+	/* tldrs run finds no daemon (no socket, no D-Bus, no tldrs.conf) and starts its
+	 * private one, as for a first-time user; its directory goes into ours */
+	envp = g_environ_setenv(envp, "TRACE_TEF_TLDR_SOCKET", no_socket, TRUE);
+	envp = g_environ_setenv(envp, "DBUS_SESSION_BUS_ADDRESS", no_bus, TRUE);
+	envp = g_environ_setenv(envp, "XDG_CONFIG_HOME", config_home, TRUE);
+	envp = g_environ_setenv(envp, "TMPDIR", dir, TRUE);
+	envp = g_environ_unsetenv(envp, "TRACE_TEF_TLDR_TRACE_ID");
+	/* make's jobserver, when the benchmark runs under make */
+	envp = g_environ_unsetenv(envp, "MAKEFLAGS");
+	envp = g_environ_unsetenv(envp, "MFLAGS");
+	envp = g_environ_unsetenv(envp, "MAKELEVEL");
+
+	make = bench_run_make_new(make_dir, files, jobs, &error);
+	if (make == NULL) {
+		g_autofree char *note = g_strdup_printf(
+		        "run-overhead: the make workload was skipped: %s.", error->message);
+		bench_progress("%s", note);
+		bench_table_note(b->run, note);
+		g_clear_error(&error);
+	}
+	daemon = bench_start(b, BENCH_TLDRS, n, "[Daemon]\n", data_dir, NULL, &error);
+	if (daemon == NULL) {
+		bench_fail(b, "run-overhead", BENCH_TLDRS, NULL, error);
+		g_clear_error(&error);
+	}
+
+	bench_run_workload(b, storm, envp, daemon, daemon_socket, out, 1.25);
+	if (make != NULL)
+		bench_run_workload(b, make, envp, daemon, daemon_socket, out, 1.05);
+
+	if (daemon != NULL) {
+		status = bench_server_stop(daemon);
+		if (status != 0) {
+			g_set_error(&error,
+			            G_IO_ERROR,
+			            G_IO_ERROR_FAILED,
+			            "tldrs serve exited with status %d",
+			            status);
+			bench_fail(b, "run-overhead", BENCH_TLDRS, daemon, error);
+		}
+		bench_server_free(daemon);
+	}
+	/* a private daemon's directory left behind */
+	{
+		g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+		const char *name;
+		while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+			if (g_str_has_prefix(name, "tldrs-run-")) {
+				b->failed = TRUE;
+				g_printerr(
+				        "tldrs-bench: run-overhead: tldrs run left %s/%s behind\n",
+				        dir,
+				        name);
+			}
+		}
+	}
+	if (!b->keep)
+		bench_rm_rf(dir);
+}
+
 /* ---- main ---- */
 
 static const char *const bench_scenarios[] = {"one-client",
@@ -1611,6 +1944,7 @@ static const char *const bench_scenarios[] = {"one-client",
                                               "get-tef",
                                               "gzip",
                                               "idle",
+                                              "run-overhead",
                                               NULL};
 
 static void
@@ -1638,6 +1972,8 @@ bench_run_scenario(Bench *b, const char *name)
 		bench_scenario_gzip(b);
 	else if (g_strcmp0(name, "idle") == 0)
 		bench_scenario_idle(b);
+	else if (g_strcmp0(name, "run-overhead") == 0)
+		bench_scenario_run_overhead(b);
 }
 
 static void
@@ -1762,9 +2098,10 @@ main(int argc, char **argv)
 	        context,
 	        "Scenarios: one-client, sixteen, thousand, per-event-write, latency, get-tef, "
 	        "gzip,\n"
-	        "idle (default: all). Every tldrs figure is beside a trivial reference server (or "
-	        "cp,\n"
-	        "or in-process zlib) measured in the same invocation. See docs/performance.md.\n");
+	        "idle, run-overhead (default: all). Every tldrs figure is beside a trivial "
+	        "reference\n"
+	        "server (or cp, or in-process zlib, or the bare command) measured in the same\n"
+	        "invocation. See docs/performance.md.\n");
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {
 		g_printerr("tldrs-bench: %s\n", error->message);
 		return 2;
@@ -1889,9 +2226,34 @@ main(int argc, char **argv)
 	b->idle = bench_table_new(
 	        "Memory of the server process (VmRSS, VmHWM = peak)",
 	        (const char *const[]){"server", "state", "RSS MiB", "peak RSS MiB", NULL});
+	b->run = bench_table_new(
+	        "tldrs run: a process-heavy command bare and under tldrs run -o FILE -- COMMAND",
+	        (const char *const[]){"workload",
+	                              "size",
+	                              "how",
+	                              "TEF file holds",
+	                              "wall s",
+	                              "CPU s",
+	                              "x bare",
+	                              "extra ms",
+	                              "extra us per process",
+	                              NULL});
+	bench_table_note(b->run,
+	                 "wall s, CPU s: median (min-max) over the runs, the four ways interleaved "
+	                 "and taking turns to go first. CPU s: user + system of the command and "
+	                 "everything it waited for (tldrs run, its private daemon, the workload), "
+	                 "plus the running daemon's. x bare: ratio of the medians (min-max of the "
+	                 "run-by-run ratios). extra: median minus the bare median, per process "
+	                 "recorded in the TEF file. Private daemon: tldrs run finds no daemon (no "
+	                 "socket, no D-Bus) and starts its own, as for a first-time user. "
+	                 "Daemon running: a tldrs serve started before the runs, tldrs run "
+	                 "--socket.");
 	b->targets = bench_table_new(
-	        "Targets (issue 7)",
+	        "Targets (issues 7 and 15)",
 	        (const char *const[]){"target", "measured (median)", "result", NULL});
+	bench_table_note(b->targets,
+	                 "Targets are information: a missed target does not fail the benchmark; "
+	                 "a lost event or process or a failed run does.");
 
 	if (b->quick)
 		bench_table_note(b->targets,
@@ -1913,6 +2275,7 @@ main(int argc, char **argv)
 	bench_table_print(b->get_tef, b->markdown);
 	bench_table_print(b->gzip, b->markdown);
 	bench_table_print(b->idle, b->markdown);
+	bench_table_print(b->run, b->markdown);
 	bench_table_print(b->targets, b->markdown);
 	if (b->failed)
 		g_print("VERIFICATION OR A RUN FAILED: see the messages above\n");
@@ -1926,6 +2289,7 @@ main(int argc, char **argv)
 	bench_table_free(b->get_tef);
 	bench_table_free(b->gzip);
 	bench_table_free(b->idle);
+	bench_table_free(b->run);
 	bench_table_free(b->targets);
 	g_free(b->tldrs_bin);
 	g_free(b->self_exe);

@@ -10,7 +10,8 @@
 /* tldrs-bench: end-to-end benchmark of `tldrs serve` against a trivial reference server.
  * tldrs-bench.c runs the scenarios and prints the tables, tldrs-bench-load.c makes the
  * events, sends them and checks what was stored, tldrs-bench-proc.c starts and measures
- * processes, tldrs-bench-reference.c is the trivial server. */
+ * processes, tldrs-bench-reference.c is the trivial server, tldrs-bench-run.c the workloads
+ * run bare and under `tldrs run`. */
 
 /* ---- time ---- */
 
@@ -153,6 +154,12 @@ int
 bench_measure_helper_main(int argc, char **argv);
 gboolean
 bench_measure(const char *self_exe, const char *const *argv, BenchMeasured *out, GError **error);
+gboolean
+bench_measure_env(const char *self_exe,
+                  const char *const *argv,
+                  char **envp,
+                  BenchMeasured *out,
+                  GError **error);
 
 GPid
 bench_perf_start(GPid target, const char *data_path, const char *log_path);
@@ -161,6 +168,37 @@ bench_perf_stop(GPid perf);
 
 void
 bench_rm_rf(const char *path);
+
+/* ---- tldrs run: the workloads of the run-overhead scenario ---- */
+
+typedef struct {
+	char *name;          /* "exec storm", "make -j2" */
+	char *what;          /* its size, for the table */
+	char **argv;         /* the command, run bare or after `tldrs run … --` */
+	char **prepare;      /* run untimed before each run (make clean), or NULL */
+	guint min_processes; /* a traced run's TEF file holds at least so many */
+} BenchRunWorkload;
+
+BenchRunWorkload *
+bench_run_storm_new(guint iterations);
+BenchRunWorkload *
+bench_run_make_new(const char *dir, guint files, guint jobs, GError **error);
+void
+bench_run_workload_free(BenchRunWorkload *w);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BenchRunWorkload, bench_run_workload_free)
+
+gboolean
+bench_run_prepare(BenchRunWorkload *w, char **envp, GError **error);
+
+typedef struct {
+	guint x_events;      /* "X" events of any category */
+	guint spans;         /* "X" events of category "process": one per image a process ran */
+	guint processes;     /* those of them that ended a process: it exited */
+	guint still_running; /* those of them left running when the command exited */
+} BenchRunTef;
+
+gboolean
+bench_run_read_tef(const char *path, BenchRunTef *out, GError **error);
 
 /* ---- the trivial reference server ---- */
 
