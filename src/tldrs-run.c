@@ -70,6 +70,13 @@ tldrs_run_dbus_activate(void)
 	return g_variant_dup_string(value, NULL);
 }
 
+static void
+tldrs_run_new_session(gpointer user_data)
+{
+	(void)user_data;
+	setsid();
+}
+
 /* a private daemon on a private socket and data directory, for this run only; its pid */
 static GPid
 tldrs_run_private_daemon(const char *dir, char **socket_path, GError **error)
@@ -105,13 +112,15 @@ tldrs_run_private_daemon(const char *dir, char **socket_path, GError **error)
 		            g_strerror(errno));
 		return 0;
 	}
-	/* not reaped by GLib: the process tracer's wait may take its exit */
+	/* not reaped by GLib: the process tracer's wait may take its exit; in a session of its
+	 * own, so that Ctrl-C at the terminal stops the command, not the daemon that keeps
+	 * its events */
 	ok = g_spawn_async_with_pipes_and_fds(NULL,
 	                                      argv,
 	                                      NULL,
 	                                      G_SPAWN_DO_NOT_REAP_CHILD |
 	                                              G_SPAWN_STDOUT_TO_DEV_NULL,
-	                                      NULL,
+	                                      tldrs_run_new_session,
 	                                      NULL,
 	                                      -1,
 	                                      -1,
@@ -243,7 +252,7 @@ tldrs_run_json_string(const char *s)
 }
 
 typedef struct {
-	GSocket *socket; /* NULL once sending failed */
+	GSocket *socket; /* borrowed; NULL once sending failed */
 	GError *error;
 } TldrsRunSender;
 
@@ -257,7 +266,8 @@ tldrs_run_emit(const char *lines, gsize len, gpointer user_data)
 		if (n < 0) {
 			g_printerr(_("tldrs: run: cannot send to the daemon: %s\n"),
 			           sender->error->message);
-			g_clear_object(&sender->socket);
+			g_clear_error(&sender->error);
+			sender->socket = NULL; /* not ours to unref */
 			return;
 		}
 		lines += n;

@@ -483,6 +483,108 @@ test_stop_and_continue(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* tmux -S SOCK ARGS…; the pane's text for capture-pane */
+static char *
+tmux(const char *sock, const char *const *args)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+	char *out = NULL;
+	int status = 0;
+	g_ptr_array_add(argv, (gpointer) "tmux");
+	g_ptr_array_add(argv, (gpointer) "-S");
+	g_ptr_array_add(argv, (gpointer)sock);
+	for (guint i = 0; args[i] != NULL; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	g_spawn_sync(NULL,
+	             (char **)argv->pdata,
+	             NULL,
+	             G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+	             NULL,
+	             NULL,
+	             &out,
+	             NULL,
+	             &status,
+	             &error);
+	g_assert_no_error(error);
+	return out;
+}
+
+/* waits until the pane shows @text */
+static void
+tmux_wait_for(const char *sock, const char *text)
+{
+	const char *capture[] = {"capture-pane", "-p", "-t", "t", NULL};
+	for (guint i = 0; i < 1500; i++) {
+		g_autofree char *pane = tmux(sock, capture);
+		if (strstr(pane, text) != NULL)
+			return;
+		g_usleep(10000);
+	}
+	{
+		g_autofree char *pane = tmux(sock, capture);
+		g_error("the terminal never showed “%s”:\n%s", text, pane);
+	}
+}
+
+/* Ctrl-Z and fg in an interactive shell: the job stops, resumes, and ends as it would */
+static void
+test_job_control(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autofree char *sock = g_build_filename(d->tmpdir, "tmux.socket", NULL);
+	g_autofree char *out = g_build_filename(d->tmpdir, "job.json", NULL);
+	g_autofree char *shell = NULL;
+	g_autofree char *line = NULL;
+
+	if (!tldrs_test_have_program("tmux") || !tldrs_test_have_program("bash")) {
+		g_test_skip("tmux or bash is not installed");
+		return;
+	}
+	shell = g_strdup_printf("env -i PATH=\"$PATH\" HOME=%s TERM=screen "
+	                        "TRACE_TEF_TLDR_SOCKET=%s PS1='$ ' bash --norc --noprofile -i",
+	                        d->tmpdir,
+	                        d->socket_path);
+	{
+		const char *args[] = {
+		        "new-session", "-d", "-s", "t", "-x", "200", "-y", "50", shell, NULL};
+		g_free(tmux(sock, args));
+	}
+	/* the quotes keep the command line itself from matching what the test waits for */
+	line = g_strdup_printf("%s run -o %s -- sh -c 'echo sta\"\"rted; sleep 1; echo "
+	                       "fin\"\"ished; exit 3'",
+	                       g_getenv("TLDRS_BIN"),
+	                       out);
+	{
+		const char *args[] = {"send-keys", "-t", "t", line, "Enter", NULL};
+		g_free(tmux(sock, args));
+	}
+	tmux_wait_for(sock, "started");
+	{
+		const char *args[] = {"send-keys", "-t", "t", "C-z", NULL};
+		g_free(tmux(sock, args));
+	}
+	tmux_wait_for(sock, "Stopped");
+	{
+		const char *args[] = {"send-keys", "-t", "t", "fg", "Enter", NULL};
+		g_free(tmux(sock, args));
+	}
+	tmux_wait_for(sock, "finished");
+	tmux_wait_for(sock, "tldrs: wrote ");
+	{
+		const char *args[] = {"send-keys", "-t", "t", "echo status=$?", "Enter", NULL};
+		g_free(tmux(sock, args));
+	}
+	tmux_wait_for(sock, "status=3");
+	{
+		const char *args[] = {"kill-server", NULL};
+		g_free(tmux(sock, args));
+	}
+	g_assert_true(g_file_test(out, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
 /* a command that uses ptrace itself still works; its tracees are not recorded */
 static void
 test_ptrace_user(void)
@@ -648,6 +750,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/run/status-and-signals", test_status_and_signals);
 	g_test_add_func("/tldrs/run/process-tree", test_process_tree);
 	g_test_add_func("/tldrs/run/stop-and-continue", test_stop_and_continue);
+	g_test_add_func("/tldrs/run/job-control", test_job_control);
 	g_test_add_func("/tldrs/run/ptrace-user", test_ptrace_user);
 	g_test_add_func("/tldrs/run/no-processes", test_no_processes);
 	g_test_add_func("/tldrs/run/wait-failed-start", test_wait_failed_start);
