@@ -1713,6 +1713,7 @@ bench_run_workload(Bench *b,
 	BenchRunSample warm = {0};
 	guint processes = 0;
 	guint still_running = 0;
+	guint phantom_runs[BENCH_RUN_N_MODES] = {0};
 
 	for (guint k = 0; k < BENCH_RUN_N_MODES; k++) {
 		samples[k] = g_array_new(FALSE, TRUE, sizeof(BenchRunSample));
@@ -1759,6 +1760,8 @@ bench_run_workload(Bench *b,
 			                                     "\"still running\" after they exited"
 			                                   : "");
 			still_running = MAX(still_running, s.still_running);
+			if (s.still_running > 0)
+				phantom_runs[mode]++;
 		}
 		for (guint k = 1; k < BENCH_RUN_N_MODES; k++) {
 			if (got[k] > 0 && got[BENCH_RUN_BARE] > 0) {
@@ -1820,10 +1823,13 @@ bench_run_workload(Bench *b,
 	}
 	if (still_running > 0) {
 		g_autofree char *note = g_strdup_printf(
-		        "%s: up to %u spans in a TEF file say \"still_running\" for processes "
-		        "that exited (all of them exit before the command): spans made up by "
-		        "the tracer, not counted as processes.",
+		        "%s: in %u of the private-daemon runs and %u of the daemon-running runs, "
+		        "up to %u spans say \"still_running\" for processes that had exited "
+		        "(every process exits before the command does): spans made up by the "
+		        "tracer, not counted as processes.",
 		        w->name,
+		        phantom_runs[BENCH_RUN_PRIVATE],
+		        phantom_runs[BENCH_RUN_DAEMON],
 		        still_running);
 		bench_table_note(b->run, note);
 	}
