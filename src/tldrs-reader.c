@@ -23,10 +23,14 @@
  *
  * A line longer than max_line bytes (its '\n' not counted) is skipped and counted. The last
  * line of a plain file may lack its '\n' (another tool may have written it): it is returned.
- * gzip input may end in an unfinished member (the daemon was killed, or the limit cuts it) or
- * hold damage: the reader goes on at the next member header, if there is one. The text of an
- * unfinished or damaged member after its last '\n' is dropped, never returned: the gzip sink
- * flushes whole lines only, so that text is a line the crash cut. */
+ * gzip input may end in an unfinished member (the daemon was killed, or the limit cuts it),
+ * hold a member cut short with more members after it (a crash, then the daemon appended; a
+ * copy cut short), or hold damage: the reader goes on at the next member header, if there is
+ * one. A member's decoder is never fed past a gzip magic: the magic is either data (a probe
+ * fails to decode a member there) or the header of a member that follows a cut, where the
+ * cut member ends. The text of an unfinished, cut or damaged member after its last '\n' is
+ * dropped, never returned: the gzip sink flushes whole lines only, so that text is a line the
+ * crash cut. */
 
 /* on damage, inflate() may already hold the first bytes of the next member's header in its bit
  * buffer: look back this far for the header, and keep as much of the previous input around */
@@ -51,13 +55,17 @@ struct _TldrsReader {
 	gsize start;
 	gsize end;
 
-	/* gzip only: compressed input. in[0, zs.next_in + zs.avail_in) are the last bytes read,
-	 * the file offset of that end is bytes_read */
+	/* gzip only: compressed input. in[0, in_end) are the last bytes read, the file offset of
+	 * in_end is bytes_read; inflate() is fed from zs.next_in, never past a gzip magic */
 	z_stream zs;
 	gboolean zs_live;
 	guint8 *in;
+	guint8 *in_end;
 	guint64 member_start; /* file offset of the current member's header */
 	gboolean member_text; /* the current member has decoded text */
+	guint64 not_a_member; /* a gzip magic here was tried and is member data, not a header */
+	z_stream probe;       /* tries whether a gzip magic starts a member */
+	gboolean probe_live;
 };
 
 static gboolean
@@ -127,7 +135,9 @@ tldrs_reader_new(int fd, gboolean own_fd, const char *name, GError **error)
 		}
 		self->zs_live = TRUE;
 		self->zs.next_in = self->in;
-		self->zs.avail_in = 2;
+		self->zs.avail_in = 0;
+		self->in_end = self->in + 2;
+		self->not_a_member = G_MAXUINT64;
 	} else {
 		self->end = got;
 	}
@@ -189,25 +199,89 @@ tldrs_reader_drop_partial_line(TldrsReader *self)
 static guint64
 tldrs_reader_gzip_offset(TldrsReader *self, const guint8 *p)
 {
-	const guint8 *in_end = self->zs.next_in + self->zs.avail_in;
-	return self->bytes_read - (guint64)(in_end - p);
+	return self->bytes_read - (guint64)(self->in_end - p);
 }
 
-/* read more compressed input once all of it is used, keeping the last bytes before it */
+/* read more compressed input after what is not used yet, keeping the last bytes before it */
 static gboolean
 tldrs_reader_gzip_read(TldrsReader *self, GError **error)
 {
-	guint8 *in_end = self->zs.next_in + self->zs.avail_in;
-	gsize keep = MIN((gsize)(in_end - self->in), TLDRS_READER_GZIP_LOOKBACK);
+	gsize back = MIN((gsize)(self->zs.next_in - self->in), TLDRS_READER_GZIP_LOOKBACK);
+	guint8 *from = self->zs.next_in - back;
+	gsize keep = (gsize)(self->in_end - from);
 	gsize got = 0;
 
-	memmove(self->in, in_end - keep, keep);
-	self->zs.next_in = self->in + keep;
+	memmove(self->in, from, keep);
+	self->zs.next_in = self->in + back;
 	self->zs.avail_in = 0;
-	if (!tldrs_reader_read_raw(self, (char *)self->zs.next_in, TLDRS_READER_CHUNK, &got, error))
+	self->in_end = self->in + keep;
+	if (!tldrs_reader_read_raw(self,
+	                           (char *)self->in_end,
+	                           TLDRS_READER_GZIP_LOOKBACK + TLDRS_READER_CHUNK - keep,
+	                           &got,
+	                           error))
 		return FALSE;
-	self->zs.avail_in = (uInt)got;
+	self->in_end += got;
 	return TRUE;
+}
+
+static gboolean
+tldrs_reader_is_gzip_magic(const guint8 *p)
+{
+	return p[0] == 0x1f && p[1] == 0x8b && p[2] == 0x08;
+}
+
+/* the input that inflate() may take now: up to the next gzip magic that is not the current
+ * member's own header, and short of a magic's first bytes at the end of what was read. A
+ * magic inside a member is either member data or a member that a cut (a crash, a copy cut
+ * short) left behind: the member's text must not run on into it */
+static const guint8 *
+tldrs_reader_gzip_feed_end(TldrsReader *self)
+{
+	const guint8 *p = self->zs.next_in;
+	const guint8 *end = self->in_end;
+
+	for (; p + 2 < end; p++) {
+		guint64 offset;
+		if (p[0] != 0x1f || !tldrs_reader_is_gzip_magic(p))
+			continue;
+		offset = tldrs_reader_gzip_offset(self, p);
+		if (offset != self->member_start && offset != self->not_a_member)
+			return p;
+	}
+	if (!self->eof) {
+		/* a magic may start in the last two bytes */
+		if (p < end && *p == 0x1f && (p + 1 == end || p[1] == 0x8b))
+			return p;
+		if (p + 1 < end && p[1] == 0x1f)
+			return p + 1;
+	}
+	return end;
+}
+
+/* does a gzip member start at @p? A magic inside compressed data almost never decodes:
+ * a wrong header, or data that refers back before its start */
+static gboolean
+tldrs_reader_gzip_probe(TldrsReader *self, const guint8 *p)
+{
+	guint8 out[4096];
+	int rc;
+
+	if (!self->probe_live) {
+		if (inflateInit2(&self->probe, 15 + 16) != Z_OK)
+			return FALSE;
+		self->probe_live = TRUE;
+	} else {
+		inflateReset(&self->probe);
+	}
+	self->probe.next_in = (Bytef *)p;
+	self->probe.avail_in = (uInt)(self->in_end - p);
+	do {
+		self->probe.next_out = out;
+		self->probe.avail_out = sizeof out;
+		rc = inflate(&self->probe, Z_NO_FLUSH);
+	} while (rc == Z_OK && self->probe.avail_in > 0);
+	return rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR;
 }
 
 /* after damage, go on at the next gzip member header; done when there is none */
@@ -224,7 +298,7 @@ tldrs_reader_gzip_resync(TldrsReader *self, GError **error)
 	        self->name,
 	        consumed);
 	for (;;) {
-		guint8 *in_end = self->zs.next_in + self->zs.avail_in;
+		guint8 *in_end = self->in_end;
 		guint64 in_offset = tldrs_reader_gzip_offset(self, self->in);
 		gsize n = (gsize)(in_end - self->in);
 		gsize i = from > in_offset ? (gsize)(from - in_offset) : 0;
@@ -233,7 +307,7 @@ tldrs_reader_gzip_resync(TldrsReader *self, GError **error)
 			if (self->in[i] == 0x1f && self->in[i + 1] == 0x8b &&
 			    self->in[i + 2] == 0x08) {
 				self->zs.next_in = self->in + i;
-				self->zs.avail_in = (uInt)(n - i);
+				self->zs.avail_in = 0;
 				self->member_start = in_offset + i;
 				inflateReset(&self->zs);
 				return TRUE;
@@ -252,14 +326,33 @@ tldrs_reader_gzip_resync(TldrsReader *self, GError **error)
 	}
 }
 
+/* a member that a cut left behind starts at @p: the current one ends here, its last line
+ * cut */
+static void
+tldrs_reader_gzip_cut(TldrsReader *self, const guint8 *p)
+{
+	g_debug("%s: a gzip member was cut short before %" G_GUINT64_FORMAT,
+	        self->name,
+	        tldrs_reader_gzip_offset(self, p));
+	if (self->member_text)
+		tldrs_reader_drop_partial_line(self);
+	self->member_text = FALSE;
+	self->member_start = tldrs_reader_gzip_offset(self, p);
+	inflateReset(&self->zs);
+}
+
+/* the bytes a probe looks at, when the file has them */
+#define TLDRS_READER_GZIP_PROBE 4096
+
 /* decode more gzip input into buf[end..cap) */
 static gboolean
 tldrs_reader_fill_gzip(TldrsReader *self, GError **error)
 {
 	gsize produced = 0;
 	while (produced == 0 && !self->done) {
+		const guint8 *feed_end;
 		int rc;
-		if (self->zs.avail_in == 0) {
+		if (self->zs.next_in == self->in_end) {
 			if (!self->eof) {
 				if (!tldrs_reader_gzip_read(self, error))
 					return FALSE;
@@ -271,9 +364,32 @@ tldrs_reader_fill_gzip(TldrsReader *self, GError **error)
 			self->done = TRUE;
 			break;
 		}
+		feed_end = tldrs_reader_gzip_feed_end(self);
+		if (feed_end == self->zs.next_in) {
+			/* everything before a magic is used and the member goes on past it */
+			if (self->in_end - feed_end < TLDRS_READER_GZIP_PROBE && !self->eof) {
+				gsize before = (gsize)(self->in_end - self->zs.next_in);
+				if (!tldrs_reader_gzip_read(self, error))
+					return FALSE;
+				if ((gsize)(self->in_end - self->zs.next_in) > before)
+					continue;
+				/* the input moved */
+				feed_end = self->zs.next_in;
+			}
+			/* with fewer than three bytes left it is the file's end, not a magic */
+			if (self->in_end - feed_end >= 3 && tldrs_reader_gzip_probe(self, feed_end))
+				tldrs_reader_gzip_cut(self, feed_end);
+			else if (self->in_end - feed_end >= 3)
+				self->not_a_member = tldrs_reader_gzip_offset(self, feed_end);
+			feed_end = tldrs_reader_gzip_feed_end(self);
+			if (feed_end == self->zs.next_in)
+				feed_end = self->in_end;
+		}
+		self->zs.avail_in = (uInt)(feed_end - self->zs.next_in);
 		self->zs.next_out = (Bytef *)self->buf + self->end;
 		self->zs.avail_out = (uInt)MIN(self->cap - self->end, G_MAXUINT);
 		rc = inflate(&self->zs, Z_NO_FLUSH);
+		self->zs.avail_in = 0;
 		produced = (gsize)((char *)self->zs.next_out - (self->buf + self->end));
 		self->end += produced;
 		if (produced > 0)
@@ -456,8 +572,8 @@ tldrs_reader_set_limit(TldrsReader *self, guint64 limit)
 		guint64 excess = self->bytes_read - limit;
 		gsize cut;
 		if (self->gzip) {
-			cut = (gsize)MIN(excess, (guint64)self->zs.avail_in);
-			self->zs.avail_in -= (uInt)cut;
+			cut = (gsize)MIN(excess, (guint64)(self->in_end - self->zs.next_in));
+			self->in_end -= cut;
 		} else {
 			cut = (gsize)MIN(excess, (guint64)(self->end - self->start));
 			self->end -= cut;
@@ -502,6 +618,8 @@ tldrs_reader_free(TldrsReader *self)
 		return;
 	if (self->zs_live)
 		inflateEnd(&self->zs);
+	if (self->probe_live)
+		inflateEnd(&self->probe);
 	if (self->own_fd && self->fd >= 0)
 		close(self->fd);
 	g_free(self->in);

@@ -652,6 +652,98 @@ test_gzip_truncated(Fixture *f, gconstpointer data)
 	}
 }
 
+/* @n lines "{"PREFIX":i,"pad":"…"}" of random length, into @lines and one member of @gz */
+static void
+gz_random_member(GByteArray *gz, GPtrArray *lines, const char *prefix, guint n, GRand *rand)
+{
+	Gz w;
+	gz_begin(&w, gz);
+	for (guint i = 0; i < n; i++) {
+		g_autoptr(GString) line = g_string_new(NULL);
+		guint len = (guint)g_rand_int_range(rand, 0, 200);
+		g_autofree char *nl = NULL;
+		g_string_printf(line, "{\"%s\":%u,\"pad\":\"", prefix, i);
+		for (guint k = 0; k < len; k++)
+			g_string_append_c(line, (char)g_rand_int_range(rand, 'a', 'z' + 1));
+		g_string_append(line, "\"}");
+		nl = g_strconcat(line->str, "\n", NULL);
+		/* now and then a flush, as the gzip sink makes */
+		gz_write_str(&w, nl, i % 16 == 15 ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+		g_ptr_array_add(lines, g_string_free(g_steal_pointer(&line), FALSE));
+	}
+	gz_write(&w, NULL, 0, Z_FINISH);
+}
+
+/* a member cut short (a crash, a copy cut short) with more members after it, cut at many
+ * places and with a large first member (reads end anywhere): the lines before the cut, then
+ * every later member whole, and never a line made of the bytes of two members */
+static void
+test_gzip_cut_then_members(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GRand) rand = g_rand_new_with_seed(11);
+	(void)data;
+
+	for (guint big = 0; big < 2; big++) {
+		g_autoptr(GByteArray) m1 = g_byte_array_new();
+		g_autoptr(GByteArray) m2 = g_byte_array_new();
+		g_autoptr(GByteArray) rest = g_byte_array_new();
+		g_autoptr(GPtrArray) l1 = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GPtrArray) l2 = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GPtrArray) lrest = g_ptr_array_new_with_free_func(g_free);
+
+		gz_random_member(m1, l1, "a", big ? 20000 : 50, rand);
+		gz_random_member(m2, l2, "b", 400, rand);
+		gz_random_member(rest, lrest, "c", 300, rand);
+		gz_random_member(rest, lrest, "d", 30, rand);
+		for (guint cut = 11; cut < m2->len; cut += big ? 997 : 61) {
+			g_autoptr(GByteArray) all = g_byte_array_new();
+			g_autofree char *path = NULL;
+			g_autoptr(GPtrArray) lines = NULL;
+			guint from_m2;
+
+			g_byte_array_append(all, m1->data, m1->len);
+			g_byte_array_append(all, m2->data, cut);
+			g_byte_array_append(all, rest->data, rest->len);
+			path = write_bytes(f, "cut-members.jsonl.gz", all);
+			lines = read_path(path, 0, NULL);
+			g_assert_cmpuint(lines->len, >=, l1->len + lrest->len);
+			for (guint i = 0; i < l1->len; i++)
+				assert_line_str(lines, i, (const char *)g_ptr_array_index(l1, i));
+			from_m2 = lines->len - l1->len - lrest->len;
+			g_assert_cmpuint(from_m2, <, l2->len);
+			for (guint i = 0; i < from_m2; i++)
+				assert_line_str(
+				        lines, l1->len + i, (const char *)g_ptr_array_index(l2, i));
+			for (guint i = 0; i < lrest->len; i++)
+				assert_line_str(lines,
+				                l1->len + from_m2 + i,
+				                (const char *)g_ptr_array_index(lrest, i));
+		}
+	}
+}
+
+/* a gzip magic inside a member's data (a stored block copies its text) is not a header */
+static void
+test_gzip_magic_in_data(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GByteArray) gz = g_byte_array_new();
+	g_autofree char *path = NULL;
+	g_autoptr(GPtrArray) lines = NULL;
+	const char *want[] = {"one \x1f\x8b\x08zzzz two", "\x1f\x8b\x08\x01", "{\"c\":1}", NULL};
+	Gz w;
+	(void)data;
+
+	memset(&w, 0, sizeof w);
+	w.out = gz;
+	g_assert_cmpint(
+	        deflateInit2(&w.zs, 0, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), ==, Z_OK);
+	gz_write_str(&w, "one \x1f\x8b\x08zzzz two\n\x1f\x8b\x08\x01\n", Z_FINISH);
+	gz_member(gz, "{\"c\":1}\n");
+	path = write_bytes(f, "magic.jsonl.gz", gz);
+	lines = read_path(path, 0, NULL);
+	assert_lines(lines, want);
+}
+
 static void
 test_gzip_garbage_after(Fixture *f, gconstpointer data)
 {
@@ -865,6 +957,8 @@ main(int argc, char **argv)
 	ADD("gzip-long-lines", test_gzip_long_lines);
 	ADD("gzip-truncated", test_gzip_truncated);
 	ADD("gzip-garbage-after", test_gzip_garbage_after);
+	ADD("gzip-cut-then-members", test_gzip_cut_then_members);
+	ADD("gzip-magic-in-data", test_gzip_magic_in_data);
 	ADD("gzip-resync", test_gzip_resync);
 	ADD("gzip-resync-kinds", test_gzip_resync_kinds);
 	ADD("gzip-resync-boundary", test_gzip_resync_boundary);
