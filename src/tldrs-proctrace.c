@@ -693,7 +693,10 @@ tldrs_proctrace_handle(TldrsProcTrace *self, pid_t pid, int status, gboolean sup
 		TldrsProc *proc = g_hash_table_lookup(self->procs, GINT_TO_POINTER(pid));
 		if (proc != NULL)
 			proc->end = g_get_monotonic_time();
-		break;
+		/* on its way out even when we are letting go: its exit comes next, with its
+		 * status */
+		ptrace(PTRACE_CONT, pid, NULL, NULL);
+		return;
 	}
 	case PTRACE_EVENT_SECCOMP:
 		tldrs_proctrace_seccomp(self, pid);
