@@ -153,7 +153,14 @@ lint_page(const char *mandoc, const char *path)
 	g_assert_cmpint(status, ==, 0);
 }
 
-/* the source pages and the ones meson configured (what gets installed) */
+/* the pages meson configured: what gets installed, and the same with every path under a
+ * prefix longer than a line (docs/meson.build), so that any prefix renders cleanly */
+static const char *const built_pages[] = {"tldrs.1",
+                                          "tldrs.conf.5",
+                                          "long-prefix-tldrs.1",
+                                          "long-prefix-tldrs.conf.5"};
+
+/* the source pages and the ones meson configured */
 static void
 test_docs_mandoc_lint(void)
 {
@@ -166,8 +173,10 @@ test_docs_mandoc_lint(void)
 	}
 	for (guint i = 0; i < G_N_ELEMENTS(pages); i++) {
 		g_autofree char *src = repo_path("docs", pages[i], NULL);
-		g_autofree char *built = build_path("docs", pages[i]);
 		lint_page(mandoc, src);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(built_pages); i++) {
+		g_autofree char *built = build_path("docs", built_pages[i]);
 		lint_page(mandoc, built);
 	}
 }
@@ -176,14 +185,13 @@ static void
 test_docs_groff(void)
 {
 	g_autofree char *groff = g_find_program_in_path("groff");
-	const char *pages[] = {"tldrs.1", "tldrs.conf.5"};
 
 	if (groff == NULL) {
 		g_test_skip("groff is not installed (apt-get install groff-base)");
 		return;
 	}
-	for (guint i = 0; i < G_N_ELEMENTS(pages); i++) {
-		g_autofree char *path = build_path("docs", pages[i]);
+	for (guint i = 0; i < G_N_ELEMENTS(built_pages); i++) {
+		g_autofree char *path = build_path("docs", built_pages[i]);
 		const char *argv[] = {groff, "-ww", "-man", "-Tutf8", path, NULL};
 		g_autofree char *out = NULL;
 		g_autofree char *err = NULL;
