@@ -168,6 +168,26 @@ tldrs_serve_fail(GError *error, int notify_fd)
 	return tldrs_fail(error);
 }
 
+/* one line on standard output once the daemon serves (before --daemonize lets go of the
+ * terminal): where clients connect, where their events go */
+static void
+tldrs_serve_announce(const TldrsConfig *config)
+{
+	g_autofree char *sinks = g_strjoinv(", ", config->sinks);
+	if (config->into_file != NULL) {
+		g_print(_("listening on %s, storing every event in %s, sinks %s\n"),
+		        config->socket_path,
+		        config->into_file,
+		        sinks);
+	} else {
+		g_print(_("listening on %s, storing traces in %s, sinks %s\n"),
+		        config->socket_path,
+		        config->data_dir,
+		        sinks);
+	}
+	fflush(stdout);
+}
+
 static int
 tldrs_cmd_serve(int argc, char **argv)
 {
@@ -178,6 +198,7 @@ tldrs_cmd_serve(int argc, char **argv)
 	gboolean opt_daemonize = FALSE;
 	gboolean opt_verbose = FALSE;
 	gboolean opt_replace = FALSE;
+	gboolean opt_quiet = FALSE;
 	const GOptionEntry entries[] = {{"config",
 	                                 0,
 	                                 0,
@@ -226,6 +247,13 @@ tldrs_cmd_serve(int argc, char **argv)
 	                                 G_OPTION_ARG_NONE,
 	                                 &opt_verbose,
 	                                 N_("Log what the daemon does, not only problems"),
+	                                 NULL},
+	                                {"quiet",
+	                                 'q',
+	                                 0,
+	                                 G_OPTION_ARG_NONE,
+	                                 &opt_quiet,
+	                                 N_("Do not print where the daemon listens and stores"),
 	                                 NULL},
 	                                {NULL}};
 	g_autoptr(GOptionContext) ctx =
@@ -281,6 +309,8 @@ tldrs_cmd_serve(int argc, char **argv)
 		return tldrs_serve_fail(error, notify_fd);
 	if (!tldrs_daemon_start(daemon, &error))
 		return tldrs_serve_fail(error, notify_fd);
+	if (!opt_quiet)
+		tldrs_serve_announce(tldrs_daemon_get_config(daemon));
 	if (notify_fd >= 0)
 		tldrs_daemonize_done(notify_fd);
 	rc = tldrs_daemon_run(daemon);

@@ -729,6 +729,69 @@ test_cli_usage(void)
 	g_assert_true(g_str_has_suffix(dir, "xdg-data/tldrs\n"));
 }
 
+/* `tldrs serve` with its standard output on a pipe (tldrs_test_daemon_start() drops it) */
+static GInputStream *
+serve_with_stdout(TldrsTestDaemon *d, const char *extra_arg)
+{
+	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(d->tmpdir);
+	g_autoptr(GError) error = NULL;
+	const char *argv[] = {g_getenv("TLDRS_BIN"),
+	                      "serve",
+	                      "--socket",
+	                      d->socket_path,
+	                      "-d",
+	                      d->data_dir,
+	                      extra_arg,
+	                      NULL};
+	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_subprocess_launcher_set_stderr_file_path(l, d->log_path);
+	d->proc = g_subprocess_launcher_spawnv(l, argv, &error);
+	g_assert_no_error(error);
+	return g_subprocess_get_stdout_pipe(d->proc);
+}
+
+/* serve says where it listens and stores, once it does: one line on standard output */
+static void
+test_serve_announces(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GDataInputStream) out = g_data_input_stream_new(serve_with_stdout(d, NULL));
+	g_autoptr(GError) error = NULL;
+	g_autofree char *line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+	g_autofree char *expected = g_strdup_printf(
+	        "listening on %s, storing traces in %s, sinks jsonl", d->socket_path, d->data_dir);
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(line, ==, expected);
+	/* printed once clients can connect */
+	g_assert_true(tldrs_test_socket_ready(d->socket_path));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	/* and nothing else */
+	g_clear_pointer(&line, g_free);
+	line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_null(line);
+}
+
+/* serve -q prints nothing on standard output */
+static void
+test_serve_quiet(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	GInputStream *out = serve_with_stdout(d, "-q");
+	g_autoptr(GError) error = NULL;
+	char buf[256];
+	guint i;
+
+	for (i = 0; i < 1000 && !tldrs_test_socket_ready(d->socket_path); i++)
+		g_usleep(10000);
+	g_assert_cmpuint(i, <, 1000);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	/* the daemon has exited: whatever it printed is in the pipe */
+	g_assert_cmpint(g_input_stream_read(out, buf, sizeof(buf), NULL, &error), ==, 0);
+	g_assert_no_error(error);
+}
+
 /* the data directory is created with its parents; an empty trace gives a valid TEF */
 static void
 test_data_dir_and_empty_trace(void)
@@ -838,6 +901,8 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/daemon/data-dir-and-empty-trace", test_data_dir_and_empty_trace);
 	g_test_add_func("/tldrs/daemon/connected-client-data-in-file",
 	                test_connected_client_data_in_file);
+	g_test_add_func("/tldrs/daemon/serve-announces", test_serve_announces);
+	g_test_add_func("/tldrs/daemon/serve-quiet", test_serve_quiet);
 	g_test_add_func("/tldrs/cli/traces", test_cli_traces);
 	g_test_add_func("/tldrs/cli/usage", test_cli_usage);
 	g_test_add_func("/tldrs/cli/get-tef-progress", test_get_tef_progress);
