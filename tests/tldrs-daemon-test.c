@@ -687,6 +687,73 @@ test_cli_traces(void)
 	g_assert_cmpuint(tldrs_test_count_lines(fn_busy), ==, 2);
 }
 
+/* list -l keeps its columns with generated trace ids (tr-<secs>-<32 hex>, 46 characters) */
+static void
+test_cli_list_columns(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	const char *ids[] = {"a", "tr-1732550000-5f2a0c1e9d8b7a6f5e4d3c2b1a0f9e8d"};
+	g_autofree char *list = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	g_assert_cmpint(g_mkdir(d->data_dir, 0700), ==, 0);
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autofree char *fn = tldrs_test_trace_file(d, ids[i]);
+		g_assert_true(g_file_set_contents(fn, "{\"ph\":\"i\"}\n", -1, NULL));
+	}
+	g_assert_cmpint(
+	        tldrs_test_cli(d, &list, NULL, "list", "-l", "-d", d->data_dir, NULL), ==, 0);
+	g_test_message("%s", list);
+	lines = g_strsplit(list, "\n", -1);
+	g_assert_cmpuint(g_strv_length(lines), ==, 4);
+	g_assert_cmpstr(lines[3], ==, "");
+	/* the id column is as wide as the longest id, and every line as long as the heading */
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		gsize n = strlen(ids[i]);
+		g_assert_true(g_str_has_prefix(lines[i + 1], ids[i]));
+		g_assert_cmpuint(strspn(lines[i + 1] + n, " "), ==, strlen(ids[1]) - n + 1);
+		g_assert_cmpuint(strlen(lines[i + 1]), ==, strlen(lines[0]));
+	}
+}
+
+/* list -d of a directory that does not exist says so and fails; so does a file */
+static void
+test_cli_list_missing_dir(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *missing = g_build_filename(d->tmpdir, "missing", NULL);
+	g_autofree char *file = g_build_filename(d->tmpdir, "file", NULL);
+	const char *dirs[] = {missing, file};
+
+	g_assert_true(g_file_set_contents(file, "", 0, NULL));
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		for (guint l = 0; l < 2; l++) {
+			g_autofree char *out = NULL;
+			g_autofree char *err = NULL;
+			g_autofree char *msg =
+			        g_strdup_printf("tldrs: %s: no such directory\n", dirs[i]);
+			g_assert_cmpint(tldrs_test_cli(d,
+			                               &out,
+			                               &err,
+			                               "list",
+			                               "-d",
+			                               dirs[i],
+			                               l == 1 ? "-l" : NULL,
+			                               NULL),
+			                ==,
+			                1);
+			g_assert_cmpstr(out, ==, "");
+			g_assert_cmpstr(err, ==, msg);
+		}
+	}
+	/* the default data directory before the first trace: no traces, no error */
+	{
+		g_autofree char *out = NULL;
+		g_assert_cmpint(tldrs_test_cli(d, &out, NULL, "list", NULL), ==, 0);
+		g_assert_cmpstr(out, ==, "");
+	}
+}
+
 /* usage errors exit 2, failures 1 with the value at fault named, --help and --version 0 */
 static void
 test_cli_usage(void)
@@ -904,6 +971,8 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/daemon/serve-announces", test_serve_announces);
 	g_test_add_func("/tldrs/daemon/serve-quiet", test_serve_quiet);
 	g_test_add_func("/tldrs/cli/traces", test_cli_traces);
+	g_test_add_func("/tldrs/cli/list-columns", test_cli_list_columns);
+	g_test_add_func("/tldrs/cli/list-missing-dir", test_cli_list_missing_dir);
 	g_test_add_func("/tldrs/cli/usage", test_cli_usage);
 	g_test_add_func("/tldrs/cli/get-tef-progress", test_get_tef_progress);
 	return g_test_run();
