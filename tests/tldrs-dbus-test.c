@@ -171,6 +171,8 @@ test_methods_and_signals(void)
 
 	sub = g_dbus_connection_signal_subscribe(
 	        c, NAME, IFACE, NULL, PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, signal_cb, &sig, NULL);
+	/* the match rule is in effect before the trace opens */
+	sync_bus(c);
 	send_trace(d, "tr-a", 5, FALSE, &live);
 	tldrs_test_send(live, "not json\n");
 	g_assert_true(wait_for(&sig, "TraceOpened:tr-a", 5000));
