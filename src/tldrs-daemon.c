@@ -964,7 +964,12 @@ tldrs_daemon_trace_dict(TldrsDaemon *self, const char *id, TldrsStoredTrace *sto
 	        "{sv}",
 	        "clients",
 	        g_variant_new_uint32(trace != NULL ? tldrs_trace_get_clients(trace) : 0));
-	g_variant_builder_add(&b, "{sv}", "active", g_variant_new_boolean(trace != NULL));
+	/* not while the trace closes, its last client gone: "active" agrees with "clients" */
+	g_variant_builder_add(
+	        &b,
+	        "{sv}",
+	        "active",
+	        g_variant_new_boolean(trace != NULL && tldrs_trace_get_clients(trace) > 0));
 	g_variant_builder_add(&b, "{sv}", "last-write", g_variant_new_int64(last_write));
 	return g_variant_builder_end(&b);
 }
