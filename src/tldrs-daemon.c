@@ -773,9 +773,12 @@ tldrs_daemon_accept_backlog(TldrsDaemon *self)
 		g_autoptr(GSocket) socket = g_socket_accept(self->listen_socket, NULL, &error);
 		g_autoptr(GSocketConnection) connection = NULL;
 		if (socket == NULL) {
-			g_debug("backlog accepted: %s", error->message);
+			/* EAGAIN: none is left waiting, the usual end; anything else is news */
+			if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+				g_warning("cannot accept a waiting connection: %s", error->message);
 			break;
 		}
+		g_debug("accepted a connection that was waiting at shutdown");
 		connection = g_socket_connection_factory_create_connection(socket);
 		tldrs_daemon_add_connection(self, connection);
 	}

@@ -358,6 +358,31 @@ test_sigterm_loses_nothing(void)
 		tldrs_test_close(s[i].socket);
 }
 
+/* a clean run, even with -v, logs nothing that reads like an error */
+static void
+test_clean_run_log(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-clean");
+	g_autofree char *e = event(0, 0);
+	g_autofree char *log = NULL;
+	GSocket *s = tldrs_test_connect(d->socket_path);
+	const char *alarming[] = {"WARNING", "CRITICAL", "rror", "unavailable", "cannot", "failed"};
+
+	tldrs_test_send(s, "OPEN tr-clean\n");
+	tldrs_test_send(s, e);
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 1);
+	log = tldrs_test_daemon_log(d);
+	/* the whole of it was written: the daemon has exited */
+	g_assert_nonnull(strstr(log, "stopped"));
+	for (guint i = 0; i < G_N_ELEMENTS(alarming); i++) {
+		if (strstr(log, alarming[i]) != NULL)
+			g_error("the log of a clean run says \"%s\":\n%s", alarming[i], log);
+	}
+}
+
 static void
 test_sigint(void)
 {
@@ -959,6 +984,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/daemon/concurrent-clients", test_concurrent_clients);
 	g_test_add_func("/tldrs/daemon/sigterm-loses-nothing", test_sigterm_loses_nothing);
 	g_test_add_func("/tldrs/daemon/sigint", test_sigint);
+	g_test_add_func("/tldrs/daemon/clean-run-log", test_clean_run_log);
 	g_test_add_func("/tldrs/daemon/into-file", test_into_file);
 	g_test_add_func("/tldrs/daemon/bad-lines", test_bad_lines);
 	g_test_add_func("/tldrs/daemon/long-line", test_long_line);
