@@ -270,7 +270,7 @@ bench_table_print(BenchTable *t, gboolean markdown)
 		g_print("\n");
 }
 
-/* a target of the issue: @value must be at least (or at most) @target */
+/* a target (docs/performance.md, "Targets"): @value must be at least (or at most) @target */
 static void
 bench_target(Bench *b,
              const char *what,
@@ -1890,7 +1890,7 @@ main(int argc, char **argv)
 	        "Memory of the server process (VmRSS, VmHWM = peak)",
 	        (const char *const[]){"server", "state", "RSS MiB", "peak RSS MiB", NULL});
 	b->targets = bench_table_new(
-	        "Targets (issue 7)",
+	        "Targets (docs/performance.md)",
 	        (const char *const[]){"target", "measured (median)", "result", NULL});
 
 	if (b->quick)

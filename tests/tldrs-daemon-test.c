@@ -327,7 +327,7 @@ run_concurrent(guint n_clients, guint n_events)
 static void
 test_concurrent_clients(void)
 {
-	/* the figure; TLDRS_TEST_SCALE shrinks it for slow sanitizer builds */
+	/* 100,000 events; TLDRS_TEST_SCALE shrinks it for slow sanitizer builds */
 	const char *scale = g_getenv("TLDRS_TEST_SCALE");
 	guint n = 100000;
 	if (scale != NULL)

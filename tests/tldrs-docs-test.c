@@ -299,6 +299,66 @@ test_docs_config_keys(void)
 	g_assert_cmpuint(keys, >=, 10);
 }
 
+/* the documents point only to what a reader of the repository can open: no "SPEC §1" or
+ * "issue 7" of a tracker they cannot see, and every relative link of a Markdown file names
+ * a file that exists */
+static void
+test_docs_references(void)
+{
+	const char *dirs[] = {"", "docs", "data", "plugins/jsonl", "plugins/gzip", "plugins/tef"};
+	g_autoptr(GRegex) unfindable =
+	        g_regex_new("\\bSPEC\\b|§|\\b[Ii]ssues? #?[0-9]+|#[0-9]+\\b", 0, 0, NULL);
+	g_autoptr(GRegex) link = g_regex_new("\\]\\(([^)#\\s]+)[^)]*\\)", 0, 0, NULL);
+	guint checked = 0;
+	guint links = 0;
+
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		g_autofree char *dir = repo_path(dirs[i], NULL);
+		g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+		const char *name;
+
+		g_assert_nonnull(d);
+		while ((name = g_dir_read_name(d)) != NULL) {
+			g_autofree char *path = g_build_filename(dir, name, NULL);
+			g_autofree char *text = NULL;
+			g_autoptr(GMatchInfo) m = NULL;
+			gboolean markdown = g_str_has_suffix(name, ".md");
+
+			if (!markdown && !g_str_has_suffix(name, ".1") &&
+			    !g_str_has_suffix(name, ".5") && !g_str_equal(name, "tldrs.conf") &&
+			    !g_str_has_suffix(name, ".xml"))
+				continue;
+			g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+			if (g_regex_match(unfindable, text, 0, &m)) {
+				g_autofree char *what = g_match_info_fetch(m, 0);
+				g_error("%s refers to \"%s\", which the repository does not hold",
+				        path,
+				        what);
+			}
+			g_clear_pointer(&m, g_match_info_unref);
+			checked++;
+			if (!markdown)
+				continue;
+			g_regex_match(link, text, 0, &m);
+			for (; g_match_info_matches(m); g_match_info_next(m, NULL)) {
+				g_autofree char *target = g_match_info_fetch(m, 1);
+				g_autofree char *full = NULL;
+				if (strstr(target, "://") != NULL ||
+				    g_str_has_prefix(target, "mailto:"))
+					continue;
+				full = g_build_filename(dir, target, NULL);
+				if (!g_file_test(full, G_FILE_TEST_EXISTS))
+					g_error("%s links to %s, which does not exist",
+					        path,
+					        target);
+				links++;
+			}
+		}
+	}
+	g_assert_cmpuint(checked, >=, 10);
+	g_assert_cmpuint(links, >=, 5);
+}
+
 /* `tldrs ge<TAB>`, `tldrs list -<TAB>` and trace ids from a -d given on the line */
 static void
 test_docs_bash_completion(void)
@@ -371,6 +431,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/docs/groff", test_docs_groff);
 	g_test_add_func("/tldrs/docs/options", test_docs_options);
 	g_test_add_func("/tldrs/docs/config-keys", test_docs_config_keys);
+	g_test_add_func("/tldrs/docs/references", test_docs_references);
 	g_test_add_func("/tldrs/docs/bash-completion", test_docs_bash_completion);
 	return g_test_run();
 }
