@@ -478,7 +478,7 @@ tldrs_daemon_apply_retention(TldrsDaemon *self);
 static void
 tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
 {
-	g_autoptr(TldrsTrace) keep = g_object_ref(trace);
+	g_autoptr(TldrsTrace) keep G_GNUC_UNUSED = g_object_ref(trace);
 	g_autoptr(GPtrArray) paths = NULL;
 	g_autofree char *source = NULL;
 	g_autofree char *id = g_strdup(tldrs_trace_get_id(trace));

@@ -329,7 +329,7 @@ tldrs_dbus_stop(TldrsDbus *self)
 		self->name_lost_id = 0;
 	}
 	if (self->owned) {
-		g_autoptr(GVariant) reply =
+		g_autoptr(GVariant) reply G_GNUC_UNUSED =
 		        g_dbus_connection_call_sync(self->connection,
 		                                    "org.freedesktop.DBus",
 		                                    "/org/freedesktop/DBus",

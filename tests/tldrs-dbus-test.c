@@ -46,17 +46,18 @@ static void
 sync_bus(GDBusConnection *c)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GVariant) reply = g_dbus_connection_call_sync(c,
-	                                                        "org.freedesktop.DBus",
-	                                                        "/org/freedesktop/DBus",
-	                                                        "org.freedesktop.DBus",
-	                                                        "GetId",
-	                                                        NULL,
-	                                                        NULL,
-	                                                        G_DBUS_CALL_FLAGS_NONE,
-	                                                        5000,
-	                                                        NULL,
-	                                                        &error);
+	g_autoptr(GVariant) reply G_GNUC_UNUSED =
+	        g_dbus_connection_call_sync(c,
+	                                    "org.freedesktop.DBus",
+	                                    "/org/freedesktop/DBus",
+	                                    "org.freedesktop.DBus",
+	                                    "GetId",
+	                                    NULL,
+	                                    NULL,
+	                                    G_DBUS_CALL_FLAGS_NONE,
+	                                    5000,
+	                                    NULL,
+	                                    &error);
 	g_assert_no_error(error);
 }
 
