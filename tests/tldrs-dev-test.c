@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+/* From a checkout to a running daemon: the build tree's tldrs finds the plugins built beside
+ * it, `meson devenv` (tools/dev shell) puts it on PATH, an installed-like copy that finds no
+ * plugin says what to set. */
+
+#include <signal.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "tldrs-test-util.h"
+
+/* a path in the source tree: G_TEST_SRCDIR is tests/, the repository is its parent */
+static char *
+repo_path(const char *name)
+{
+	g_autofree char *root = g_path_get_dirname(g_test_get_dir(G_TEST_DIST));
+	return g_build_filename(root, name, NULL);
+}
+
+/* run @argv in @cwd with the test environment, TLDRS_PLUGIN_DIR unset and @path_first
+ * (if any) first on PATH; its exit status */
+static int
+run(const char *cwd, const char *path_first, const char *const *argv, char **out, char **err)
+{
+	g_autofree char *tmpdir = tldrs_test_mkdtemp();
+	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(tmpdir);
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *o = NULL;
+	g_autofree char *e = NULL;
+
+	g_subprocess_launcher_set_flags(
+	        l, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_subprocess_launcher_unsetenv(l, "TLDRS_PLUGIN_DIR");
+	/* what tools/dev sets, not what the caller has */
+	g_subprocess_launcher_unsetenv(l, "DEBIAN_FRONTEND");
+	g_subprocess_launcher_setenv(l, "LC_ALL", "C.UTF-8", TRUE);
+	if (path_first != NULL) {
+		g_autofree char *path = g_strconcat(path_first, ":", g_getenv("PATH"), NULL);
+		g_subprocess_launcher_setenv(l, "PATH", path, TRUE);
+	}
+	if (cwd != NULL)
+		g_subprocess_launcher_set_cwd(l, cwd);
+	p = g_subprocess_launcher_spawnv(l, argv, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(p, NULL, NULL, &o, &e, &error);
+	g_assert_no_error(error);
+	tldrs_test_rm_rf(tmpdir);
+	if (out != NULL)
+		*out = g_steal_pointer(&o);
+	if (err != NULL)
+		*err = g_steal_pointer(&e);
+	return g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
+}
+
+/* the build tree's tldrs serves without TLDRS_PLUGIN_DIR */
+static void
+test_build_tree_plugins(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *saved = g_strdup(g_getenv("TLDRS_PLUGIN_DIR"));
+	g_autofree char *out = g_build_filename(d->tmpdir, "out.json", NULL);
+	g_autofree char *cmd = g_strdup_printf("OPEN tr-b\nEMIT_TEF_AT_EXIT %s\n", out);
+	GSocket *s;
+
+	g_unsetenv("TLDRS_PLUGIN_DIR");
+	tldrs_test_daemon_start(d, NULL);
+	g_setenv("TLDRS_PLUGIN_DIR", saved, TRUE);
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, cmd);
+	tldrs_test_send(s, "{\"ph\":\"i\",\"name\":\"x\",\"ts\":1,\"pid\":1,\"tid\":0}\n");
+	tldrs_test_close(s);
+	g_assert_true(tldrs_test_wait_for_file(out, 5000));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
+/* a copy of tldrs outside the build tree (as installed, but without its plugins) fails with
+ * a message that says what to set */
+static void
+test_missing_plugins_hint(void)
+{
+	g_autofree char *tmp = tldrs_test_mkdtemp();
+	g_autofree char *copy = g_build_filename(tmp, "tldrs", NULL);
+	g_autofree char *sock = g_build_filename(tmp, "s", NULL);
+	g_autofree char *data = g_build_filename(tmp, "data", NULL);
+	g_autofree char *installed =
+	        g_build_filename(g_getenv("TLDRS_PLUGIN_INSTALL_DIR"), "tldrs-sink-jsonl.so", NULL);
+	g_autofree char *contents = NULL;
+	g_autofree char *err = NULL;
+	gsize len = 0;
+	const char *argv[] = {copy, "serve", "-q", "--socket", sock, "-d", data, NULL};
+
+	if (g_file_test(installed, G_FILE_TEST_EXISTS)) {
+		g_test_skip("tldrs is installed: a copy would find its plugins");
+		tldrs_test_rm_rf(tmp);
+		return;
+	}
+	g_assert_true(g_file_get_contents(g_getenv("TLDRS_BIN"), &contents, &len, NULL));
+	g_assert_true(g_file_set_contents_full(
+	        copy, contents, (gssize)len, G_FILE_SET_CONTENTS_NONE, 0700, NULL));
+	g_assert_cmpint(run(NULL, NULL, argv, NULL, &err), ==, 1);
+	g_test_message("%s", err);
+	g_assert_nonnull(strstr(err, "no tldrs-sink-jsonl.so in "));
+	g_assert_nonnull(strstr(err, "set TLDRS_PLUGIN_DIR"));
+	tldrs_test_rm_rf(tmp);
+}
+
+/* `meson devenv` (what tools/dev shell runs) has the build tree's tldrs first on PATH */
+static void
+test_devenv_path(void)
+{
+	const char *root = g_getenv("TLDRS_BUILD_ROOT");
+	g_autofree char *out = NULL;
+	g_autofree char *err = NULL;
+	g_autofree char *bin = NULL;
+	const char *argv[] = {"meson",
+	                      "devenv",
+	                      "-C",
+	                      root,
+	                      "sh",
+	                      "-c",
+	                      "command -v tldrs && tldrs --version",
+	                      NULL};
+
+	if (!tldrs_test_have_program("meson")) {
+		g_test_skip("meson is not installed");
+		return;
+	}
+	if (run(NULL, NULL, argv, &out, &err) != 0)
+		g_error("meson devenv failed: %s", err);
+	bin = g_strdup_printf("%s\ntldrs ", g_getenv("TLDRS_BIN"));
+	g_assert_true(g_str_has_prefix(out, bin));
+}
+
+/* a fake command in @dir that appends its name and arguments to @dir/calls */
+static void
+fake_command(const char *dir, const char *name, const char *extra)
+{
+	g_autofree char *fn = g_build_filename(dir, name, NULL);
+	g_autofree char *script =
+	        g_strdup_printf("#!/bin/sh\necho \"%s $* DEBIAN_FRONTEND=${DEBIAN_FRONTEND:-}\" >> "
+	                        "\"%s/calls\"\n%s",
+	                        name,
+	                        dir,
+	                        extra != NULL ? extra : "");
+	g_assert_true(
+	        g_file_set_contents_full(fn, script, -1, G_FILE_SET_CONTENTS_NONE, 0700, NULL));
+}
+
+/* tools/dev shell COMMAND runs COMMAND in `meson devenv` of build/ */
+static void
+test_dev_shell(void)
+{
+	g_autofree char *fake = tldrs_test_mkdtemp();
+	g_autofree char *dev = repo_path("tools/dev");
+	g_autofree char *calls_fn = g_build_filename(fake, "calls", NULL);
+	g_autofree char *calls = NULL;
+	const char *argv[] = {"bash", dev, "shell", "tldrs", "list", NULL};
+
+	fake_command(fake, "dpkg-query", "echo 'install ok installed'\n");
+	fake_command(fake, "meson", NULL);
+	g_assert_cmpint(run(NULL, fake, argv, NULL, NULL), ==, 0);
+	g_assert_true(g_file_get_contents(calls_fn, &calls, NULL, NULL));
+	g_test_message("%s", calls);
+	g_assert_true(
+	        g_str_has_suffix(calls, "\nmeson devenv -C build tldrs list DEBIAN_FRONTEND=\n"));
+	tldrs_test_rm_rf(fake);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/tldrs/dev/build-tree-plugins", test_build_tree_plugins);
+	g_test_add_func("/tldrs/dev/missing-plugins-hint", test_missing_plugins_hint);
+	g_test_add_func("/tldrs/dev/devenv-path", test_devenv_path);
+	g_test_add_func("/tldrs/dev/shell", test_dev_shell);
+	return g_test_run();
+}
