@@ -3,7 +3,7 @@
 
 /* From a checkout to a running daemon: the build tree's tldrs finds the plugins built beside
  * it, `meson devenv` (tools/dev shell) puts it on PATH, an installed-like copy that finds no
- * plugin says what to set. */
+ * plugin says what to set, and tools/dev installs packages, waiting for another apt. */
 
 #include <signal.h>
 #include <string.h>
@@ -150,6 +150,41 @@ fake_command(const char *dir, const char *name, const char *extra)
 	        g_file_set_contents_full(fn, script, -1, G_FILE_SET_CONTENTS_NONE, 0700, NULL));
 }
 
+/* tools/dev deps, as a user with sudo: apt-get waits for another apt's lock, says so, and
+ * gets DEBIAN_FRONTEND through sudo (which resets the environment) */
+static void
+test_dev_deps_waits_for_lock(void)
+{
+	g_autofree char *fake = tldrs_test_mkdtemp();
+	g_autofree char *dev = repo_path("tools/dev");
+	g_autofree char *calls_fn = g_build_filename(fake, "calls", NULL);
+	g_autofree char *calls = NULL;
+	g_autofree char *err = NULL;
+	g_auto(GStrv) lines = NULL;
+	const char *argv[] = {"bash", dev, "deps", NULL};
+	guint apt = 0;
+
+	/* every package missing; not root; sudo starts from an empty environment */
+	fake_command(fake, "dpkg-query", "exit 1\n");
+	fake_command(fake, "id", "echo 1000\n");
+	fake_command(fake, "sudo", "exec env -i PATH=\"$PATH\" \"$@\"\n");
+	fake_command(fake, "apt-get", NULL);
+	g_assert_cmpint(run(NULL, fake, argv, NULL, &err), ==, 0);
+	g_assert_nonnull(strstr(err, "waits for it"));
+	g_assert_true(g_file_get_contents(calls_fn, &calls, NULL, NULL));
+	g_test_message("%s", calls);
+	lines = g_strsplit(calls, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (!g_str_has_prefix(lines[i], "apt-get "))
+			continue;
+		g_assert_nonnull(strstr(lines[i], " -o DPkg::Lock::Timeout="));
+		g_assert_true(g_str_has_suffix(lines[i], " DEBIAN_FRONTEND=noninteractive"));
+		apt++;
+	}
+	g_assert_cmpuint(apt, ==, 2);
+	tldrs_test_rm_rf(fake);
+}
+
 /* tools/dev shell COMMAND runs COMMAND in `meson devenv` of build/ */
 static void
 test_dev_shell(void)
@@ -177,6 +212,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/dev/build-tree-plugins", test_build_tree_plugins);
 	g_test_add_func("/tldrs/dev/missing-plugins-hint", test_missing_plugins_hint);
 	g_test_add_func("/tldrs/dev/devenv-path", test_devenv_path);
+	g_test_add_func("/tldrs/dev/deps-waits-for-lock", test_dev_deps_waits_for_lock);
 	g_test_add_func("/tldrs/dev/shell", test_dev_shell);
 	return g_test_run();
 }
