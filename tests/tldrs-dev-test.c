@@ -27,13 +27,8 @@ run(const char *cwd, const char *path_first, const char *const *argv, char **out
 {
 	g_autofree char *tmpdir = tldrs_test_mkdtemp();
 	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(tmpdir);
-	g_autoptr(GSubprocess) p = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autofree char *o = NULL;
-	g_autofree char *e = NULL;
+	int status;
 
-	g_subprocess_launcher_set_flags(
-	        l, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
 	g_subprocess_launcher_unsetenv(l, "TLDRS_PLUGIN_DIR");
 	/* what tools/dev sets, not what the caller has */
 	g_subprocess_launcher_unsetenv(l, "DEBIAN_FRONTEND");
@@ -44,16 +39,9 @@ run(const char *cwd, const char *path_first, const char *const *argv, char **out
 	}
 	if (cwd != NULL)
 		g_subprocess_launcher_set_cwd(l, cwd);
-	p = g_subprocess_launcher_spawnv(l, argv, &error);
-	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(p, NULL, NULL, &o, &e, &error);
-	g_assert_no_error(error);
+	status = tldrs_test_run(l, argv, out, err);
 	tldrs_test_rm_rf(tmpdir);
-	if (out != NULL)
-		*out = g_steal_pointer(&o);
-	if (err != NULL)
-		*err = g_steal_pointer(&e);
-	return g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
+	return status;
 }
 
 /* the build tree's tldrs serves without TLDRS_PLUGIN_DIR */
@@ -150,18 +138,37 @@ fake_command(const char *dir, const char *name, const char *extra)
 	        g_file_set_contents_full(fn, script, -1, G_FILE_SET_CONTENTS_NONE, 0700, NULL));
 }
 
+/* `bash tools/dev @args…` with the fake commands in @fake first on PATH: its exit status,
+ * its standard error and what the fakes were called with */
+static int
+run_dev(const char *fake, const char *const *args, char **err, char **calls)
+{
+	g_autofree char *dev = repo_path("tools/dev");
+	g_autofree char *calls_fn = g_build_filename(fake, "calls", NULL);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	int status;
+
+	g_ptr_array_add(argv, (gpointer) "bash");
+	g_ptr_array_add(argv, dev);
+	for (guint i = 0; args[i] != NULL; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	status = run(NULL, fake, (const char *const *)argv->pdata, NULL, err);
+	g_assert_true(g_file_get_contents(calls_fn, calls, NULL, NULL));
+	g_test_message("%s", *calls);
+	return status;
+}
+
 /* tools/dev deps, as a user with sudo: apt-get waits for another apt's lock, says so, and
  * gets DEBIAN_FRONTEND through sudo (which resets the environment) */
 static void
 test_dev_deps_waits_for_lock(void)
 {
 	g_autofree char *fake = tldrs_test_mkdtemp();
-	g_autofree char *dev = repo_path("tools/dev");
-	g_autofree char *calls_fn = g_build_filename(fake, "calls", NULL);
 	g_autofree char *calls = NULL;
 	g_autofree char *err = NULL;
 	g_auto(GStrv) lines = NULL;
-	const char *argv[] = {"bash", dev, "deps", NULL};
+	const char *args[] = {"deps", NULL};
 	guint apt = 0;
 
 	/* every package missing; not root; sudo starts from an empty environment */
@@ -169,10 +176,8 @@ test_dev_deps_waits_for_lock(void)
 	fake_command(fake, "id", "echo 1000\n");
 	fake_command(fake, "sudo", "exec env -i PATH=\"$PATH\" \"$@\"\n");
 	fake_command(fake, "apt-get", NULL);
-	g_assert_cmpint(run(NULL, fake, argv, NULL, &err), ==, 0);
+	g_assert_cmpint(run_dev(fake, args, &err, &calls), ==, 0);
 	g_assert_nonnull(strstr(err, "waits for it"));
-	g_assert_true(g_file_get_contents(calls_fn, &calls, NULL, NULL));
-	g_test_message("%s", calls);
 	lines = g_strsplit(calls, "\n", -1);
 	for (guint i = 0; lines[i] != NULL; i++) {
 		if (!g_str_has_prefix(lines[i], "apt-get "))
@@ -190,16 +195,12 @@ static void
 test_dev_shell(void)
 {
 	g_autofree char *fake = tldrs_test_mkdtemp();
-	g_autofree char *dev = repo_path("tools/dev");
-	g_autofree char *calls_fn = g_build_filename(fake, "calls", NULL);
 	g_autofree char *calls = NULL;
-	const char *argv[] = {"bash", dev, "shell", "tldrs", "list", NULL};
+	const char *args[] = {"shell", "tldrs", "list", NULL};
 
 	fake_command(fake, "dpkg-query", "echo 'install ok installed'\n");
 	fake_command(fake, "meson", NULL);
-	g_assert_cmpint(run(NULL, fake, argv, NULL, NULL), ==, 0);
-	g_assert_true(g_file_get_contents(calls_fn, &calls, NULL, NULL));
-	g_test_message("%s", calls);
+	g_assert_cmpint(run_dev(fake, args, NULL, &calls), ==, 0);
 	g_assert_true(
 	        g_str_has_suffix(calls, "\nmeson devenv -C build tldrs list DEBIAN_FRONTEND=\n"));
 	tldrs_test_rm_rf(fake);

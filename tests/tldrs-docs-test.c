@@ -47,27 +47,13 @@ run(const char *const *argv, char **out, char **err)
 {
 	g_autofree char *tmpdir = tldrs_test_mkdtemp();
 	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(tmpdir);
-	g_autoptr(GSubprocess) p = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autofree char *stdout_buf = NULL;
-	g_autofree char *stderr_buf = NULL;
 	int status;
 
-	g_subprocess_launcher_set_flags(
-	        l, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
 	/* English help, whatever the caller's language */
 	g_subprocess_launcher_setenv(l, "LC_ALL", "C.UTF-8", TRUE);
 	g_subprocess_launcher_unsetenv(l, "LANGUAGE");
-	p = g_subprocess_launcher_spawnv(l, argv, &error);
-	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(p, NULL, NULL, &stdout_buf, &stderr_buf, &error);
-	g_assert_no_error(error);
-	status = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
+	status = tldrs_test_run(l, argv, out, err);
 	tldrs_test_rm_rf(tmpdir);
-	if (out != NULL)
-		*out = g_steal_pointer(&stdout_buf);
-	if (err != NULL)
-		*err = g_steal_pointer(&stderr_buf);
 	return status;
 }
 
