@@ -206,6 +206,47 @@ test_dev_shell(void)
 	tldrs_test_rm_rf(fake);
 }
 
+/* what README.md says of tools/dev holds: every `tools/dev WORD` it shows (in code) is one of
+ * the commands of tools/dev's usage, and every variable it sets before tools/dev is read */
+static void
+test_readme_dev_commands(void)
+{
+	g_autofree char *readme_fn = repo_path("README.md");
+	g_autofree char *dev_fn = repo_path("tools/dev");
+	g_autofree char *readme = NULL;
+	g_autofree char *dev = NULL;
+	g_autofree char *usage = NULL;
+	g_autoptr(GRegex) cmd =
+	        g_regex_new("(?:^|`|[A-Z_]+=\\S* )tools/dev ([a-z]+)", G_REGEX_MULTILINE, 0, NULL);
+	g_autoptr(GRegex) var = g_regex_new("\\b([A-Z_]+)=[^ ]* tools/dev ", 0, 0, NULL);
+	g_autoptr(GMatchInfo) m = NULL;
+	const char *argv[] = {"bash", dev_fn, "no-such-command", NULL};
+	guint cmds = 0, vars = 0;
+
+	g_assert_true(g_file_get_contents(readme_fn, &readme, NULL, NULL));
+	g_assert_true(g_file_get_contents(dev_fn, &dev, NULL, NULL));
+	g_assert_cmpint(run(NULL, NULL, argv, NULL, &usage), ==, 2);
+	for (g_regex_match(cmd, readme, 0, &m); g_match_info_matches(m);
+	     g_match_info_next(m, NULL)) {
+		g_autofree char *word = g_match_info_fetch(m, 1);
+		g_autofree char *in_usage = g_strdup_printf("tools/dev %s", word);
+		if (strstr(usage, in_usage) == NULL)
+			g_error("README.md shows tools/dev %s; tools/dev knows: %s", word, usage);
+		cmds++;
+	}
+	g_clear_pointer(&m, g_match_info_unref);
+	for (g_regex_match(var, readme, 0, &m); g_match_info_matches(m);
+	     g_match_info_next(m, NULL)) {
+		g_autofree char *name = g_match_info_fetch(m, 1);
+		g_autofree char *read = g_strdup_printf("${%s:-", name);
+		if (strstr(dev, read) == NULL)
+			g_error("README.md sets %s for tools/dev, which does not read it", name);
+		vars++;
+	}
+	g_assert_cmpuint(cmds, >=, 4);
+	g_assert_cmpuint(vars, >=, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -215,5 +256,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/dev/devenv-path", test_devenv_path);
 	g_test_add_func("/tldrs/dev/deps-waits-for-lock", test_dev_deps_waits_for_lock);
 	g_test_add_func("/tldrs/dev/shell", test_dev_shell);
+	g_test_add_func("/tldrs/dev/readme-commands", test_readme_dev_commands);
 	return g_test_run();
 }
