@@ -271,7 +271,7 @@ bench_table_print(BenchTable *t, gboolean markdown)
 		g_print("\n");
 }
 
-/* a target of the issue: @value must be at least (or at most) @target */
+/* a target (docs/performance.md, "Targets"): @value must be at least (or at most) @target */
 static void
 bench_target(Bench *b,
              const char *what,
@@ -282,6 +282,8 @@ bench_target(Bench *b,
              int decimals)
 {
 	gboolean met = at_least ? value >= target : value <= target;
+	/* --quick figures are not judged (CI's smoke run): nothing there reads like a failure */
+	const char *missed = b->quick ? "info only (--quick)" : "MISSED";
 	g_autofree char *result = NULL;
 	if (value < 0) {
 		bench_table_add(
@@ -291,10 +293,11 @@ bench_target(Bench *b,
 	if (met)
 		result = g_strdup("met");
 	else if (at_least)
-		result =
-		        g_strdup_printf("MISSED, %.0f %% below", 100.0 * (target - value) / target);
+		result = g_strdup_printf(
+		        "%s, %.0f %% below", missed, 100.0 * (target - value) / target);
 	else
-		result = g_strdup_printf("MISSED, %.0f %% over", 100.0 * (value - target) / target);
+		result = g_strdup_printf(
+		        "%s, %.0f %% over", missed, 100.0 * (value - target) / target);
 	bench_table_add(b->targets,
 	                g_strdup(what),
 	                g_strdup_printf("%.*f%s", decimals, value, unit),
@@ -2255,7 +2258,7 @@ main(int argc, char **argv)
 	                 "Daemon running: a tldrs serve started before the runs, tldrs run "
 	                 "--socket.");
 	b->targets = bench_table_new(
-	        "Targets (issues 7 and 15)",
+	        "Targets (docs/performance.md)",
 	        (const char *const[]){"target", "measured (median)", "result", NULL});
 	bench_table_note(b->targets,
 	                 "Targets are information: a missed target does not fail the benchmark; "

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib/gi18n.h>
@@ -38,17 +39,33 @@ tldrs_config_default_data_dir(void)
 	return g_build_filename(g_get_home_dir(), ".local", "share", "tldrs", NULL);
 }
 
+/* $TLDRS_PLUGIN_DIR; else, for the tldrs executable of the build tree, the plugins built
+ * beside it; else the installed plugin directory */
+static char *
+tldrs_config_default_plugin_dir(void)
+{
+	const char *env = g_getenv("TLDRS_PLUGIN_DIR");
+	g_autofree char *exe = NULL;
+	g_autofree char *build_exe = NULL;
+
+	if (env != NULL && env[0] != '\0')
+		return g_strdup(env);
+	exe = g_file_read_link("/proc/self/exe", NULL);
+	build_exe = realpath(TLDRS_BUILD_EXE, NULL);
+	if (exe != NULL && build_exe != NULL && g_str_equal(exe, build_exe))
+		return g_strdup(TLDRS_BUILD_PLUGIN_PATH);
+	return g_strdup(TLDRS_PLUGIN_DIR);
+}
+
 TldrsConfig *
 tldrs_config_new(void)
 {
 	TldrsConfig *self = g_new0(TldrsConfig, 1);
-	const char *plugin_dir = g_getenv("TLDRS_PLUGIN_DIR");
 	self->socket_path = tldrs_config_default_socket_path();
 	self->data_dir = tldrs_config_default_data_dir();
 	self->sinks = g_strsplit("jsonl", ";", -1);
 	self->flush_interval_us = TLDRS_FLUSH_INTERVAL_DEFAULT_US;
-	self->plugin_dir = g_strdup(plugin_dir != NULL && plugin_dir[0] != '\0' ? plugin_dir
-	                                                                        : TLDRS_PLUGIN_DIR);
+	self->plugin_dir = tldrs_config_default_plugin_dir();
 	self->max_line_bytes = TLDRS_MAX_LINE_BYTES_DEFAULT;
 	self->max_clients = TLDRS_MAX_CLIENTS_DEFAULT;
 	self->dbus = TRUE;

@@ -544,7 +544,7 @@ tldrs_daemon_apply_retention(TldrsDaemon *self);
 static void
 tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
 {
-	g_autoptr(TldrsTrace) keep = g_object_ref(trace);
+	g_autoptr(TldrsTrace) keep G_GNUC_UNUSED = g_object_ref(trace);
 	g_autoptr(GPtrArray) paths = NULL;
 	g_autofree char *source = NULL;
 	g_autofree char *id = g_strdup(tldrs_trace_get_id(trace));
@@ -839,9 +839,12 @@ tldrs_daemon_accept_backlog(TldrsDaemon *self)
 		g_autoptr(GSocket) socket = g_socket_accept(self->listen_socket, NULL, &error);
 		g_autoptr(GSocketConnection) connection = NULL;
 		if (socket == NULL) {
-			g_debug("backlog accepted: %s", error->message);
+			/* EAGAIN: none is left waiting, the usual end; anything else is news */
+			if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+				g_warning("cannot accept a waiting connection: %s", error->message);
 			break;
 		}
+		g_debug("accepted a connection that was waiting at shutdown");
 		connection = g_socket_connection_factory_create_connection(socket);
 		tldrs_daemon_add_connection(self, connection);
 	}
@@ -1030,7 +1033,12 @@ tldrs_daemon_trace_dict(TldrsDaemon *self, const char *id, TldrsStoredTrace *sto
 	        "{sv}",
 	        "clients",
 	        g_variant_new_uint32(trace != NULL ? tldrs_trace_get_clients(trace) : 0));
-	g_variant_builder_add(&b, "{sv}", "active", g_variant_new_boolean(trace != NULL));
+	/* not while the trace closes, its last client gone: "active" agrees with "clients" */
+	g_variant_builder_add(
+	        &b,
+	        "{sv}",
+	        "active",
+	        g_variant_new_boolean(trace != NULL && tldrs_trace_get_clients(trace) > 0));
 	g_variant_builder_add(&b, "{sv}", "last-write", g_variant_new_int64(last_write));
 	return g_variant_builder_end(&b);
 }

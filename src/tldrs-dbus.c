@@ -247,7 +247,9 @@ tldrs_dbus_start(TldrsDbus *self, gboolean replace, GError **error)
 
 	self->connection = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error_local);
 	if (self->connection == NULL) {
-		g_message("no session bus (%s): D-Bus control is off, the socket works as usual",
+		/* usual on a headless machine: what works comes first, GIO's reason last */
+		g_message("D-Bus control is off, clients use the socket as usual: no session bus "
+		          "here (%s)",
 		          error_local->message);
 		return TRUE;
 	}
@@ -329,7 +331,7 @@ tldrs_dbus_stop(TldrsDbus *self)
 		self->name_lost_id = 0;
 	}
 	if (self->owned) {
-		g_autoptr(GVariant) reply =
+		g_autoptr(GVariant) reply G_GNUC_UNUSED =
 		        g_dbus_connection_call_sync(self->connection,
 		                                    "org.freedesktop.DBus",
 		                                    "/org/freedesktop/DBus",

@@ -168,6 +168,26 @@ tldrs_serve_fail(GError *error, int notify_fd)
 	return tldrs_fail(error);
 }
 
+/* one line on standard output once the daemon serves (before --daemonize lets go of the
+ * terminal): where clients connect, where their events go */
+static void
+tldrs_serve_announce(const TldrsConfig *config)
+{
+	g_autofree char *sinks = g_strjoinv(", ", config->sinks);
+	if (config->into_file != NULL) {
+		g_print(_("listening on %s, storing every event in %s, sinks %s\n"),
+		        config->socket_path,
+		        config->into_file,
+		        sinks);
+	} else {
+		g_print(_("listening on %s, storing traces in %s, sinks %s\n"),
+		        config->socket_path,
+		        config->data_dir,
+		        sinks);
+	}
+	fflush(stdout);
+}
+
 static int
 tldrs_cmd_serve(int argc, char **argv)
 {
@@ -178,6 +198,7 @@ tldrs_cmd_serve(int argc, char **argv)
 	gboolean opt_daemonize = FALSE;
 	gboolean opt_verbose = FALSE;
 	gboolean opt_replace = FALSE;
+	gboolean opt_quiet = FALSE;
 	const GOptionEntry entries[] = {{"config",
 	                                 0,
 	                                 0,
@@ -226,6 +247,13 @@ tldrs_cmd_serve(int argc, char **argv)
 	                                 G_OPTION_ARG_NONE,
 	                                 &opt_verbose,
 	                                 N_("Log what the daemon does, not only problems"),
+	                                 NULL},
+	                                {"quiet",
+	                                 'q',
+	                                 0,
+	                                 G_OPTION_ARG_NONE,
+	                                 &opt_quiet,
+	                                 N_("Do not print where the daemon listens and stores"),
 	                                 NULL},
 	                                {NULL}};
 	g_autoptr(GOptionContext) ctx =
@@ -281,6 +309,8 @@ tldrs_cmd_serve(int argc, char **argv)
 		return tldrs_serve_fail(error, notify_fd);
 	if (!tldrs_daemon_start(daemon, &error))
 		return tldrs_serve_fail(error, notify_fd);
+	if (!opt_quiet)
+		tldrs_serve_announce(tldrs_daemon_get_config(daemon));
 	if (notify_fd >= 0)
 		tldrs_daemonize_done(notify_fd);
 	rc = tldrs_daemon_run(daemon);
@@ -321,7 +351,7 @@ tldrs_append_padded(GString *row, const char *text, glong width, gboolean left)
 		g_string_append_printf(row, "%*s", (int)pad, "");
 }
 
-/* columns of `list -l`: as wide as their default or their (translated) heading */
+/* columns of `list -l`: as wide as their widest cell or their (translated) heading */
 #define TLDRS_LIST_COLUMNS 6
 
 static void
@@ -355,12 +385,13 @@ tldrs_cmd_list(int argc, char **argv)
 	g_autoptr(GOptionContext) ctx =
 	        tldrs_context_new("", _("List the traces in the data directory."), entries);
 	g_autoptr(GPtrArray) traces = NULL;
+	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
 	g_autoptr(GHashTable) status = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *dir = NULL;
 	const char *const heads[TLDRS_LIST_COLUMNS] = {
 	        _("TRACE"), _("SIZE"), _("EVENTS"), _("CLIENTS"), _("LAST WRITE"), _("REFUSED")};
-	glong widths[TLDRS_LIST_COLUMNS] = {40, 10, 10, 7, 19, 7};
+	glong widths[TLDRS_LIST_COLUMNS] = {0};
 
 	if (!tldrs_parse(ctx, &argc, &argv))
 		return TLDRS_EXIT_USAGE;
@@ -369,6 +400,12 @@ tldrs_cmd_list(int argc, char **argv)
 		return TLDRS_EXIT_USAGE;
 	}
 	dir = tldrs_data_dir(opt_dir);
+	/* a directory given by name must exist: a mistyped one is not an empty data directory
+	 * (the default one is, until the daemon first stores a trace there) */
+	if (opt_dir != NULL && !g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+		g_printerr(_("tldrs: %s: no such directory\n"), dir);
+		return TLDRS_EXIT_FAIL;
+	}
 	traces = tldrs_store_list(dir, &error);
 	if (traces == NULL)
 		return tldrs_fail(error);
@@ -378,27 +415,32 @@ tldrs_cmd_list(int argc, char **argv)
 		return TLDRS_EXIT_OK;
 	}
 	status = tldrs_state_load(dir, NULL);
-	for (guint i = 0; i < TLDRS_LIST_COLUMNS; i++)
-		widths[i] = MAX(widths[i], g_utf8_strlen(heads[i], -1));
-	tldrs_print_row(widths, heads);
 	for (guint i = 0; i < traces->len; i++) {
 		TldrsStoredTrace *t = g_ptr_array_index(traces, i);
 		TldrsTraceStatus *st = g_hash_table_lookup(status, t->id);
-		g_autofree char *size = tldrs_format_size(t->bytes);
-		g_autofree char *when = tldrs_format_time(t->mtime);
-		g_autofree char *events = NULL;
-		g_autofree char *clients = g_strdup_printf("%u", st != NULL ? st->clients : 0);
-		g_autofree char *refused =
-		        g_strdup_printf("%" G_GUINT64_FORMAT, st != NULL ? st->refused : 0);
+		char **cells = g_new0(char *, TLDRS_LIST_COLUMNS + 1);
 		guint64 n = 0;
+		cells[0] = g_strdup(t->id);
+		cells[1] = tldrs_format_size(t->bytes);
 		if (t->source != NULL && tldrs_store_count_events(t->source, &n, NULL))
-			events = g_strdup_printf("%" G_GUINT64_FORMAT, n);
+			cells[2] = g_strdup_printf("%" G_GUINT64_FORMAT, n);
 		else
-			events = g_strdup("-");
-		const char *const cells[TLDRS_LIST_COLUMNS] = {
-		        t->id, size, events, clients, when, refused};
-		tldrs_print_row(widths, cells);
+			cells[2] = g_strdup("-");
+		cells[3] = g_strdup_printf("%u", st != NULL ? st->clients : 0);
+		cells[4] = tldrs_format_time(t->mtime);
+		cells[5] = g_strdup_printf("%" G_GUINT64_FORMAT, st != NULL ? st->refused : 0);
+		g_ptr_array_add(rows, cells);
 	}
+	for (guint i = 0; i < TLDRS_LIST_COLUMNS; i++)
+		widths[i] = g_utf8_strlen(heads[i], -1);
+	for (guint r = 0; r < rows->len; r++) {
+		char **cells = g_ptr_array_index(rows, r);
+		for (guint i = 0; i < TLDRS_LIST_COLUMNS; i++)
+			widths[i] = MAX(widths[i], g_utf8_strlen(cells[i], -1));
+	}
+	tldrs_print_row(widths, heads);
+	for (guint r = 0; r < rows->len; r++)
+		tldrs_print_row(widths, (const char *const *)g_ptr_array_index(rows, r));
 	return TLDRS_EXIT_OK;
 }
 

@@ -55,7 +55,10 @@ tldrs_plugin_loader_load_sink(const char *plugin_dir, const char *name, GError *
 			g_set_error(error,
 			            TLDRS_ERROR,
 			            TLDRS_ERROR_INVALID_ARGUMENT,
-			            _("unknown sink \"%s\": no %s in %s"),
+			            /* a build-tree copy or a moved install lands here too: say what
+			             * to set */
+			            _("unknown sink \"%s\": no %s in %s (set TLDRS_PLUGIN_DIR or "
+			              "PluginDir= to the directory of the sink plugins)"),
 			            name,
 			            base,
 			            plugin_dir);

@@ -327,7 +327,7 @@ run_concurrent(guint n_clients, guint n_events)
 static void
 test_concurrent_clients(void)
 {
-	/* the figure; TLDRS_TEST_SCALE shrinks it for slow sanitizer builds */
+	/* 100,000 events; TLDRS_TEST_SCALE shrinks it for slow sanitizer builds */
 	const char *scale = g_getenv("TLDRS_TEST_SCALE");
 	guint n = 100000;
 	if (scale != NULL)
@@ -356,6 +356,31 @@ test_sigterm_loses_nothing(void)
 	g_assert_false(g_file_test(d->socket_path, G_FILE_TEST_EXISTS));
 	for (guint i = 0; i < 4; i++)
 		tldrs_test_close(s[i].socket);
+}
+
+/* a clean run, even with -v, logs nothing that reads like an error */
+static void
+test_clean_run_log(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-clean");
+	g_autofree char *e = event(0, 0);
+	g_autofree char *log = NULL;
+	GSocket *s = tldrs_test_connect(d->socket_path);
+	const char *alarming[] = {"WARNING", "CRITICAL", "rror", "unavailable", "cannot", "failed"};
+
+	tldrs_test_send(s, "OPEN tr-clean\n");
+	tldrs_test_send(s, e);
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 1);
+	log = tldrs_test_daemon_log(d);
+	/* the whole of it was written: the daemon has exited */
+	g_assert_nonnull(strstr(log, "stopped"));
+	for (guint i = 0; i < G_N_ELEMENTS(alarming); i++) {
+		if (strstr(log, alarming[i]) != NULL)
+			g_error("the log of a clean run says \"%s\":\n%s", alarming[i], log);
+	}
 }
 
 static void
@@ -687,6 +712,73 @@ test_cli_traces(void)
 	g_assert_cmpuint(tldrs_test_count_lines(fn_busy), ==, 2);
 }
 
+/* list -l keeps its columns with generated trace ids (tr-<secs>-<32 hex>, 46 characters) */
+static void
+test_cli_list_columns(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	const char *ids[] = {"a", "tr-1732550000-5f2a0c1e9d8b7a6f5e4d3c2b1a0f9e8d"};
+	g_autofree char *list = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	g_assert_cmpint(g_mkdir(d->data_dir, 0700), ==, 0);
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autofree char *fn = tldrs_test_trace_file(d, ids[i]);
+		g_assert_true(g_file_set_contents(fn, "{\"ph\":\"i\"}\n", -1, NULL));
+	}
+	g_assert_cmpint(
+	        tldrs_test_cli(d, &list, NULL, "list", "-l", "-d", d->data_dir, NULL), ==, 0);
+	g_test_message("%s", list);
+	lines = g_strsplit(list, "\n", -1);
+	g_assert_cmpuint(g_strv_length(lines), ==, 4);
+	g_assert_cmpstr(lines[3], ==, "");
+	/* the id column is as wide as the longest id, and every line as long as the heading */
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		gsize n = strlen(ids[i]);
+		g_assert_true(g_str_has_prefix(lines[i + 1], ids[i]));
+		g_assert_cmpuint(strspn(lines[i + 1] + n, " "), ==, strlen(ids[1]) - n + 1);
+		g_assert_cmpuint(strlen(lines[i + 1]), ==, strlen(lines[0]));
+	}
+}
+
+/* list -d of a directory that does not exist says so and fails; so does a file */
+static void
+test_cli_list_missing_dir(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *missing = g_build_filename(d->tmpdir, "missing", NULL);
+	g_autofree char *file = g_build_filename(d->tmpdir, "file", NULL);
+	const char *dirs[] = {missing, file};
+
+	g_assert_true(g_file_set_contents(file, "", 0, NULL));
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		for (guint l = 0; l < 2; l++) {
+			g_autofree char *out = NULL;
+			g_autofree char *err = NULL;
+			g_autofree char *msg =
+			        g_strdup_printf("tldrs: %s: no such directory\n", dirs[i]);
+			g_assert_cmpint(tldrs_test_cli(d,
+			                               &out,
+			                               &err,
+			                               "list",
+			                               "-d",
+			                               dirs[i],
+			                               l == 1 ? "-l" : NULL,
+			                               NULL),
+			                ==,
+			                1);
+			g_assert_cmpstr(out, ==, "");
+			g_assert_cmpstr(err, ==, msg);
+		}
+	}
+	/* the default data directory before the first trace: no traces, no error */
+	{
+		g_autofree char *out = NULL;
+		g_assert_cmpint(tldrs_test_cli(d, &out, NULL, "list", NULL), ==, 0);
+		g_assert_cmpstr(out, ==, "");
+	}
+}
+
 /* usage errors exit 2, failures 1 with the value at fault named, --help and --version 0 */
 static void
 test_cli_usage(void)
@@ -727,6 +819,69 @@ test_cli_usage(void)
 	g_assert_cmpint(tldrs_test_cli(d, &dir, NULL, "dir", NULL), ==, 0);
 	g_assert_true(g_str_has_prefix(dir, d->tmpdir));
 	g_assert_true(g_str_has_suffix(dir, "xdg-data/tldrs\n"));
+}
+
+/* `tldrs serve` with its standard output on a pipe (tldrs_test_daemon_start() drops it) */
+static GInputStream *
+serve_with_stdout(TldrsTestDaemon *d, const char *extra_arg)
+{
+	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(d->tmpdir);
+	g_autoptr(GError) error = NULL;
+	const char *argv[] = {g_getenv("TLDRS_BIN"),
+	                      "serve",
+	                      "--socket",
+	                      d->socket_path,
+	                      "-d",
+	                      d->data_dir,
+	                      extra_arg,
+	                      NULL};
+	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_subprocess_launcher_set_stderr_file_path(l, d->log_path);
+	d->proc = g_subprocess_launcher_spawnv(l, argv, &error);
+	g_assert_no_error(error);
+	return g_subprocess_get_stdout_pipe(d->proc);
+}
+
+/* serve says where it listens and stores, once it does: one line on standard output */
+static void
+test_serve_announces(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GDataInputStream) out = g_data_input_stream_new(serve_with_stdout(d, NULL));
+	g_autoptr(GError) error = NULL;
+	g_autofree char *line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+	g_autofree char *expected = g_strdup_printf(
+	        "listening on %s, storing traces in %s, sinks jsonl", d->socket_path, d->data_dir);
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(line, ==, expected);
+	/* printed once clients can connect */
+	g_assert_true(tldrs_test_socket_ready(d->socket_path));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	/* and nothing else */
+	g_clear_pointer(&line, g_free);
+	line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_null(line);
+}
+
+/* serve -q prints nothing on standard output */
+static void
+test_serve_quiet(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	GInputStream *out = serve_with_stdout(d, "-q");
+	g_autoptr(GError) error = NULL;
+	char buf[256];
+	guint i;
+
+	for (i = 0; i < 1000 && !tldrs_test_socket_ready(d->socket_path); i++)
+		g_usleep(10000);
+	g_assert_cmpuint(i, <, 1000);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	/* the daemon has exited: whatever it printed is in the pipe */
+	g_assert_cmpint(g_input_stream_read(out, buf, sizeof(buf), NULL, &error), ==, 0);
+	g_assert_no_error(error);
 }
 
 /* the data directory is created with its parents; an empty trace gives a valid TEF */
@@ -829,6 +984,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/daemon/concurrent-clients", test_concurrent_clients);
 	g_test_add_func("/tldrs/daemon/sigterm-loses-nothing", test_sigterm_loses_nothing);
 	g_test_add_func("/tldrs/daemon/sigint", test_sigint);
+	g_test_add_func("/tldrs/daemon/clean-run-log", test_clean_run_log);
 	g_test_add_func("/tldrs/daemon/into-file", test_into_file);
 	g_test_add_func("/tldrs/daemon/bad-lines", test_bad_lines);
 	g_test_add_func("/tldrs/daemon/long-line", test_long_line);
@@ -838,7 +994,11 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/daemon/data-dir-and-empty-trace", test_data_dir_and_empty_trace);
 	g_test_add_func("/tldrs/daemon/connected-client-data-in-file",
 	                test_connected_client_data_in_file);
+	g_test_add_func("/tldrs/daemon/serve-announces", test_serve_announces);
+	g_test_add_func("/tldrs/daemon/serve-quiet", test_serve_quiet);
 	g_test_add_func("/tldrs/cli/traces", test_cli_traces);
+	g_test_add_func("/tldrs/cli/list-columns", test_cli_list_columns);
+	g_test_add_func("/tldrs/cli/list-missing-dir", test_cli_list_missing_dir);
 	g_test_add_func("/tldrs/cli/usage", test_cli_usage);
 	g_test_add_func("/tldrs/cli/get-tef-progress", test_get_tef_progress);
 	return g_test_run();

@@ -46,17 +46,18 @@ static void
 sync_bus(GDBusConnection *c)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GVariant) reply = g_dbus_connection_call_sync(c,
-	                                                        "org.freedesktop.DBus",
-	                                                        "/org/freedesktop/DBus",
-	                                                        "org.freedesktop.DBus",
-	                                                        "GetId",
-	                                                        NULL,
-	                                                        NULL,
-	                                                        G_DBUS_CALL_FLAGS_NONE,
-	                                                        5000,
-	                                                        NULL,
-	                                                        &error);
+	g_autoptr(GVariant) reply G_GNUC_UNUSED =
+	        g_dbus_connection_call_sync(c,
+	                                    "org.freedesktop.DBus",
+	                                    "/org/freedesktop/DBus",
+	                                    "org.freedesktop.DBus",
+	                                    "GetId",
+	                                    NULL,
+	                                    NULL,
+	                                    G_DBUS_CALL_FLAGS_NONE,
+	                                    5000,
+	                                    NULL,
+	                                    &error);
 	g_assert_no_error(error);
 }
 
@@ -171,6 +172,8 @@ test_methods_and_signals(void)
 
 	sub = g_dbus_connection_signal_subscribe(
 	        c, NAME, IFACE, NULL, PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, signal_cb, &sig, NULL);
+	/* the match rule is in effect before the trace opens */
+	sync_bus(c);
 	send_trace(d, "tr-a", 5, FALSE, &live);
 	tldrs_test_send(live, "not json\n");
 	g_assert_true(wait_for(&sig, "TraceOpened:tr-a", 5000));
@@ -258,6 +261,54 @@ test_methods_and_signals(void)
 		g_assert_cmpuint(tldrs_test_count_lines(q), ==, 3);
 	}
 	tldrs_test_close(live);
+	g_dbus_connection_signal_unsubscribe(c, sub);
+	g_ptr_array_unref(sig.seen);
+}
+
+/* "active" and "clients" agree in every reply, also while the trace closes after its last
+ * client has left (a short delay lets a late child still OPEN it) */
+static void
+test_active_agrees_with_clients(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autoptr(GDBusConnection) c = bus();
+	Signals sig = {g_ptr_array_new_with_free_func(g_free)};
+	gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	GSocket *live = NULL;
+	guint sub;
+	guint replies = 0;
+	gboolean closed = FALSE;
+
+	sub = g_dbus_connection_signal_subscribe(
+	        c, NAME, IFACE, NULL, PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, signal_cb, &sig, NULL);
+	sync_bus(c);
+	send_trace(d, "tr-act", 2, FALSE, &live);
+	g_assert_true(wait_for(&sig, "TraceOpened:tr-act", 5000));
+	tldrs_test_close(live);
+	/* ask over and over from the moment the client left until the trace has closed */
+	while (!closed && g_get_monotonic_time() < end) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) reply =
+		        call("GetTrace", g_variant_new("(s)", "tr-act"), "(a{sv})", &error);
+		g_autoptr(GVariant) dict = NULL;
+		guint32 clients = 0;
+		gboolean active = FALSE;
+
+		g_assert_no_error(error);
+		dict = g_variant_get_child_value(reply, 0);
+		g_assert_true(g_variant_lookup(dict, "clients", "u", &clients));
+		g_assert_true(g_variant_lookup(dict, "active", "b", &active));
+		if (active != (clients > 0))
+			g_error("active is %d with %u clients", active, clients);
+		replies++;
+		while (g_main_context_iteration(NULL, FALSE))
+			;
+		for (guint i = 0; i < sig.seen->len; i++)
+			closed |= g_str_equal(g_ptr_array_index(sig.seen, i), "TraceClosed:tr-act");
+	}
+	g_assert_true(closed);
+	g_test_message("%u replies until the trace closed", replies);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	g_dbus_connection_signal_unsubscribe(c, sub);
 	g_ptr_array_unref(sig.seen);
 }
@@ -481,6 +532,7 @@ main(int argc, char **argv)
 	g_test_dbus_up(test_bus);
 	g_setenv("TLDRS_TEST_BUS", "1", TRUE);
 	g_test_add_func("/tldrs/dbus/methods-and-signals", test_methods_and_signals);
+	g_test_add_func("/tldrs/dbus/active-agrees-with-clients", test_active_agrees_with_clients);
 	g_test_add_func("/tldrs/dbus/properties", test_properties);
 	g_test_add_func("/tldrs/dbus/name-owned-and-replace", test_name_owned_and_replace);
 	g_test_add_func("/tldrs/dbus/without-bus", test_without_bus);

@@ -47,27 +47,13 @@ run(const char *const *argv, char **out, char **err)
 {
 	g_autofree char *tmpdir = tldrs_test_mkdtemp();
 	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(tmpdir);
-	g_autoptr(GSubprocess) p = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autofree char *stdout_buf = NULL;
-	g_autofree char *stderr_buf = NULL;
 	int status;
 
-	g_subprocess_launcher_set_flags(
-	        l, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
 	/* English help, whatever the caller's language */
 	g_subprocess_launcher_setenv(l, "LC_ALL", "C.UTF-8", TRUE);
 	g_subprocess_launcher_unsetenv(l, "LANGUAGE");
-	p = g_subprocess_launcher_spawnv(l, argv, &error);
-	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(p, NULL, NULL, &stdout_buf, &stderr_buf, &error);
-	g_assert_no_error(error);
-	status = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
+	status = tldrs_test_run(l, argv, out, err);
 	tldrs_test_rm_rf(tmpdir);
-	if (out != NULL)
-		*out = g_steal_pointer(&stdout_buf);
-	if (err != NULL)
-		*err = g_steal_pointer(&stderr_buf);
 	return status;
 }
 
@@ -153,7 +139,14 @@ lint_page(const char *mandoc, const char *path)
 	g_assert_cmpint(status, ==, 0);
 }
 
-/* the source pages and the ones meson configured (what gets installed) */
+/* the pages meson configured: what gets installed, and the same with every path under a
+ * prefix longer than a line (docs/meson.build), so that any prefix renders cleanly */
+static const char *const built_pages[] = {"tldrs.1",
+                                          "tldrs.conf.5",
+                                          "long-prefix-tldrs.1",
+                                          "long-prefix-tldrs.conf.5"};
+
+/* the source pages and the ones meson configured */
 static void
 test_docs_mandoc_lint(void)
 {
@@ -166,8 +159,10 @@ test_docs_mandoc_lint(void)
 	}
 	for (guint i = 0; i < G_N_ELEMENTS(pages); i++) {
 		g_autofree char *src = repo_path("docs", pages[i], NULL);
-		g_autofree char *built = build_path("docs", pages[i]);
 		lint_page(mandoc, src);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(built_pages); i++) {
+		g_autofree char *built = build_path("docs", built_pages[i]);
 		lint_page(mandoc, built);
 	}
 }
@@ -176,14 +171,13 @@ static void
 test_docs_groff(void)
 {
 	g_autofree char *groff = g_find_program_in_path("groff");
-	const char *pages[] = {"tldrs.1", "tldrs.conf.5"};
 
 	if (groff == NULL) {
 		g_test_skip("groff is not installed (apt-get install groff-base)");
 		return;
 	}
-	for (guint i = 0; i < G_N_ELEMENTS(pages); i++) {
-		g_autofree char *path = build_path("docs", pages[i]);
+	for (guint i = 0; i < G_N_ELEMENTS(built_pages); i++) {
+		g_autofree char *path = build_path("docs", built_pages[i]);
 		const char *argv[] = {groff, "-ww", "-man", "-Tutf8", path, NULL};
 		g_autofree char *out = NULL;
 		g_autofree char *err = NULL;
@@ -291,6 +285,66 @@ test_docs_config_keys(void)
 	g_assert_cmpuint(keys, >=, 10);
 }
 
+/* the documents point only to what a reader of the repository can open: no "SPEC §1" or
+ * "issue 7" of a tracker they cannot see, and every relative link of a Markdown file names
+ * a file that exists */
+static void
+test_docs_references(void)
+{
+	const char *dirs[] = {"", "docs", "data", "plugins/jsonl", "plugins/gzip", "plugins/tef"};
+	g_autoptr(GRegex) unfindable =
+	        g_regex_new("\\bSPEC\\b|§|\\b[Ii]ssues? #?[0-9]+|#[0-9]+\\b", 0, 0, NULL);
+	g_autoptr(GRegex) link = g_regex_new("\\]\\(([^)#\\s]+)[^)]*\\)", 0, 0, NULL);
+	guint checked = 0;
+	guint links = 0;
+
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		g_autofree char *dir = repo_path(dirs[i], NULL);
+		g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+		const char *name;
+
+		g_assert_nonnull(d);
+		while ((name = g_dir_read_name(d)) != NULL) {
+			g_autofree char *path = g_build_filename(dir, name, NULL);
+			g_autofree char *text = NULL;
+			g_autoptr(GMatchInfo) m = NULL;
+			gboolean markdown = g_str_has_suffix(name, ".md");
+
+			if (!markdown && !g_str_has_suffix(name, ".1") &&
+			    !g_str_has_suffix(name, ".5") && !g_str_equal(name, "tldrs.conf") &&
+			    !g_str_has_suffix(name, ".xml"))
+				continue;
+			g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+			if (g_regex_match(unfindable, text, 0, &m)) {
+				g_autofree char *what = g_match_info_fetch(m, 0);
+				g_error("%s refers to \"%s\", which the repository does not hold",
+				        path,
+				        what);
+			}
+			g_clear_pointer(&m, g_match_info_unref);
+			checked++;
+			if (!markdown)
+				continue;
+			g_regex_match(link, text, 0, &m);
+			for (; g_match_info_matches(m); g_match_info_next(m, NULL)) {
+				g_autofree char *target = g_match_info_fetch(m, 1);
+				g_autofree char *full = NULL;
+				if (strstr(target, "://") != NULL ||
+				    g_str_has_prefix(target, "mailto:"))
+					continue;
+				full = g_build_filename(dir, target, NULL);
+				if (!g_file_test(full, G_FILE_TEST_EXISTS))
+					g_error("%s links to %s, which does not exist",
+					        path,
+					        target);
+				links++;
+			}
+		}
+	}
+	g_assert_cmpuint(checked, >=, 10);
+	g_assert_cmpuint(links, >=, 5);
+}
+
 /* `tldrs ge<TAB>`, `tldrs list -<TAB>` and trace ids from a -d given on the line */
 static void
 test_docs_bash_completion(void)
@@ -363,6 +417,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/docs/groff", test_docs_groff);
 	g_test_add_func("/tldrs/docs/options", test_docs_options);
 	g_test_add_func("/tldrs/docs/config-keys", test_docs_config_keys);
+	g_test_add_func("/tldrs/docs/references", test_docs_references);
 	g_test_add_func("/tldrs/docs/bash-completion", test_docs_bash_completion);
 	return g_test_run();
 }

@@ -222,7 +222,8 @@ assert_id(const char *id, gsize len, const char *want_reason)
 	g_assert_cmpint(tldrs_protocol_check_trace_id(copy, len, NULL), ==, ok);
 }
 
-/* SPEC 1: "control characters" are refused; U+0080..U+009F are control characters (Cc) too */
+/* docs/protocol.md: a trace id with a control character is refused; U+0080..U+009F are
+ * control characters (Cc) too */
 static void
 test_trace_id_c1_control(void)
 {

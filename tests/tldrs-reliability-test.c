@@ -284,7 +284,8 @@ static void
 test_max_clients(void)
 {
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
-	g_autoptr(GSubprocess) p = spawn_limited(d, "[Daemon]\nMaxClients=5\n");
+	/* held until the end: the daemon under test */
+	g_autoptr(GSubprocess) p G_GNUC_UNUSED = spawn_limited(d, "[Daemon]\nMaxClients=5\n");
 	g_autofree char *log = NULL;
 	GSocket *socks[8];
 	guint closed = 0;

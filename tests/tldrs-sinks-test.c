@@ -432,7 +432,6 @@ test_gzip_write_fault(void)
 	g_autofree char *log = NULL;
 	g_autoptr(GString) buf = g_string_new("OPEN tr-full\n");
 	g_autoptr(GString) text = NULL;
-	g_autoptr(GPtrArray) lines = NULL;
 	GSocket *s;
 	GStatBuf sb;
 

@@ -275,8 +275,8 @@ test_trace_id_escaping(Fixture *f, gconstpointer data)
 	}
 }
 
-/* get-tef on a path takes the trace id from the file name, which need not be UTF-8; SPEC 3:
- * "A TEF file we write is strict JSON, always" */
+/* get-tef on a path takes the trace id from the file name, which need not be UTF-8; and a
+ * TEF file we write is strict JSON, always (docs/protocol.md, docs/security.md) */
 static void
 test_trace_id_invalid_utf8(Fixture *f, gconstpointer data)
 {

@@ -229,29 +229,19 @@ tldrs_test_close(GSocket *socket)
 	g_object_unref(socket);
 }
 
-/* run `tldrs ARGS…` with the test's environment; returns its exit status */
+/* run @argv from @l to its end, its standard output and error read into @out and @err (each
+ * may be NULL); its exit status, -1 when a signal ended it */
 int
-tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg, ...)
+tldrs_test_run(GSubprocessLauncher *l, const char *const *argv, char **out, char **err)
 {
-	g_autoptr(GSubprocessLauncher) l = NULL;
 	g_autoptr(GSubprocess) p = NULL;
-	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	g_autoptr(GError) error = NULL;
 	g_autofree char *o = NULL;
 	g_autofree char *e = NULL;
-	va_list ap;
 
-	l = tldrs_test_launcher(d->tmpdir);
 	g_subprocess_launcher_set_flags(
 	        l, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-	g_ptr_array_add(argv, (gpointer)tldrs_test_bin());
-	va_start(ap, first_arg);
-	/* a NULL first argument runs tldrs without any */
-	for (const char *a = first_arg; a != NULL; a = va_arg(ap, const char *))
-		g_ptr_array_add(argv, (gpointer)a);
-	va_end(ap);
-	g_ptr_array_add(argv, NULL);
-	p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+	p = g_subprocess_launcher_spawnv(l, argv, &error);
 	g_assert_no_error(error);
 	g_subprocess_communicate_utf8(p, NULL, NULL, &o, &e, &error);
 	g_assert_no_error(error);
@@ -259,8 +249,28 @@ tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg
 		*out = g_steal_pointer(&o);
 	if (err != NULL)
 		*err = g_steal_pointer(&e);
-	g_assert_true(g_subprocess_get_if_exited(p));
-	return g_subprocess_get_exit_status(p);
+	return g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
+}
+
+/* run `tldrs ARGS…` with the test's environment; returns its exit status */
+int
+tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg, ...)
+{
+	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(d->tmpdir);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	va_list ap;
+	int status;
+
+	g_ptr_array_add(argv, (gpointer)tldrs_test_bin());
+	va_start(ap, first_arg);
+	/* a NULL first argument runs tldrs without any */
+	for (const char *a = first_arg; a != NULL; a = va_arg(ap, const char *))
+		g_ptr_array_add(argv, (gpointer)a);
+	va_end(ap);
+	g_ptr_array_add(argv, NULL);
+	status = tldrs_test_run(l, (const char *const *)argv->pdata, out, err);
+	g_assert_cmpint(status, >=, 0);
+	return status;
 }
 
 gboolean

@@ -51,6 +51,8 @@ void
 tldrs_test_close(GSocket *socket);
 
 int
+tldrs_test_run(GSubprocessLauncher *l, const char *const *argv, char **out, char **err);
+int
 tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg, ...)
         G_GNUC_NULL_TERMINATED;
 gboolean

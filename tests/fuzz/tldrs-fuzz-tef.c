@@ -7,7 +7,7 @@
  * events of the TEF must be its non-empty lines exactly as they are (the copy that does not check
  * them). */
 
-#define _GNU_SOURCE
+/* _GNU_SOURCE (for memfd_create) comes from config.h, which every file includes first */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
