@@ -59,6 +59,12 @@ tldrs_parse(GOptionContext *ctx, int *argc, char ***argv)
 		g_printerr(_("Try “%s --help” for more information.\n"), (*argv)[0]);
 		return FALSE;
 	}
+	/* GOption keeps the "--" when an argument after it starts with '-' (a trace id "-rf"):
+	 * what follows it is arguments, never options */
+	if (*argc > 1 && strcmp((*argv)[1], "--") == 0) {
+		memmove(&(*argv)[1], &(*argv)[2], (gsize)(*argc - 1) * sizeof(char *));
+		(*argc)--;
+	}
 	return TRUE;
 }
 

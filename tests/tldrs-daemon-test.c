@@ -742,6 +742,50 @@ test_cli_list_columns(void)
 }
 
 /* list -d of a directory that does not exist says so and fails; so does a file */
+/* a trace id that looks like an option is named after "--"; a trace whose id is "latest" by
+ * its file name */
+static void
+test_cli_odd_trace_ids(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *dash = g_build_filename(d->data_dir, "-rf.jsonl", NULL);
+	g_autofree char *latest = g_build_filename(d->data_dir, "latest.jsonl", NULL);
+	g_autofree char *other = g_build_filename(d->data_dir, "newer.jsonl", NULL);
+	g_autofree char *out = NULL;
+	g_autofree char *err = NULL;
+
+	g_mkdir_with_parents(d->data_dir, 0700);
+	g_assert_true(g_file_set_contents(
+	        dash, "{\"ph\":\"i\",\"name\":\"dash\",\"ts\":1,\"pid\":1,\"tid\":1}\n", -1, NULL));
+	g_assert_true(g_file_set_contents(
+	        latest,
+	        "{\"ph\":\"i\",\"name\":\"in-latest\",\"ts\":1,\"pid\":1,\"tid\":1}\n",
+	        -1,
+	        NULL));
+	g_assert_true(g_file_set_contents(
+	        other,
+	        "{\"ph\":\"i\",\"name\":\"newest\",\"ts\":1,\"pid\":1,\"tid\":1}\n",
+	        -1,
+	        NULL));
+	g_assert_cmpint(
+	        tldrs_test_cli(d, &out, &err, "get-tef", "-d", d->data_dir, "--", "-rf", NULL),
+	        ==,
+	        0);
+	g_assert_nonnull(strstr(out, "\"dash\""));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	/* without "--" it is an unknown option: usage */
+	g_assert_cmpint(
+	        tldrs_test_cli(d, &out, &err, "get-tef", "-d", d->data_dir, "-rf", NULL), ==, 2);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(
+	        tldrs_test_cli(d, &out, &err, "get-tef", "-d", d->data_dir, "latest.jsonl", NULL),
+	        ==,
+	        0);
+	g_assert_nonnull(strstr(out, "\"in-latest\""));
+}
+
 static void
 test_cli_list_missing_dir(void)
 {
@@ -999,6 +1043,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/cli/traces", test_cli_traces);
 	g_test_add_func("/tldrs/cli/list-columns", test_cli_list_columns);
 	g_test_add_func("/tldrs/cli/list-missing-dir", test_cli_list_missing_dir);
+	g_test_add_func("/tldrs/cli/odd-trace-ids", test_cli_odd_trace_ids);
 	g_test_add_func("/tldrs/cli/usage", test_cli_usage);
 	g_test_add_func("/tldrs/cli/get-tef-progress", test_get_tef_progress);
 	return g_test_run();
