@@ -19,6 +19,7 @@
 
 #include <gio/gunixsocketaddress.h>
 
+#include "tldrs-client-socket.h"
 #include "tldrs-config.h"
 #include "tldrs-daemon.h"
 #include "tldrs-dbus.h"
@@ -638,23 +639,6 @@ tldrs_send_all(GSocket *socket, const char *data, gsize len, GError **error)
 	return TRUE;
 }
 
-/* the socket a client uses: --socket, the config file, $TRACE_TEF_TLDR_SOCKET, default */
-static char *
-tldrs_client_socket_path(const char *opt_socket)
-{
-	g_autoptr(TldrsConfig) config = tldrs_config_new();
-	g_autofree char *path = NULL;
-	if (opt_socket != NULL)
-		return g_strdup(opt_socket);
-	path = tldrs_config_find_file();
-	if (path != NULL) {
-		g_autoptr(GError) error = NULL;
-		if (!tldrs_config_load_file(config, path, &error))
-			g_printerr("tldrs: %s\n", error->message);
-	}
-	return g_strdup(config->socket_path);
-}
-
 static gboolean
 tldrs_send_file(GSocket *socket, const char *path, guint *refused, GError **error)
 {
@@ -729,7 +713,6 @@ tldrs_cmd_send(int argc, char **argv)
 	        _("Send JSONL events from FILEs, or standard input, to the daemon."),
 	        entries);
 	g_autoptr(GSocket) socket = NULL;
-	g_autoptr(GSocketAddress) addr = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *path = NULL;
 	g_autofree char *open_line = NULL;
@@ -750,14 +733,11 @@ tldrs_cmd_send(int argc, char **argv)
 		return TLDRS_EXIT_USAGE;
 	}
 	path = tldrs_client_socket_path(opt_socket);
-	socket = g_socket_new(
-	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
-	if (socket == NULL)
-		return tldrs_fail(error);
-	addr = g_unix_socket_address_new(path);
-	if (!g_socket_connect(socket, addr, NULL, &error)) {
-		g_printerr(_("tldrs: cannot connect to %s: %s (is “tldrs serve” running?)\n"),
-		           path,
+	socket = tldrs_client_socket_connect(path, &error);
+	if (socket == NULL) {
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
+			return tldrs_fail(error);
+		g_printerr(_("tldrs: cannot connect to %s (is “tldrs serve” running?)\n"),
 		           error->message);
 		return TLDRS_EXIT_FAIL;
 	}

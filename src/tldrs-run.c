@@ -19,7 +19,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
-#include "tldrs-config.h"
+#include "tldrs-client-socket.h"
 #include "tldrs-proctrace.h"
 #include "tldrs-protocol.h"
 #include "tldrs-reader.h"
@@ -35,10 +35,8 @@
 static gboolean
 tldrs_run_socket_live(const char *path)
 {
-	g_autoptr(GSocket) s = g_socket_new(
-	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
-	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-	return s != NULL && g_socket_connect(s, addr, NULL, NULL);
+	g_autoptr(GSocket) s = tldrs_client_socket_connect(path, NULL);
+	return s != NULL;
 }
 
 /* a daemon started on demand by D-Bus activation; its socket, or NULL */
@@ -558,43 +556,32 @@ tldrs_run_main(int argc, char **argv)
 	}
 	tracer = tldrs_proctrace_new(!opt_no_processes, tldrs_run_emit, &sender);
 
-	/* a daemon: the socket, then D-Bus activation, then a private one */
-	if (opt_socket != NULL) {
-		socket_path = g_canonicalize_filename(opt_socket, cwd);
-	} else {
-		g_autoptr(TldrsConfig) config = tldrs_config_new();
-		g_autofree char *conf = tldrs_config_find_file();
-		if (conf != NULL)
-			tldrs_config_load_file(config, conf, NULL);
-		socket_path = g_strdup(config->socket_path);
-	}
-	if (!tldrs_run_socket_live(socket_path) && opt_socket == NULL) {
+	/* a daemon of ours: the socket, then D-Bus activation, then a private one */
+	socket_path = opt_socket != NULL ? g_canonicalize_filename(opt_socket, cwd)
+	                                 : tldrs_client_socket_path(NULL);
+	socket = tldrs_client_socket_connect(socket_path, &error);
+	if (socket == NULL && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
+		g_printerr("tldrs: run: %s\n", error->message);
+	if (socket == NULL && opt_socket == NULL) {
 		g_autofree char *activated = tldrs_run_dbus_activate();
-		if (activated != NULL && tldrs_run_socket_live(activated)) {
-			g_free(socket_path);
+		g_clear_error(&error);
+		if (activated != NULL)
+			socket = tldrs_client_socket_connect(activated, NULL);
+		g_clear_pointer(&socket_path, g_free);
+		if (socket != NULL) {
 			socket_path = g_steal_pointer(&activated);
 		} else {
 			private_dir = g_dir_make_tmp("tldrs-run-XXXXXX", &error);
-			g_free(socket_path);
-			socket_path = NULL;
 			if (private_dir != NULL)
 				private_daemon =
 				        tldrs_run_private_daemon(private_dir, &socket_path, &error);
-			if (private_daemon != 0)
+			if (private_daemon != 0) {
 				tldrs_proctrace_add_other_child(tracer, private_daemon);
-			else if (private_dir != NULL)
+				socket = tldrs_client_socket_connect(socket_path, &error);
+			} else if (private_dir != NULL) {
 				g_clear_pointer(&private_dir, tldrs_run_keep_log);
+			}
 		}
-	}
-	if (socket_path != NULL) {
-		g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path);
-		g_clear_error(&error);
-		socket = g_socket_new(G_SOCKET_FAMILY_UNIX,
-		                      G_SOCKET_TYPE_STREAM,
-		                      G_SOCKET_PROTOCOL_DEFAULT,
-		                      &error);
-		if (socket != NULL && !g_socket_connect(socket, addr, NULL, &error))
-			g_clear_object(&socket);
 	}
 	/* the command runs whatever happens to tracing */
 	if (socket == NULL) {

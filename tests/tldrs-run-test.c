@@ -5,6 +5,10 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
@@ -741,6 +745,96 @@ test_wait_lingering_client(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* with $XDG_RUNTIME_DIR set and no other choice made, tldrs' clients use the private socket */
+static void
+test_send_private_socket(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *runtime = g_build_filename(d->tmpdir, "runtime", NULL);
+	g_autofree char *input = g_build_filename(d->tmpdir, "one.jsonl", NULL);
+	g_autofree char *fn = NULL;
+	g_autoptr(GSubprocessLauncher) l = NULL;
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_assert_cmpint(g_mkdir(runtime, 0700), ==, 0);
+	g_free(d->socket_path);
+	d->socket_path = g_build_filename(runtime, "tldrs.socket", NULL);
+	tldrs_test_daemon_start(d, NULL);
+	g_file_set_contents(
+	        input, "{\"ph\":\"i\",\"name\":\"p\",\"ts\":1,\"pid\":1,\"tid\":1}\n", -1, NULL);
+	l = tldrs_test_launcher(d->tmpdir);
+	g_subprocess_launcher_setenv(l, "XDG_RUNTIME_DIR", runtime, TRUE);
+	p = g_subprocess_launcher_spawn(
+	        l, &error, g_getenv("TLDRS_BIN"), "send", "-t", "tr-private", input, NULL);
+	g_assert_no_error(error);
+	g_subprocess_wait_check(p, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	fn = tldrs_test_trace_file(d, "tr-private");
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 1);
+}
+
+/* a socket served by another user gets nothing from tldrs send or tldrs run */
+static void
+test_other_users_socket(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *dir = g_build_filename(d->tmpdir, "shared", NULL);
+	g_autofree char *path = g_build_filename(dir, "tldrs.socket", NULL);
+	g_autoptr(GSocket) listener = NULL;
+	g_autoptr(GSocketAddress) addr = NULL;
+	g_autoptr(GError) error = NULL;
+	const char *send_args[] = {"send", "-t", "tr-x", "--socket", path, "/dev/null", NULL};
+	const char *run_args[] = {"run", "--socket", path, "--", "sh", "-c", "exit 6", NULL};
+	int ready[2];
+	char c;
+	pid_t pid;
+	Result r;
+
+	if (getuid() != 0) {
+		g_test_skip("needs root to serve a socket as another user");
+		return;
+	}
+	g_assert_cmpint(g_mkdir(dir, 0777), ==, 0);
+	g_assert_cmpint(chmod(d->tmpdir, 0755), ==, 0);
+	listener = g_socket_new(
+	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+	g_assert_no_error(error);
+	addr = g_unix_socket_address_new(path);
+	g_socket_bind(listener, addr, TRUE, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(chmod(path, 0777), ==, 0);
+	g_assert_cmpint(pipe(ready), ==, 0);
+	/* the peer credentials are those of the process that listens */
+	pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) != 0 || setuid(65534) != 0 ||
+		    listen(g_socket_get_fd(listener), 8) != 0)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	g_assert_cmpint(pid, >, 0);
+	g_assert_cmpint(read(ready[0], &c, 1), ==, 1);
+	r = run_tldrs(d, NULL, send_args, 0);
+	g_assert_cmpint(r.status, ==, 1);
+	g_assert_nonnull(strstr(r.err, "not by you"));
+	result_clear(&r);
+	/* the command still runs, untraced */
+	r = run_tldrs(d, NULL, run_args, 0);
+	g_assert_cmpint(r.status, ==, 6);
+	g_assert_nonnull(strstr(r.err, "not by you"));
+	g_assert_nonnull(strstr(r.err, "not tracing"));
+	result_clear(&r);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -758,5 +852,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/run/wait-mute-socket", test_wait_mute_socket);
 	g_test_add_func("/tldrs/run/wait-lingering-client", test_wait_lingering_client);
 	g_test_add_func("/tldrs/send/lines-and-errors", test_send);
+	g_test_add_func("/tldrs/send/private-socket", test_send_private_socket);
+	g_test_add_func("/tldrs/send/other-users-socket", test_other_users_socket);
 	return g_test_run();
 }
