@@ -67,10 +67,12 @@ typedef struct {
 typedef struct {
 	pid_t pid;
 	pid_t ppid;
-	gint64 start; /* of the current image's span */
-	gint64 end;   /* when it stopped on its way out, or 0 */
-	char *name;   /* JSON string */
-	char *args;   /* JSON members: "argv":[…],"cwd":…,"exe":… */
+	gint64 start;       /* of the current image's span */
+	gint64 end;         /* when it stopped on its way out, or 0 */
+	gboolean linked;    /* its parent's image and the flow from the parent are done */
+	gboolean fork_seen; /* its creator's fork event came (the top: always) */
+	char *name;         /* JSON string */
+	char *args;         /* JSON members: "argv":[…],"cwd":…,"exe":… */
 	gboolean has_image;
 } TldrsProc;
 
@@ -87,6 +89,7 @@ struct _TldrsProcTrace {
 	GHashTable *threads; /* tid -> tgid, threads other than a leader */
 	GHashTable *others;  /* pid -> wait status + 1 (0: running), children we did not trace */
 	GHashTable *detach;  /* tid -> pid of a process waiting for it to be let go, or itself */
+	GHashTable *gone;    /* processes that ended before their creator's fork event came */
 	GString *out;
 	guint64 next_flow;
 	GArray *tree; /* TldrsProcLink of every process seen, in the order they appeared */
@@ -136,6 +139,7 @@ tldrs_proctrace_new(gboolean follow, TldrsProcTraceEmit emit, gpointer user_data
 	self->threads = g_hash_table_new(g_direct_hash, g_direct_equal);
 	self->others = g_hash_table_new(g_direct_hash, g_direct_equal);
 	self->detach = g_hash_table_new(g_direct_hash, g_direct_equal);
+	self->gone = g_hash_table_new(g_direct_hash, g_direct_equal);
 	self->out = g_string_new(NULL);
 	self->tree = g_array_new(FALSE, FALSE, sizeof(TldrsProcLink));
 	self->next_flow = 1;
@@ -151,6 +155,7 @@ tldrs_proctrace_free(TldrsProcTrace *self)
 	g_hash_table_unref(self->threads);
 	g_hash_table_unref(self->others);
 	g_hash_table_unref(self->detach);
+	g_hash_table_unref(self->gone);
 	g_string_free(self->out, TRUE);
 	g_array_unref(self->tree);
 	g_free(self);
@@ -332,6 +337,8 @@ tldrs_proctrace_end_proc(TldrsProcTrace *self, TldrsProc *proc, const char *how)
 		TldrsProcLink link = {proc->pid, proc->ppid};
 		g_array_append_val(self->tree, link);
 	}
+	if (!proc->fork_seen)
+		g_hash_table_add(self->gone, GINT_TO_POINTER(proc->pid));
 	g_hash_table_remove(self->procs, GINT_TO_POINTER(proc->pid));
 	tldrs_proctrace_flush_out(self, FALSE);
 }
@@ -451,55 +458,18 @@ tldrs_proctrace_is_thread_of(pid_t tid, pid_t tgid)
 	return access(path, F_OK) == 0;
 }
 
-/* a task that stopped before its parent's fork event told us of it */
+/* @proc's parent is known: the child runs its parent's image until it execs, and a flow
+ * leads from the parent's span at the fork to the child's first span */
 static void
-tldrs_proctrace_learn(TldrsProcTrace *self, pid_t tid)
+tldrs_proctrace_link(TldrsProcTrace *self, TldrsProc *proc, pid_t ppid)
 {
-	char path[64];
-	g_autofree char *status = NULL;
-	const char *p;
-	pid_t tgid = tid;
-
-	if (g_hash_table_contains(self->procs, GINT_TO_POINTER(tid)) ||
-	    g_hash_table_contains(self->threads, GINT_TO_POINTER(tid)))
-		return;
-	g_snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-	if (g_file_get_contents(path, &status, NULL, NULL) &&
-	    (p = strstr(status, "\nTgid:")) != NULL)
-		tgid = (pid_t)g_ascii_strtoll(p + 6, NULL, 10);
-	if (tgid != tid && tgid > 0)
-		g_hash_table_insert(self->threads, GINT_TO_POINTER(tid), GINT_TO_POINTER(tgid));
-	else
-		tldrs_proctrace_add_proc(self, tid, 0);
-	if (self->detaching)
-		g_hash_table_insert(self->detach, GINT_TO_POINTER(tid), GINT_TO_POINTER(tid));
-}
-
-/* @parent forked, vforked or cloned @child */
-static void
-tldrs_proctrace_new_task(TldrsProcTrace *self, pid_t parent, pid_t child, int event)
-{
-	pid_t ptgid = tldrs_proctrace_tgid(self, parent);
-	TldrsProc *pproc = g_hash_table_lookup(self->procs, GINT_TO_POINTER(ptgid));
-	TldrsProc *proc;
+	TldrsProc *pproc = g_hash_table_lookup(self->procs, GINT_TO_POINTER(ppid));
 	guint64 flow;
 
-	if (event == PTRACE_EVENT_CLONE && tldrs_proctrace_is_thread_of(child, ptgid)) {
-		/* it may have stopped first and been taken for a process */
-		if (g_hash_table_remove(self->procs, GINT_TO_POINTER(child)))
-			self->n_processes--;
-		g_hash_table_insert(self->threads, GINT_TO_POINTER(child), GINT_TO_POINTER(ptgid));
-		return;
-	}
-	proc = g_hash_table_lookup(self->procs, GINT_TO_POINTER(child));
-	if (proc == NULL)
-		proc = tldrs_proctrace_add_proc(self, child, ptgid);
-	proc->ppid = ptgid;
-	if (self->detaching)
-		g_hash_table_insert(self->detach, GINT_TO_POINTER(child), GINT_TO_POINTER(child));
+	proc->ppid = ppid;
 	if (pproc == NULL || !pproc->has_image)
 		return;
-	/* a child runs its parent's image until it execs */
+	proc->linked = TRUE;
 	if (!proc->has_image) {
 		proc->name = g_strdup(pproc->name);
 		proc->args = g_strdup(pproc->args);
@@ -514,12 +484,71 @@ tldrs_proctrace_new_task(TldrsProcTrace *self, pid_t parent, pid_t child, int ev
 	        "\"id\":%" G_GUINT64_FORMAT ",\"ts\":%" G_GINT64_FORMAT ",\"pid\":%d,\"tid\":%d}\n",
 	        flow,
 	        proc->start,
-	        (int)ptgid,
-	        (int)parent,
+	        (int)ppid,
+	        (int)ppid,
 	        flow,
 	        proc->start,
-	        (int)child,
-	        (int)child);
+	        (int)proc->pid,
+	        (int)proc->pid);
+}
+
+/* a task that stopped before its creator's fork event told us of it */
+static void
+tldrs_proctrace_learn(TldrsProcTrace *self, pid_t tid)
+{
+	char path[64];
+	g_autofree char *status = NULL;
+	const char *p;
+	pid_t tgid = tid;
+	pid_t ppid = 0;
+
+	if (g_hash_table_contains(self->procs, GINT_TO_POINTER(tid)) ||
+	    g_hash_table_contains(self->threads, GINT_TO_POINTER(tid)))
+		return;
+	g_snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+	if (g_file_get_contents(path, &status, NULL, NULL)) {
+		if ((p = strstr(status, "\nTgid:")) != NULL)
+			tgid = (pid_t)g_ascii_strtoll(p + 6, NULL, 10);
+		if ((p = strstr(status, "\nPPid:")) != NULL)
+			ppid = (pid_t)g_ascii_strtoll(p + 6, NULL, 10);
+	}
+	if (tgid != tid && tgid > 0) {
+		g_hash_table_insert(self->threads, GINT_TO_POINTER(tid), GINT_TO_POINTER(tgid));
+	} else {
+		TldrsProc *proc = tldrs_proctrace_add_proc(self, tid, 0);
+		tldrs_proctrace_link(self, proc, ppid);
+	}
+	if (self->detaching)
+		g_hash_table_insert(self->detach, GINT_TO_POINTER(tid), GINT_TO_POINTER(tid));
+}
+
+/* @parent forked, vforked or cloned @child */
+static void
+tldrs_proctrace_new_task(TldrsProcTrace *self, pid_t parent, pid_t child, int event)
+{
+	pid_t ptgid = tldrs_proctrace_tgid(self, parent);
+	TldrsProc *proc;
+
+	if (event == PTRACE_EVENT_CLONE && tldrs_proctrace_is_thread_of(child, ptgid)) {
+		/* it may have stopped first and been taken for a process */
+		if (g_hash_table_remove(self->procs, GINT_TO_POINTER(child)))
+			self->n_processes--;
+		g_hash_table_insert(self->threads, GINT_TO_POINTER(child), GINT_TO_POINTER(ptgid));
+		return;
+	}
+	proc = g_hash_table_lookup(self->procs, GINT_TO_POINTER(child));
+	if (proc == NULL) {
+		/* it stopped, ran and ended before this event came */
+		if (g_hash_table_remove(self->gone, GINT_TO_POINTER(child)))
+			return;
+		proc = tldrs_proctrace_add_proc(self, child, ptgid);
+		if (self->detaching)
+			g_hash_table_insert(
+			        self->detach, GINT_TO_POINTER(child), GINT_TO_POINTER(child));
+	}
+	proc->fork_seen = TRUE;
+	if (!proc->linked)
+		tldrs_proctrace_link(self, proc, ptgid);
 }
 
 static void
@@ -913,7 +942,8 @@ tldrs_proctrace_spawn(TldrsProcTrace *self,
 			self->follow = FALSE;
 		} else {
 			TldrsProc *proc = tldrs_proctrace_add_proc(self, pid, getpid());
-			proc->has_image = FALSE;
+			proc->fork_seen = TRUE;
+			proc->linked = TRUE;
 		}
 	}
 	self->seccomp = self->follow;
