@@ -1605,7 +1605,7 @@ bench_scenario_idle(Bench *b)
 	}
 }
 
-/* ---- tldrs run: the cost of recording the process tree (issue 15) ---- */
+/* ---- tldrs run: the cost of recording the process tree ---- */
 
 typedef enum {
 	BENCH_RUN_BARE,
