@@ -70,10 +70,16 @@ tldrs_dbus_handle_get_trace(TldrsDaemon1 *skeleton,
 }
 
 static void
-tldrs_dbus_emit_done(guint64 events, const GError *error, gpointer user_data)
+tldrs_dbus_emit_done(const char *trace_id,
+                     const char *path,
+                     guint64 events,
+                     const GError *error,
+                     gpointer user_data)
 {
 	GDBusMethodInvocation *invocation = user_data;
 	TldrsDaemon1 *skeleton = g_object_get_data(G_OBJECT(invocation), "tldrs-skeleton");
+	(void)trace_id;
+	(void)path;
 	if (error != NULL)
 		tldrs_dbus_return_error(invocation, error);
 	else
