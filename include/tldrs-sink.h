@@ -14,10 +14,57 @@ G_BEGIN_DECLS
  * Bumped whenever #TldrsSinkInterface or #TldrsSinkSetup change incompatibly.
  * A plugin built against another version is refused at load time.
  */
-#define TLDRS_SINK_ABI_VERSION 2
+#define TLDRS_SINK_ABI_VERSION 3
 
 #define TLDRS_TYPE_SINK (tldrs_sink_get_type())
 G_DECLARE_INTERFACE(TldrsSink, tldrs_sink, TLDRS, SINK, GObject)
+
+/**
+ * TldrsSinkFlags:
+ * @TLDRS_SINK_FLAG_NONE: none of the below
+ * @TLDRS_SINK_FLAG_STORES_EVENTS: stored_file() returns a file of the trace's events that
+ *   the TEF writer reads (JSONL, plain or gzip-compressed); its @suffix marks the daemon's
+ *   own files, which a TEF file never replaces
+ * @TLDRS_SINK_FLAG_APPENDS_VERBATIM: the stored file is exactly the bytes handed to
+ *   write(), appended, and nothing else: while nobody else touches it, it holds only lines
+ *   the daemon checked (the daemon vouches for them, see docs/writing-a-sink.md)
+ * @TLDRS_SINK_FLAG_INTO_FILE: open_trace() honours its @file argument; the first sink with
+ *   this flag is the one `serve --into-file` uses
+ * @TLDRS_SINK_FLAG_NEEDS_STORED_EVENTS: reads what another sink stored: `Sinks=` must list
+ *   a sink with %TLDRS_SINK_FLAG_STORES_EVENTS beside it
+ *
+ * What a sink is, for the daemon. Since: 3
+ */
+typedef enum {
+	TLDRS_SINK_FLAG_NONE = 0,
+	TLDRS_SINK_FLAG_STORES_EVENTS = 1 << 0,
+	TLDRS_SINK_FLAG_APPENDS_VERBATIM = 1 << 1,
+	TLDRS_SINK_FLAG_INTO_FILE = 1 << 2,
+	TLDRS_SINK_FLAG_NEEDS_STORED_EVENTS = 1 << 3,
+} TldrsSinkFlags;
+
+/**
+ * TldrsSinkInfo:
+ * @name: the sink's name in `Sinks=` and `[Sink NAME]`; the plugin file is
+ *   `tldrs-sink-NAME.so`
+ * @suffix: (nullable): the suffix of the per-trace files it keeps, e.g. `.jsonl.gz`
+ * @flags: what the daemon may rely on
+ * @config_keys: the keys of its `[Sink NAME]` group, %NULL-terminated; any other key is
+ *   refused when the configuration is read, whether the sink is in `Sinks=` or not. Values
+ *   are for setup() to check.
+ *
+ * A sink describes itself: set #TldrsSinkInterface.info to a static one in the interface
+ * init. The daemon reads it without creating an instance. Since: 3
+ */
+typedef struct {
+	const char *name;
+	const char *suffix;
+	TldrsSinkFlags flags;
+	const char *const *config_keys;
+
+	/*< private >*/
+	gpointer padding[4];
+} TldrsSinkInfo;
 
 /**
  * TldrsSinkSetup:
@@ -36,17 +83,17 @@ typedef struct {
 	const char *config_path;
 	const char *group;
 	gint64 flush_interval_us;
-	/* the daemon's one TEF writer, callable from any thread: writes the events of
-	 * @source (a .jsonl or .jsonl.gz file, or %NULL for none), its first @source_limit bytes
-	 * (G_MAXUINT64: all), as strict-JSON TEF (@format "object" or "array") to a temporary
-	 * file beside @dest, renamed to @dest when complete */
-	gboolean (*write_tef)(const char *source,
-	                      guint64 source_limit,
-	                      const char *dest,
-	                      const char *format,
-	                      const char *trace_id,
-	                      guint64 *events,
-	                      GError **error);
+	/* Since: 3. The daemon's TEF writer, from the main thread only: schedules the writing of
+	 * the events @source holds now (a file a %TLDRS_SINK_FLAG_STORES_EVENTS sink stored,
+	 * or %NULL for none) as strict-JSON TEF (@format "object" or "array") to @dest, in a
+	 * worker; the file appears complete or not at all. Retention leaves the trace alone
+	 * meanwhile, and the daemon finishes it before it exits. Pass @tef_writer back. */
+	void (*start_tef)(gpointer tef_writer,
+	                  const char *source,
+	                  const char *dest,
+	                  const char *format,
+	                  const char *trace_id);
+	gpointer tef_writer;
 } TldrsSinkSetup;
 
 /**
@@ -76,6 +123,7 @@ typedef struct {
  * @trace_complete: (optional) the trace's last client is gone and every sink was flushed:
  *   @stored_file (or %NULL) holds all its events. Called just before close_trace().
  * @shutdown: (optional) the daemon is exiting: finish background work.
+ * @info: what the sink is (name, suffix, flags, config keys); required. Since: 3
  *
  * The interface every sink plugin implements. All calls come from the daemon's main thread.
  */
@@ -96,9 +144,10 @@ struct _TldrsSinkInterface {
 	void (*shutdown)(TldrsSink *self);
 	void (*trace_complete)(TldrsSink *self, gpointer trace, const char *stored_file);
 	gboolean (*flush_async)(TldrsSink *self, gpointer trace, GError **error);
+	const TldrsSinkInfo *info;
 
 	/*< private >*/
-	gpointer padding[6];
+	gpointer padding[5];
 };
 
 gboolean
@@ -121,6 +170,11 @@ void
 tldrs_sink_shutdown(TldrsSink *self);
 void
 tldrs_sink_trace_complete(TldrsSink *self, gpointer trace, const char *stored_file);
+
+const TldrsSinkInfo *
+tldrs_sink_get_info(TldrsSink *self);
+const TldrsSinkInfo *
+tldrs_sink_type_get_info(GType type);
 
 guint
 tldrs_sink_abi_version(void);

@@ -44,7 +44,9 @@
 struct _TldrsDaemon {
 	GObject parent_instance;
 	TldrsConfig *config;
-	GPtrArray *sinks; /* of TldrsSink */
+	GPtrArray *sinks;    /* of TldrsSink */
+	char **own_suffixes; /* of the files of every sink that stores events */
+	char *into_sink;     /* the one sink of --into-file, or NULL */
 	TldrsDataDirLock *lock;
 	TldrsLogLimit *log_limit;
 	TldrsListener *listener;
@@ -168,10 +170,9 @@ tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
 static gboolean
 tldrs_daemon_check_output_path(TldrsDaemon *self, const char *path, GError **error)
 {
-	static const char *const suffixes[] = {".jsonl", ".jsonl.gz", NULL};
 	TldrsOwnFiles own = {
 	        .data_dir = self->config->data_dir,
-	        .suffixes = suffixes,
+	        .suffixes = (const char *const *)self->own_suffixes,
 	        .into_file = self->config->into_file,
 	        .socket_paths = {self->config->socket_path,
 	                         tldrs_listener_get_bound_path(self->listener)},
@@ -662,36 +663,67 @@ tldrs_daemon_delete_trace(TldrsDaemon *self, const char *id, GError **error)
 
 /* ---- life cycle ---- */
 
-/* TldrsSinkSetup.write_tef: the one TEF writer, for sinks */
-static gboolean
-tldrs_daemon_sink_write_tef(const char *source,
-                            guint64 source_limit,
+/* TldrsSinkSetup.start_tef: a TEF job for a sink, like any other */
+static void
+tldrs_daemon_sink_start_tef(gpointer tef_writer,
+                            const char *source,
                             const char *dest,
                             const char *format,
-                            const char *trace_id,
-                            guint64 *events,
-                            GError **error)
+                            const char *trace_id)
 {
+	TldrsDaemon *self = TLDRS_DAEMON(tef_writer);
 	TldrsTefFormat fmt = TLDRS_TEF_FORMAT_OBJECT;
+
+	g_return_if_fail(dest != NULL);
+	g_return_if_fail(trace_id != NULL);
 	if (format != NULL && !tldrs_tef_format_from_string(format, &fmt)) {
+		g_warning("trace %s: cannot write TEF to %s: unknown TEF format \"%s\"",
+		          trace_id,
+		          dest,
+		          format);
+		return;
+	}
+	tldrs_tef_jobs_start(self->tef_jobs, source, dest, trace_id, fmt, NULL, NULL);
+}
+
+/* every sink plugin says what it is: the core names none */
+static gboolean
+tldrs_daemon_describe_sinks(TldrsDaemon *self, GError **error)
+{
+	g_autoptr(GPtrArray) infos = tldrs_plugin_loader_list(self->config->plugin_dir);
+	g_autoptr(GPtrArray) suffixes = g_ptr_array_new_with_free_func(g_free);
+	const char *into = NULL;
+
+	for (guint i = 0; i < infos->len; i++) {
+		const TldrsSinkInfo *info = g_ptr_array_index(infos, i);
+		if ((info->flags & TLDRS_SINK_FLAG_STORES_EVENTS) && info->suffix != NULL)
+			g_ptr_array_add(suffixes, g_strdup(info->suffix));
+		if (into == NULL && (info->flags & TLDRS_SINK_FLAG_INTO_FILE))
+			into = info->name;
+	}
+	g_ptr_array_add(suffixes, NULL);
+	self->own_suffixes = (char **)g_ptr_array_free(g_steal_pointer(&suffixes), FALSE);
+	if (self->config->into_file == NULL)
+		return TRUE;
+	/* --into-file stores exactly one file, with the sink that can store into a given one */
+	if (into == NULL) {
 		g_set_error(error,
 		            TLDRS_ERROR,
-		            TLDRS_ERROR_INVALID_ARGUMENT,
-		            "unknown TEF format \"%s\"",
-		            format);
+		            TLDRS_ERROR_FAILED,
+		            "--into-file: no sink in %s can store into a given file",
+		            self->config->plugin_dir);
 		return FALSE;
 	}
-	return tldrs_tef_jobs_write_sync(source, source_limit, dest, fmt, trace_id, events, error);
+	self->into_sink = g_strdup(into);
+	return TRUE;
 }
 
 static gboolean
 tldrs_daemon_setup_sinks(TldrsDaemon *self, GError **error)
 {
-	/* --into-file stores exactly one file, in the jsonl format */
-	const char *const into_sinks[] = {"jsonl", NULL};
-	const char *const *names = self->config->into_file != NULL
-	                                   ? into_sinks
-	                                   : (const char *const *)self->config->sinks;
+	const char *const into_sinks[] = {self->into_sink, NULL};
+	const char *const *names =
+	        self->into_sink != NULL ? into_sinks : (const char *const *)self->config->sinks;
 
 	for (guint i = 0; names[i] != NULL; i++) {
 		g_autofree char *group = g_strdup_printf("Sink %s", names[i]);
@@ -701,7 +733,8 @@ tldrs_daemon_setup_sinks(TldrsDaemon *self, GError **error)
 		        .config_path = self->config->config_path,
 		        .group = group,
 		        .flush_interval_us = self->config->flush_interval_us,
-		        .write_tef = tldrs_daemon_sink_write_tef,
+		        .start_tef = tldrs_daemon_sink_start_tef,
+		        .tef_writer = self,
 		};
 		g_autoptr(TldrsSink) sink = NULL;
 
@@ -758,6 +791,8 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	self->config = config;
 	self->lock = tldrs_data_dir_lock_new(config->data_dir, config->into_file == NULL, error);
 	if (self->lock == NULL)
+		return NULL;
+	if (!tldrs_daemon_describe_sinks(self, error))
 		return NULL;
 	if (!tldrs_daemon_setup_sinks(self, error))
 		return NULL;
@@ -974,6 +1009,8 @@ tldrs_daemon_finalize(GObject *object)
 	g_clear_object(&self->tef_jobs);
 	g_clear_pointer(&self->clients_ctx, tldrs_client_context_free);
 	g_clear_pointer(&self->log_limit, tldrs_log_limit_free);
+	g_strfreev(self->own_suffixes);
+	g_free(self->into_sink);
 	G_OBJECT_CLASS(tldrs_daemon_parent_class)->finalize(object);
 }
 

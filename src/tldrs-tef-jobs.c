@@ -5,6 +5,9 @@
 
 #include "config.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <glib/gstdio.h>
 
 #include "tldrs-tef-jobs.h"
@@ -50,22 +53,16 @@ tldrs_tef_job_free(TldrsTefJob *job)
 	g_free(job);
 }
 
-/**
- * tldrs_tef_jobs_write_sync:
- * @source: (nullable): the stored file; a file that does not exist (yet) is an empty trace
- * @source_limit: read only this many bytes of it, G_MAXUINT64: all
- * @events: (out) (optional): the events written
- *
- * The one TEF writer, callable from any thread: @dest is written atomically.
- */
-gboolean
-tldrs_tef_jobs_write_sync(const char *source,
-                          guint64 source_limit,
-                          const char *dest,
-                          TldrsTefFormat format,
-                          const char *trace_id,
-                          guint64 *events,
-                          GError **error)
+/* in a worker: @dest is written atomically; a @source that does not exist (yet) is an empty
+ * trace */
+static gboolean
+tldrs_tef_jobs_write(const char *source,
+                     guint64 source_limit,
+                     const char *dest,
+                     TldrsTefFormat format,
+                     const char *trace_id,
+                     guint64 *events,
+                     GError **error)
 {
 	TldrsTefStats stats = {0};
 
@@ -74,8 +71,7 @@ tldrs_tef_jobs_write_sync(const char *source,
 		source = NULL;
 	if (!tldrs_tef_write_file(source, source_limit, dest, format, trace_id, &stats, error))
 		return FALSE;
-	if (events != NULL)
-		*events = stats.events;
+	*events = stats.events;
 	return TRUE;
 }
 
@@ -90,13 +86,13 @@ tldrs_tef_jobs_thread(GTask *task,
 	(void)source_object;
 	(void)cancellable;
 
-	if (!tldrs_tef_jobs_write_sync(job->source,
-	                               job->source_limit,
-	                               job->dest,
-	                               job->format,
-	                               job->trace_id,
-	                               &job->events,
-	                               &error)) {
+	if (!tldrs_tef_jobs_write(job->source,
+	                          job->source_limit,
+	                          job->dest,
+	                          job->format,
+	                          job->trace_id,
+	                          &job->events,
+	                          &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -144,6 +140,20 @@ tldrs_tef_jobs_done_cb(GObject *source_object, GAsyncResult *res, gpointer user_
 		g_signal_emit(self, tldrs_tef_jobs_signals[SIGNAL_IDLE], 0);
 }
 
+/* the gzip magic, as the reader sniffs it */
+static gboolean
+tldrs_tef_jobs_is_gzip(const char *path)
+{
+	guint8 magic[2] = {0, 0};
+	int fd = g_open(path, O_RDONLY | O_CLOEXEC, 0);
+	gssize n;
+	if (fd < 0)
+		return FALSE;
+	n = read(fd, magic, sizeof(magic));
+	close(fd);
+	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
 /**
  * tldrs_tef_jobs_start:
  * @source: (nullable): the trace's stored file (`.jsonl` or `.jsonl.gz`), %NULL: none yet
@@ -174,8 +184,9 @@ tldrs_tef_jobs_start(TldrsTefJobs *self,
 	job = g_new0(TldrsTefJob, 1);
 	job->source = g_strdup(source);
 	job->source_limit = G_MAXUINT64;
-	/* a snapshot: what is in the file now, not what is appended while we read */
-	if (source != NULL && !g_str_has_suffix(source, ".gz") && g_stat(source, &sb) == 0)
+	/* a snapshot: what a plain file holds now, not what is appended while we read (a
+	 * compressed one is read to its last complete member) */
+	if (source != NULL && !tldrs_tef_jobs_is_gzip(source) && g_stat(source, &sb) == 0)
 		job->source_limit = (guint64)sb.st_size;
 	job->dest = g_strdup(dest);
 	job->trace_id = g_strdup(trace_id);

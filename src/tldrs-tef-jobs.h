@@ -42,13 +42,4 @@ tldrs_tef_jobs_get_pending(TldrsTefJobs *self);
 gboolean
 tldrs_tef_jobs_is_reading(TldrsTefJobs *self, const char *trace_id);
 
-gboolean
-tldrs_tef_jobs_write_sync(const char *source,
-                          guint64 source_limit,
-                          const char *dest,
-                          TldrsTefFormat format,
-                          const char *trace_id,
-                          guint64 *events,
-                          GError **error);
-
 G_END_DECLS

@@ -53,8 +53,8 @@ G_DEFINE_TYPE(TldrsTrace, tldrs_trace, G_TYPE_OBJECT)
 static const char *
 tldrs_trace_sink_name(TldrsSink *sink)
 {
-	const char *name = g_object_get_data(G_OBJECT(sink), "tldrs-sink-name");
-	return name != NULL ? name : G_OBJECT_TYPE_NAME(sink);
+	const TldrsSinkInfo *info = tldrs_sink_get_info(sink);
+	return info != NULL ? info->name : G_OBJECT_TYPE_NAME(sink);
 }
 
 /* ---- the jsonl file's trust ----
@@ -101,12 +101,12 @@ tldrs_trace_checked_start(TldrsTrace *self)
 
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
+		const TldrsSinkInfo *info = tldrs_sink_get_info(ts->sink);
 		g_autofree char *fn = NULL;
-		if (g_strcmp0(g_object_get_data(G_OBJECT(ts->sink), "tldrs-sink-name"), "jsonl") !=
-		    0)
+		if (info == NULL || !(info->flags & TLDRS_SINK_FLAG_APPENDS_VERBATIM))
 			continue;
 		fn = tldrs_sink_stored_file(ts->sink, ts->state);
-		if (fn != NULL && g_str_has_suffix(fn, ".jsonl")) {
+		if (fn != NULL) {
 			self->checked_sink = ts->sink;
 			self->checked_path = g_steal_pointer(&fn);
 		}

@@ -373,6 +373,12 @@ test_load_errors(void)
 	assert_load_error("[Daemon]\n[Foo]\nKey=1\n", "[Foo]: unknown group");
 	assert_load_error("[daemon]\n", "[daemon]: unknown group");
 	assert_load_error("[Sink nosuch]\n", "[Sink nosuch]: unknown group");
+	/* a sink's keys are checked whether it is in Sinks= or not: it says which it has */
+	assert_load_error("[Sink gzip]\nLevl=1\n", "[Sink gzip] Levl: unknown key");
+	assert_load_error("[Daemon]\nSinks=jsonl\n[Sink tef]\nFormat=array\nOutputdir=/x\n",
+	                  "[Sink tef] Outputdir: unknown key");
+	assert_load_error("[Sink jsonl]\nLevel=1\n", "[Sink jsonl] Level: unknown key");
+	assert_load_error("[Sink ../jsonl]\n", "[Sink ../jsonl]: unknown group");
 	assert_load_error("[Sink]\n", "[Sink]: unknown group");
 	assert_load_error("[Sinkgzip]\n", "[Sinkgzip]: unknown group");
 }
