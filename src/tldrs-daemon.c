@@ -23,10 +23,10 @@
 #include "tldrs-output-path.h"
 #include "tldrs-plugin-loader.h"
 #include "tldrs-retention.h"
-#include "tldrs-sink.h"
 #include "tldrs-state.h"
 #include "tldrs-store.h"
 #include "tldrs-tef-jobs.h"
+#include <tldrs/tldrs-sink.h>
 
 /* The daemon: builds the rooms and wires them, owns the open traces, and runs the life
  * cycle (start, the orderly shutdown). The path of an event: the listener accepts a

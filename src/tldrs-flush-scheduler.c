@@ -6,7 +6,7 @@
 #include "config.h"
 
 #include "tldrs-flush-scheduler.h"
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 /* Flush scheduling and backpressure. A trace with pending lines is written out as soon as
  * the main loop has nothing to read (an idle source); every FlushIntervalSec the "periodic"

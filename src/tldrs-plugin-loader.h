@@ -3,7 +3,7 @@
 
 #pragma once
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 G_BEGIN_DECLS
 

@@ -3,7 +3,7 @@
 
 #define G_LOG_DOMAIN "tldrs"
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 G_DEFINE_INTERFACE(TldrsSink, tldrs_sink, G_TYPE_OBJECT)
 

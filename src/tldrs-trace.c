@@ -11,9 +11,9 @@
 
 #include <glib/gstdio.h>
 
-#include "tldrs-sink.h"
 #include "tldrs-state.h"
 #include "tldrs-trace.h"
+#include <tldrs/tldrs-sink.h>
 
 /* A trace: the events of every connection that opened one trace id, batched in memory in
  * arrival order (whole lines only) and handed to every configured sink. */

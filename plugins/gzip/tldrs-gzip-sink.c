@@ -14,7 +14,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 /* The gzip sink: `<trace-id>.jsonl.gz` in the data directory.
  *

@@ -13,7 +13,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 /* The jsonl sink: `<trace-id>.jsonl` in the data directory, one event per line, appended
  * with one write(2) per batch. Only whole lines ever stay in the file: a short write (a full

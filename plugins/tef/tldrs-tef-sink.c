@@ -8,7 +8,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 /* The TEF sink: when a trace closes (its last connection is gone) it leaves a ready-to-open
  * `<trace-id>.json` in OutputDir, written by the daemon's TEF writer from the events another

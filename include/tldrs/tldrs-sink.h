@@ -3,6 +3,14 @@
 
 #pragma once
 
+/* The tldrs sink API: the one header a sink plugin needs, besides GLib. Installed as
+ * <tldrs/tldrs-sink.h>; `pkg-config --cflags tldrs-sink` finds it, and the `plugindir`
+ * variable of tldrs-sink.pc says where the daemon looks for plugins. It needs no header of
+ * the daemon's, and no config.h. See docs/writing-a-sink.md.
+ *
+ * "Since: N" below is the TLDRS_SINK_ABI_VERSION that brought a name in; what has no note
+ * is there since version 1. */
+
 #include <glib-object.h>
 #include <gmodule.h>
 
@@ -11,8 +19,10 @@ G_BEGIN_DECLS
 /**
  * TLDRS_SINK_ABI_VERSION:
  *
- * Bumped whenever #TldrsSinkInterface or #TldrsSinkSetup change incompatibly.
- * A plugin built against another version is refused at load time.
+ * Bumped whenever #TldrsSinkInterface, #TldrsSinkSetup or #TldrsSinkInfo change
+ * incompatibly. A plugin built against another version is refused at load time. New
+ * members go into the reserved padding, so that a plugin built against an older version
+ * keeps its layout; the version is bumped when their meaning changes for old plugins.
  */
 #define TLDRS_SINK_ABI_VERSION 3
 
@@ -73,9 +83,11 @@ typedef struct {
  * @config_path: the file @config was read from, for error messages, or %NULL
  * @group: the sink's own group in @config, e.g. `Sink gzip`
  * @flush_interval_us: how often the daemon calls flush(), in microseconds
+ * @start_tef: the daemon's TEF writer (see below). Since: 3
+ * @tef_writer: pass it back to @start_tef. Since: 3
  *
  * What the daemon tells a sink before the first event. Only valid during setup();
- * copy what you keep.
+ * copy what you keep. The daemon allocates it: new members are added at the end.
  */
 typedef struct {
 	const char *data_dir;
@@ -94,6 +106,9 @@ typedef struct {
 	                  const char *format,
 	                  const char *trace_id);
 	gpointer tef_writer;
+
+	/*< private >*/
+	gpointer padding[8];
 } TldrsSinkSetup;
 
 /**
@@ -119,9 +134,10 @@ typedef struct {
  *   reading from clients while a sink's backlog is over its limit.
  * @flush_async: (optional) the periodic flush: start making everything accepted so far
  *   readable, without waiting for it (a sink that works in a thread queues it). Errors
- *   surface on the next call. Without it the daemon calls flush().
+ *   surface on the next call. Without it the daemon calls flush(). Since: 2
  * @trace_complete: (optional) the trace's last client is gone and every sink was flushed:
  *   @stored_file (or %NULL) holds all its events. Called just before close_trace().
+ *   Since: 2
  * @shutdown: (optional) the daemon is exiting: finish background work.
  * @info: what the sink is (name, suffix, flags, config keys); required. Since: 3
  *
@@ -150,6 +166,9 @@ struct _TldrsSinkInterface {
 	gpointer padding[5];
 };
 
+/* The daemon's side of the interface: a plugin only needs tldrs_sink_get_type() (through
+ * TLDRS_TYPE_SINK) and tldrs_sink_abi_version() (through TLDRS_SINK_PLUGIN_DEFINE); the
+ * daemon exports them. The others are how the daemon calls a sink. */
 gboolean
 tldrs_sink_setup(TldrsSink *self, const TldrsSinkSetup *setup, GError **error);
 gpointer
@@ -158,6 +177,7 @@ gboolean
 tldrs_sink_write(TldrsSink *self, gpointer trace, const char *lines, gsize len, GError **error);
 gboolean
 tldrs_sink_flush(TldrsSink *self, gpointer trace, GError **error);
+/* Since: 2 */
 gboolean
 tldrs_sink_flush_async(TldrsSink *self, gpointer trace, GError **error);
 void
@@ -168,11 +188,14 @@ gsize
 tldrs_sink_backlog(TldrsSink *self);
 void
 tldrs_sink_shutdown(TldrsSink *self);
+/* Since: 2 */
 void
 tldrs_sink_trace_complete(TldrsSink *self, gpointer trace, const char *stored_file);
 
+/* Since: 3 */
 const TldrsSinkInfo *
 tldrs_sink_get_info(TldrsSink *self);
+/* Since: 3 */
 const TldrsSinkInfo *
 tldrs_sink_type_get_info(GType type);
 
