@@ -21,7 +21,8 @@ struct _TldrsDbus {
 	TldrsDaemon *daemon; /* borrowed: the daemon outlives us */
 	GDBusConnection *connection;
 	TldrsDaemon1 *skeleton;
-	guint name_lost_id;
+	guint own_id;
+	gboolean name_answered;
 	guint counters_id;
 	gulong signal_ids[3];
 	gboolean owned;
@@ -209,26 +210,30 @@ tldrs_dbus_tef_emitted_cb(TldrsDaemon *daemon, const char *id, const char *path,
 }
 
 static void
-tldrs_dbus_name_lost_cb(GDBusConnection *connection,
-                        const char *sender,
-                        const char *object_path,
-                        const char *interface_name,
-                        const char *signal_name,
-                        GVariant *parameters,
-                        gpointer user_data)
+tldrs_dbus_name_acquired_cb(GDBusConnection *connection, const char *name, gpointer user_data)
 {
 	TldrsDbus *self = TLDRS_DBUS(user_data);
-	const char *name = NULL;
 	(void)connection;
-	(void)sender;
-	(void)object_path;
-	(void)interface_name;
-	(void)signal_name;
-	g_variant_get(parameters, "(&s)", &name);
-	if (g_strcmp0(name, TLDRS_DBUS_NAME) != 0 || !self->owned)
-		return;
+	(void)name;
+	self->owned = TRUE;
+	self->name_answered = TRUE;
+}
+
+static void
+tldrs_dbus_name_lost_cb(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+	TldrsDbus *self = TLDRS_DBUS(user_data);
+	gboolean was_owned = self->owned;
+	(void)connection;
 	self->owned = FALSE;
-	g_message("another daemon took over %s: shutting down", TLDRS_DBUS_NAME);
+	if (!self->name_answered) {
+		/* the first answer: tldrs_dbus_start() reports it */
+		self->name_answered = TRUE;
+		return;
+	}
+	if (!was_owned)
+		return;
+	g_message("another daemon took over %s: shutting down", name);
 	tldrs_daemon_quit(self->daemon, "replaced on the session bus");
 }
 
@@ -244,10 +249,9 @@ gboolean
 tldrs_dbus_start(TldrsDbus *self, gboolean replace, GError **error)
 {
 	g_autoptr(GError) error_local = NULL;
-	g_autoptr(GVariant) reply = NULL;
 	const TldrsConfig *config = tldrs_daemon_get_config(self->daemon);
-	guint32 flags = 0x1 /* ALLOW_REPLACEMENT */ | 0x4 /* DO_NOT_QUEUE */;
-	guint32 result = 0;
+	GBusNameOwnerFlags flags =
+	        G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT | G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
 
 	g_return_val_if_fail(TLDRS_IS_DBUS(self), FALSE);
 
@@ -271,35 +275,20 @@ tldrs_dbus_start(TldrsDbus *self, gboolean replace, GError **error)
 	                                      error))
 		return FALSE;
 
-	self->name_lost_id = g_dbus_connection_signal_subscribe(self->connection,
-	                                                        "org.freedesktop.DBus",
-	                                                        "org.freedesktop.DBus",
-	                                                        "NameLost",
-	                                                        "/org/freedesktop/DBus",
-	                                                        TLDRS_DBUS_NAME,
-	                                                        G_DBUS_SIGNAL_FLAGS_NONE,
-	                                                        tldrs_dbus_name_lost_cb,
-	                                                        self,
-	                                                        NULL);
 	if (replace)
-		flags |= 0x2; /* REPLACE_EXISTING */
-	reply = g_dbus_connection_call_sync(self->connection,
-	                                    "org.freedesktop.DBus",
-	                                    "/org/freedesktop/DBus",
-	                                    "org.freedesktop.DBus",
-	                                    "RequestName",
-	                                    g_variant_new("(su)", TLDRS_DBUS_NAME, flags),
-	                                    G_VARIANT_TYPE("(u)"),
-	                                    G_DBUS_CALL_FLAGS_NONE,
-	                                    -1,
-	                                    NULL,
-	                                    error);
-	if (reply == NULL) {
-		g_prefix_error(error, _("cannot own %s: "), TLDRS_DBUS_NAME);
-		return FALSE;
-	}
-	g_variant_get(reply, "(u)", &result);
-	if (result != 1 /* PRIMARY_OWNER */ && result != 4 /* ALREADY_OWNER */) {
+		flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+	self->own_id = g_bus_own_name_on_connection(self->connection,
+	                                            TLDRS_DBUS_NAME,
+	                                            flags,
+	                                            tldrs_dbus_name_acquired_cb,
+	                                            tldrs_dbus_name_lost_cb,
+	                                            self,
+	                                            NULL);
+	/* the answer now: a second daemon stops before it touches the socket. Nothing else is
+	 * on the main loop yet */
+	while (!self->name_answered)
+		g_main_context_iteration(NULL, TRUE);
+	if (!self->owned) {
 		g_set_error(error,
 		            TLDRS_ERROR,
 		            TLDRS_ERROR_BUSY,
@@ -308,7 +297,6 @@ tldrs_dbus_start(TldrsDbus *self, gboolean replace, GError **error)
 		            TLDRS_DBUS_NAME);
 		return FALSE;
 	}
-	self->owned = TRUE;
 	self->signal_ids[0] = g_signal_connect(
 	        self->daemon, "trace-opened", G_CALLBACK(tldrs_dbus_trace_opened_cb), self);
 	self->signal_ids[1] = g_signal_connect(
@@ -330,25 +318,9 @@ tldrs_dbus_stop(TldrsDbus *self)
 		g_clear_signal_handler(&self->signal_ids[i], self->daemon);
 	if (self->connection == NULL)
 		return;
-	if (self->name_lost_id != 0) {
-		g_dbus_connection_signal_unsubscribe(self->connection, self->name_lost_id);
-		self->name_lost_id = 0;
-	}
-	if (self->owned) {
-		g_autoptr(GVariant) reply =
-		        g_dbus_connection_call_sync(self->connection,
-		                                    "org.freedesktop.DBus",
-		                                    "/org/freedesktop/DBus",
-		                                    "org.freedesktop.DBus",
-		                                    "ReleaseName",
-		                                    g_variant_new("(s)", TLDRS_DBUS_NAME),
-		                                    G_VARIANT_TYPE("(u)"),
-		                                    G_DBUS_CALL_FLAGS_NONE,
-		                                    -1,
-		                                    NULL,
-		                                    NULL);
-		self->owned = FALSE;
-	}
+	/* gives the name back (ReleaseName) if we own it */
+	g_clear_handle_id(&self->own_id, g_bus_unown_name);
+	self->owned = FALSE;
 	if (g_dbus_interface_skeleton_has_connection(G_DBUS_INTERFACE_SKELETON(self->skeleton),
 	                                             self->connection))
 		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));

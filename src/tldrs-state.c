@@ -427,6 +427,9 @@ tldrs_state_trace_exists(TldrsState *self, const char *id)
 	return FALSE;
 }
 
+/* Not g_file_set_contents_full(): its atomic replacement (CONSISTENT) fsync()s, on the main
+ * loop, and without it (NONE) it rewrites the file in place, so a reader could see half of
+ * it. The fsync was measured and removed (docs/performance.md, "Findings"). */
 static gboolean
 tldrs_state_write(const char *fn, const char *data, GError **error)
 {
