@@ -274,6 +274,28 @@ tldrs_test_wait_for_file(const char *path, guint timeout_ms)
 	return FALSE;
 }
 
+/* the daemon has logged @needle (it runs with -v: debug lines too); FALSE after @timeout_ms */
+gboolean
+tldrs_test_daemon_wait_log(TldrsTestDaemon *d, const char *needle, guint timeout_ms)
+{
+	for (guint waited = 0; waited <= timeout_ms; waited += 10) {
+		g_autofree char *log = tldrs_test_daemon_log(d);
+		if (strstr(log, needle) != NULL)
+			return TRUE;
+		g_usleep(10000);
+	}
+	return FALSE;
+}
+
+/* both are in @log, @first before @second */
+gboolean
+tldrs_test_log_before(const char *log, const char *first, const char *second)
+{
+	const char *a = strstr(log, first);
+	const char *b = strstr(log, second);
+	return a != NULL && b != NULL && a < b;
+}
+
 /* a TEF file: strict JSON (our validator) that json-glib also parses */
 JsonNode *
 tldrs_test_load_tef(const char *path)
