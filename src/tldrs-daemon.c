@@ -58,6 +58,7 @@ struct _TldrsDaemon {
 	guint closing_id;
 	TldrsFlushScheduler *flush;
 	TldrsTefJobs *tef_jobs;
+	TldrsChecked *checked; /* what the daemon vouches for */
 	TldrsRetention *retention;
 	TldrsState *state;
 	guint state_save_id;
@@ -154,7 +155,7 @@ tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
 		}
 		if (g_hash_table_size(self->traces) >= tldrs_daemon_max_traces(self))
 			return NULL;
-		trace = tldrs_trace_new(id, NULL, self->sinks);
+		trace = tldrs_trace_new(id, NULL, self->sinks, self->checked);
 		g_hash_table_insert(self->traces, g_strdup(id), trace);
 		tldrs_state_trace_opened(self->state, id);
 		tldrs_state_trace_update(self->state, id, 1, 0, 0, 0);
@@ -180,6 +181,47 @@ tldrs_daemon_check_output_path(TldrsDaemon *self, const char *path, GError **err
 	return tldrs_output_path_check(path, &own, error);
 }
 
+typedef struct {
+	TldrsDaemon *daemon;
+	TldrsTefJobDoneFunc done; /* the D-Bus caller's, or NULL */
+	gpointer done_data;
+} TldrsDaemonTefJob;
+
+/* a TEF file the daemon was asked for (EMIT_TEF, EMIT_TEF_AT_EXIT, EmitTef) is complete or
+ * failed: the "tef-emitted" signal, then whoever asked */
+static void
+tldrs_daemon_tef_done(const char *trace_id,
+                      const char *path,
+                      guint64 events,
+                      const GError *error,
+                      gpointer user_data)
+{
+	g_autofree TldrsDaemonTefJob *job = user_data;
+	if (error == NULL)
+		g_signal_emit(
+		        job->daemon, tldrs_daemon_signals[SIGNAL_TEF_EMITTED], 0, trace_id, path);
+	if (job->done != NULL)
+		job->done(trace_id, path, events, error, job->done_data);
+}
+
+/* a TEF job of the daemon's own; a sink's (start_tef) raises no "tef-emitted" */
+static void
+tldrs_daemon_start_tef_job(TldrsDaemon *self,
+                           const char *source,
+                           const char *path,
+                           const char *trace_id,
+                           TldrsTefFormat format,
+                           TldrsTefJobDoneFunc done,
+                           gpointer done_data)
+{
+	TldrsDaemonTefJob *job = g_new0(TldrsDaemonTefJob, 1);
+	job->daemon = self;
+	job->done = done;
+	job->done_data = done_data;
+	tldrs_tef_jobs_start(
+	        self->tef_jobs, source, path, trace_id, format, tldrs_daemon_tef_done, job);
+}
+
 /* EMIT_TEF and EMIT_TEF_AT_EXIT of a connection */
 static gboolean
 tldrs_daemon_emit_tef(TldrsDaemon *self,
@@ -199,13 +241,8 @@ tldrs_daemon_emit_tef(TldrsDaemon *self,
 	/* every event received so far is in the file before the writer reads it */
 	tldrs_trace_flush(trace, TRUE);
 	source = tldrs_trace_get_stored_file(trace);
-	tldrs_tef_jobs_start(self->tef_jobs,
-	                     source,
-	                     path,
-	                     tldrs_trace_get_id(trace),
-	                     TLDRS_TEF_FORMAT_OBJECT,
-	                     NULL,
-	                     NULL);
+	tldrs_daemon_start_tef_job(
+	        self, source, path, tldrs_trace_get_id(trace), TLDRS_TEF_FORMAT_OBJECT, NULL, NULL);
 	return TRUE;
 }
 
@@ -231,13 +268,13 @@ tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
 	}
 	tldrs_daemon_schedule_state_save(self);
 	for (guint i = 0; i < paths->len; i++) {
-		tldrs_tef_jobs_start(self->tef_jobs,
-		                     source,
-		                     g_ptr_array_index(paths, i),
-		                     id,
-		                     TLDRS_TEF_FORMAT_OBJECT,
-		                     NULL,
-		                     NULL);
+		tldrs_daemon_start_tef_job(self,
+		                           source,
+		                           g_ptr_array_index(paths, i),
+		                           id,
+		                           TLDRS_TEF_FORMAT_OBJECT,
+		                           NULL,
+		                           NULL);
 	}
 	/* after the jobs started: retention leaves a trace alone while TEF is written from it
 	 * (and the tef sink's own file is written from it too) */
@@ -611,7 +648,7 @@ tldrs_daemon_emit_tef_by_id(TldrsDaemon *self,
 		}
 		source = g_strdup(t->source != NULL ? t->source : t->tef);
 	}
-	tldrs_tef_jobs_start(self->tef_jobs, source, path, id, format, done, done_data);
+	tldrs_daemon_start_tef_job(self, source, path, id, format, done, done_data);
 	return TRUE;
 }
 
@@ -757,21 +794,6 @@ static void
 tldrs_daemon_finish_shutdown(TldrsDaemon *self);
 
 static void
-tldrs_daemon_job_done_cb(TldrsTefJobs *jobs,
-                         const char *trace_id,
-                         const char *path,
-                         guint64 events,
-                         const GError *error,
-                         gpointer user_data)
-{
-	(void)jobs;
-	(void)events;
-	if (error == NULL)
-		g_signal_emit(
-		        user_data, tldrs_daemon_signals[SIGNAL_TEF_EMITTED], 0, trace_id, path);
-}
-
-static void
 tldrs_daemon_jobs_idle_cb(TldrsTefJobs *jobs, gpointer user_data)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(user_data);
@@ -824,9 +846,15 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	g_signal_connect(self->flush, "periodic", G_CALLBACK(tldrs_daemon_periodic_cb), self);
 	g_signal_connect(self->flush, "paused", G_CALLBACK(tldrs_daemon_paused_cb), self);
 	self->retention = tldrs_retention_new(config, tldrs_daemon_retention_busy, self);
-	self->state = tldrs_state_new(config->data_dir, config->into_file == NULL);
+	/* the one owner of what the daemon vouches for: its traces, state file and TEF jobs
+	 * are given it */
+	self->checked = tldrs_checked_new();
+	self->tef_jobs = tldrs_tef_jobs_new(self->checked);
+	g_signal_connect(self->tef_jobs, "idle", G_CALLBACK(tldrs_daemon_jobs_idle_cb), self);
+	self->state = tldrs_state_new(config->data_dir, config->into_file == NULL, self->checked);
 	if (config->into_file != NULL)
-		self->into_trace = tldrs_trace_new("into-file", config->into_file, self->sinks);
+		self->into_trace =
+		        tldrs_trace_new("into-file", config->into_file, self->sinks, NULL);
 	return g_steal_pointer(&self);
 }
 
@@ -1007,6 +1035,7 @@ tldrs_daemon_finalize(GObject *object)
 	g_clear_pointer(&self->loop, g_main_loop_unref);
 	g_clear_pointer(&self->event_counts, g_hash_table_unref);
 	g_clear_object(&self->tef_jobs);
+	g_clear_pointer(&self->checked, tldrs_checked_unref);
 	g_clear_pointer(&self->clients_ctx, tldrs_client_context_free);
 	g_clear_pointer(&self->log_limit, tldrs_log_limit_free);
 	g_strfreev(self->own_suffixes);
@@ -1067,7 +1096,4 @@ tldrs_daemon_init(TldrsDaemon *self)
 	self->log_limit = tldrs_log_limit_new();
 	self->loop = g_main_loop_new(NULL, FALSE);
 	self->event_counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	self->tef_jobs = tldrs_tef_jobs_new();
-	g_signal_connect(self->tef_jobs, "job-done", G_CALLBACK(tldrs_daemon_job_done_cb), self);
-	g_signal_connect(self->tef_jobs, "idle", G_CALLBACK(tldrs_daemon_jobs_idle_cb), self);
 }

@@ -19,6 +19,7 @@
 
 struct _TldrsTefJobs {
 	GObject parent_instance;
+	TldrsChecked *checked; /* what the daemon vouches for: such lines are copied as they are */
 	guint pending;
 	GHashTable *reading; /* trace id -> jobs reading its stored file */
 };
@@ -56,7 +57,8 @@ tldrs_tef_job_free(TldrsTefJob *job)
 /* in a worker: @dest is written atomically; a @source that does not exist (yet) is an empty
  * trace */
 static gboolean
-tldrs_tef_jobs_write(const char *source,
+tldrs_tef_jobs_write(TldrsChecked *checked,
+                     const char *source,
                      guint64 source_limit,
                      const char *dest,
                      TldrsTefFormat format,
@@ -69,7 +71,16 @@ tldrs_tef_jobs_write(const char *source,
 	/* a trace without any event yet has no file: an empty trace */
 	if (source != NULL && !g_file_test(source, G_FILE_TEST_EXISTS))
 		source = NULL;
-	if (!tldrs_tef_write_file(source, source_limit, dest, format, trace_id, &stats, error))
+	if (!tldrs_tef_write_file_full(source,
+	                               source_limit,
+	                               dest,
+	                               format,
+	                               trace_id,
+	                               checked,
+	                               NULL,
+	                               NULL,
+	                               &stats,
+	                               error))
 		return FALSE;
 	*events = stats.events;
 	return TRUE;
@@ -82,11 +93,12 @@ tldrs_tef_jobs_thread(GTask *task,
                       GCancellable *cancellable)
 {
 	TldrsTefJob *job = task_data;
+	TldrsTefJobs *self = TLDRS_TEF_JOBS(source_object);
 	g_autoptr(GError) error = NULL;
-	(void)source_object;
 	(void)cancellable;
 
-	if (!tldrs_tef_jobs_write(job->source,
+	if (!tldrs_tef_jobs_write(self->checked,
+	                          job->source,
 	                          job->source_limit,
 	                          job->dest,
 	                          job->format,
@@ -224,6 +236,7 @@ tldrs_tef_jobs_finalize(GObject *object)
 {
 	TldrsTefJobs *self = TLDRS_TEF_JOBS(object);
 	g_hash_table_unref(self->reading);
+	g_clear_pointer(&self->checked, tldrs_checked_unref);
 	G_OBJECT_CLASS(tldrs_tef_jobs_parent_class)->finalize(object);
 }
 
@@ -276,8 +289,11 @@ tldrs_tef_jobs_init(TldrsTefJobs *self)
 	self->reading = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 }
 
+/* @checked: (nullable): what the daemon vouches for */
 TldrsTefJobs *
-tldrs_tef_jobs_new(void)
+tldrs_tef_jobs_new(TldrsChecked *checked)
 {
-	return g_object_new(TLDRS_TYPE_TEF_JOBS, NULL);
+	TldrsTefJobs *self = g_object_new(TLDRS_TYPE_TEF_JOBS, NULL);
+	self->checked = checked != NULL ? tldrs_checked_ref(checked) : NULL;
+	return self;
 }

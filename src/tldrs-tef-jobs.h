@@ -28,7 +28,7 @@ typedef void (*TldrsTefJobDoneFunc)(const char *trace_id,
                                     gpointer user_data);
 
 TldrsTefJobs *
-tldrs_tef_jobs_new(void);
+tldrs_tef_jobs_new(TldrsChecked *checked);
 void
 tldrs_tef_jobs_start(TldrsTefJobs *self,
                      const char *source,

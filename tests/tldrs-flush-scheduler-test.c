@@ -51,8 +51,8 @@ test_flush_scheduler_idle_flush(void)
 	g_ptr_array_add(sinks, g_object_ref(sink));
 	flush = tldrs_flush_scheduler_new(sinks, 20 * 1000);
 	g_signal_connect(flush, "periodic", G_CALLBACK(count_cb), &periodic);
-	trace = tldrs_trace_new("tr-dirty", NULL, sinks);
-	forgotten = tldrs_trace_new("tr-gone", NULL, sinks);
+	trace = tldrs_trace_new("tr-dirty", NULL, sinks, NULL);
+	forgotten = tldrs_trace_new("tr-gone", NULL, sinks, NULL);
 	t = tldrs_test_sink_lookup(sink, "tr-dirty");
 
 	tldrs_trace_append(trace, EVENT, strlen(EVENT), 1);
@@ -86,7 +86,7 @@ test_flush_scheduler_backpressure(void)
 	g_ptr_array_add(sinks, g_object_ref(sink));
 	flush = tldrs_flush_scheduler_new(sinks, G_USEC_PER_SEC);
 	g_signal_connect(flush, "paused", G_CALLBACK(paused_cb), events);
-	trace = tldrs_trace_new("tr-behind", NULL, sinks);
+	trace = tldrs_trace_new("tr-behind", NULL, sinks, NULL);
 
 	tldrs_test_sink_set_backlog(sink, TLDRS_FLUSH_SCHEDULER_BACKLOG_HIGH);
 	tldrs_flush_scheduler_trace_dirty(flush, trace);

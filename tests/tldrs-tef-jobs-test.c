@@ -79,7 +79,7 @@ test_tef_jobs_write(void)
 	g_autofree char *source = g_build_filename(dir, "tr-jobs.jsonl", NULL);
 	g_autofree char *dest = g_build_filename(dir, "out.json", NULL);
 	g_autofree char *bad_dest = g_build_filename(dir, "nosuch", "out.json", NULL);
-	g_autoptr(TldrsTefJobs) jobs = tldrs_tef_jobs_new();
+	g_autoptr(TldrsTefJobs) jobs = tldrs_tef_jobs_new(NULL);
 	g_autoptr(JsonNode) root = NULL;
 	JobResult r = {0};
 

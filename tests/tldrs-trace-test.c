@@ -26,7 +26,7 @@ test_trace_batches(void)
 {
 	g_autoptr(TldrsTestSink) sink = tldrs_test_sink_new(NULL);
 	g_autoptr(GPtrArray) sinks = sinks_of(sink);
-	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-1", NULL, sinks);
+	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-1", NULL, sinks, NULL);
 	TldrsTestSinkTrace *t = tldrs_test_sink_lookup(sink, "tr-1");
 
 	g_assert_nonnull(t);
@@ -54,7 +54,7 @@ test_trace_large_batch(void)
 {
 	g_autoptr(TldrsTestSink) sink = tldrs_test_sink_new(NULL);
 	g_autoptr(GPtrArray) sinks = sinks_of(sink);
-	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-big", NULL, sinks);
+	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-big", NULL, sinks, NULL);
 	TldrsTestSinkTrace *t = tldrs_test_sink_lookup(sink, "tr-big");
 	g_autoptr(GString) big = g_string_new(NULL);
 	guint n = 0;
@@ -82,7 +82,7 @@ test_trace_close(void)
 	g_autofree char *dir = tldrs_test_mkdtemp();
 	g_autoptr(TldrsTestSink) sink = tldrs_test_sink_new(dir);
 	g_autoptr(GPtrArray) sinks = sinks_of(sink);
-	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-close", NULL, sinks);
+	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-close", NULL, sinks, NULL);
 	TldrsTestSinkTrace *t = tldrs_test_sink_lookup(sink, "tr-close");
 	g_autofree char *stored = tldrs_trace_get_stored_file(trace);
 	g_autofree char *expected = g_build_filename(dir, "tr-close.test", NULL);
@@ -106,7 +106,7 @@ test_trace_bookkeeping(void)
 {
 	g_autoptr(TldrsTestSink) sink = tldrs_test_sink_new(NULL);
 	g_autoptr(GPtrArray) sinks = sinks_of(sink);
-	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-books", NULL, sinks);
+	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-books", NULL, sinks, NULL);
 	g_autoptr(GPtrArray) paths = NULL;
 
 	tldrs_trace_add_client(trace);
@@ -133,7 +133,7 @@ test_trace_failing_sink(void)
 {
 	g_autoptr(TldrsTestSink) sink = tldrs_test_sink_new(NULL);
 	g_autoptr(GPtrArray) sinks = sinks_of(sink);
-	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-fail", NULL, sinks);
+	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-fail", NULL, sinks, NULL);
 
 	tldrs_test_sink_set_failing(sink, TRUE);
 	g_test_expect_message("tldrs", G_LOG_LEVEL_WARNING, "*sink test: test sink is full*");
