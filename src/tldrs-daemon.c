@@ -26,6 +26,7 @@
 #include "tldrs-state.h"
 #include "tldrs-store.h"
 #include "tldrs-tef-jobs.h"
+#include "tldrs-trace-table.h"
 #include <tldrs/tldrs-sink.h>
 
 /* The daemon: builds the rooms and wires them, owns the open traces, and runs the life
@@ -38,9 +39,6 @@
  * and notification (tldrs-activation.c); the bus service (TldrsDbus) asks the daemon.
  * Everything runs on the main loop; TEF files are written in worker threads. */
 
-/* how long a trace whose last client left waits for connections already readable */
-#define TLDRS_DAEMON_CLOSE_DELAY_MS 20
-
 struct _TldrsDaemon {
 	GObject parent_instance;
 	TldrsConfig *config;
@@ -52,16 +50,11 @@ struct _TldrsDaemon {
 	TldrsListener *listener;
 	TldrsClientContext *clients_ctx;
 	GHashTable *clients; /* TldrsClient -> itself, owning */
-	GHashTable *traces;  /* id -> TldrsTrace, the open traces */
-	TldrsTrace *into_trace;
-	GPtrArray *closing; /* TldrsTrace whose last client left */
-	guint closing_id;
+	TldrsTraceTable *traces;
 	TldrsFlushScheduler *flush;
 	TldrsTefJobs *tef_jobs;
 	TldrsChecked *checked; /* what the daemon vouches for */
 	TldrsRetention *retention;
-	TldrsState *state;
-	guint state_save_id;
 	guint idle_exit_id;
 	gint64 busy_at;
 	guint signal_ids[2];
@@ -70,7 +63,6 @@ struct _TldrsDaemon {
 	gboolean shut_down;
 	gboolean die_when_idle;
 	GMainLoop *loop;
-	GHashTable *event_counts; /* "path\nsize\nmtime" -> guint64 */
 };
 
 G_DEFINE_TYPE(TldrsDaemon, tldrs_daemon, G_TYPE_OBJECT)
@@ -84,88 +76,7 @@ enum {
 
 static guint tldrs_daemon_signals[SIGNAL_LAST] = {0};
 
-static gint
-tldrs_daemon_cmp_strptr(gconstpointer a, gconstpointer b)
-{
-	return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* ---- traces ---- */
-
-static gboolean
-tldrs_daemon_state_save_cb(gpointer user_data)
-{
-	TldrsDaemon *self = TLDRS_DAEMON(user_data);
-	self->state_save_id = 0;
-	tldrs_state_save(self->state);
-	return G_SOURCE_REMOVE;
-}
-
-/* traces opened or closed: tell `list -l` soon, once for a burst */
-static void
-tldrs_daemon_schedule_state_save(TldrsDaemon *self)
-{
-	if (self->state_save_id == 0)
-		self->state_save_id = g_timeout_add(100, tldrs_daemon_state_save_cb, self);
-}
-
-static void
-tldrs_daemon_update_trace_state(TldrsDaemon *self, TldrsTrace *trace, guint clients)
-{
-	tldrs_state_trace_update(self->state,
-	                         tldrs_trace_get_id(trace),
-	                         clients,
-	                         tldrs_trace_get_events(trace),
-	                         tldrs_trace_get_refused(trace),
-	                         tldrs_trace_get_last_write(trace));
-}
-
-static gboolean
-tldrs_daemon_closing_cb(gpointer user_data);
-
-/* open traces at once: a quarter of the file descriptors, at least 64 */
-static guint
-tldrs_daemon_max_traces(TldrsDaemon *self)
-{
-	guint64 per_trace = MAX(self->sinks->len, 1);
-	guint64 nofile = tldrs_listener_get_nofile(self->listener);
-	if (nofile == 0)
-		return 65536;
-	return (guint)MAX(nofile / 4 / per_trace, 64);
-}
-
-/* the trace @id, with one more client; NULL when too many traces are open */
-static TldrsTrace *
-tldrs_daemon_acquire_trace(TldrsDaemon *self, const char *id)
-{
-	TldrsTrace *trace;
-
-	if (self->into_trace != NULL) {
-		tldrs_trace_add_client(self->into_trace);
-		return self->into_trace;
-	}
-	trace = g_hash_table_lookup(self->traces, id);
-	if (trace == NULL) {
-		/* each open trace holds files: a client opening trace after trace must not use
-		 * up the file descriptors of everyone else */
-		if (g_hash_table_size(self->traces) >= tldrs_daemon_max_traces(self)) {
-			/* first close the traces whose last client has left, without waiting */
-			g_clear_handle_id(&self->closing_id, g_source_remove);
-			tldrs_daemon_closing_cb(self);
-		}
-		if (g_hash_table_size(self->traces) >= tldrs_daemon_max_traces(self))
-			return NULL;
-		trace = tldrs_trace_new(id, NULL, self->sinks, self->checked);
-		g_hash_table_insert(self->traces, g_strdup(id), trace);
-		tldrs_state_trace_opened(self->state, id);
-		tldrs_state_trace_update(self->state, id, 1, 0, 0, 0);
-		tldrs_daemon_schedule_state_save(self);
-		g_info("trace %s opened", id);
-		g_signal_emit(self, tldrs_daemon_signals[SIGNAL_TRACE_OPENED], 0, id);
-	}
-	tldrs_trace_add_client(trace);
-	return trace;
-}
 
 /* the files a TEF file must never replace */
 static gboolean
@@ -246,35 +157,23 @@ tldrs_daemon_emit_tef(TldrsDaemon *self,
 	return TRUE;
 }
 
-/* the last client of @trace is gone: store everything, then honour EMIT_TEF_AT_EXIT */
+/* the last client of @trace is gone and it is stored: honour EMIT_TEF_AT_EXIT */
 static void
-tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
+tldrs_daemon_trace_finished_cb(TldrsTraceTable *traces,
+                               TldrsTrace *trace,
+                               const char *source,
+                               const char *const *exit_paths,
+                               gpointer user_data)
 {
-	g_autoptr(TldrsTrace) keep = g_object_ref(trace);
-	g_autoptr(GPtrArray) paths = NULL;
-	g_autofree char *source = NULL;
-	g_autofree char *id = g_strdup(tldrs_trace_get_id(trace));
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	const char *id = tldrs_trace_get_id(trace);
+	(void)traces;
 
-	tldrs_trace_flush(trace, TRUE);
-	source = tldrs_trace_get_stored_file(trace);
-	paths = tldrs_trace_steal_exit_paths(trace);
-	tldrs_daemon_update_trace_state(self, trace, 0);
-	if (trace != self->into_trace) {
-		tldrs_trace_close(trace);
+	if (tldrs_trace_is_closed(trace))
 		tldrs_flush_scheduler_forget(self->flush, trace);
-		g_hash_table_remove(self->traces, id);
-		g_info("trace %s closed", id);
-		g_signal_emit(self, tldrs_daemon_signals[SIGNAL_TRACE_CLOSED], 0, id);
-	}
-	tldrs_daemon_schedule_state_save(self);
-	for (guint i = 0; i < paths->len; i++) {
-		tldrs_daemon_start_tef_job(self,
-		                           source,
-		                           g_ptr_array_index(paths, i),
-		                           id,
-		                           TLDRS_TEF_FORMAT_OBJECT,
-		                           NULL,
-		                           NULL);
+	for (guint i = 0; exit_paths != NULL && exit_paths[i] != NULL; i++) {
+		tldrs_daemon_start_tef_job(
+		        self, source, exit_paths[i], id, TLDRS_TEF_FORMAT_OBJECT, NULL, NULL);
 	}
 	/* after the jobs started: retention leaves a trace alone while TEF is written from it
 	 * (and the tef sink's own file is written from it too) */
@@ -282,67 +181,25 @@ tldrs_daemon_finish_trace(TldrsDaemon *self, TldrsTrace *trace)
 		tldrs_retention_apply(self->retention);
 }
 
-static gboolean
-tldrs_daemon_closing_cb(gpointer user_data)
+static void
+tldrs_daemon_trace_opened_cb(TldrsTraceTable *traces, const char *id, gpointer user_data)
 {
-	TldrsDaemon *self = TLDRS_DAEMON(user_data);
-	g_autoptr(GPtrArray) closing = g_steal_pointer(&self->closing);
-
-	self->closing = g_ptr_array_new_with_free_func(g_object_unref);
-	self->closing_id = 0;
-	for (guint i = 0; i < closing->len; i++) {
-		TldrsTrace *trace = g_ptr_array_index(closing, i);
-		/* another client opened it meanwhile */
-		if (tldrs_trace_get_clients(trace) == 0 && !tldrs_trace_is_closed(trace))
-			tldrs_daemon_finish_trace(self, trace);
-	}
-	return G_SOURCE_REMOVE;
+	(void)traces;
+	g_signal_emit(user_data, tldrs_daemon_signals[SIGNAL_TRACE_OPENED], 0, id);
 }
 
 static void
-tldrs_daemon_release_trace(TldrsDaemon *self, TldrsTrace *trace)
+tldrs_daemon_trace_closed_cb(TldrsTraceTable *traces, const char *id, gpointer user_data)
 {
-	if (tldrs_trace_remove_client(trace) > 0)
-		return;
-	if (self->quitting) {
-		tldrs_daemon_finish_trace(self, trace);
-		return;
-	}
-	/* not at once: connections that are readable now may still OPEN this trace (a child
-	 * that connected before its parent left); a short timeout lets them be read first, and
-	 * unlike an idle callback it also runs while other clients keep the daemon busy */
-	g_ptr_array_add(self->closing, g_object_ref(trace));
-	if (self->closing_id == 0)
-		self->closing_id =
-		        g_timeout_add(TLDRS_DAEMON_CLOSE_DELAY_MS, tldrs_daemon_closing_cb, self);
-}
-
-/* @wait: every sink has stored everything when this returns (not for the timer) */
-static void
-tldrs_daemon_flush_all(TldrsDaemon *self, gboolean wait)
-{
-	GHashTableIter iter;
-	gpointer value;
-
-	g_hash_table_iter_init(&iter, self->traces);
-	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		TldrsTrace *trace = value;
-		if (wait)
-			tldrs_trace_flush(trace, TRUE);
-		else
-			tldrs_trace_flush_periodic(trace);
-		tldrs_daemon_update_trace_state(self, trace, tldrs_trace_get_clients(trace));
-	}
-	if (self->into_trace != NULL)
-		tldrs_trace_flush(self->into_trace, wait);
-	tldrs_state_save(self->state);
+	(void)traces;
+	g_signal_emit(user_data, tldrs_daemon_signals[SIGNAL_TRACE_CLOSED], 0, id);
 }
 
 static void
 tldrs_daemon_periodic_cb(TldrsFlushScheduler *flush, gpointer user_data)
 {
 	(void)flush;
-	tldrs_daemon_flush_all(TLDRS_DAEMON(user_data), FALSE);
+	tldrs_trace_table_flush_all(TLDRS_DAEMON(user_data)->traces, FALSE);
 }
 
 /* a sink is behind, or has caught up: stop or resume reading from every client */
@@ -362,7 +219,7 @@ static gboolean
 tldrs_daemon_retention_busy(const char *id, gpointer user_data)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(user_data);
-	return g_hash_table_contains(self->traces, id) ||
+	return tldrs_trace_table_lookup(self->traces, id) != NULL ||
 	       tldrs_tef_jobs_is_reading(self->tef_jobs, id);
 }
 
@@ -371,13 +228,13 @@ tldrs_daemon_retention_busy(const char *id, gpointer user_data)
 static TldrsTrace *
 tldrs_daemon_client_acquire_trace(const char *id, gpointer user_data)
 {
-	return tldrs_daemon_acquire_trace(TLDRS_DAEMON(user_data), id);
+	return tldrs_trace_table_acquire(TLDRS_DAEMON(user_data)->traces, id);
 }
 
 static void
 tldrs_daemon_client_release_trace(TldrsTrace *trace, gpointer user_data)
 {
-	tldrs_daemon_release_trace(TLDRS_DAEMON(user_data), trace);
+	tldrs_trace_table_release(TLDRS_DAEMON(user_data)->traces, trace);
 }
 
 static void
@@ -434,7 +291,7 @@ tldrs_daemon_load(guint *connections, guint64 *files, gpointer user_data)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(user_data);
 	*connections = g_hash_table_size(self->clients);
-	*files = (guint64)g_hash_table_size(self->traces) * MAX(self->sinks->len, 1);
+	*files = (guint64)tldrs_trace_table_get_size(self->traces) * MAX(self->sinks->len, 1);
 }
 
 static void
@@ -451,8 +308,8 @@ tldrs_daemon_connection_cb(TldrsListener *listener,
 	g_hash_table_add(self->clients, client);
 	if (tldrs_flush_scheduler_get_paused(self->flush))
 		tldrs_client_set_paused(client, TRUE);
-	if (self->into_trace != NULL)
-		tldrs_client_set_trace(client, tldrs_daemon_acquire_trace(self, NULL));
+	if (tldrs_trace_table_has_into_file(self->traces))
+		tldrs_client_set_trace(client, tldrs_trace_table_acquire(self->traces, NULL));
 	g_debug("connection %" G_GUINT64_FORMAT " from pid %d", self->next_client_id, (gint)pid);
 	tldrs_client_start(client);
 }
@@ -492,124 +349,22 @@ void
 tldrs_daemon_flush(TldrsDaemon *self)
 {
 	g_return_if_fail(TLDRS_IS_DAEMON(self));
-	tldrs_daemon_flush_all(self, TRUE);
-}
-
-/* events in a stored file, counted once per size and modification time */
-static guint64
-tldrs_daemon_count_events_cached(TldrsDaemon *self, const char *path)
-{
-	GStatBuf sb;
-	g_autofree char *key = NULL;
-	gpointer cached;
-	guint64 n = 0;
-
-	if (path == NULL || g_stat(path, &sb) != 0)
-		return 0;
-	key = g_strdup_printf("%s\n%" G_GINT64_FORMAT "\n%" G_GINT64_FORMAT,
-	                      path,
-	                      (gint64)sb.st_size,
-	                      (gint64)sb.st_mtim.tv_sec * G_USEC_PER_SEC +
-	                              sb.st_mtim.tv_nsec / 1000);
-	if (g_hash_table_lookup_extended(self->event_counts, key, NULL, &cached))
-		return *(guint64 *)cached;
-	if (!tldrs_store_count_events(path, &n, NULL))
-		return 0;
-	g_hash_table_insert(self->event_counts, g_steal_pointer(&key), g_memdup2(&n, sizeof(n)));
-	return n;
-}
-
-static GVariant *
-tldrs_daemon_trace_dict(TldrsDaemon *self, const char *id, TldrsStoredTrace *stored)
-{
-	TldrsTrace *trace = g_hash_table_lookup(self->traces, id);
-	const TldrsTraceStatus *st = tldrs_state_lookup(self->state, id);
-	g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
-	g_auto(GVariantBuilder) files = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_STRING_ARRAY);
-	gint64 last_write = stored != NULL ? stored->mtime : 0;
-	guint64 events = 0;
-
-	if (trace != NULL)
-		tldrs_trace_flush(trace, FALSE);
-	for (guint i = 0; stored != NULL && i < stored->files->len; i++)
-		g_variant_builder_add(&files, "s", g_ptr_array_index(stored->files, i));
-	if (stored != NULL)
-		events = tldrs_daemon_count_events_cached(self, stored->source);
-	if (trace != NULL)
-		last_write = MAX(last_write, tldrs_trace_get_last_write(trace));
-	g_variant_builder_add(&b, "{sv}", "files", g_variant_builder_end(&files));
-	g_variant_builder_add(
-	        &b, "{sv}", "bytes", g_variant_new_uint64(stored != NULL ? stored->bytes : 0));
-	g_variant_builder_add(&b, "{sv}", "events", g_variant_new_uint64(events));
-	g_variant_builder_add(
-	        &b, "{sv}", "refused", g_variant_new_uint64(st != NULL ? st->refused : 0));
-	g_variant_builder_add(
-	        &b,
-	        "{sv}",
-	        "clients",
-	        g_variant_new_uint32(trace != NULL ? tldrs_trace_get_clients(trace) : 0));
-	g_variant_builder_add(&b, "{sv}", "active", g_variant_new_boolean(trace != NULL));
-	g_variant_builder_add(&b, "{sv}", "last-write", g_variant_new_int64(last_write));
-	return g_variant_builder_end(&b);
-}
-
-static void
-tldrs_daemon_update_state(TldrsDaemon *self)
-{
-	GHashTableIter iter;
-	gpointer value;
-	g_hash_table_iter_init(&iter, self->traces);
-	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		TldrsTrace *trace = value;
-		tldrs_daemon_update_trace_state(self, trace, tldrs_trace_get_clients(trace));
-	}
+	tldrs_trace_table_flush_all(self->traces, TRUE);
 }
 
 /* a(sa{sv}): every stored or open trace, sorted by id */
 GVariant *
 tldrs_daemon_list_traces(TldrsDaemon *self)
 {
-	g_autoptr(GPtrArray) stored = tldrs_store_list(self->config->data_dir, NULL);
-	g_autoptr(GPtrArray) ids = g_ptr_array_new();
-	g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("a(sa{sv})"));
-	GHashTableIter iter;
-	gpointer key;
-
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), NULL);
-	tldrs_daemon_update_state(self);
-	for (guint i = 0; stored != NULL && i < stored->len; i++)
-		g_ptr_array_add(ids, ((TldrsStoredTrace *)g_ptr_array_index(stored, i))->id);
-	g_hash_table_iter_init(&iter, self->traces);
-	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		if (stored == NULL || tldrs_store_find(stored, key) == NULL)
-			g_ptr_array_add(ids, key);
-	}
-	g_ptr_array_sort(ids, (GCompareFunc)tldrs_daemon_cmp_strptr);
-	for (guint i = 0; i < ids->len; i++) {
-		const char *id = g_ptr_array_index(ids, i);
-		g_variant_builder_add(
-		        &b,
-		        "(s@a{sv})",
-		        id,
-		        tldrs_daemon_trace_dict(
-		                self, id, stored != NULL ? tldrs_store_find(stored, id) : NULL));
-	}
-	return g_variant_builder_end(&b);
+	return tldrs_trace_table_list(self->traces);
 }
 
 GVariant *
 tldrs_daemon_get_trace(TldrsDaemon *self, const char *id, GError **error)
 {
-	g_autoptr(GPtrArray) stored = tldrs_store_list(self->config->data_dir, NULL);
-	TldrsStoredTrace *t = stored != NULL ? tldrs_store_find(stored, id) : NULL;
-
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), NULL);
-	if (t == NULL && g_hash_table_lookup(self->traces, id) == NULL) {
-		g_set_error(error, TLDRS_ERROR, TLDRS_ERROR_NO_SUCH_TRACE, "no trace \"%s\"", id);
-		return NULL;
-	}
-	tldrs_daemon_update_state(self);
-	return tldrs_daemon_trace_dict(self, id, t);
+	return tldrs_trace_table_describe(self->traces, id, error);
 }
 
 /* EmitTef over D-Bus: @done is called once the file is complete or has failed */
@@ -628,7 +383,7 @@ tldrs_daemon_emit_tef_by_id(TldrsDaemon *self,
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
 	if (!tldrs_daemon_check_output_path(self, path, error))
 		return FALSE;
-	trace = g_hash_table_lookup(self->traces, id);
+	trace = tldrs_trace_table_lookup(self->traces, id);
 	if (trace != NULL) {
 		tldrs_trace_flush(trace, TRUE);
 		source = tldrs_trace_get_stored_file(trace);
@@ -661,7 +416,7 @@ tldrs_daemon_delete_trace(TldrsDaemon *self, const char *id, GError **error)
 	TldrsStoredTrace *t;
 
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
-	trace = g_hash_table_lookup(self->traces, id);
+	trace = tldrs_trace_table_lookup(self->traces, id);
 	if (trace != NULL && tldrs_trace_get_clients(trace) > 0) {
 		g_set_error(error,
 		            TLDRS_ERROR,
@@ -851,10 +606,14 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	self->checked = tldrs_checked_new();
 	self->tef_jobs = tldrs_tef_jobs_new(self->checked);
 	g_signal_connect(self->tef_jobs, "idle", G_CALLBACK(tldrs_daemon_jobs_idle_cb), self);
-	self->state = tldrs_state_new(config->data_dir, config->into_file == NULL, self->checked);
-	if (config->into_file != NULL)
-		self->into_trace =
-		        tldrs_trace_new("into-file", config->into_file, self->sinks, NULL);
+	self->traces = tldrs_trace_table_new(
+	        self->sinks, self->checked, config->data_dir, config->into_file);
+	g_signal_connect(
+	        self->traces, "trace-opened", G_CALLBACK(tldrs_daemon_trace_opened_cb), self);
+	g_signal_connect(
+	        self->traces, "trace-closed", G_CALLBACK(tldrs_daemon_trace_closed_cb), self);
+	g_signal_connect(
+	        self->traces, "trace-finished", G_CALLBACK(tldrs_daemon_trace_finished_cb), self);
 	return g_steal_pointer(&self);
 }
 
@@ -864,7 +623,7 @@ tldrs_daemon_idle_exit_cb(gpointer user_data)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(user_data);
 	gint64 now = g_get_monotonic_time();
-	if (g_hash_table_size(self->clients) > 0 || g_hash_table_size(self->traces) > 0 ||
+	if (g_hash_table_size(self->clients) > 0 || tldrs_trace_table_get_size(self->traces) > 0 ||
 	    tldrs_tef_jobs_get_pending(self->tef_jobs) > 0)
 		self->busy_at = now;
 	if (now - self->busy_at >= self->config->exit_idle_us) {
@@ -921,6 +680,13 @@ tldrs_daemon_start(TldrsDaemon *self, GError **error)
 	tldrs_flush_scheduler_start(self->flush);
 	tldrs_data_dir_lock_write_pid(self->lock);
 	tldrs_listener_start(self->listener);
+	/* open traces at once: a quarter of the file descriptors, at least 64 */
+	if (tldrs_listener_get_nofile(self->listener) > 0) {
+		guint64 per_trace = MAX(self->sinks->len, 1);
+		tldrs_trace_table_set_max_traces(
+		        self->traces,
+		        (guint)MAX(tldrs_listener_get_nofile(self->listener) / 4 / per_trace, 64));
+	}
 	if (self->config->exit_idle_us > 0) {
 		self->busy_at = g_get_monotonic_time();
 		self->idle_exit_id =
@@ -954,7 +720,7 @@ tldrs_daemon_finish_shutdown(TldrsDaemon *self)
 	self->shut_down = TRUE;
 	for (guint i = 0; i < self->sinks->len; i++)
 		tldrs_sink_shutdown(g_ptr_array_index(self->sinks, i));
-	tldrs_state_save(self->state);
+	tldrs_trace_table_save_state(self->traces);
 	g_info("stopped");
 	g_main_loop_quit(self->loop);
 }
@@ -976,11 +742,10 @@ tldrs_daemon_shutdown_cb(gpointer user_data)
 		g_ptr_array_add(clients, g_object_ref(key));
 	for (guint i = 0; i < clients->len; i++)
 		tldrs_client_drain_and_close(g_ptr_array_index(clients, i));
-	g_clear_handle_id(&self->closing_id, g_source_remove);
-	tldrs_daemon_closing_cb(self);
+	tldrs_trace_table_close_pending(self->traces);
 	tldrs_listener_stop(self->listener);
 
-	tldrs_daemon_flush_all(self, TRUE);
+	tldrs_trace_table_flush_all(self->traces, TRUE);
 	if (tldrs_tef_jobs_get_pending(self->tef_jobs) == 0)
 		tldrs_daemon_finish_shutdown(self);
 	return G_SOURCE_REMOVE;
@@ -995,6 +760,7 @@ tldrs_daemon_quit(TldrsDaemon *self, const char *why)
 		return;
 	self->quitting = TRUE;
 	tldrs_flush_scheduler_shutdown(self->flush);
+	tldrs_trace_table_set_closing_at_once(self->traces, TRUE);
 	g_info("shutting down: %s", why);
 	tldrs_activation_notify("STOPPING=1");
 	g_idle_add_full(
@@ -1008,8 +774,6 @@ tldrs_daemon_dispose(GObject *object)
 
 	for (guint i = 0; i < G_N_ELEMENTS(self->signal_ids); i++)
 		g_clear_handle_id(&self->signal_ids[i], g_source_remove);
-	g_clear_handle_id(&self->closing_id, g_source_remove);
-	g_clear_handle_id(&self->state_save_id, g_source_remove);
 	g_clear_handle_id(&self->idle_exit_id, g_source_remove);
 	g_clear_pointer(&self->retention, tldrs_retention_free);
 	if (self->tef_jobs != NULL)
@@ -1017,9 +781,10 @@ tldrs_daemon_dispose(GObject *object)
 	g_clear_object(&self->listener);
 	g_clear_pointer(&self->clients, g_hash_table_unref);
 	g_clear_object(&self->flush);
-	g_clear_pointer(&self->closing, g_ptr_array_unref);
-	g_clear_pointer(&self->traces, g_hash_table_unref);
-	g_clear_object(&self->into_trace);
+	/* the state file's last save may wait a moment: still under the data directory's lock */
+	if (self->traces != NULL)
+		g_signal_handlers_disconnect_by_data(self->traces, self);
+	g_clear_object(&self->traces);
 	g_clear_pointer(&self->sinks, g_ptr_array_unref);
 	G_OBJECT_CLASS(tldrs_daemon_parent_class)->dispose(object);
 }
@@ -1028,12 +793,9 @@ static void
 tldrs_daemon_finalize(GObject *object)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(object);
-	/* the state first: its last save may wait a moment, still under the lock */
-	g_clear_pointer(&self->state, tldrs_state_free);
 	g_clear_pointer(&self->lock, tldrs_data_dir_lock_free);
 	g_clear_pointer(&self->config, tldrs_config_free);
 	g_clear_pointer(&self->loop, g_main_loop_unref);
-	g_clear_pointer(&self->event_counts, g_hash_table_unref);
 	g_clear_object(&self->tef_jobs);
 	g_clear_pointer(&self->checked, tldrs_checked_unref);
 	g_clear_pointer(&self->clients_ctx, tldrs_client_context_free);
@@ -1090,10 +852,7 @@ static void
 tldrs_daemon_init(TldrsDaemon *self)
 {
 	self->sinks = g_ptr_array_new_with_free_func(g_object_unref);
-	self->traces = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
 	self->clients = g_hash_table_new_full(g_direct_hash, g_direct_equal, g_object_unref, NULL);
-	self->closing = g_ptr_array_new_with_free_func(g_object_unref);
 	self->log_limit = tldrs_log_limit_new();
 	self->loop = g_main_loop_new(NULL, FALSE);
-	self->event_counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 }
