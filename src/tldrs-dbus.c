@@ -21,8 +21,7 @@ struct _TldrsDbus {
 	TldrsDaemon *daemon; /* borrowed: the daemon outlives us */
 	GDBusConnection *connection;
 	TldrsDaemon1 *skeleton;
-	guint own_id;
-	gboolean name_answered;
+	guint name_lost_id;
 	guint counters_id;
 	gulong signal_ids[3];
 	gboolean owned;
@@ -210,32 +209,40 @@ tldrs_dbus_tef_emitted_cb(TldrsDaemon *daemon, const char *id, const char *path,
 }
 
 static void
-tldrs_dbus_name_acquired_cb(GDBusConnection *connection, const char *name, gpointer user_data)
+tldrs_dbus_name_lost_cb(GDBusConnection *connection,
+                        const char *sender,
+                        const char *object_path,
+                        const char *interface_name,
+                        const char *signal_name,
+                        GVariant *parameters,
+                        gpointer user_data)
 {
 	TldrsDbus *self = TLDRS_DBUS(user_data);
+	const char *name = NULL;
 	(void)connection;
-	(void)name;
-	self->owned = TRUE;
-	self->name_answered = TRUE;
-}
-
-static void
-tldrs_dbus_name_lost_cb(GDBusConnection *connection, const char *name, gpointer user_data)
-{
-	TldrsDbus *self = TLDRS_DBUS(user_data);
-	gboolean was_owned = self->owned;
-	(void)connection;
+	(void)sender;
+	(void)object_path;
+	(void)interface_name;
+	(void)signal_name;
+	g_variant_get(parameters, "(&s)", &name);
+	if (g_strcmp0(name, TLDRS_DBUS_NAME) != 0 || !self->owned)
+		return;
 	self->owned = FALSE;
-	if (!self->name_answered) {
-		/* the first answer: tldrs_dbus_start() reports it */
-		self->name_answered = TRUE;
-		return;
-	}
-	if (!was_owned)
-		return;
-	g_message("another daemon took over %s: shutting down", name);
+	g_message("another daemon took over %s: shutting down", TLDRS_DBUS_NAME);
 	tldrs_daemon_quit(self->daemon, "replaced on the session bus");
 }
+
+/* RequestName's answers (the D-Bus specification's DBUS_REQUEST_NAME_REPLY_*) */
+enum {
+	TLDRS_DBUS_REQUEST_NAME_PRIMARY_OWNER = 1,
+	TLDRS_DBUS_REQUEST_NAME_IN_QUEUE = 2,
+	TLDRS_DBUS_REQUEST_NAME_EXISTS = 3,
+	TLDRS_DBUS_REQUEST_NAME_ALREADY_OWNER = 4,
+};
+
+/* The name is requested with a synchronous RequestName, not g_bus_own_name(): that one
+ * answers on the main loop, and running the main loop to wait for it would dispatch D-Bus
+ * calls (a D-Bus activation's ListTraces) before the socket is bound. */
 
 /**
  * tldrs_dbus_start:
@@ -249,9 +256,12 @@ gboolean
 tldrs_dbus_start(TldrsDbus *self, gboolean replace, GError **error)
 {
 	g_autoptr(GError) error_local = NULL;
+	g_autoptr(GVariant) reply = NULL;
 	const TldrsConfig *config = tldrs_daemon_get_config(self->daemon);
-	GBusNameOwnerFlags flags =
+	/* GBusNameOwnerFlags are the RequestName flags of the D-Bus specification */
+	guint32 flags =
 	        G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT | G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
+	guint32 result = 0;
 
 	g_return_val_if_fail(TLDRS_IS_DBUS(self), FALSE);
 
@@ -275,20 +285,36 @@ tldrs_dbus_start(TldrsDbus *self, gboolean replace, GError **error)
 	                                      error))
 		return FALSE;
 
+	self->name_lost_id = g_dbus_connection_signal_subscribe(self->connection,
+	                                                        "org.freedesktop.DBus",
+	                                                        "org.freedesktop.DBus",
+	                                                        "NameLost",
+	                                                        "/org/freedesktop/DBus",
+	                                                        TLDRS_DBUS_NAME,
+	                                                        G_DBUS_SIGNAL_FLAGS_NONE,
+	                                                        tldrs_dbus_name_lost_cb,
+	                                                        self,
+	                                                        NULL);
 	if (replace)
 		flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
-	self->own_id = g_bus_own_name_on_connection(self->connection,
-	                                            TLDRS_DBUS_NAME,
-	                                            flags,
-	                                            tldrs_dbus_name_acquired_cb,
-	                                            tldrs_dbus_name_lost_cb,
-	                                            self,
-	                                            NULL);
-	/* the answer now: a second daemon stops before it touches the socket. Nothing else is
-	 * on the main loop yet */
-	while (!self->name_answered)
-		g_main_context_iteration(NULL, TRUE);
-	if (!self->owned) {
+	reply = g_dbus_connection_call_sync(self->connection,
+	                                    "org.freedesktop.DBus",
+	                                    "/org/freedesktop/DBus",
+	                                    "org.freedesktop.DBus",
+	                                    "RequestName",
+	                                    g_variant_new("(su)", TLDRS_DBUS_NAME, flags),
+	                                    G_VARIANT_TYPE("(u)"),
+	                                    G_DBUS_CALL_FLAGS_NONE,
+	                                    -1,
+	                                    NULL,
+	                                    error);
+	if (reply == NULL) {
+		g_prefix_error(error, _("cannot own %s: "), TLDRS_DBUS_NAME);
+		return FALSE;
+	}
+	g_variant_get(reply, "(u)", &result);
+	if (result != TLDRS_DBUS_REQUEST_NAME_PRIMARY_OWNER &&
+	    result != TLDRS_DBUS_REQUEST_NAME_ALREADY_OWNER) {
 		g_set_error(error,
 		            TLDRS_ERROR,
 		            TLDRS_ERROR_BUSY,
@@ -297,6 +323,7 @@ tldrs_dbus_start(TldrsDbus *self, gboolean replace, GError **error)
 		            TLDRS_DBUS_NAME);
 		return FALSE;
 	}
+	self->owned = TRUE;
 	self->signal_ids[0] = g_signal_connect(
 	        self->daemon, "trace-opened", G_CALLBACK(tldrs_dbus_trace_opened_cb), self);
 	self->signal_ids[1] = g_signal_connect(
@@ -318,9 +345,25 @@ tldrs_dbus_stop(TldrsDbus *self)
 		g_clear_signal_handler(&self->signal_ids[i], self->daemon);
 	if (self->connection == NULL)
 		return;
-	/* gives the name back (ReleaseName) if we own it */
-	g_clear_handle_id(&self->own_id, g_bus_unown_name);
-	self->owned = FALSE;
+	if (self->name_lost_id != 0) {
+		g_dbus_connection_signal_unsubscribe(self->connection, self->name_lost_id);
+		self->name_lost_id = 0;
+	}
+	if (self->owned) {
+		g_autoptr(GVariant) reply =
+		        g_dbus_connection_call_sync(self->connection,
+		                                    "org.freedesktop.DBus",
+		                                    "/org/freedesktop/DBus",
+		                                    "org.freedesktop.DBus",
+		                                    "ReleaseName",
+		                                    g_variant_new("(s)", TLDRS_DBUS_NAME),
+		                                    G_VARIANT_TYPE("(u)"),
+		                                    G_DBUS_CALL_FLAGS_NONE,
+		                                    -1,
+		                                    NULL,
+		                                    NULL);
+		self->owned = FALSE;
+	}
 	if (g_dbus_interface_skeleton_has_connection(G_DBUS_INTERFACE_SKELETON(self->skeleton),
 	                                             self->connection))
 		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));
