@@ -23,28 +23,29 @@
 #include "tldrs-output-path.h"
 #include "tldrs-plugin-loader.h"
 #include "tldrs-retention.h"
+#include "tldrs-sink-set.h"
 #include "tldrs-state.h"
 #include "tldrs-store.h"
 #include "tldrs-tef-jobs.h"
 #include "tldrs-trace-table.h"
 #include <tldrs/tldrs-sink.h>
 
-/* The daemon: builds the rooms and wires them, owns the open traces, and runs the life
- * cycle (start, the orderly shutdown). The path of an event: the listener accepts a
- * connection (TldrsListener), the connection reads and splits lines (TldrsClient), the line
- * check checks them (TldrsLineCheck), the trace batches them (TldrsTrace) into the sinks
- * (TldrsSink plugins). Beside it: flush scheduling and backpressure (TldrsFlushScheduler),
- * retention (TldrsRetention), the TEF writer jobs (TldrsTefJobs) and where they may write
- * (tldrs-output-path.c), the data directory's lock (TldrsDataDirLock), systemd activation
- * and notification (tldrs-activation.c); the bus service (TldrsDbus) asks the daemon.
- * Everything runs on the main loop; TEF files are written in worker threads. */
+/* The daemon: builds the rooms and wires them, and runs the life cycle (start, the orderly
+ * shutdown). The path of an event: the listener accepts a connection (TldrsListener), the
+ * connection reads and splits lines (TldrsClient), the line check checks them
+ * (TldrsLineCheck), the trace batches them (TldrsTrace, kept by TldrsTraceTable) into the
+ * sink set (TldrsSinkSet) and its sinks (TldrsSink plugins). Beside it: flush scheduling and
+ * backpressure (TldrsFlushScheduler), retention (TldrsRetention), the TEF writer jobs
+ * (TldrsTefJobs) and where they may write (tldrs-output-path.c), the data directory's lock
+ * (TldrsDataDirLock), systemd activation and notification (tldrs-activation.c); the bus service
+ * (TldrsDbus) asks the daemon. Everything runs on the main loop; TEF files are written in worker
+ * threads. */
 
 struct _TldrsDaemon {
 	GObject parent_instance;
 	TldrsConfig *config;
-	GPtrArray *sinks;    /* of TldrsSink */
-	char **own_suffixes; /* of the files of every sink that stores events */
-	char *into_sink;     /* the one sink of --into-file, or NULL */
+	TldrsSinkSet *sink_set;
+	GPtrArray *sinks; /* of TldrsSink: the sink set's */
 	TldrsDataDirLock *lock;
 	TldrsLogLimit *log_limit;
 	TldrsListener *listener;
@@ -84,7 +85,7 @@ tldrs_daemon_check_output_path(TldrsDaemon *self, const char *path, GError **err
 {
 	TldrsOwnFiles own = {
 	        .data_dir = self->config->data_dir,
-	        .suffixes = (const char *const *)self->own_suffixes,
+	        .suffixes = tldrs_sink_set_get_own_suffixes(self->sink_set),
 	        .into_file = self->config->into_file,
 	        .socket_paths = {self->config->socket_path,
 	                         tldrs_listener_get_bound_path(self->listener)},
@@ -453,8 +454,6 @@ tldrs_daemon_delete_trace(TldrsDaemon *self, const char *id, GError **error)
 
 /* ---- life cycle ---- */
 
-/* ---- life cycle ---- */
-
 /* TldrsSinkSetup.start_tef: a TEF job for a sink, like any other */
 static void
 tldrs_daemon_sink_start_tef(gpointer tef_writer,
@@ -476,73 +475,6 @@ tldrs_daemon_sink_start_tef(gpointer tef_writer,
 		return;
 	}
 	tldrs_tef_jobs_start(self->tef_jobs, source, dest, trace_id, fmt, NULL, NULL);
-}
-
-/* every sink plugin says what it is: the core names none */
-static gboolean
-tldrs_daemon_describe_sinks(TldrsDaemon *self, GError **error)
-{
-	g_autoptr(GPtrArray) infos = tldrs_plugin_loader_list(self->config->plugin_dir);
-	g_autoptr(GPtrArray) suffixes = g_ptr_array_new_with_free_func(g_free);
-	const char *into = NULL;
-
-	for (guint i = 0; i < infos->len; i++) {
-		const TldrsSinkInfo *info = g_ptr_array_index(infos, i);
-		if ((info->flags & TLDRS_SINK_FLAG_STORES_EVENTS) && info->suffix != NULL)
-			g_ptr_array_add(suffixes, g_strdup(info->suffix));
-		if (into == NULL && (info->flags & TLDRS_SINK_FLAG_INTO_FILE))
-			into = info->name;
-	}
-	g_ptr_array_add(suffixes, NULL);
-	self->own_suffixes = (char **)g_ptr_array_free(g_steal_pointer(&suffixes), FALSE);
-	if (self->config->into_file == NULL)
-		return TRUE;
-	/* --into-file stores exactly one file, with the sink that can store into a given one */
-	if (into == NULL) {
-		g_set_error(error,
-		            TLDRS_ERROR,
-		            TLDRS_ERROR_FAILED,
-		            "--into-file: no sink in %s can store into a given file",
-		            self->config->plugin_dir);
-		return FALSE;
-	}
-	self->into_sink = g_strdup(into);
-	return TRUE;
-}
-
-static gboolean
-tldrs_daemon_setup_sinks(TldrsDaemon *self, GError **error)
-{
-	const char *const into_sinks[] = {self->into_sink, NULL};
-	const char *const *names =
-	        self->into_sink != NULL ? into_sinks : (const char *const *)self->config->sinks;
-
-	for (guint i = 0; names[i] != NULL; i++) {
-		g_autofree char *group = g_strdup_printf("Sink %s", names[i]);
-		TldrsSinkSetup setup = {
-		        .data_dir = self->config->data_dir,
-		        .config = self->config->keyfile,
-		        .config_path = self->config->config_path,
-		        .group = group,
-		        .flush_interval_us = self->config->flush_interval_us,
-		        .start_tef = tldrs_daemon_sink_start_tef,
-		        .tef_writer = self,
-		};
-		g_autoptr(TldrsSink) sink = NULL;
-
-		sink = tldrs_plugin_loader_load_sink(self->config->plugin_dir, names[i], error);
-		if (sink == NULL) {
-			if (self->config->keyfile != NULL &&
-			    g_key_file_has_key(self->config->keyfile, "Daemon", "Sinks", NULL))
-				g_prefix_error(
-				        error, "%s: [Daemon] Sinks: ", self->config->config_path);
-			return FALSE;
-		}
-		if (!tldrs_sink_setup(sink, &setup, error))
-			return FALSE;
-		g_ptr_array_add(self->sinks, g_steal_pointer(&sink));
-	}
-	return TRUE;
 }
 
 static void
@@ -569,10 +501,10 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	self->lock = tldrs_data_dir_lock_new(config->data_dir, config->into_file == NULL, error);
 	if (self->lock == NULL)
 		return NULL;
-	if (!tldrs_daemon_describe_sinks(self, error))
+	self->sink_set = tldrs_sink_set_new(config, tldrs_daemon_sink_start_tef, self, error);
+	if (self->sink_set == NULL)
 		return NULL;
-	if (!tldrs_daemon_setup_sinks(self, error))
-		return NULL;
+	self->sinks = tldrs_sink_set_get_sinks(self->sink_set);
 	/* from the moment clients can connect (or a bus sees us), SIGTERM means an orderly
 	 * shutdown: hold it until tldrs_daemon_start() can handle it. Before any thread
 	 * exists, so that every thread (GDBus's too) inherits the mask */
@@ -718,8 +650,7 @@ tldrs_daemon_finish_shutdown(TldrsDaemon *self)
 	if (self->shut_down)
 		return;
 	self->shut_down = TRUE;
-	for (guint i = 0; i < self->sinks->len; i++)
-		tldrs_sink_shutdown(g_ptr_array_index(self->sinks, i));
+	tldrs_sink_set_shutdown(self->sink_set);
 	tldrs_trace_table_save_state(self->traces);
 	g_info("stopped");
 	g_main_loop_quit(self->loop);
@@ -785,7 +716,8 @@ tldrs_daemon_dispose(GObject *object)
 	if (self->traces != NULL)
 		g_signal_handlers_disconnect_by_data(self->traces, self);
 	g_clear_object(&self->traces);
-	g_clear_pointer(&self->sinks, g_ptr_array_unref);
+	self->sinks = NULL;
+	g_clear_pointer(&self->sink_set, tldrs_sink_set_free);
 	G_OBJECT_CLASS(tldrs_daemon_parent_class)->dispose(object);
 }
 
@@ -800,8 +732,6 @@ tldrs_daemon_finalize(GObject *object)
 	g_clear_pointer(&self->checked, tldrs_checked_unref);
 	g_clear_pointer(&self->clients_ctx, tldrs_client_context_free);
 	g_clear_pointer(&self->log_limit, tldrs_log_limit_free);
-	g_strfreev(self->own_suffixes);
-	g_free(self->into_sink);
 	G_OBJECT_CLASS(tldrs_daemon_parent_class)->finalize(object);
 }
 
@@ -851,7 +781,6 @@ tldrs_daemon_class_init(TldrsDaemonClass *klass)
 static void
 tldrs_daemon_init(TldrsDaemon *self)
 {
-	self->sinks = g_ptr_array_new_with_free_func(g_object_unref);
 	self->clients = g_hash_table_new_full(g_direct_hash, g_direct_equal, g_object_unref, NULL);
 	self->log_limit = tldrs_log_limit_new();
 	self->loop = g_main_loop_new(NULL, FALSE);
