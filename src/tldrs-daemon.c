@@ -69,8 +69,6 @@ struct _TldrsDaemon {
 G_DEFINE_TYPE(TldrsDaemon, tldrs_daemon, G_TYPE_OBJECT)
 
 enum {
-	SIGNAL_TRACE_OPENED,
-	SIGNAL_TRACE_CLOSED,
 	SIGNAL_TEF_EMITTED,
 	SIGNAL_LAST,
 };
@@ -180,20 +178,6 @@ tldrs_daemon_trace_finished_cb(TldrsTraceTable *traces,
 	 * (and the tef sink's own file is written from it too) */
 	if (!self->quitting)
 		tldrs_retention_apply(self->retention);
-}
-
-static void
-tldrs_daemon_trace_opened_cb(TldrsTraceTable *traces, const char *id, gpointer user_data)
-{
-	(void)traces;
-	g_signal_emit(user_data, tldrs_daemon_signals[SIGNAL_TRACE_OPENED], 0, id);
-}
-
-static void
-tldrs_daemon_trace_closed_cb(TldrsTraceTable *traces, const char *id, gpointer user_data)
-{
-	(void)traces;
-	g_signal_emit(user_data, tldrs_daemon_signals[SIGNAL_TRACE_CLOSED], 0, id);
 }
 
 static void
@@ -316,6 +300,14 @@ tldrs_daemon_connection_cb(TldrsListener *listener,
 }
 
 /* ---- what the D-Bus interface asks ---- */
+
+/* the open traces: their "trace-opened" and "trace-closed" signals */
+TldrsTraceTable *
+tldrs_daemon_get_traces(TldrsDaemon *self)
+{
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), NULL);
+	return self->traces;
+}
 
 const TldrsConfig *
 tldrs_daemon_get_config(TldrsDaemon *self)
@@ -541,10 +533,6 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	self->traces = tldrs_trace_table_new(
 	        self->sinks, self->checked, config->data_dir, config->into_file);
 	g_signal_connect(
-	        self->traces, "trace-opened", G_CALLBACK(tldrs_daemon_trace_opened_cb), self);
-	g_signal_connect(
-	        self->traces, "trace-closed", G_CALLBACK(tldrs_daemon_trace_closed_cb), self);
-	g_signal_connect(
 	        self->traces, "trace-finished", G_CALLBACK(tldrs_daemon_trace_finished_cb), self);
 	return g_steal_pointer(&self);
 }
@@ -742,28 +730,6 @@ tldrs_daemon_class_init(TldrsDaemonClass *klass)
 	object_class->dispose = tldrs_daemon_dispose;
 	object_class->finalize = tldrs_daemon_finalize;
 
-	/* a trace that was not open got its first client */
-	tldrs_daemon_signals[SIGNAL_TRACE_OPENED] = g_signal_new("trace-opened",
-	                                                         G_TYPE_FROM_CLASS(klass),
-	                                                         G_SIGNAL_RUN_LAST,
-	                                                         0,
-	                                                         NULL,
-	                                                         NULL,
-	                                                         NULL,
-	                                                         G_TYPE_NONE,
-	                                                         1,
-	                                                         G_TYPE_STRING);
-	/* the last client of a trace has gone and its events are stored */
-	tldrs_daemon_signals[SIGNAL_TRACE_CLOSED] = g_signal_new("trace-closed",
-	                                                         G_TYPE_FROM_CLASS(klass),
-	                                                         G_SIGNAL_RUN_LAST,
-	                                                         0,
-	                                                         NULL,
-	                                                         NULL,
-	                                                         NULL,
-	                                                         G_TYPE_NONE,
-	                                                         1,
-	                                                         G_TYPE_STRING);
 	/* a TEF file is complete */
 	tldrs_daemon_signals[SIGNAL_TEF_EMITTED] = g_signal_new("tef-emitted",
 	                                                        G_TYPE_FROM_CLASS(klass),

@@ -7,6 +7,7 @@
 
 #include "tldrs-config.h"
 #include "tldrs-tef-jobs.h"
+#include "tldrs-trace-table.h"
 
 G_BEGIN_DECLS
 
@@ -28,6 +29,8 @@ tldrs_daemon_quit(TldrsDaemon *self, const char *why);
 
 const TldrsConfig *
 tldrs_daemon_get_config(TldrsDaemon *self);
+TldrsTraceTable *
+tldrs_daemon_get_traces(TldrsDaemon *self);
 guint
 tldrs_daemon_get_n_clients(TldrsDaemon *self);
 guint64

@@ -15,22 +15,9 @@
 static void
 run_ok(const char *const *argv, const char *const *envp)
 {
-	g_autoptr(GError) error = NULL;
 	g_autofree char *out = NULL;
 	g_autofree char *err = NULL;
-	int status = 0;
-	g_spawn_sync(NULL,
-	             (char **)argv,
-	             (char **)envp,
-	             G_SPAWN_SEARCH_PATH,
-	             NULL,
-	             NULL,
-	             &out,
-	             &err,
-	             &status,
-	             &error);
-	g_assert_no_error(error);
-	if (!g_spawn_check_wait_status(status, NULL))
+	if (tldrs_test_run(&out, &err, argv, envp) != 0)
 		g_error("%s failed:\n%s\n%s", argv[0], out, err);
 }
 
@@ -49,7 +36,6 @@ test_sdk_example_sink(void)
 	g_autofree char *log = NULL;
 	g_autofree char *stored = NULL;
 	g_auto(GStrv) envp = NULL;
-	const char *build_root = g_getenv("TLDRS_BUILD_ROOT");
 	const char *prefix = g_getenv("TLDRS_PREFIX");
 	const char *includedir = g_getenv("TLDRS_INCLUDE_DIR");
 	const char *pc_install_dir = g_getenv("TLDRS_PKGCONFIG_DIR");
@@ -61,22 +47,10 @@ test_sdk_example_sink(void)
 		g_test_skip("meson or pkg-config is not installed");
 		return;
 	}
-	g_assert_nonnull(build_root);
 	g_assert_nonnull(prefix);
 	tmp = tldrs_test_mkdtemp();
 	destdir = g_build_filename(tmp, "dest", NULL);
-	{
-		const char *argv[] = {"meson",
-		                      "install",
-		                      "-C",
-		                      build_root,
-		                      "--no-rebuild",
-		                      "--quiet",
-		                      "--destdir",
-		                      destdir,
-		                      NULL};
-		run_ok(argv, NULL);
-	}
+	tldrs_test_meson_install(destdir);
 	header = g_build_filename(destdir, includedir, "tldrs", "tldrs-sink.h", NULL);
 	g_assert_true(g_file_test(header, G_FILE_TEST_IS_REGULAR));
 	/* the installed tldrs-sink.pc, as if tldrs were installed under destdir/prefix */

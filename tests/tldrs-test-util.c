@@ -359,3 +359,42 @@ tldrs_test_have_program(const char *name)
 	g_autofree char *path = g_find_program_in_path(name);
 	return path != NULL;
 }
+
+/* @argv run to its end (found in PATH); its exit status, -1 when it was killed */
+int
+tldrs_test_run(char **out, char **err, const char *const *argv, const char *const *envp)
+{
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+	g_spawn_sync(NULL,
+	             (char **)argv,
+	             (char **)envp,
+	             G_SPAWN_SEARCH_PATH,
+	             NULL,
+	             NULL,
+	             out,
+	             err,
+	             &status,
+	             &error);
+	g_assert_no_error(error);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* `meson install` of the build tree (TLDRS_BUILD_ROOT) into @destdir */
+void
+tldrs_test_meson_install(const char *destdir)
+{
+	g_autofree char *err = NULL;
+	const char *argv[] = {"meson",
+	                      "install",
+	                      "-C",
+	                      g_getenv("TLDRS_BUILD_ROOT"),
+	                      "--no-rebuild",
+	                      "--quiet",
+	                      "--destdir",
+	                      destdir,
+	                      NULL};
+	g_assert_nonnull(argv[3]);
+	if (tldrs_test_run(NULL, &err, argv, NULL) != 0)
+		g_error("meson install failed: %s", err);
+}

@@ -70,5 +70,9 @@ tldrs_test_trace_file(TldrsTestDaemon *d, const char *id);
 
 gboolean
 tldrs_test_have_program(const char *name);
+int
+tldrs_test_run(char **out, char **err, const char *const *argv, const char *const *envp);
+void
+tldrs_test_meson_install(const char *destdir);
 
 G_END_DECLS
