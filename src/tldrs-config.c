@@ -43,7 +43,7 @@ tldrs_config_new(void)
 	const char *plugin_dir = g_getenv("TLDRS_PLUGIN_DIR");
 	self->socket_path = tldrs_config_default_socket_path();
 	self->data_dir = tldrs_config_default_data_dir();
-	self->sinks = g_strsplit("jsonl", ";", -1);
+	self->sinks = g_strsplit(TLDRS_SINKS_DEFAULT, ";", -1);
 	self->flush_interval_us = TLDRS_FLUSH_INTERVAL_DEFAULT_US;
 	self->plugin_dir = g_strdup(plugin_dir != NULL && plugin_dir[0] != '\0' ? plugin_dir
 	                                                                        : TLDRS_PLUGIN_DIR);
@@ -336,6 +336,19 @@ tldrs_config_load_retention(TldrsConfig *self, GKeyFile *kf, const char *path, G
 	return TRUE;
 }
 
+static gint
+tldrs_config_cmp_sink_names(gconstpointer a, gconstpointer b)
+{
+	const char *na = *(const char *const *)a;
+	const char *nb = *(const char *const *)b;
+	g_auto(GStrv) defaults = g_strsplit(TLDRS_SINKS_DEFAULT, ";", -1);
+	gboolean da = g_strv_contains((const char *const *)defaults, na);
+	gboolean db = g_strv_contains((const char *const *)defaults, nb);
+	if (da != db)
+		return da ? -1 : 1;
+	return g_strcmp0(na, nb);
+}
+
 /* a sink that reads what another stored (tef) needs one that stores (jsonl, gzip) beside it */
 static gboolean
 tldrs_config_check_sinks(TldrsConfig *self, GKeyFile *kf, const char *path, GError **error)
@@ -366,6 +379,8 @@ tldrs_config_check_sinks(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 		if (info->flags & TLDRS_SINK_FLAG_STORES_EVENTS)
 			g_ptr_array_add(storing, (gpointer)info->name);
 	}
+	/* the default sink first, then by name: the same message whatever the directories */
+	g_ptr_array_sort(storing, tldrs_config_cmp_sink_names);
 	g_ptr_array_add(storing, NULL);
 	{
 		/* TRANSLATORS: "or" between sink names, as in "jsonl or gzip" */
