@@ -391,7 +391,7 @@ tldrs_cmd_list(int argc, char **argv)
 		g_autofree char *refused =
 		        g_strdup_printf("%" G_GUINT64_FORMAT, st != NULL ? st->refused : 0);
 		guint64 n = 0;
-		if (t->source != NULL && tldrs_store_count_events(t->source, &n, NULL))
+		if (t->source != NULL && tldrs_store_count_events(t->source, NULL, &n, NULL))
 			events = g_strdup_printf("%" G_GUINT64_FORMAT, n);
 		else
 			events = g_strdup("-");

@@ -285,7 +285,7 @@ tldrs_trace_table_count_events(TldrsTraceTable *self, const char *path)
 	                              sb.st_mtim.tv_nsec / 1000);
 	if (g_hash_table_lookup_extended(self->event_counts, key, NULL, &cached))
 		return *(guint64 *)cached;
-	if (!tldrs_store_count_events(path, &n, NULL))
+	if (!tldrs_store_count_events(path, self->checked, &n, NULL))
 		return 0;
 	g_hash_table_insert(self->event_counts, g_steal_pointer(&key), g_memdup2(&n, sizeof(n)));
 	return n;
