@@ -197,7 +197,9 @@ test_file_descriptors(void)
 		tldrs_test_send(socks[i], e);
 		g_hash_table_insert(expected, g_strdup_printf("%u/0", i), GUINT_TO_POINTER(1));
 	}
-	g_usleep(300000);
+	/* it reached its limit and paused, and is still there */
+	g_assert_true(
+	        tldrs_test_daemon_wait_log(d, "not accepting new connections for now", 10000));
 	g_assert_nonnull(g_subprocess_get_identifier(p));
 	for (guint i = 0; i < G_N_ELEMENTS(socks); i++)
 		tldrs_test_close(socks[i]);
@@ -295,7 +297,9 @@ test_max_clients(void)
 		socks[i] = tldrs_test_connect(d->socket_path);
 		g_usleep(20000);
 	}
-	g_usleep(200000);
+	/* the three beyond MaxClients were refused */
+	g_assert_true(
+	        tldrs_test_daemon_wait_log_count(d, "MaxClients=5 clients connected", 3, 10000));
 	for (guint i = 0; i < G_N_ELEMENTS(socks); i++) {
 		char c;
 		g_socket_set_blocking(socks[i], FALSE);
@@ -340,7 +344,7 @@ test_write_fault(void)
 		g_string_append(buf, e);
 	}
 	tldrs_test_send_len(s, buf->str, buf->len);
-	g_usleep(500000);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "File too large", 10000));
 	/* only whole lines in the file, and the daemon still serves */
 	g_assert_cmpint(g_stat(fn, &sb), ==, 0);
 	g_assert_cmpint(sb.st_size, <=, 20000);

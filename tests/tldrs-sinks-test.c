@@ -425,12 +425,7 @@ start_gzip_fsize_limited(void)
 static void
 wait_for_file_too_large(TldrsTestDaemon *d)
 {
-	for (guint i = 0; i < 1000; i++) {
-		g_autofree char *now = tldrs_test_daemon_log(d);
-		if (strstr(now, "File too large") != NULL)
-			return;
-		g_usleep(10000);
-	}
+	g_assert_true(tldrs_test_daemon_wait_log(d, "File too large", 10000));
 }
 
 static void
@@ -525,7 +520,8 @@ test_gzip_fault_backpressure(void)
 	thread = g_thread_new("sender", sender_thread, &sender);
 	/* the daemon stops reading: the sender stays blocked */
 	wait_for_file_too_large(d);
-	g_usleep(1500000);
+	g_assert_true(
+	        tldrs_test_daemon_wait_log(d, "a sink is behind: not reading from clients", 10000));
 	g_assert_cmpint(g_atomic_int_get(&sender.done), ==, 0);
 	g_assert_true(tldrs_test_socket_ready(d->socket_path));
 

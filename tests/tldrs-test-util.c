@@ -274,17 +274,27 @@ tldrs_test_wait_for_file(const char *path, guint timeout_ms)
 	return FALSE;
 }
 
-/* the daemon has logged @needle (it runs with -v: debug lines too); FALSE after @timeout_ms */
+/* the daemon has logged @needle @n times (it runs with -v: debug lines too); FALSE after
+ * @timeout_ms */
 gboolean
-tldrs_test_daemon_wait_log(TldrsTestDaemon *d, const char *needle, guint timeout_ms)
+tldrs_test_daemon_wait_log_count(TldrsTestDaemon *d, const char *needle, guint n, guint timeout_ms)
 {
 	for (guint waited = 0; waited <= timeout_ms; waited += 10) {
 		g_autofree char *log = tldrs_test_daemon_log(d);
-		if (strstr(log, needle) != NULL)
+		guint found = 0;
+		for (const char *p = strstr(log, needle); p != NULL; p = strstr(p + 1, needle))
+			found++;
+		if (found >= n)
 			return TRUE;
 		g_usleep(10000);
 	}
 	return FALSE;
+}
+
+gboolean
+tldrs_test_daemon_wait_log(TldrsTestDaemon *d, const char *needle, guint timeout_ms)
+{
+	return tldrs_test_daemon_wait_log_count(d, needle, 1, timeout_ms);
 }
 
 /* both are in @log, @first before @second */

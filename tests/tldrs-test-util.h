@@ -58,6 +58,8 @@ tldrs_test_wait_for_file(const char *path, guint timeout_ms);
 gboolean
 tldrs_test_daemon_wait_log(TldrsTestDaemon *d, const char *needle, guint timeout_ms);
 gboolean
+tldrs_test_daemon_wait_log_count(TldrsTestDaemon *d, const char *needle, guint n, guint timeout_ms);
+gboolean
 tldrs_test_log_before(const char *log, const char *first, const char *second);
 JsonNode *
 tldrs_test_load_tef(const char *path);
