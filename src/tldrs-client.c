@@ -8,13 +8,13 @@
 #include <string.h>
 
 #include "tldrs-client.h"
-#include "tldrs-daemon.h"
 #include "tldrs-linecheck.h"
 #include "tldrs-protocol.h"
 
-/* One client connection: reads whatever the socket has into the daemon's shared read
- * buffer, cuts it into lines, checks each one and hands runs of accepted events to the
- * connection's trace in one piece. Only an incomplete last line is kept per connection, so
+/* One client connection: reads whatever the socket has into the shared read buffer, cuts
+ * it into lines, checks each one (the line check) and hands runs of accepted events to the
+ * connection's trace in one piece. Commands go up to the connection's owner through the
+ * hooks of its TldrsClientContext. Only an incomplete last line is kept per connection, so
  * an idle connection costs a few hundred bytes. */
 
 /* the most a connection reads when the daemon drains it on shutdown */
@@ -28,7 +28,7 @@
 
 struct _TldrsClient {
 	GObject parent_instance;
-	TldrsDaemon *daemon; /* owns us */
+	TldrsClientContext *ctx; /* shared, outlives us */
 	GSocketConnection *connection;
 	GSocket *socket;
 	GSource *source;
@@ -46,15 +46,61 @@ struct _TldrsClient {
 
 G_DEFINE_TYPE(TldrsClient, tldrs_client, G_TYPE_OBJECT)
 
+/**
+ * tldrs_client_context_new:
+ * @hooks: (not nullable): every hook set; must outlive the context
+ * @max_line: MaxLineBytes
+ * @log_limit: borrowed, must outlive the context
+ */
+TldrsClientContext *
+tldrs_client_context_new(const TldrsClientHooks *hooks,
+                         gpointer hooks_data,
+                         gsize max_line,
+                         TldrsLogLimit *log_limit)
+{
+	TldrsClientContext *context;
+	g_return_val_if_fail(hooks != NULL, NULL);
+	g_return_val_if_fail(log_limit != NULL, NULL);
+	context = g_new0(TldrsClientContext, 1);
+	context->hooks = hooks;
+	context->hooks_data = hooks_data;
+	context->read_buf = g_malloc(TLDRS_CLIENT_READ_SIZE);
+	context->max_line = max_line;
+	context->log_limit = log_limit;
+	return context;
+}
+
+/* the shared line check: a helper thread per further CPU (at most 3); started on first use,
+ * not before serving, because --daemonize forks first */
+TldrsLineCheck *
+tldrs_client_context_get_line_check(TldrsClientContext *context)
+{
+	if (context->line_check == NULL) {
+		guint cpus = g_get_num_processors();
+		context->line_check = tldrs_line_check_new(MIN(cpus, 4) - 1);
+	}
+	return context->line_check;
+}
+
+void
+tldrs_client_context_free(TldrsClientContext *context)
+{
+	if (context == NULL)
+		return;
+	g_free(context->read_buf);
+	g_clear_pointer(&context->line_check, tldrs_line_check_free);
+	g_free(context);
+}
+
 static void
 tldrs_client_refuse(TldrsClient *self, const char *reason, const char *line, gsize len)
 {
 	self->refused++;
-	tldrs_daemon_count_refused(self->daemon);
+	self->ctx->lines_refused++;
 	if (self->trace != NULL)
 		tldrs_trace_add_refused(self->trace);
 	/* the first refusal of a connection is logged, then a summary when it closes */
-	if (self->refused == 1 && tldrs_daemon_may_log(self->daemon)) {
+	if (self->refused == 1 && tldrs_log_limit_may_log(self->ctx->log_limit)) {
 		g_autofree char *excerpt = tldrs_protocol_excerpt(line, len);
 		g_warning("connection %" G_GUINT64_FORMAT
 		          " (pid %d, trace %s): refused line: %s: %s",
@@ -75,7 +121,7 @@ tldrs_client_open(TldrsClient *self, const char *id, gsize len, const char *raw,
 
 	if (old != NULL && g_strcmp0(tldrs_trace_get_id(old), trace_id) == 0)
 		return;
-	trace = tldrs_daemon_acquire_trace(self->daemon, trace_id);
+	trace = self->ctx->hooks->acquire_trace(trace_id, self->ctx->hooks_data);
 	if (trace == NULL) {
 		/* the connection stays on its trace */
 		tldrs_client_refuse(self, "too many traces open at once", raw, raw_len);
@@ -83,7 +129,7 @@ tldrs_client_open(TldrsClient *self, const char *id, gsize len, const char *raw,
 	}
 	self->trace = trace;
 	if (old != NULL)
-		tldrs_daemon_release_trace(self->daemon, old);
+		self->ctx->hooks->release_trace(old, self->ctx->hooks_data);
 	g_debug("connection %" G_GUINT64_FORMAT ": trace %s", self->id, trace_id);
 }
 
@@ -113,8 +159,8 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 		memcpy(copy, line.data, line.len);
 		copy[line.len] = '\n';
 		tldrs_trace_append(self->trace, copy, line.len + 1, 1);
-		tldrs_daemon_count_events(self->daemon, 1);
-		tldrs_daemon_trace_dirty(self->daemon, self->trace);
+		self->ctx->events_received++;
+		self->ctx->hooks->trace_dirty(self->trace, self->ctx->hooks_data);
 		return;
 	}
 	case TLDRS_LINE_REFUSED:
@@ -130,11 +176,11 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 			return;
 		}
 		arg = g_strndup(line.data, line.len);
-		if (!tldrs_daemon_emit_tef(self->daemon,
-		                           self->trace,
-		                           arg,
-		                           line.kind == TLDRS_LINE_EMIT_TEF_AT_EXIT,
-		                           &error))
+		if (!self->ctx->hooks->emit_tef(self->trace,
+		                                arg,
+		                                line.kind == TLDRS_LINE_EMIT_TEF_AT_EXIT,
+		                                self->ctx->hooks_data,
+		                                &error))
 			tldrs_client_refuse(self, error->message, raw, raw_len);
 		return;
 	case TLDRS_LINE_AWAIT_TEF: {
@@ -144,7 +190,7 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 			return;
 		}
 		arg = g_strndup(line.data, line.len);
-		if (!tldrs_daemon_await_tef(self->daemon, self, trace, arg, &error)) {
+		if (!self->ctx->hooks->await_tef(self, trace, arg, self->ctx->hooks_data, &error)) {
 			g_autofree char *answer =
 			        g_strdup_printf("TEF_FAILED %s\n", error->message);
 			tldrs_client_refuse(self, error->message, raw, raw_len);
@@ -156,14 +202,14 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 		/* the connection leaves its trace, so that the trace can finish */
 		self->awaiting = TRUE;
 		self->trace = NULL;
-		tldrs_daemon_release_trace(self->daemon, trace);
+		self->ctx->hooks->release_trace(trace, self->ctx->hooks_data);
 		return;
 	}
 	case TLDRS_LINE_DIE:
-		tldrs_daemon_quit(self->daemon, "DIE received");
+		self->ctx->hooks->die(FALSE, self->ctx->hooks_data);
 		return;
 	case TLDRS_LINE_DIE_WHEN_IDLE:
-		tldrs_daemon_die_when_idle(self->daemon);
+		self->ctx->hooks->die(TRUE, self->ctx->hooks_data);
 		return;
 	default:
 		g_assert_not_reached();
@@ -174,7 +220,7 @@ static void
 tldrs_client_append_run(TldrsClient *self, const char *run, gsize len, guint n_events)
 {
 	tldrs_trace_append(self->trace, run, len, n_events);
-	tldrs_daemon_count_events(self->daemon, n_events);
+	self->ctx->events_received += n_events;
 }
 
 /* the hot path: consumes the complete lines of data[0..len), returns how much it used */
@@ -185,7 +231,7 @@ tldrs_client_process(TldrsClient *self, const char *data, gsize len)
 	const char *end = data + len;
 	const char *run = p; /* a run of accepted event lines, '\n' included */
 	guint run_events = 0;
-	gsize max_line = tldrs_daemon_get_max_line(self->daemon);
+	gsize max_line = self->ctx->max_line;
 	guint shares = 0;
 	gboolean share = TRUE;
 
@@ -204,7 +250,7 @@ tldrs_client_process(TldrsClient *self, const char *data, gsize len)
 			shares++;
 			if (last != NULL) {
 				p += tldrs_line_check_prefix(
-				        tldrs_daemon_get_line_check(self->daemon),
+				        tldrs_client_context_get_line_check(self->ctx),
 				        p,
 				        (gsize)(last + 1 - p),
 				        max_line,
@@ -239,7 +285,7 @@ tldrs_client_process(TldrsClient *self, const char *data, gsize len)
 	if (run_events > 0)
 		tldrs_client_append_run(self, run, (gsize)(p - run), run_events);
 	if (self->trace != NULL && tldrs_trace_has_pending(self->trace))
-		tldrs_daemon_trace_dirty(self->daemon, self->trace);
+		self->ctx->hooks->trace_dirty(self->trace, self->ctx->hooks_data);
 	return (gsize)(p - data);
 }
 
@@ -247,7 +293,7 @@ tldrs_client_process(TldrsClient *self, const char *data, gsize len)
 static void
 tldrs_client_keep_partial(TldrsClient *self, const char *data, gsize len)
 {
-	gsize max_line = tldrs_daemon_get_max_line(self->daemon);
+	gsize max_line = self->ctx->max_line;
 	gsize have = self->partial != NULL ? self->partial->len : 0;
 
 	if (len == 0 || self->skipping)
@@ -306,16 +352,16 @@ tldrs_client_feed(TldrsClient *self, const char *data, gsize len)
 static gboolean
 tldrs_client_read(TldrsClient *self)
 {
-	char *buf = tldrs_daemon_get_read_buffer(self->daemon);
+	char *buf = self->ctx->read_buf;
 	gsize have = 0;
 	gboolean more = TRUE;
 
 	/* a client streaming large writes: read on while it fills the buffer, so the lines are
 	 * checked in larger pieces (one receive per wakeup otherwise) */
-	while (more && have < TLDRS_DAEMON_READ_SIZE) {
+	while (more && have < TLDRS_CLIENT_READ_SIZE) {
 		g_autoptr(GError) error = NULL;
 		gssize n = g_socket_receive(
-		        self->socket, buf + have, TLDRS_DAEMON_READ_SIZE - have, NULL, &error);
+		        self->socket, buf + have, TLDRS_CLIENT_READ_SIZE - have, NULL, &error);
 		if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
 			break;
 		if (n <= 0) {
@@ -395,11 +441,11 @@ tldrs_client_drain_and_close(TldrsClient *self)
 	if (self->closed)
 		return;
 	tldrs_client_stop(self);
-	buf = tldrs_daemon_get_read_buffer(self->daemon);
+	buf = self->ctx->read_buf;
 	while (!self->closed && total < TLDRS_CLIENT_DRAIN_MAX) {
 		g_autoptr(GError) error = NULL;
 		gssize n =
-		        g_socket_receive(self->socket, buf, TLDRS_DAEMON_READ_SIZE, NULL, &error);
+		        g_socket_receive(self->socket, buf, TLDRS_CLIENT_READ_SIZE, NULL, &error);
 		if (n <= 0) {
 			g_debug("connection %" G_GUINT64_FORMAT ": drained %" G_GSIZE_FORMAT
 			        " bytes%s%s",
@@ -434,7 +480,7 @@ tldrs_client_close(TldrsClient *self)
 	}
 	self->closed = TRUE;
 	g_clear_pointer(&self->partial, g_byte_array_unref);
-	if (self->refused > 1 && tldrs_daemon_may_log(self->daemon)) {
+	if (self->refused > 1 && tldrs_log_limit_may_log(self->ctx->log_limit)) {
 		g_message("connection %" G_GUINT64_FORMAT " (pid %d): %" G_GUINT64_FORMAT
 		          " lines refused in all",
 		          self->id,
@@ -444,9 +490,9 @@ tldrs_client_close(TldrsClient *self)
 	g_io_stream_close(G_IO_STREAM(self->connection), NULL, NULL);
 	if (self->trace != NULL) {
 		TldrsTrace *trace = g_steal_pointer(&self->trace);
-		tldrs_daemon_release_trace(self->daemon, trace);
+		self->ctx->hooks->release_trace(trace, self->ctx->hooks_data);
 	}
-	tldrs_daemon_client_closed(self->daemon, self);
+	self->ctx->hooks->closed(self, self->ctx->hooks_data);
 }
 
 /* the only thing the daemon ever writes to a client: a line answering AWAIT_TEF */
@@ -511,12 +557,13 @@ tldrs_client_init(TldrsClient *self)
 }
 
 TldrsClient *
-tldrs_client_new(TldrsDaemon *daemon, GSocketConnection *connection, guint64 id, gint pid)
+tldrs_client_new(TldrsClientContext *context, GSocketConnection *connection, guint64 id, gint pid)
 {
 	TldrsClient *self;
+	g_return_val_if_fail(context != NULL, NULL);
 	g_return_val_if_fail(G_IS_SOCKET_CONNECTION(connection), NULL);
 	self = g_object_new(TLDRS_TYPE_CLIENT, NULL);
-	self->daemon = daemon;
+	self->ctx = context;
 	self->connection = g_object_ref(connection);
 	self->socket = g_socket_connection_get_socket(connection);
 	self->id = id;

@@ -14,9 +14,7 @@
 
 #include "tldrs-config.h"
 #include "tldrs-error.h"
-
-/* sinks shipped with tldrs; a [Sink NAME] group must name one of these or a listed sink */
-static const char *const tldrs_config_known_sinks[] = {"jsonl", "gzip", "tef", NULL};
+#include "tldrs-plugin-loader.h"
 
 char *
 tldrs_config_default_socket_path(void)
@@ -63,7 +61,7 @@ tldrs_config_new(void)
 	TldrsConfig *self = g_new0(TldrsConfig, 1);
 	self->socket_path = tldrs_config_default_socket_path();
 	self->data_dir = tldrs_config_default_data_dir();
-	self->sinks = g_strsplit("jsonl", ";", -1);
+	self->sinks = g_strsplit(TLDRS_SINKS_DEFAULT, ";", -1);
 	self->flush_interval_us = TLDRS_FLUSH_INTERVAL_DEFAULT_US;
 	self->plugin_dir = tldrs_config_default_plugin_dir();
 	self->max_line_bytes = TLDRS_MAX_LINE_BYTES_DEFAULT;
@@ -156,6 +154,19 @@ tldrs_config_unknown_key(GError **error, const char *path, const char *group, co
 	return FALSE;
 }
 
+/* a sink name, safe to build a plugin file name from */
+static gboolean
+tldrs_config_is_sink_name(const char *name)
+{
+	if (name[0] == '\0')
+		return FALSE;
+	for (const char *c = name; *c != '\0'; c++) {
+		if (!g_ascii_isalnum(*c) && *c != '-' && *c != '_')
+			return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean
 tldrs_config_parse_uint(const char *value, guint64 min, guint64 max, guint64 *out)
 {
@@ -216,16 +227,14 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				char *name = g_strstrip(list[j]);
 				if (name[0] == '\0')
 					continue;
-				for (const char *c = name; *c != '\0'; c++) {
-					if (!g_ascii_isalnum(*c) && *c != '-' && *c != '_')
-						return tldrs_config_fail(error,
-						                         path,
-						                         group,
-						                         key,
-						                         _("sink names of letters, "
-						                           "digits, '-' and '_'"),
-						                         value);
-				}
+				if (!tldrs_config_is_sink_name(name))
+					return tldrs_config_fail(error,
+					                         path,
+					                         group,
+					                         key,
+					                         _("sink names of letters, "
+					                           "digits, '-' and '_'"),
+					                         value);
 				for (guint k = 0; k < names->len; k++) {
 					if (g_strcmp0(g_ptr_array_index(names, k), name) == 0)
 						return tldrs_config_fail(error,
@@ -241,16 +250,6 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				return tldrs_config_fail(
 				        error, path, group, key, _("at least one sink"), value);
 			g_ptr_array_add(names, NULL);
-			/* the TEF file is written from the events another sink stored */
-			if (g_strv_contains((const char *const *)names->pdata, "tef") &&
-			    !g_strv_contains((const char *const *)names->pdata, "jsonl") &&
-			    !g_strv_contains((const char *const *)names->pdata, "gzip"))
-				return tldrs_config_fail(error,
-				                         path,
-				                         group,
-				                         key,
-				                         _("jsonl or gzip beside tef"),
-				                         value);
 			g_strfreev(self->sinks);
 			self->sinks = (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
 		} else if (g_strcmp0(key, "FlushIntervalSec") == 0) {
@@ -354,6 +353,64 @@ tldrs_config_load_retention(TldrsConfig *self, GKeyFile *kf, const char *path, G
 	return TRUE;
 }
 
+static gint
+tldrs_config_cmp_sink_names(gconstpointer a, gconstpointer b)
+{
+	const char *na = *(const char *const *)a;
+	const char *nb = *(const char *const *)b;
+	g_auto(GStrv) defaults = g_strsplit(TLDRS_SINKS_DEFAULT, ";", -1);
+	gboolean da = g_strv_contains((const char *const *)defaults, na);
+	gboolean db = g_strv_contains((const char *const *)defaults, nb);
+	if (da != db)
+		return da ? -1 : 1;
+	return g_strcmp0(na, nb);
+}
+
+/* a sink that reads what another stored (tef) needs one that stores (jsonl, gzip) beside it */
+static gboolean
+tldrs_config_check_sinks(TldrsConfig *self, GKeyFile *kf, const char *path, GError **error)
+{
+	g_autofree char *value = NULL;
+	g_autoptr(GPtrArray) all = NULL;
+	g_autoptr(GPtrArray) storing = NULL;
+	const char *needing = NULL;
+
+	if (!g_key_file_has_key(kf, "Daemon", "Sinks", NULL))
+		return TRUE;
+	for (guint i = 0; self->sinks[i] != NULL; i++) {
+		const TldrsSinkInfo *info =
+		        tldrs_plugin_loader_find_info(self->plugin_dir, self->sinks[i]);
+		if (info == NULL)
+			continue;
+		if (info->flags & TLDRS_SINK_FLAG_STORES_EVENTS)
+			return TRUE;
+		if (needing == NULL && (info->flags & TLDRS_SINK_FLAG_NEEDS_STORED_EVENTS))
+			needing = info->name;
+	}
+	if (needing == NULL)
+		return TRUE;
+	all = tldrs_plugin_loader_list(self->plugin_dir);
+	storing = g_ptr_array_new();
+	for (guint i = 0; i < all->len; i++) {
+		const TldrsSinkInfo *info = g_ptr_array_index(all, i);
+		if (info->flags & TLDRS_SINK_FLAG_STORES_EVENTS)
+			g_ptr_array_add(storing, (gpointer)info->name);
+	}
+	/* the default sink first, then by name: the same message whatever the directories */
+	g_ptr_array_sort(storing, tldrs_config_cmp_sink_names);
+	g_ptr_array_add(storing, NULL);
+	{
+		/* TRANSLATORS: "or" between sink names, as in "jsonl or gzip" */
+		g_autofree char *names = g_strjoinv(_(" or "), (char **)storing->pdata);
+		/* TRANSLATORS: sinks that store events beside the sink that needs them, e.g.
+		 * "jsonl or gzip beside tef" */
+		g_autofree char *expected = g_strdup_printf(_("%s beside %s"), names, needing);
+		value = g_key_file_get_value(kf, "Daemon", "Sinks", NULL);
+		g_strstrip(value);
+		return tldrs_config_fail(error, path, "Daemon", "Sinks", expected, value);
+	}
+}
+
 gboolean
 tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 {
@@ -378,14 +435,20 @@ tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 		return FALSE;
 	if (!tldrs_config_load_retention(self, kf, path, error))
 		return FALSE;
-	/* [Daemon], and a group for a sink shipped with tldrs or named in Sinks= */
+	if (!tldrs_config_check_sinks(self, kf, path, error))
+		return FALSE;
+	/* [Daemon], [Retention], and a group for a sink in the plugin directory (its keys are
+	 * the ones it declares, whether it is in Sinks= or not) or named in Sinks= */
 	for (guint i = 0; groups[i] != NULL; i++) {
 		const char *g = groups[i];
+		const TldrsSinkInfo *info = NULL;
+		g_auto(GStrv) keys = NULL;
 		if (g_strcmp0(g, "Daemon") == 0 || g_strcmp0(g, "Retention") == 0)
 			continue;
-		if (!g_str_has_prefix(g, "Sink ") ||
-		    (!g_strv_contains(tldrs_config_known_sinks, g + 5) &&
-		     !g_strv_contains((const char *const *)self->sinks, g + 5))) {
+		if (g_str_has_prefix(g, "Sink ") && tldrs_config_is_sink_name(g + 5))
+			info = tldrs_plugin_loader_find_info(self->plugin_dir, g + 5);
+		if (info == NULL && (!g_str_has_prefix(g, "Sink ") ||
+		                     !g_strv_contains((const char *const *)self->sinks, g + 5))) {
 			g_set_error(error,
 			            TLDRS_ERROR,
 			            TLDRS_ERROR_INVALID_ARGUMENT,
@@ -393,6 +456,12 @@ tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 			            path,
 			            g);
 			return FALSE;
+		}
+		keys = g_key_file_get_keys(kf, g, NULL, NULL);
+		for (guint j = 0; info != NULL && keys != NULL && keys[j] != NULL; j++) {
+			if (info->config_keys == NULL ||
+			    !g_strv_contains(info->config_keys, keys[j]))
+				return tldrs_config_unknown_key(error, path, g, keys[j]);
 		}
 	}
 	g_free(self->config_path);

@@ -10,6 +10,7 @@ G_BEGIN_DECLS
 #define TLDRS_FLUSH_INTERVAL_DEFAULT_US (2 * G_USEC_PER_SEC)
 #define TLDRS_MAX_LINE_BYTES_DEFAULT    (8 * 1024 * 1024)
 #define TLDRS_MAX_CLIENTS_DEFAULT       4096
+#define TLDRS_SINKS_DEFAULT             "jsonl"
 
 /**
  * TldrsConfig:

@@ -429,7 +429,7 @@ tldrs_cmd_list(int argc, char **argv)
 		guint64 n = 0;
 		cells[0] = g_strdup(t->id);
 		cells[1] = tldrs_format_size(t->bytes);
-		if (t->source != NULL && tldrs_store_count_events(t->source, &n, NULL))
+		if (t->source != NULL && tldrs_store_count_events(t->source, NULL, &n, NULL))
 			cells[2] = g_strdup_printf("%" G_GUINT64_FORMAT, n);
 		else
 			cells[2] = g_strdup("-");
@@ -538,6 +538,7 @@ tldrs_cmd_get_tef(int argc, char **argv)
 		                               opt_out,
 		                               format,
 		                               trace_id,
+		                               NULL,
 		                               progress,
 		                               &progress_state,
 		                               &stats,
@@ -549,6 +550,7 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	                               _("standard output"),
 	                               format,
 	                               trace_id,
+	                               NULL,
 	                               progress,
 	                               &progress_state,
 	                               &stats,

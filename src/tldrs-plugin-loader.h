@@ -3,7 +3,7 @@
 
 #pragma once
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 G_BEGIN_DECLS
 
@@ -11,5 +11,9 @@ char *
 tldrs_plugin_loader_path(const char *plugin_dir, const char *name);
 TldrsSink *
 tldrs_plugin_loader_load_sink(const char *plugin_dir, const char *name, GError **error);
+const TldrsSinkInfo *
+tldrs_plugin_loader_find_info(const char *plugin_dir, const char *name);
+GPtrArray *
+tldrs_plugin_loader_list(const char *plugin_dir);
 
 G_END_DECLS

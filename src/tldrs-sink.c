@@ -3,7 +3,7 @@
 
 #define G_LOG_DOMAIN "tldrs"
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 G_DEFINE_INTERFACE(TldrsSink, tldrs_sink, G_TYPE_OBJECT)
 
@@ -17,6 +17,35 @@ guint
 tldrs_sink_abi_version(void)
 {
 	return TLDRS_SINK_ABI_VERSION;
+}
+
+/**
+ * tldrs_sink_type_get_info:
+ * @type: a type implementing #TldrsSink
+ *
+ * Returns: what the sink type says it is, or %NULL if it says nothing
+ */
+const TldrsSinkInfo *
+tldrs_sink_type_get_info(GType type)
+{
+	gpointer klass;
+	TldrsSinkInterface *iface;
+	const TldrsSinkInfo *info;
+
+	g_return_val_if_fail(g_type_is_a(type, TLDRS_TYPE_SINK), NULL);
+	klass = g_type_class_ref(type);
+	iface = g_type_interface_peek(klass, TLDRS_TYPE_SINK);
+	info = iface != NULL ? iface->info : NULL;
+	/* classes of plugin types stay: their modules are resident */
+	g_type_class_unref(klass);
+	return info;
+}
+
+const TldrsSinkInfo *
+tldrs_sink_get_info(TldrsSink *self)
+{
+	g_return_val_if_fail(TLDRS_IS_SINK(self), NULL);
+	return TLDRS_SINK_GET_IFACE(self)->info;
 }
 
 gboolean

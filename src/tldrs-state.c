@@ -21,7 +21,6 @@
 #define TLDRS_STATE_FILE        ".tldrs-state.json"
 #define TLDRS_STATE_MAX_ENTRIES 10000
 #define TLDRS_STATE_MAX_BYTES   (16 * 1024 * 1024)
-#define TLDRS_NS_PER_SEC        G_GINT64_CONSTANT(1000000000)
 
 typedef struct {
 	TldrsTraceStatus status;
@@ -35,104 +34,10 @@ struct _TldrsState {
 	gboolean enabled;
 	gboolean dirty;
 	gboolean unsettled;         /* a record waits for the clock to move on */
+	TldrsChecked *checked;      /* what the daemon vouches for, or NULL */
 	guint64 vouched_generation; /* of the records saved last */
 	GHashTable *entries;        /* id -> TldrsStateEntry */
 };
-
-/* ---- files that hold only lines the daemon checked ----
- *
- * While a trace's `.jsonl` holds nothing but lines the daemon checked, the daemon vouches for
- * the file's identity after each of its writes (tldrs-trace.c), in this process-wide table,
- * and saves it as the trace's "checked" record. The TEF writer copies the lines of a file
- * whose identity is vouched for, in this process or by the record, without checking them
- * again. */
-
-static GMutex tldrs_state_vouched_lock;
-static GHashTable *tldrs_state_vouched; /* path -> TldrsCheckedFile */
-static guint64 tldrs_state_vouched_gen;
-
-void
-tldrs_checked_file_from_stat(TldrsCheckedFile *self, const GStatBuf *st)
-{
-	self->size = (guint64)st->st_size;
-	self->dev = (guint64)st->st_dev;
-	self->ino = (guint64)st->st_ino;
-	self->mtime_ns = (gint64)st->st_mtim.tv_sec * TLDRS_NS_PER_SEC + st->st_mtim.tv_nsec;
-	self->ctime_ns = (gint64)st->st_ctim.tv_sec * TLDRS_NS_PER_SEC + st->st_ctim.tv_nsec;
-}
-
-gboolean
-tldrs_checked_file_equal(const TldrsCheckedFile *a, const TldrsCheckedFile *b)
-{
-	return a->size == b->size && a->dev == b->dev && a->ino == b->ino &&
-	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
-}
-
-/* TRUE when no later change to the file can keep @file's ctime: the clock that stamps files
- * has moved past it. Until then a change in the same clock tick would go unseen. A file
- * system with whole-second times gets two seconds. */
-static gboolean
-tldrs_checked_file_settled(const TldrsCheckedFile *file)
-{
-	struct timespec ts;
-	gint64 margin = 0;
-#ifdef CLOCK_REALTIME_COARSE
-	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-#else
-	clock_gettime(CLOCK_REALTIME, &ts);
-	margin = 50 * G_GINT64_CONSTANT(1000000);
-#endif
-	if (file->ctime_ns % TLDRS_NS_PER_SEC == 0)
-		margin = 2 * TLDRS_NS_PER_SEC;
-	return (gint64)ts.tv_sec * TLDRS_NS_PER_SEC + ts.tv_nsec > file->ctime_ns + margin;
-}
-
-/* this process vouches that @path, while its identity is @file, holds only checked lines;
- * @file %NULL withdraws it */
-void
-tldrs_state_vouch(const char *path, const TldrsCheckedFile *file)
-{
-	g_return_if_fail(path != NULL);
-	g_mutex_lock(&tldrs_state_vouched_lock);
-	if (tldrs_state_vouched == NULL)
-		tldrs_state_vouched =
-		        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	if (file == NULL) {
-		g_hash_table_remove(tldrs_state_vouched, path);
-	} else {
-		if (g_hash_table_size(tldrs_state_vouched) >= TLDRS_STATE_MAX_ENTRIES &&
-		    !g_hash_table_contains(tldrs_state_vouched, path))
-			g_hash_table_remove_all(tldrs_state_vouched);
-		g_hash_table_insert(tldrs_state_vouched,
-		                    g_strdup(path),
-		                    g_memdup2(file, sizeof(TldrsCheckedFile)));
-	}
-	tldrs_state_vouched_gen++;
-	g_mutex_unlock(&tldrs_state_vouched_lock);
-}
-
-gboolean
-tldrs_state_get_vouched(const char *path, TldrsCheckedFile *file)
-{
-	const TldrsCheckedFile *found = NULL;
-	g_mutex_lock(&tldrs_state_vouched_lock);
-	if (tldrs_state_vouched != NULL)
-		found = g_hash_table_lookup(tldrs_state_vouched, path);
-	if (found != NULL)
-		*file = *found;
-	g_mutex_unlock(&tldrs_state_vouched_lock);
-	return found != NULL;
-}
-
-static guint64
-tldrs_state_vouched_generation(void)
-{
-	guint64 gen;
-	g_mutex_lock(&tldrs_state_vouched_lock);
-	gen = tldrs_state_vouched_gen;
-	g_mutex_unlock(&tldrs_state_vouched_lock);
-	return gen;
-}
 
 /* the state file of @data_dir, for trust: only one that this user owns and only this user
  * can write (the daemon writes it 0600), not through a symbolic link */
@@ -211,20 +116,17 @@ tldrs_state_parse_checked(JsonObject *entry, TldrsCheckedFile *file)
 }
 
 /**
- * tldrs_state_lookup_checked:
- * @path: a stored trace file, opened by the caller
+ * tldrs_state_lookup_record:
+ * @path: a stored trace file, `<id>.jsonl`
  * @st: its fstat()
- * @checked_size: (out): how many of its first bytes are lines the daemon checked
+ * @rec: (out): the identity the state file beside it records for it
  *
- * Whether a daemon vouches for @path as it is now: in this process, or by the "checked"
- * record in the state file beside it, for `<id>.jsonl`. Only when the file's identity equals
- * the record exactly (device, inode, size, mtime, ctime), and the file and the state file are
- * this user's.
+ * The "checked" record that the daemon of @path's data directory saved for the trace, if
+ * the file and the state file are this user's (see tldrs_checked_lookup()).
  */
 gboolean
-tldrs_state_lookup_checked(const char *path, const GStatBuf *st, guint64 *checked_size)
+tldrs_state_lookup_record(const char *path, const GStatBuf *st, TldrsCheckedFile *rec)
 {
-	TldrsCheckedFile now, rec;
 	g_autofree char *dir = NULL;
 	g_autofree char *base = NULL;
 	g_autofree char *id = NULL;
@@ -233,13 +135,6 @@ tldrs_state_lookup_checked(const char *path, const GStatBuf *st, guint64 *checke
 	JsonNode *entry;
 
 	g_return_val_if_fail(path != NULL && st != NULL, FALSE);
-	if (!S_ISREG(st->st_mode))
-		return FALSE;
-	tldrs_checked_file_from_stat(&now, st);
-	if (tldrs_state_get_vouched(path, &rec) && tldrs_checked_file_equal(&rec, &now)) {
-		*checked_size = rec.size;
-		return TRUE;
-	}
 	base = g_path_get_basename(path);
 	if (!g_str_has_suffix(base, ".jsonl") || st->st_uid != geteuid())
 		return FALSE;
@@ -248,12 +143,8 @@ tldrs_state_lookup_checked(const char *path, const GStatBuf *st, guint64 *checke
 	parser = tldrs_state_parse_trusted(dir);
 	traces = parser != NULL ? tldrs_state_traces_of(parser) : NULL;
 	entry = traces != NULL ? json_object_get_member(traces, id) : NULL;
-	if (entry == NULL || !JSON_NODE_HOLDS_OBJECT(entry) ||
-	    !tldrs_state_parse_checked(json_node_get_object(entry), &rec) ||
-	    !tldrs_checked_file_equal(&rec, &now))
-		return FALSE;
-	*checked_size = rec.size;
-	return TRUE;
+	return entry != NULL && JSON_NODE_HOLDS_OBJECT(entry) &&
+	       tldrs_state_parse_checked(json_node_get_object(entry), rec);
 }
 
 /* ---- the state file ---- */
@@ -326,6 +217,12 @@ tldrs_state_load(const char *data_dir, gboolean *daemon_running)
 	return result;
 }
 
+static guint64
+tldrs_state_checked_generation(TldrsState *self)
+{
+	return self->checked != NULL ? tldrs_checked_get_generation(self->checked) : 0;
+}
+
 /* the records of the last run: files unchanged since then are still vouched for */
 static void
 tldrs_state_load_checked(TldrsState *self)
@@ -345,15 +242,22 @@ tldrs_state_load_checked(TldrsState *self)
 		e->has_checked = TRUE;
 		base = g_strconcat(l->data, ".jsonl", NULL);
 		fn = g_build_filename(self->data_dir, base, NULL);
-		tldrs_state_vouch(fn, &e->checked);
+		if (self->checked != NULL)
+			tldrs_checked_vouch(self->checked, fn, &e->checked);
 	}
 }
 
+/**
+ * tldrs_state_new:
+ * @checked: (nullable): what the daemon vouches for: loaded from the last run's records,
+ *   saved as this run's
+ */
 TldrsState *
-tldrs_state_new(const char *data_dir, gboolean enabled)
+tldrs_state_new(const char *data_dir, gboolean enabled, TldrsChecked *checked)
 {
 	TldrsState *self = g_new0(TldrsState, 1);
 	self->data_dir = g_strdup(data_dir);
+	self->checked = checked != NULL ? tldrs_checked_ref(checked) : NULL;
 	self->enabled = enabled;
 	self->entries = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	if (enabled) {
@@ -370,7 +274,7 @@ tldrs_state_new(const char *data_dir, gboolean enabled)
 		}
 		tldrs_state_load_checked(self);
 	}
-	self->vouched_generation = tldrs_state_vouched_generation();
+	self->vouched_generation = tldrs_state_checked_generation(self);
 	return self;
 }
 
@@ -427,6 +331,9 @@ tldrs_state_trace_exists(TldrsState *self, const char *id)
 	return FALSE;
 }
 
+/* Not g_file_set_contents_full(): its atomic replacement (CONSISTENT) fsync()s, on the main
+ * loop, and without it (NONE) it rewrites the file in place, so a reader could see half of
+ * it. The fsync was measured and removed (docs/performance.md, "Findings"). */
 static gboolean
 tldrs_state_write(const char *fn, const char *data, GError **error)
 {
@@ -477,7 +384,7 @@ tldrs_state_entry_checked(TldrsState *self, const char *id, TldrsStateEntry *e)
 	TldrsCheckedFile rec, now;
 	GStatBuf st;
 
-	if (!tldrs_state_get_vouched(fn, &rec))
+	if (self->checked == NULL || !tldrs_checked_get(self->checked, fn, &rec))
 		return FALSE;
 	if (e->has_checked && tldrs_checked_file_equal(&e->checked, &rec))
 		return TRUE;
@@ -531,7 +438,7 @@ tldrs_state_save(TldrsState *self)
 
 	if (self == NULL || !self->enabled)
 		return;
-	generation = tldrs_state_vouched_generation();
+	generation = tldrs_state_checked_generation(self);
 	if (!self->dirty && !self->unsettled && generation == self->vouched_generation)
 		return;
 	self->unsettled = FALSE;
@@ -592,6 +499,7 @@ tldrs_state_free(TldrsState *self)
 		tldrs_state_save(self);
 	}
 	g_hash_table_unref(self->entries);
+	g_clear_pointer(&self->checked, tldrs_checked_unref);
 	g_free(self->data_dir);
 	g_free(self);
 }

@@ -6,6 +6,8 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "tldrs-checked.h"
+
 G_BEGIN_DECLS
 
 /* The daemon's account of its traces, kept in `.tldrs-state.json` in the data directory so
@@ -20,30 +22,11 @@ typedef struct {
 
 typedef struct _TldrsState TldrsState;
 
-/* The identity of a stored `.jsonl` file: while it is the same, the file holds the same bytes.
- * ctime cannot be set by a user, so any change to the file changes it. */
-typedef struct {
-	guint64 size;
-	guint64 dev;
-	guint64 ino;
-	gint64 mtime_ns;
-	gint64 ctime_ns;
-} TldrsCheckedFile;
-
-void
-tldrs_checked_file_from_stat(TldrsCheckedFile *self, const GStatBuf *st);
 gboolean
-tldrs_checked_file_equal(const TldrsCheckedFile *a, const TldrsCheckedFile *b);
-
-void
-tldrs_state_vouch(const char *path, const TldrsCheckedFile *file);
-gboolean
-tldrs_state_get_vouched(const char *path, TldrsCheckedFile *file);
-gboolean
-tldrs_state_lookup_checked(const char *path, const GStatBuf *st, guint64 *checked_size);
+tldrs_state_lookup_record(const char *path, const GStatBuf *st, TldrsCheckedFile *rec);
 
 TldrsState *
-tldrs_state_new(const char *data_dir, gboolean enabled);
+tldrs_state_new(const char *data_dir, gboolean enabled, TldrsChecked *checked);
 void
 tldrs_state_trace_opened(TldrsState *self, const char *id);
 void

@@ -18,6 +18,7 @@
 #include "tldrs-reader.h"
 #include "tldrs-state.h"
 #include "tldrs-store.h"
+#include "tldrs-tef.h"
 
 /* suffixes of trace files, in the order get-tef prefers them as a source */
 static const char *const tldrs_store_suffixes[] = {".jsonl", ".jsonl.gz", ".json"};
@@ -261,28 +262,43 @@ tldrs_store_clear(const char *data_dir, guint *deleted, GPtrArray *busy, GError 
 	return TRUE;
 }
 
+/**
+ * tldrs_store_count_events:
+ * @checked: (nullable): what this daemon vouches for (see tldrs_checked_lookup())
+ *
+ * The events of a stored trace file, counted as the TEF writer counts them: the lines
+ * `get-tef` would write (strict JSON objects, or lines the daemon vouches for). So `list -l`,
+ * D-Bus and the TEF file never disagree.
+ */
 gboolean
-tldrs_store_count_events(const char *source, guint64 *events, GError **error)
+tldrs_store_count_events(const char *source, TldrsChecked *checked, guint64 *events, GError **error)
 {
-	g_autoptr(TldrsReader) reader = tldrs_reader_open(source, error);
-	const char *line;
-	gsize len;
-	guint64 n = 0;
+	TldrsTefStats stats = {0};
+	int fd = g_open("/dev/null", O_WRONLY | O_CLOEXEC, 0);
+	gboolean ok;
 
-	if (reader == NULL)
+	if (fd < 0) {
+		int errsv = errno;
+		g_set_error(error,
+		            G_IO_ERROR,
+		            g_io_error_from_errno(errsv),
+		            "cannot open /dev/null: %s",
+		            g_strerror(errsv));
 		return FALSE;
-	for (;;) {
-		g_autoptr(GError) error_local = NULL;
-		if (!tldrs_reader_next(reader, &line, &len, &error_local)) {
-			if (error_local != NULL) {
-				g_propagate_error(error, g_steal_pointer(&error_local));
-				return FALSE;
-			}
-			break;
-		}
-		if (len > 0 && line[0] == '{')
-			n++;
 	}
-	*events = n;
-	return TRUE;
+	ok = tldrs_tef_write_fd(source,
+	                        G_MAXUINT64,
+	                        fd,
+	                        "/dev/null",
+	                        TLDRS_TEF_FORMAT_ARRAY,
+	                        "",
+	                        checked,
+	                        NULL,
+	                        NULL,
+	                        &stats,
+	                        error);
+	close(fd);
+	if (ok)
+		*events = stats.events;
+	return ok;
 }

@@ -5,6 +5,8 @@
 
 #include <glib.h>
 
+#include "tldrs-checked.h"
+
 G_BEGIN_DECLS
 
 /* The stored traces of a data directory, as the CLI sees them: one entry per trace id,
@@ -32,7 +34,10 @@ tldrs_store_resolve(const char *data_dir,
 gboolean
 tldrs_store_clear(const char *data_dir, guint *deleted, GPtrArray *busy, GError **error);
 gboolean
-tldrs_store_count_events(const char *source, guint64 *events, GError **error);
+tldrs_store_count_events(const char *source,
+                         TldrsChecked *checked,
+                         guint64 *events,
+                         GError **error);
 void
 tldrs_stored_trace_free(TldrsStoredTrace *self);
 

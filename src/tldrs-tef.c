@@ -28,7 +28,7 @@
  * here. It streams stored lines into strict JSON in constant memory; a stored line that is
  * not a strict JSON object (a file written by another tool, a damaged tail) is left out.
  *
- * The lines of a `.jsonl` that the daemon vouches for (tldrs_state_lookup_checked(): the
+ * The lines of a `.jsonl` that the daemon vouches for (tldrs_checked_lookup(): the
  * file is exactly as the daemon left it, holding only lines it checked) are copied as they
  * are, a buffer of whole lines at a time; every other line is trimmed and checked. */
 
@@ -264,6 +264,7 @@ tldrs_tef_write_fd(const char *source,
                    const char *out_name,
                    TldrsTefFormat format,
                    const char *trace_id,
+                   TldrsChecked *vouched,
                    TldrsTefProgressFunc progress,
                    gpointer progress_data,
                    TldrsTefStats *stats,
@@ -291,7 +292,7 @@ tldrs_tef_write_fd(const char *source,
 		if (fstat(tldrs_reader_get_fd(reader), &sb) == 0) {
 			total = MIN((guint64)sb.st_size, source_limit);
 			if (!tldrs_reader_is_gzip(reader) &&
-			    tldrs_state_lookup_checked(source, &sb, &checked)) {
+			    tldrs_checked_lookup(vouched, source, &sb, &checked)) {
 				checked = MIN(checked, source_limit);
 				g_debug("%s: the first %" G_GUINT64_FORMAT
 				        " bytes are lines the daemon checked: copied as they are",
@@ -392,7 +393,7 @@ tldrs_tef_write_file(const char *source,
                      GError **error)
 {
 	return tldrs_tef_write_file_full(
-	        source, source_limit, dest, format, trace_id, NULL, NULL, stats, error);
+	        source, source_limit, dest, format, trace_id, NULL, NULL, NULL, stats, error);
 }
 
 gboolean
@@ -401,6 +402,7 @@ tldrs_tef_write_file_full(const char *source,
                           const char *dest,
                           TldrsTefFormat format,
                           const char *trace_id,
+                          TldrsChecked *checked,
                           TldrsTefProgressFunc progress,
                           gpointer progress_data,
                           TldrsTefStats *stats,
@@ -434,6 +436,7 @@ tldrs_tef_write_file_full(const char *source,
 	                        dest,
 	                        format,
 	                        trace_id,
+	                        checked,
 	                        progress,
 	                        progress_data,
 	                        stats,

@@ -5,6 +5,8 @@
 
 #include <glib.h>
 
+#include "tldrs-checked.h"
+
 G_BEGIN_DECLS
 
 typedef enum {
@@ -35,6 +37,7 @@ tldrs_tef_write_fd(const char *source,
                    const char *out_name,
                    TldrsTefFormat format,
                    const char *trace_id,
+                   TldrsChecked *checked,
                    TldrsTefProgressFunc progress,
                    gpointer progress_data,
                    TldrsTefStats *stats,
@@ -54,6 +57,7 @@ tldrs_tef_write_file_full(const char *source,
                           const char *dest,
                           TldrsTefFormat format,
                           const char *trace_id,
+                          TldrsChecked *checked,
                           TldrsTefProgressFunc progress,
                           gpointer progress_data,
                           TldrsTefStats *stats,

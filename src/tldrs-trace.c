@@ -11,9 +11,9 @@
 
 #include <glib/gstdio.h>
 
-#include "tldrs-sink.h"
-#include "tldrs-state.h"
+#include "tldrs-checked.h"
 #include "tldrs-trace.h"
+#include <tldrs/tldrs-sink.h>
 
 /* A trace: the events of every connection that opened one trace id, batched in memory in
  * arrival order (whole lines only) and handed to every configured sink. */
@@ -40,12 +40,10 @@ struct _TldrsTrace {
 	gboolean queued;
 	gboolean closed;
 
-	/* the jsonl sink's file while it holds only lines the daemon checked (NULL: not known
-	 * to), and its identity after the daemon's last write to it */
-	TldrsSink *checked_sink;
-	char *checked_path;
-	gboolean checked_absent;
-	TldrsCheckedFile checked;
+	/* the sink that appends verbatim to its file, and that file, watched while it holds only
+	 * lines the daemon checked (NULL: not watched) */
+	TldrsSink *verbatim_sink;
+	TldrsCheckedWatch *watch;
 };
 
 G_DEFINE_TYPE(TldrsTrace, tldrs_trace, G_TYPE_OBJECT)
@@ -53,126 +51,44 @@ G_DEFINE_TYPE(TldrsTrace, tldrs_trace, G_TYPE_OBJECT)
 static const char *
 tldrs_trace_sink_name(TldrsSink *sink)
 {
-	const char *name = g_object_get_data(G_OBJECT(sink), "tldrs-sink-name");
-	return name != NULL ? name : G_OBJECT_TYPE_NAME(sink);
+	const TldrsSinkInfo *info = tldrs_sink_get_info(sink);
+	return info != NULL ? info->name : G_OBJECT_TYPE_NAME(sink);
 }
 
-/* ---- the jsonl file's trust ----
- *
- * Every line the daemon hands to the jsonl sink passed the strict check, and the sink keeps
- * only whole lines. So while nobody else touches `<id>.jsonl`, it holds only checked lines, and
- * the TEF writer need not check them again. The file starts trusted when it is absent or empty
- * or unchanged since the daemon vouched for it (in this run or, by the state file's record, an
- * earlier one). Around each write the daemon checks that the file is as it left it, and after
- * it that it grew by exactly what the sink stored (the data handed over less what the sink's
- * backlog kept); then it vouches for the new identity. Anything else, and the file is not
- * trusted again in this run. */
-
-static gboolean
-tldrs_trace_checked_stat(TldrsTrace *self, TldrsCheckedFile *file, gboolean *absent)
-{
-	GStatBuf st;
-	if (g_stat(self->checked_path, &st) != 0) {
-		*absent = errno == ENOENT;
-		return *absent;
-	}
-	*absent = FALSE;
-	tldrs_checked_file_from_stat(file, &st);
-	return S_ISREG(st.st_mode);
-}
-
+/* the sink that appends verbatim, for the checked-file watch (see tldrs-checked.c) */
 static void
-tldrs_trace_checked_drop(TldrsTrace *self, const char *why)
+tldrs_trace_watch_start(TldrsTrace *self, TldrsChecked *checked)
 {
-	if (self->checked_sink == NULL)
-		return;
-	g_info("trace %s: %s %s: TEF written from it checks every line",
-	       self->id,
-	       self->checked_path,
-	       why);
-	tldrs_state_vouch(self->checked_path, NULL);
-	self->checked_sink = NULL;
-}
-
-static void
-tldrs_trace_checked_start(TldrsTrace *self)
-{
-	TldrsCheckedFile vouched;
-
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
+		const TldrsSinkInfo *info = tldrs_sink_get_info(ts->sink);
 		g_autofree char *fn = NULL;
-		if (g_strcmp0(g_object_get_data(G_OBJECT(ts->sink), "tldrs-sink-name"), "jsonl") !=
-		    0)
+		if (info == NULL || !(info->flags & TLDRS_SINK_FLAG_APPENDS_VERBATIM))
 			continue;
 		fn = tldrs_sink_stored_file(ts->sink, ts->state);
-		if (fn != NULL && g_str_has_suffix(fn, ".jsonl")) {
-			self->checked_sink = ts->sink;
-			self->checked_path = g_steal_pointer(&fn);
+		if (fn != NULL) {
+			self->verbatim_sink = ts->sink;
+			self->watch = tldrs_checked_watch_new(checked, fn, self->id);
 		}
 		break;
 	}
-	if (self->checked_sink == NULL)
-		return;
-	if (!tldrs_trace_checked_stat(self, &self->checked, &self->checked_absent)) {
-		tldrs_trace_checked_drop(self, "cannot be read");
-		return;
-	}
-	if (self->checked_absent || self->checked.size == 0)
-		return;
-	if (tldrs_state_get_vouched(self->checked_path, &vouched) &&
-	    tldrs_checked_file_equal(&vouched, &self->checked))
-		return;
-	tldrs_trace_checked_drop(self, "holds lines that this daemon did not store, or changed");
 }
 
-/* before data goes to the sinks: the file is as the daemon left it; returns the backlog */
-static gsize
-tldrs_trace_checked_begin(TldrsTrace *self)
+/* right before @ts gets data (or may write on flush): TRUE when its file is watched and as
+ * the daemon left it; *@backlog is then its backlog */
+static gboolean
+tldrs_trace_watch_begin(TldrsTrace *self, TldrsTraceSink *ts, gsize *backlog)
 {
-	TldrsCheckedFile now;
-	gboolean absent;
-
-	if (self->checked_sink == NULL)
-		return 0;
-	if (!tldrs_trace_checked_stat(self, &now, &absent) || absent != self->checked_absent ||
-	    (!absent && !tldrs_checked_file_equal(&now, &self->checked))) {
-		tldrs_trace_checked_drop(self, "was changed by another program");
-		return 0;
-	}
-	return tldrs_sink_backlog(self->checked_sink);
+	if (ts->sink != self->verbatim_sink || !tldrs_checked_watch_begin(self->watch))
+		return FALSE;
+	*backlog = tldrs_sink_backlog(ts->sink);
+	return TRUE;
 }
 
-/* after @handed bytes went to the sinks: the file grew by what the jsonl sink stored */
 static void
-tldrs_trace_checked_end(TldrsTrace *self, gsize handed, gsize backlog_before)
+tldrs_trace_watch_end(TldrsTrace *self, TldrsTraceSink *ts, gsize handed, gsize backlog)
 {
-	TldrsCheckedFile now;
-	gboolean absent;
-	gsize backlog;
-	guint64 stored;
-
-	if (self->checked_sink == NULL)
-		return;
-	backlog = tldrs_sink_backlog(self->checked_sink);
-	if (backlog > backlog_before + handed) {
-		tldrs_trace_checked_drop(self, "lost track of what was stored");
-		return;
-	}
-	stored = handed + backlog_before - backlog;
-	if (!tldrs_trace_checked_stat(self, &now, &absent) ||
-	    (absent ? stored != 0 || !self->checked_absent
-	            : now.size != (self->checked_absent ? 0 : self->checked.size) + stored ||
-	                      (!self->checked_absent &&
-	                       (now.dev != self->checked.dev || now.ino != self->checked.ino)))) {
-		tldrs_trace_checked_drop(self, "does not hold what was stored");
-		return;
-	}
-	self->checked_absent = absent;
-	if (absent)
-		return;
-	self->checked = now;
-	tldrs_state_vouch(self->checked_path, &now);
+	tldrs_checked_watch_end(self->watch, handed, backlog, tldrs_sink_backlog(ts->sink));
 }
 
 static void
@@ -183,11 +99,11 @@ tldrs_trace_write_sinks(TldrsTrace *self, const char *data, gsize len)
 		g_autoptr(GError) error = NULL;
 		/* the file is looked at right around its own sink's write, so that the window
 		 * in which another program could change it unseen is as short as can be */
-		gboolean checked = ts->sink == self->checked_sink;
-		gsize backlog = checked ? tldrs_trace_checked_begin(self) : 0;
+		gsize backlog = 0;
+		gboolean watched = tldrs_trace_watch_begin(self, ts, &backlog);
 		gboolean ok = tldrs_sink_write(ts->sink, ts->state, data, len, &error);
-		if (checked)
-			tldrs_trace_checked_end(self, len, backlog);
+		if (watched)
+			tldrs_trace_watch_end(self, ts, len, backlog);
 		if (!ok) {
 			self->write_errors++;
 			if (!ts->failing) {
@@ -209,13 +125,14 @@ tldrs_trace_flush_sinks(TldrsTrace *self, gboolean wait)
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		g_autoptr(GError) error = NULL;
 		/* only a sink with a backlog writes on flush */
-		gboolean checked = ts->sink == self->checked_sink &&
-		                   tldrs_sink_backlog(self->checked_sink) > 0;
-		gsize backlog = checked ? tldrs_trace_checked_begin(self) : 0;
+		gsize backlog = 0;
+		gboolean watched = ts->sink == self->verbatim_sink &&
+		                   tldrs_sink_backlog(ts->sink) > 0 &&
+		                   tldrs_trace_watch_begin(self, ts, &backlog);
 		gboolean ok = wait ? tldrs_sink_flush(ts->sink, ts->state, &error)
 		                   : tldrs_sink_flush_async(ts->sink, ts->state, &error);
-		if (checked)
-			tldrs_trace_checked_end(self, 0, backlog);
+		if (watched)
+			tldrs_trace_watch_end(self, ts, 0, backlog);
 		if (!ok) {
 			self->write_errors++;
 			if (!ts->failing) {
@@ -298,14 +215,15 @@ tldrs_trace_close(TldrsTrace *self)
 	/* a sink with a backlog makes a last try as it closes */
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
-		gboolean checked = ts->sink == self->checked_sink;
-		gsize backlog = checked ? tldrs_trace_checked_begin(self) : 0;
+		gsize backlog = 0;
+		gboolean watched = tldrs_trace_watch_begin(self, ts, &backlog);
 		tldrs_sink_close_trace(ts->sink, ts->state);
 		ts->state = NULL;
-		if (checked)
-			tldrs_trace_checked_end(self, 0, backlog);
+		if (watched)
+			tldrs_trace_watch_end(self, ts, 0, backlog);
 	}
-	self->checked_sink = NULL;
+	self->verbatim_sink = NULL;
+	g_clear_pointer(&self->watch, tldrs_checked_watch_free);
 	self->closed = TRUE;
 }
 
@@ -460,7 +378,7 @@ tldrs_trace_finalize(GObject *object)
 	g_array_unref(self->sinks);
 	g_byte_array_unref(self->pending);
 	g_ptr_array_unref(self->exit_paths);
-	g_free(self->checked_path);
+	g_clear_pointer(&self->watch, tldrs_checked_watch_free);
 	G_OBJECT_CLASS(tldrs_trace_parent_class)->finalize(object);
 }
 
@@ -483,9 +401,11 @@ tldrs_trace_init(TldrsTrace *self)
  * @id: a checked trace id
  * @file: (nullable): the exact file to store into (`serve --into-file`), or %NULL
  * @sinks: the daemon's sinks, borrowed for the trace's lifetime
+ * @checked: (nullable): what the daemon vouches for: the file of a sink that appends
+ *   verbatim is watched with it
  */
 TldrsTrace *
-tldrs_trace_new(const char *id, const char *file, GPtrArray *sinks)
+tldrs_trace_new(const char *id, const char *file, GPtrArray *sinks, TldrsChecked *checked)
 {
 	TldrsTrace *self;
 	g_return_val_if_fail(id != NULL, NULL);
@@ -497,7 +417,7 @@ tldrs_trace_new(const char *id, const char *file, GPtrArray *sinks)
 		ts.state = tldrs_sink_open_trace(ts.sink, id, file);
 		g_array_append_val(self->sinks, ts);
 	}
-	if (file == NULL)
-		tldrs_trace_checked_start(self);
+	if (file == NULL && checked != NULL)
+		tldrs_trace_watch_start(self, checked);
 	return self;
 }

@@ -5,6 +5,8 @@
 
 #include <glib-object.h>
 
+#include "tldrs-checked.h"
+
 G_BEGIN_DECLS
 
 #define TLDRS_TYPE_TRACE (tldrs_trace_get_type())
@@ -14,7 +16,7 @@ G_DECLARE_FINAL_TYPE(TldrsTrace, tldrs_trace, TLDRS, TRACE, GObject)
 #define TLDRS_TRACE_BATCH_BYTES (256 * 1024)
 
 TldrsTrace *
-tldrs_trace_new(const char *id, const char *file, GPtrArray *sinks);
+tldrs_trace_new(const char *id, const char *file, GPtrArray *sinks, TldrsChecked *checked);
 const char *
 tldrs_trace_get_id(TldrsTrace *self);
 void

@@ -16,6 +16,7 @@
 
 #include <glib/gstdio.h>
 
+#include "tldrs-checked.h"
 #include "tldrs-test-util.h"
 
 #define COPIED_MARK "bytes are lines the daemon checked"
@@ -295,6 +296,72 @@ test_existing_junk(void)
 	g_assert_false(get_tef(d, "tr-new", 10, 0, &copied));
 }
 
+static void
+append(const char *path, const char *data)
+{
+	int fd = g_open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(write(fd, data, strlen(data)), ==, (gssize)strlen(data));
+	close(fd);
+}
+
+static gboolean
+vouched_now(TldrsChecked *checked, const char *path)
+{
+	GStatBuf st;
+	guint64 size = 0;
+	g_assert_cmpint(g_stat(path, &st), ==, 0);
+	return tldrs_checked_lookup(checked, path, &st, &size) && size == (guint64)st.st_size;
+}
+
+/* in-process: a watched file is vouched for after each write that grew it by exactly what
+ * was stored, and no more once another hand touched it; the record is the daemon's own */
+static void
+test_watch(void)
+{
+	g_autofree char *dir = tldrs_test_mkdtemp();
+	g_autofree char *path = g_build_filename(dir, "tr-w.jsonl", NULL);
+	g_autoptr(TldrsChecked) checked = tldrs_checked_new();
+	g_autoptr(TldrsChecked) other = tldrs_checked_new();
+	g_autoptr(TldrsCheckedWatch) watch = tldrs_checked_watch_new(checked, path, "tr-w");
+	g_autofree char *e0 = event(0);
+	g_autofree char *e1 = event(1);
+
+	/* absent: trusted, nothing vouched for yet */
+	g_assert_true(tldrs_checked_watch_is_trusted(watch));
+	g_assert_true(tldrs_checked_watch_begin(watch));
+	append(path, e0);
+	tldrs_checked_watch_end(watch, strlen(e0), 0, 0);
+	g_assert_true(vouched_now(checked, path));
+	g_assert_false(vouched_now(other, path));
+	g_assert_false(vouched_now(NULL, path));
+
+	/* a sink that kept part of what it was given: the backlog says how much */
+	g_assert_true(tldrs_checked_watch_begin(watch));
+	append(path, e1);
+	tldrs_checked_watch_end(watch, strlen(e1) + 10, 0, 10);
+	g_assert_true(vouched_now(checked, path));
+
+	/* another program appends: the next write finds out, and the trust is gone */
+	append(path, e0);
+	g_test_expect_message("tldrs", G_LOG_LEVEL_INFO, "*was changed by another program*");
+	g_assert_false(tldrs_checked_watch_begin(watch));
+	g_test_assert_expected_messages();
+	g_assert_false(tldrs_checked_watch_is_trusted(watch));
+	g_assert_false(vouched_now(checked, path));
+
+	/* a file with lines from before: never trusted by a new watch */
+	{
+		g_autoptr(TldrsCheckedWatch) again = NULL;
+		g_test_expect_message(
+		        "tldrs", G_LOG_LEVEL_INFO, "*holds lines that this daemon did not store*");
+		again = tldrs_checked_watch_new(checked, path, "tr-w");
+		g_test_assert_expected_messages();
+		g_assert_false(tldrs_checked_watch_is_trusted(again));
+	}
+	tldrs_test_rm_rf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -304,5 +371,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/checked/other-writer", test_other_writer);
 	g_test_add_func("/tldrs/checked/truncated", test_truncated);
 	g_test_add_func("/tldrs/checked/existing-junk", test_existing_junk);
+	g_test_add_func("/tldrs/checked/watch", test_watch);
 	return g_test_run();
 }

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <gmodule.h>
 
 #include "tldrs-config.h"
 #include "tldrs-error.h"
@@ -373,6 +375,32 @@ test_load_errors(void)
 	assert_load_error("[Daemon]\n[Foo]\nKey=1\n", "[Foo]: unknown group");
 	assert_load_error("[daemon]\n", "[daemon]: unknown group");
 	assert_load_error("[Sink nosuch]\n", "[Sink nosuch]: unknown group");
+	/* a sink's keys are checked whether it is in Sinks= or not: it says which it has */
+	assert_load_error("[Sink gzip]\nLevl=1\n", "[Sink gzip] Levl: unknown key");
+	assert_load_error("[Daemon]\nSinks=jsonl\n[Sink tef]\nFormat=array\nOutputdir=/x\n",
+	                  "[Sink tef] Outputdir: unknown key");
+	assert_load_error("[Sink jsonl]\nLevel=1\n", "[Sink jsonl] Level: unknown key");
+	assert_load_error("[Sink ../jsonl]\n", "[Sink ../jsonl]: unknown group");
+	{
+		/* the installed layout, every plugin in one directory: the same message */
+		g_autofree char *dir = tldrs_test_mkdtemp();
+		g_auto(GStrv) build_dirs = g_strsplit(g_getenv("TLDRS_PLUGIN_DIR"), ":", -1);
+		g_autofree char *conf = g_strdup_printf("[Daemon]\nPluginDir=%s\nSinks=tef\n", dir);
+		for (guint i = 0; build_dirs[i] != NULL; i++) {
+			g_autoptr(GDir) d = g_dir_open(build_dirs[i], 0, NULL);
+			const char *fn;
+			while (d != NULL && (fn = g_dir_read_name(d)) != NULL) {
+				g_autofree char *from = g_build_filename(build_dirs[i], fn, NULL);
+				g_autofree char *to = g_build_filename(dir, fn, NULL);
+				if (g_str_has_prefix(fn, "tldrs-sink-") &&
+				    g_str_has_suffix(fn, "." G_MODULE_SUFFIX))
+					g_assert_cmpint(symlink(from, to), ==, 0);
+			}
+		}
+		assert_load_error(conf,
+		                  "[Daemon] Sinks: expected jsonl or gzip beside tef, got \"tef\"");
+		tldrs_test_rm_rf(dir);
+	}
 	assert_load_error("[Sink]\n", "[Sink]: unknown group");
 	assert_load_error("[Sinkgzip]\n", "[Sinkgzip]: unknown group");
 }

@@ -71,11 +71,18 @@ test_two_clients_one_trace(void)
 	                "{\"ph\":\"X\",\"name\":\"b\",\"ts\":2,\"dur\":1,\"pid\":2,\"tid\":5}\n");
 	tldrs_test_send(a, "{\"ph\":\"E\",\"name\":\"a\",\"ts\":3,\"pid\":1,\"tid\":0}\n");
 	tldrs_test_close(a);
-	g_usleep(200000);
-	/* b still holds the trace open */
+	/* the daemon has seen a leave (connection 2: the first was the start-up probe); b
+	 * (connection 3) still holds the trace open */
+	g_assert_true(tldrs_test_daemon_wait_log(d, "connection 2 closed\n", 5000));
 	g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
 	tldrs_test_close(b);
 	g_assert_true(tldrs_test_wait_for_file(out, 5000));
+	{
+		/* the trace closed only once b had gone */
+		g_autofree char *log = tldrs_test_daemon_log(d);
+		g_assert_true(
+		        tldrs_test_log_before(log, "connection 3 closed\n", "trace tr-two closed"));
+	}
 
 	root = tldrs_test_load_tef(out);
 	g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
@@ -138,10 +145,9 @@ test_forked_child_at_exit(void)
 		close(fd);
 		_exit(0);
 	}
-	/* the parent leaves first; the child still has the inherited connection */
+	/* the parent leaves first; the child still has the inherited connection (that the
+	 * trace stayed open for it shows in the file: it holds the child's last event) */
 	tldrs_test_close(parent);
-	g_usleep(100000);
-	g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
 	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
 	g_assert_true(WIFEXITED(status));
 	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
@@ -236,12 +242,20 @@ test_die_when_idle(void)
 	tldrs_test_send(a, "OPEN tr-idle\n");
 	tldrs_test_send(b, "DIE_WHEN_IDLE\n");
 	tldrs_test_close(b);
-	g_usleep(200000);
+	/* b (connection 3: the first was the start-up probe) is gone, a is still connected:
+	 * the daemon stays */
+	g_assert_true(tldrs_test_daemon_wait_log(d, "connection 3 closed\n", 5000));
 	g_assert_nonnull(g_subprocess_get_identifier(d->proc));
 	tldrs_test_send(a, e);
 	tldrs_test_close(a);
 	g_assert_cmpint(tldrs_test_daemon_wait(d), ==, 0);
 	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 1);
+	{
+		/* it left when a had gone, not before */
+		g_autofree char *log = tldrs_test_daemon_log(d);
+		g_assert_true(tldrs_test_log_before(
+		        log, "connection 2 closed\n", "DIE_WHEN_IDLE and no client left"));
+	}
 }
 
 typedef struct {
@@ -570,7 +584,8 @@ test_emit_onto_own_file(void)
 	tldrs_test_send(s, onto_socket);
 	tldrs_test_send(s, e1);
 	tldrs_test_close(s);
-	g_usleep(200000);
+	/* refused, the last of its lines read: the daemon still serves */
+	g_assert_true(tldrs_test_daemon_wait_log(d, "connection 2 closed\n", 5000));
 	g_assert_true(tldrs_test_socket_ready(d->socket_path));
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	check_stored(fn, 1, 2);

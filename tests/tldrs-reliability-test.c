@@ -158,12 +158,14 @@ test_other_user(void)
 	}
 	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
 	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-	g_usleep(300000);
-	/* DIE from another user did nothing */
+	/* DIE from another user did nothing: its connection was refused, never read */
+	g_assert_true(tldrs_test_daemon_wait_log(d, "refused a connection from uid 65534", 5000));
 	g_assert_nonnull(g_subprocess_get_identifier(d->proc));
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	log = tldrs_test_daemon_log(d);
 	g_assert_nonnull(strstr(log, "refused a connection from uid 65534"));
+	g_assert_null(strstr(log, "DIE received"));
+	g_assert_nonnull(strstr(log, "shutting down: signal received"));
 }
 
 /* RLIMIT_NOFILE raised to the hard limit; near it, accepting pauses instead of failing */
@@ -195,7 +197,9 @@ test_file_descriptors(void)
 		tldrs_test_send(socks[i], e);
 		g_hash_table_insert(expected, g_strdup_printf("%u/0", i), GUINT_TO_POINTER(1));
 	}
-	g_usleep(300000);
+	/* it reached its limit and paused, and is still there */
+	g_assert_true(
+	        tldrs_test_daemon_wait_log(d, "not accepting new connections for now", 10000));
 	g_assert_nonnull(g_subprocess_get_identifier(p));
 	for (guint i = 0; i < G_N_ELEMENTS(socks); i++)
 		tldrs_test_close(socks[i]);
@@ -271,7 +275,7 @@ test_open_flood(void)
 		holders[i] = tldrs_test_connect(d->socket_path);
 		tldrs_test_send(holders[i], open);
 	}
-	g_usleep(300000);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "too many traces open at once", 10000));
 	for (guint i = 0; i < G_N_ELEMENTS(holders); i++)
 		tldrs_test_close(holders[i]);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
@@ -294,7 +298,9 @@ test_max_clients(void)
 		socks[i] = tldrs_test_connect(d->socket_path);
 		g_usleep(20000);
 	}
-	g_usleep(200000);
+	/* the three beyond MaxClients were refused */
+	g_assert_true(
+	        tldrs_test_daemon_wait_log_count(d, "MaxClients=5 clients connected", 3, 10000));
 	for (guint i = 0; i < G_N_ELEMENTS(socks); i++) {
 		char c;
 		g_socket_set_blocking(socks[i], FALSE);
@@ -339,7 +345,7 @@ test_write_fault(void)
 		g_string_append(buf, e);
 	}
 	tldrs_test_send_len(s, buf->str, buf->len);
-	g_usleep(500000);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "File too large", 10000));
 	/* only whole lines in the file, and the daemon still serves */
 	g_assert_cmpint(g_stat(fn, &sb), ==, 0);
 	g_assert_cmpint(sb.st_size, <=, 20000);

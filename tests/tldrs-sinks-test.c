@@ -212,8 +212,17 @@ test_gzip_readable_while_written_and_after_crash(void)
 		tldrs_test_send(s, e);
 		tldrs_test_send(s, "\n");
 	}
-	g_usleep(500000);
-	lines = read_lines(gz);
+	/* readable while being written: every event within a few flush intervals */
+	for (guint i = 0; i < 500; i++) {
+		g_clear_pointer(&lines, g_ptr_array_unref);
+		if (g_file_test(gz, G_FILE_TEST_EXISTS)) {
+			lines = read_lines(gz);
+			if (lines->len >= 300)
+				break;
+		}
+		g_usleep(10000);
+	}
+	g_assert_nonnull(lines);
 	g_assert_cmpuint(lines->len, ==, 300);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGKILL), ==, -1);
 	g_clear_pointer(&lines, g_ptr_array_unref);
@@ -416,12 +425,7 @@ start_gzip_fsize_limited(void)
 static void
 wait_for_file_too_large(TldrsTestDaemon *d)
 {
-	for (guint i = 0; i < 1000; i++) {
-		g_autofree char *now = tldrs_test_daemon_log(d);
-		if (strstr(now, "File too large") != NULL)
-			return;
-		g_usleep(10000);
-	}
+	g_assert_true(tldrs_test_daemon_wait_log(d, "File too large", 10000));
 }
 
 static void
@@ -515,7 +519,8 @@ test_gzip_fault_backpressure(void)
 	thread = g_thread_new("sender", sender_thread, &sender);
 	/* the daemon stops reading: the sender stays blocked */
 	wait_for_file_too_large(d);
-	g_usleep(1500000);
+	g_assert_true(
+	        tldrs_test_daemon_wait_log(d, "a sink is behind: not reading from clients", 10000));
 	g_assert_cmpint(g_atomic_int_get(&sender.done), ==, 0);
 	g_assert_true(tldrs_test_socket_ready(d->socket_path));
 
@@ -549,7 +554,8 @@ test_failing_sink_alone(void)
 	g_assert_cmpint(g_rmdir(outdir), ==, 0);
 	g_file_set_contents(outdir, "in the way\n", -1, NULL);
 	send_events(d, "tr-f", 0, 100, TRUE);
-	g_usleep(300000);
+	/* its TEF file failed */
+	g_assert_true(tldrs_test_daemon_wait_log(d, "cannot write TEF to", 5000));
 	/* and comes back */
 	g_unlink(outdir);
 	g_mkdir(outdir, 0700);

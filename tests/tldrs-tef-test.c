@@ -708,6 +708,7 @@ test_write_fd(Fixture *f, gconstpointer data)
 	                                 "fd-out",
 	                                 TLDRS_TEF_FORMAT_OBJECT,
 	                                 "tr-fd",
+	                                 NULL,
 	                                 progress_cb,
 	                                 &p,
 	                                 &stats,
@@ -746,6 +747,7 @@ test_write_fd_error(Fixture *f, gconstpointer data)
 	                                  "the-output",
 	                                  TLDRS_TEF_FORMAT_OBJECT,
 	                                  "tr-1",
+	                                  NULL,
 	                                  NULL,
 	                                  NULL,
 	                                  &stats,
@@ -827,6 +829,9 @@ test_format_from_string(void)
 	g_assert_cmpstr(tldrs_tef_format_to_string(TLDRS_TEF_FORMAT_ARRAY), ==, "array");
 }
 
+/* what a daemon vouches for, as the daemon's TEF jobs are given it */
+static TldrsChecked *test_checked;
+
 static void
 vouch_for(const char *path)
 {
@@ -834,7 +839,7 @@ vouch_for(const char *path)
 	GStatBuf st;
 	g_assert_cmpint(g_stat(path, &st), ==, 0);
 	tldrs_checked_file_from_stat(&file, &st);
-	tldrs_state_vouch(path, &file);
+	tldrs_checked_vouch(test_checked, path, &file);
 }
 
 static char *
@@ -842,8 +847,16 @@ tef_of(const char *src, guint64 limit, const char *dest, TldrsTefStats *stats)
 {
 	g_autoptr(GError) error = NULL;
 	char *contents = NULL;
-	g_assert_true(tldrs_tef_write_file(
-	        src, limit, dest, TLDRS_TEF_FORMAT_OBJECT, "tr-v", stats, &error));
+	g_assert_true(tldrs_tef_write_file_full(src,
+	                                        limit,
+	                                        dest,
+	                                        TLDRS_TEF_FORMAT_OBJECT,
+	                                        "tr-v",
+	                                        test_checked,
+	                                        NULL,
+	                                        NULL,
+	                                        stats,
+	                                        &error));
 	g_assert_no_error(error);
 	g_file_get_contents(dest, &contents, NULL, &error);
 	g_assert_no_error(error);
@@ -891,7 +904,7 @@ test_checked_lines(Fixture *f, gconstpointer data)
 
 	/* a limit inside a line: that line is cut, and left out either way */
 	cut = in->len / 2 + 17;
-	tldrs_state_vouch(src, NULL);
+	tldrs_checked_vouch(test_checked, src, NULL);
 	cut_plain = tef_of(src, cut, dest, &st0);
 	vouch_for(src);
 	cut_copied = tef_of(src, cut, dest, &st1);
@@ -922,7 +935,7 @@ test_checked_lines(Fixture *f, gconstpointer data)
 	changed = tef_of(src, G_MAXUINT64, dest, &st1);
 	g_assert_null(strstr(changed, "{\"bad\":}"));
 	g_assert_cmpuint(st1.refused, ==, 1);
-	tldrs_state_vouch(src, NULL);
+	tldrs_checked_vouch(test_checked, src, NULL);
 }
 
 /* the copy of vouched lines against the plain rule it implements (every non-empty line is
@@ -965,7 +978,7 @@ test_checked_lines_shapes(Fixture *f, gconstpointer data)
 		src = write_file(f, "shapes.jsonl", in->str, in->len);
 		vouch_for(src);
 		got = tef_of(src, G_MAXUINT64, dest, &st);
-		tldrs_state_vouch(src, NULL);
+		tldrs_checked_vouch(test_checked, src, NULL);
 		g_string_append(want, "\n],");
 		g_assert_cmpuint(st.events, ==, events);
 		g_assert_cmpuint(st.refused, ==, 0);
@@ -986,7 +999,9 @@ test_checked_lines_shapes(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
+	g_autoptr(TldrsChecked) checked = tldrs_checked_new();
 	g_test_init(&argc, &argv, NULL);
+	test_checked = checked;
 
 #define ADD(name, func)                                                                            \
 	g_test_add("/tldrs/tef/" name, Fixture, NULL, fixture_setup, func, fixture_teardown)

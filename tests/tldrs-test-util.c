@@ -284,6 +284,38 @@ tldrs_test_wait_for_file(const char *path, guint timeout_ms)
 	return FALSE;
 }
 
+/* the daemon has logged @needle @n times (it runs with -v: debug lines too); FALSE after
+ * @timeout_ms */
+gboolean
+tldrs_test_daemon_wait_log_count(TldrsTestDaemon *d, const char *needle, guint n, guint timeout_ms)
+{
+	for (guint waited = 0; waited <= timeout_ms; waited += 10) {
+		g_autofree char *log = tldrs_test_daemon_log(d);
+		guint found = 0;
+		for (const char *p = strstr(log, needle); p != NULL; p = strstr(p + 1, needle))
+			found++;
+		if (found >= n)
+			return TRUE;
+		g_usleep(10000);
+	}
+	return FALSE;
+}
+
+gboolean
+tldrs_test_daemon_wait_log(TldrsTestDaemon *d, const char *needle, guint timeout_ms)
+{
+	return tldrs_test_daemon_wait_log_count(d, needle, 1, timeout_ms);
+}
+
+/* both are in @log, @first before @second */
+gboolean
+tldrs_test_log_before(const char *log, const char *first, const char *second)
+{
+	const char *a = strstr(log, first);
+	const char *b = strstr(log, second);
+	return a != NULL && b != NULL && a < b;
+}
+
 /* a TEF file: strict JSON (our validator) that json-glib also parses */
 JsonNode *
 tldrs_test_load_tef(const char *path)
@@ -346,4 +378,34 @@ tldrs_test_have_program(const char *name)
 {
 	g_autofree char *path = g_find_program_in_path(name);
 	return path != NULL;
+}
+
+/* @argv run to its end (found in PATH) with @envp (NULL: ours); its exit status, -1 when it
+ * was killed */
+int
+tldrs_test_run_env(char **out, char **err, const char *const *argv, const char *const *envp)
+{
+	g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	if (envp != NULL)
+		g_subprocess_launcher_set_environ(l, (char **)envp);
+	return tldrs_test_run(l, argv, out, err);
+}
+
+/* `meson install` of the build tree (TLDRS_BUILD_ROOT) into @destdir */
+void
+tldrs_test_meson_install(const char *destdir)
+{
+	g_autofree char *err = NULL;
+	const char *argv[] = {"meson",
+	                      "install",
+	                      "-C",
+	                      g_getenv("TLDRS_BUILD_ROOT"),
+	                      "--no-rebuild",
+	                      "--quiet",
+	                      "--destdir",
+	                      destdir,
+	                      NULL};
+	g_assert_nonnull(argv[3]);
+	if (tldrs_test_run_env(NULL, &err, argv, NULL) != 0)
+		g_error("meson install failed: %s", err);
 }

@@ -57,6 +57,12 @@ tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg
         G_GNUC_NULL_TERMINATED;
 gboolean
 tldrs_test_wait_for_file(const char *path, guint timeout_ms);
+gboolean
+tldrs_test_daemon_wait_log(TldrsTestDaemon *d, const char *needle, guint timeout_ms);
+gboolean
+tldrs_test_daemon_wait_log_count(TldrsTestDaemon *d, const char *needle, guint n, guint timeout_ms);
+gboolean
+tldrs_test_log_before(const char *log, const char *first, const char *second);
 JsonNode *
 tldrs_test_load_tef(const char *path);
 JsonArray *
@@ -68,5 +74,9 @@ tldrs_test_trace_file(TldrsTestDaemon *d, const char *id);
 
 gboolean
 tldrs_test_have_program(const char *name);
+int
+tldrs_test_run_env(char **out, char **err, const char *const *argv, const char *const *envp);
+void
+tldrs_test_meson_install(const char *destdir);
 
 G_END_DECLS

@@ -14,7 +14,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 /* The gzip sink: `<trace-id>.jsonl.gz` in the data directory.
  *
@@ -582,16 +582,7 @@ tldrs_gzip_sink_setup(TldrsSink *sink, const TldrsSinkSetup *setup, GError **err
 		g_autofree char *value =
 		        g_key_file_get_value(setup->config, setup->group, keys[i], NULL);
 		guint64 level = 0;
-		if (g_strcmp0(keys[i], "Level") != 0) {
-			g_set_error(error,
-			            G_IO_ERROR,
-			            G_IO_ERROR_INVALID_ARGUMENT,
-			            "%s: [%s] %s: unknown key",
-			            setup->config_path,
-			            setup->group,
-			            keys[i]);
-			return FALSE;
-		}
+		/* the daemon refused any key but Level */
 		g_strstrip(value);
 		if (!g_ascii_string_to_unsigned(value, 10, 1, 9, &level, NULL)) {
 			g_set_error(error,
@@ -774,6 +765,14 @@ tldrs_gzip_sink_finalize(GObject *object)
 static void
 tldrs_gzip_sink_iface_init(TldrsSinkInterface *iface)
 {
+	static const char *const keys[] = {"Level", NULL};
+	static const TldrsSinkInfo info = {
+	        .name = "gzip",
+	        .suffix = ".jsonl.gz",
+	        .flags = TLDRS_SINK_FLAG_STORES_EVENTS,
+	        .config_keys = keys,
+	};
+	iface->info = &info;
 	iface->setup = tldrs_gzip_sink_setup;
 	iface->open_trace = tldrs_gzip_sink_open_trace;
 	iface->write = tldrs_gzip_sink_write;

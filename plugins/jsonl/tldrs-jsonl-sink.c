@@ -13,7 +13,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 /* The jsonl sink: `<trace-id>.jsonl` in the data directory, one event per line, appended
  * with one write(2) per batch. Only whole lines ever stay in the file: a short write (a full
@@ -49,20 +49,7 @@ static gboolean
 tldrs_jsonl_sink_setup(TldrsSink *sink, const TldrsSinkSetup *setup, GError **error)
 {
 	TldrsJsonlSink *self = TLDRS_JSONL_SINK(sink);
-	g_auto(GStrv) keys = NULL;
-
-	if (setup->config != NULL && g_key_file_has_group(setup->config, setup->group))
-		keys = g_key_file_get_keys(setup->config, setup->group, NULL, NULL);
-	if (keys != NULL && keys[0] != NULL) {
-		g_set_error(error,
-		            G_IO_ERROR,
-		            G_IO_ERROR_INVALID_ARGUMENT,
-		            "%s: [%s] %s: unknown key",
-		            setup->config_path,
-		            setup->group,
-		            keys[0]);
-		return FALSE;
-	}
+	/* no keys of its own (the daemon refuses any in [Sink jsonl]) */
 	self->data_dir = g_strdup(setup->data_dir);
 	return TRUE;
 }
@@ -255,6 +242,15 @@ tldrs_jsonl_sink_finalize(GObject *object)
 static void
 tldrs_jsonl_sink_iface_init(TldrsSinkInterface *iface)
 {
+	static const char *const keys[] = {NULL};
+	static const TldrsSinkInfo info = {
+	        .name = "jsonl",
+	        .suffix = ".jsonl",
+	        .flags = TLDRS_SINK_FLAG_STORES_EVENTS | TLDRS_SINK_FLAG_APPENDS_VERBATIM |
+	                 TLDRS_SINK_FLAG_INTO_FILE,
+	        .config_keys = keys,
+	};
+	iface->info = &info;
 	iface->setup = tldrs_jsonl_sink_setup;
 	iface->open_trace = tldrs_jsonl_sink_open_trace;
 	iface->write = tldrs_jsonl_sink_write;

@@ -4,24 +4,27 @@
 #define G_LOG_DOMAIN "tldrs-sink-tef"
 
 #include <errno.h>
-#include <sys/stat.h>
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#include "tldrs-sink.h"
+#include <tldrs/tldrs-sink.h>
 
 /* The TEF sink: when a trace closes (its last connection is gone) it leaves a ready-to-open
- * `<trace-id>.json` in OutputDir, written by the daemon's one TEF writer from the events
- * another sink stored (jsonl or gzip) — the same file `tldrs get-tef` gives. Writing runs in
- * a worker thread; shutdown waits for it. */
+ * `<trace-id>.json` in OutputDir, written by the daemon's TEF writer from the events another
+ * sink stored (jsonl or gzip) — the same file `tldrs get-tef` gives. The daemon runs the
+ * writing like any of its TEF jobs: in a worker, seen by retention, finished before exit. */
 
 struct _TldrsTefSink {
 	GObject parent_instance;
 	char *output_dir;
 	char *format;
-	TldrsSinkSetup setup; /* only write_tef is kept */
-	GThreadPool *pool;
+	void (*start_tef)(gpointer tef_writer,
+	                  const char *source,
+	                  const char *dest,
+	                  const char *format,
+	                  const char *trace_id);
+	gpointer tef_writer;
 };
 
 G_DECLARE_FINAL_TYPE(TldrsTefSink, tldrs_tef_sink, TLDRS, TEF_SINK, GObject)
@@ -29,13 +32,6 @@ G_DECLARE_FINAL_TYPE(TldrsTefSink, tldrs_tef_sink, TLDRS, TEF_SINK, GObject)
 typedef struct {
 	char *id;
 } TldrsTefTrace;
-
-typedef struct {
-	char *id;
-	char *source;
-	guint64 limit;
-	char *dest;
-} TldrsTefJob;
 
 static void
 tldrs_tef_sink_iface_init(TldrsSinkInterface *iface);
@@ -62,29 +58,6 @@ tldrs_tef_sink_fail(GError **error,
 	            expected,
 	            value);
 	return FALSE;
-}
-
-static void
-tldrs_tef_sink_run(gpointer data, gpointer user_data)
-{
-	TldrsTefJob *job = data;
-	TldrsTefSink *self = TLDRS_TEF_SINK(user_data);
-	g_autoptr(GError) error = NULL;
-	guint64 events = 0;
-
-	if (!self->setup.write_tef(
-	            job->source, job->limit, job->dest, self->format, job->id, &events, &error)) {
-		g_warning("trace %s: cannot write %s: %s", job->id, job->dest, error->message);
-	} else {
-		g_info("trace %s: wrote %s (%" G_GUINT64_FORMAT " events)",
-		       job->id,
-		       job->dest,
-		       events);
-	}
-	g_free(job->id);
-	g_free(job->source);
-	g_free(job->dest);
-	g_free(job);
 }
 
 static gboolean
@@ -119,18 +92,10 @@ tldrs_tef_sink_setup(TldrsSink *sink, const TldrsSinkSetup *setup, GError **erro
 				        error, setup, keys[i], "object or array", value);
 			g_free(self->format);
 			self->format = g_strdup(value);
-		} else {
-			g_set_error(error,
-			            G_IO_ERROR,
-			            G_IO_ERROR_INVALID_ARGUMENT,
-			            "%s: [%s] %s: unknown key",
-			            setup->config_path,
-			            setup->group,
-			            keys[i]);
-			return FALSE;
 		}
+		/* the daemon refused any other key */
 	}
-	if (setup->write_tef == NULL) {
+	if (setup->start_tef == NULL) {
 		g_set_error_literal(error,
 		                    G_IO_ERROR,
 		                    G_IO_ERROR_NOT_SUPPORTED,
@@ -146,8 +111,8 @@ tldrs_tef_sink_setup(TldrsSink *sink, const TldrsSinkSetup *setup, GError **erro
 		            g_strerror(errno));
 		return FALSE;
 	}
-	self->setup.write_tef = setup->write_tef;
-	self->pool = g_thread_pool_new(tldrs_tef_sink_run, self, 1, FALSE, NULL);
+	self->start_tef = setup->start_tef;
+	self->tef_writer = setup->tef_writer;
 	return TRUE;
 }
 
@@ -178,19 +143,12 @@ tldrs_tef_sink_trace_complete(TldrsSink *sink, gpointer trace, const char *store
 {
 	TldrsTefSink *self = TLDRS_TEF_SINK(sink);
 	TldrsTefTrace *t = trace;
-	TldrsTefJob *job = g_new0(TldrsTefJob, 1);
 	g_autofree char *base = g_strconcat(t->id, ".json", NULL);
-	GStatBuf sb;
+	g_autofree char *dest = g_build_filename(self->output_dir, base, NULL);
 
-	job->id = g_strdup(t->id);
-	job->source = g_strdup(stored_file);
-	/* a snapshot: a later run of the same trace id may append meanwhile */
-	job->limit = G_MAXUINT64;
-	if (stored_file != NULL && !g_str_has_suffix(stored_file, ".gz") &&
-	    g_stat(stored_file, &sb) == 0)
-		job->limit = (guint64)sb.st_size;
-	job->dest = g_build_filename(self->output_dir, base, NULL);
-	g_thread_pool_push(self->pool, job, NULL);
+	/* the daemon reads what @stored_file holds now: a later run of the same trace id may
+	 * append meanwhile */
+	self->start_tef(self->tef_writer, stored_file, dest, self->format, t->id);
 }
 
 static void
@@ -205,19 +163,9 @@ tldrs_tef_sink_close_trace(TldrsSink *sink, gpointer trace)
 }
 
 static void
-tldrs_tef_sink_shutdown(TldrsSink *sink)
-{
-	TldrsTefSink *self = TLDRS_TEF_SINK(sink);
-	/* finish every TEF file in the queue */
-	if (self->pool != NULL)
-		g_thread_pool_free(g_steal_pointer(&self->pool), FALSE, TRUE);
-}
-
-static void
 tldrs_tef_sink_finalize(GObject *object)
 {
 	TldrsTefSink *self = TLDRS_TEF_SINK(object);
-	tldrs_tef_sink_shutdown(TLDRS_SINK(self));
 	g_free(self->output_dir);
 	g_free(self->format);
 	G_OBJECT_CLASS(tldrs_tef_sink_parent_class)->finalize(object);
@@ -226,12 +174,19 @@ tldrs_tef_sink_finalize(GObject *object)
 static void
 tldrs_tef_sink_iface_init(TldrsSinkInterface *iface)
 {
+	static const char *const keys[] = {"OutputDir", "Format", NULL};
+	static const TldrsSinkInfo info = {
+	        .name = "tef",
+	        .suffix = ".json",
+	        .flags = TLDRS_SINK_FLAG_NEEDS_STORED_EVENTS,
+	        .config_keys = keys,
+	};
+	iface->info = &info;
 	iface->setup = tldrs_tef_sink_setup;
 	iface->open_trace = tldrs_tef_sink_open_trace;
 	iface->write = tldrs_tef_sink_write;
 	iface->trace_complete = tldrs_tef_sink_trace_complete;
 	iface->close_trace = tldrs_tef_sink_close_trace;
-	iface->shutdown = tldrs_tef_sink_shutdown;
 }
 
 static void

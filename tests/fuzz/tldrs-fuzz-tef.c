@@ -16,8 +16,8 @@
 
 #include <glib/gstdio.h>
 
+#include "tldrs-checked.h"
 #include "tldrs-json.h"
-#include "tldrs-state.h"
 #include "tldrs-tef.h"
 
 int
@@ -69,7 +69,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	TldrsTefStats stats = {0};
 	gboolean vouched;
 	off_t len;
+	/* what the daemon vouches for, as its TEF jobs are given it */
+	static TldrsChecked *checked = NULL;
 
+	if (checked == NULL)
+		checked = tldrs_checked_new();
 	if (in < 0 || out < 0 || !write_all(in, data, size))
 		abort();
 	in_path = g_strdup_printf("/proc/self/fd/%d", in);
@@ -82,7 +86,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (g_stat(in_path, &st) != 0)
 			abort();
 		tldrs_checked_file_from_stat(&file, &st);
-		tldrs_state_vouch(in_path, &file);
+		tldrs_checked_vouch(checked, in_path, &file);
 	}
 	if (!tldrs_tef_write_fd(in_path,
 	                        G_MAXUINT64,
@@ -90,6 +94,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                        "fuzz",
 	                        data[0] & 1 ? TLDRS_TEF_FORMAT_ARRAY : TLDRS_TEF_FORMAT_OBJECT,
 	                        "fuzz \"id\"",
+	                        checked,
 	                        NULL,
 	                        NULL,
 	                        &stats,
@@ -102,7 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pread(out, result + 7, (size_t)len, 0) != len)
 		abort();
 	if (vouched) {
-		tldrs_state_vouch(in_path, NULL);
+		tldrs_checked_vouch(checked, in_path, NULL);
 		check_vouched_copy(data, size, result + 7, (gsize)len, stats.events);
 		/* a vouched file's lines are not checked: the output need not be JSON */
 		close(in);
