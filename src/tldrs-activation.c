@@ -18,22 +18,24 @@
  * libsystemd. The listening socket of tldrs.socket (sd_listen_fds(3)) and sd_notify(3). */
 
 /**
- * tldrs_activation_take_socket:
+ * tldrs_activation_take_sockets:
  *
- * LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES: a listening unix stream socket handed over by
- * systemd. Unsets those variables, so call it before any thread exists.
+ * LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES: the listening unix stream sockets handed over by
+ * systemd (tldrs.socket listens on the shared and the private socket). Unsets those
+ * variables, so call it before any thread exists.
  *
- * Returns: (transfer full) (nullable): the socket, or %NULL without error when there is none
+ * Returns: (transfer full) (nullable): the sockets, the one named "tldrs"
+ *   (FileDescriptorName=) first, or %NULL without error when there are none
  */
-GSocket *
-tldrs_activation_take_socket(GError **error)
+GPtrArray *
+tldrs_activation_take_sockets(GError **error)
 {
 	const char *pid = g_getenv("LISTEN_PID");
 	const char *fds = g_getenv("LISTEN_FDS");
 	const char *names = g_getenv("LISTEN_FDNAMES");
+	g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func(g_object_unref);
+	g_auto(GStrv) list = NULL;
 	guint64 n = 0;
-	int fd = 3; /* SD_LISTEN_FDS_START */
-	GSocket *socket;
 
 	if (pid == NULL || fds == NULL)
 		return NULL;
@@ -43,34 +45,37 @@ tldrs_activation_take_socket(GError **error)
 		g_set_error(error, TLDRS_ERROR, TLDRS_ERROR_FAILED, "bad LISTEN_FDS=%s", fds);
 		return NULL;
 	}
-	/* several sockets: the one named "tldrs" (FileDescriptorName=), else the first */
-	if (names != NULL) {
-		g_auto(GStrv) list = g_strsplit(names, ":", -1);
-		for (guint i = 0; list[i] != NULL && i < n; i++) {
-			if (g_strcmp0(list[i], "tldrs") == 0)
-				fd = 3 + (int)i;
-		}
-	}
+	list = names != NULL ? g_strsplit(names, ":", -1) : NULL;
 	for (int i = 3; i < 3 + (int)n; i++)
 		fcntl(i, F_SETFD, FD_CLOEXEC);
 	g_unsetenv("LISTEN_PID");
 	g_unsetenv("LISTEN_FDS");
 	g_unsetenv("LISTEN_FDNAMES");
-	socket = g_socket_new_from_fd(fd, error);
-	if (socket == NULL) {
-		g_prefix_error(error, "the socket passed by systemd: ");
-		return NULL;
+	for (guint i = 0; i < n; i++) {
+		GSocket *socket = g_socket_new_from_fd(3 + (int)i, error);
+		if (socket == NULL) {
+			g_prefix_error(error, "a socket passed by systemd: ");
+			return NULL;
+		}
+		if (g_socket_get_family(socket) != G_SOCKET_FAMILY_UNIX ||
+		    g_socket_get_socket_type(socket) != G_SOCKET_TYPE_STREAM) {
+			g_set_error(error,
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_FAILED,
+			            "a socket passed by systemd is not a unix stream socket");
+			g_object_unref(socket);
+			return NULL;
+		}
+		g_ptr_array_add(sockets, socket);
 	}
-	if (g_socket_get_family(socket) != G_SOCKET_FAMILY_UNIX ||
-	    g_socket_get_socket_type(socket) != G_SOCKET_TYPE_STREAM) {
-		g_set_error(error,
-		            TLDRS_ERROR,
-		            TLDRS_ERROR_FAILED,
-		            "the socket passed by systemd is not a unix stream socket");
-		g_object_unref(socket);
-		return NULL;
+	/* the one named "tldrs" first: the daemon's main socket */
+	for (guint i = 1; list != NULL && list[i - 1] != NULL && i < sockets->len; i++) {
+		if (g_strcmp0(list[i], "tldrs") == 0) {
+			g_ptr_array_insert(sockets, 0, g_ptr_array_steal_index(sockets, i));
+			break;
+		}
 	}
-	return socket;
+	return g_steal_pointer(&sockets);
 }
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET */

@@ -7,8 +7,8 @@
 
 G_BEGIN_DECLS
 
-GSocket *
-tldrs_activation_take_socket(GError **error);
+GPtrArray *
+tldrs_activation_take_sockets(GError **error);
 void
 tldrs_activation_notify(const char *state);
 

@@ -18,16 +18,6 @@
  * daemon behind it is the user's own: nothing (events, argv, output paths) is sent to a
  * socket whose peer is another user, whatever the socket's path or mode says. */
 
-/* $XDG_RUNTIME_DIR/tldrs.socket, in a directory no other user can enter; NULL without it */
-char *
-tldrs_client_socket_private_path(void)
-{
-	const char *runtime = g_getenv("XDG_RUNTIME_DIR");
-	if (runtime == NULL || runtime[0] != '/')
-		return NULL;
-	return g_build_filename(runtime, "tldrs.socket", NULL);
-}
-
 static gboolean
 tldrs_client_socket_live(const char *path)
 {
@@ -57,7 +47,7 @@ tldrs_client_socket_path(const char *opt_socket)
 	plain = tldrs_config_default_socket_path();
 	if ((env != NULL && env[0] != '\0') || g_strcmp0(config->socket_path, plain) != 0)
 		return g_strdup(config->socket_path);
-	private_path = tldrs_client_socket_private_path();
+	private_path = tldrs_config_private_socket_path();
 	if (private_path != NULL && tldrs_client_socket_live(private_path))
 		return g_steal_pointer(&private_path);
 	return g_strdup(config->socket_path);

@@ -8,8 +8,6 @@
 G_BEGIN_DECLS
 
 char *
-tldrs_client_socket_private_path(void);
-char *
 tldrs_client_socket_path(const char *opt_socket);
 GSocket *
 tldrs_client_socket_connect(const char *path, GError **error);

@@ -16,16 +16,33 @@
 #include "tldrs-error.h"
 #include "tldrs-plugin-loader.h"
 
+/* where existing clients look: $TMPDIR/tldrs.socket, /tmp/tldrs.socket */
+char *
+tldrs_config_shared_socket_path(void)
+{
+	const char *tmpdir = g_getenv("TMPDIR");
+	if (tmpdir == NULL || tmpdir[0] == '\0')
+		tmpdir = "/tmp";
+	return g_build_filename(tmpdir, "tldrs.socket", NULL);
+}
+
+/* $XDG_RUNTIME_DIR/tldrs.socket, in a directory no other user can enter; NULL without it */
+char *
+tldrs_config_private_socket_path(void)
+{
+	const char *runtime = g_getenv("XDG_RUNTIME_DIR");
+	if (runtime == NULL || runtime[0] != '/')
+		return NULL;
+	return g_build_filename(runtime, "tldrs.socket", NULL);
+}
+
 char *
 tldrs_config_default_socket_path(void)
 {
 	const char *env = g_getenv("TRACE_TEF_TLDR_SOCKET");
-	const char *tmpdir = g_getenv("TMPDIR");
 	if (env != NULL && env[0] != '\0')
 		return g_strdup(env);
-	if (tmpdir == NULL || tmpdir[0] == '\0')
-		tmpdir = "/tmp";
-	return g_build_filename(tmpdir, "tldrs.socket", NULL);
+	return tldrs_config_shared_socket_path();
 }
 
 char *

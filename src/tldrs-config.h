@@ -41,6 +41,10 @@ tldrs_config_new(void);
 char *
 tldrs_config_default_socket_path(void);
 char *
+tldrs_config_shared_socket_path(void);
+char *
+tldrs_config_private_socket_path(void);
+char *
 tldrs_config_default_data_dir(void);
 char *
 tldrs_config_find_file(void);

@@ -550,7 +550,7 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 {
 	g_autoptr(TldrsDaemon) self = g_object_new(TLDRS_TYPE_DAEMON, NULL);
 	g_autoptr(GError) error_local = NULL;
-	GSocket *activated;
+	GPtrArray *activated;
 
 	g_return_val_if_fail(config != NULL, NULL);
 	self->config = config;
@@ -576,7 +576,7 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	g_signal_connect(
 	        self->listener, "connection", G_CALLBACK(tldrs_daemon_connection_cb), self);
 	/* before any thread exists: it changes the environment */
-	activated = tldrs_activation_take_socket(&error_local);
+	activated = tldrs_activation_take_sockets(&error_local);
 	if (error_local != NULL) {
 		g_propagate_error(error, g_steal_pointer(&error_local));
 		return NULL;
@@ -618,20 +618,64 @@ tldrs_daemon_idle_exit_cb(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
-/* bind the socket: a stale one left by a dead daemon is replaced, a live one is not */
+/* bind the sockets: the configured one and, when that is the shared default (or the private
+ * one), both the shared $TMPDIR/tldrs.socket that existing clients look for and the private
+ * $XDG_RUNTIME_DIR/tldrs.socket. A stale socket left by a dead daemon is replaced, a live
+ * one is not; a shared socket that another user's daemon holds is left to it, loudly */
 gboolean
 tldrs_daemon_listen(TldrsDaemon *self, GError **error)
 {
+	g_autofree char *shared = tldrs_config_shared_socket_path();
+	g_autofree char *private_path = tldrs_config_private_socket_path();
+	g_autoptr(GError) error_local = NULL;
+	const char *main_path = self->config->socket_path;
+	const char *other = NULL;
+
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
+	if (private_path != NULL && g_strcmp0(private_path, shared) != 0) {
+		if (g_strcmp0(main_path, shared) == 0)
+			other = private_path;
+		else if (g_strcmp0(main_path, private_path) == 0)
+			other = shared;
+	}
 	if (!tldrs_listener_listen(
-	            self->listener, self->config->socket_path, self->config->replace, error))
-		return FALSE;
+	            self->listener, main_path, self->config->replace, &error_local)) {
+		if (other == NULL ||
+		    !g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED)) {
+			g_propagate_error(error, g_steal_pointer(&error_local));
+			return FALSE;
+		}
+		g_warning("%s: serving only %s; clients that use %s reach that user's daemon, not "
+		          "this one: point them at %s with TRACE_TEF_TLDR_SOCKET",
+		          error_local->message,
+		          other,
+		          main_path,
+		          other);
+		g_clear_error(&error_local);
+		main_path = other;
+		other = NULL;
+		if (!tldrs_listener_listen(self->listener, main_path, self->config->replace, error))
+			return FALSE;
+	}
+	if (other != NULL && tldrs_listener_get_bound_path(self->listener) != NULL &&
+	    !tldrs_listener_listen_also(self->listener, other, &error_local)) {
+		g_warning("%s: serving only %s", error_local->message, main_path);
+		g_clear_error(&error_local);
+	}
 	/* systemd's socket may be another one */
 	if (g_strcmp0(self->config->socket_path, tldrs_listener_get_path(self->listener)) != 0) {
 		g_free(self->config->socket_path);
 		self->config->socket_path = g_strdup(tldrs_listener_get_path(self->listener));
 	}
 	return TRUE;
+}
+
+/* every socket the daemon serves, the main one first */
+GStrv
+tldrs_daemon_get_socket_paths(TldrsDaemon *self)
+{
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), NULL);
+	return tldrs_listener_get_paths(self->listener);
 }
 
 static gboolean

@@ -18,6 +18,8 @@ TldrsDaemon *
 tldrs_daemon_new(TldrsConfig *config, GError **error);
 gboolean
 tldrs_daemon_listen(TldrsDaemon *self, GError **error);
+GStrv
+tldrs_daemon_get_socket_paths(TldrsDaemon *self);
 gboolean
 tldrs_daemon_start(TldrsDaemon *self, GError **error);
 int

@@ -16,6 +16,7 @@
 
 #include "tldrs-data-dir-lock.h"
 #include "tldrs-error.h"
+#include "tldrs-owned-dir.h"
 
 /* The data directory's lock: the directory is created on demand and used by one daemon at
  * a time, which holds `.tldrs.lock` (flock) with its pid in it while it runs. */
@@ -52,6 +53,9 @@ tldrs_data_dir_lock_new(const char *dir, gboolean lock, GError **error)
 	}
 	if (!lock)
 		return g_steal_pointer(&self);
+	/* the daemon's own: no other user may put files in it for the daemon to read */
+	if (!tldrs_owned_dir_check(dir, FALSE, error))
+		return NULL;
 	lock_path = g_build_filename(dir, ".tldrs.lock", NULL);
 	self->fd = g_open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (self->fd < 0) {

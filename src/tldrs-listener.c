@@ -17,21 +17,28 @@
 
 #include "tldrs-error.h"
 #include "tldrs-listener.h"
+#include "tldrs-owned-dir.h"
 
 /* The listener: the daemon's unix socket (bound here, or passed by systemd) and a
  * GSocketService accepting on it. It lets in only the daemon's own user and at most
  * MaxClients connections, and stops accepting for a moment when the daemon is close to its
  * open-files limit. Every accepted connection is announced with the "connection" signal. */
 
+/* a socket served: bound by us (removed at exit) or passed by systemd */
+typedef struct {
+	GSocket *socket;
+	char *path;
+	gboolean bound;
+	dev_t dev;
+	ino_t ino;
+} TldrsListenerSocket;
+
 struct _TldrsListener {
 	GObject parent_instance;
 	GSocketService *service;
-	GSocket *socket;           /* the listening socket */
-	GSocket *activated_socket; /* from systemd, until listen() */
-	char *path;                /* the socket served */
-	char *bound_path;          /* the socket we bound and remove at exit, or NULL */
-	dev_t bound_dev;
-	ino_t bound_ino;
+	GPtrArray *sockets;   /* TldrsListenerSocket, the main one first */
+	GPtrArray *activated; /* GSocket from systemd, until listen() */
+	char *path;           /* the main socket served */
 	uid_t uid;
 	guint max_clients;
 	TldrsLogLimit *log_limit; /* borrowed */
@@ -156,116 +163,149 @@ tldrs_listener_incoming_cb(GSocketService *service,
 	return TRUE;
 }
 
-/**
- * tldrs_listener_adopt:
- * @socket: (transfer full): a listening socket passed by systemd
- *
- * listen() serves @socket instead of binding one.
- */
-void
-tldrs_listener_adopt(TldrsListener *self, GSocket *socket)
+static void
+tldrs_listener_socket_free(TldrsListenerSocket *ls)
 {
-	g_return_if_fail(TLDRS_IS_LISTENER(self));
-	g_clear_object(&self->activated_socket);
-	self->activated_socket = socket;
+	GStatBuf sb;
+	/* only our own socket: a newer daemon may have replaced it */
+	if (ls->bound && g_lstat(ls->path, &sb) == 0 && sb.st_dev == ls->dev &&
+	    sb.st_ino == ls->ino)
+		g_unlink(ls->path);
+	g_clear_object(&ls->socket);
+	g_free(ls->path);
+	g_free(ls);
 }
 
+/**
+ * tldrs_listener_adopt:
+ * @sockets: (transfer full): the listening sockets passed by systemd, the main one first
+ *
+ * listen() serves @sockets instead of binding any.
+ */
+void
+tldrs_listener_adopt(TldrsListener *self, GPtrArray *sockets)
+{
+	g_return_if_fail(TLDRS_IS_LISTENER(self));
+	g_clear_pointer(&self->activated, g_ptr_array_unref);
+	self->activated = sockets;
+}
+
+/* the sockets systemd passed: serve them, bind nothing */
 static gboolean
-tldrs_listener_socket_is_live(const char *path)
+tldrs_listener_listen_activated(TldrsListener *self, GError **error)
+{
+	g_autoptr(GPtrArray) activated = g_steal_pointer(&self->activated);
+
+	for (guint i = 0; i < activated->len; i++) {
+		GSocket *socket = g_ptr_array_index(activated, i);
+		g_autoptr(GSocketAddress) local = g_socket_get_local_address(socket, NULL);
+		TldrsListenerSocket *ls = g_new0(TldrsListenerSocket, 1);
+		ls->socket = g_object_ref(socket);
+		if (local != NULL && G_IS_UNIX_SOCKET_ADDRESS(local))
+			ls->path = g_strdup(
+			        g_unix_socket_address_get_path(G_UNIX_SOCKET_ADDRESS(local)));
+		else
+			ls->path = g_strdup("?");
+		g_ptr_array_add(self->sockets, ls);
+		if (!g_socket_listener_add_socket(
+		            G_SOCKET_LISTENER(self->service), socket, NULL, error))
+			return FALSE;
+		g_info("using the socket passed by systemd: %s", ls->path);
+	}
+	g_free(self->path);
+	self->path = g_strdup(((TldrsListenerSocket *)g_ptr_array_index(self->sockets, 0))->path);
+	return TRUE;
+}
+
+/* the user whose process listens on @path, or -1 when none does */
+static gint64
+tldrs_listener_socket_owner(const char *path)
 {
 	g_autoptr(GSocket) probe = g_socket_new(
 	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
 	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-	if (probe == NULL)
-		return FALSE;
-	return g_socket_connect(probe, addr, NULL, NULL);
+	g_autoptr(GCredentials) creds = NULL;
+	if (probe == NULL || !g_socket_connect(probe, addr, NULL, NULL))
+		return -1;
+	creds = g_socket_get_credentials(probe, NULL);
+	return creds != NULL ? (gint64)g_credentials_get_unix_user(creds, NULL) : -1;
 }
 
-/* the socket systemd passed: serve it, bind nothing */
-static gboolean
-tldrs_listener_listen_activated(TldrsListener *self, GError **error)
-{
-	g_autoptr(GSocket) socket = g_steal_pointer(&self->activated_socket);
-	g_autoptr(GSocketAddress) local = g_socket_get_local_address(socket, NULL);
-
-	if (local != NULL && G_IS_UNIX_SOCKET_ADDRESS(local)) {
-		g_free(self->path);
-		self->path = g_strdup(g_unix_socket_address_get_path(G_UNIX_SOCKET_ADDRESS(local)));
-	}
-	self->socket = g_object_ref(socket);
-	if (!g_socket_listener_add_socket(G_SOCKET_LISTENER(self->service), socket, NULL, error))
-		return FALSE;
-	g_info("using the socket passed by systemd: %s", self->path);
-	return TRUE;
-}
-
-/**
- * tldrs_listener_listen:
- * @path: the socket to bind
- * @replace: the daemon that listens on @path is shutting down: wait for it
- *
- * Binds @path (or serves the socket systemd passed, see tldrs_listener_adopt()). A stale
- * socket left by a dead daemon is replaced, a live one is not. Accepting starts with
- * tldrs_listener_start().
- */
-gboolean
-tldrs_listener_listen(TldrsListener *self, const char *path, gboolean replace, GError **error)
+/* bind and listen on @path; @replace: the daemon that listens there is shutting down */
+static TldrsListenerSocket *
+tldrs_listener_bind(TldrsListener *self, const char *path, gboolean replace, GError **error)
 {
 	g_autoptr(GSocket) socket = NULL;
 	g_autoptr(GSocketAddress) addr = NULL;
 	g_autoptr(GError) error_local = NULL;
 	g_autofree char *dir = NULL;
+	TldrsListenerSocket *ls;
 	GStatBuf sb;
 	mode_t old_umask;
 	gboolean ok;
 
-	g_return_val_if_fail(TLDRS_IS_LISTENER(self), FALSE);
-	g_return_val_if_fail(path != NULL, FALSE);
-
-	g_free(self->path);
-	self->path = g_strdup(path);
-	if (self->activated_socket != NULL)
-		return tldrs_listener_listen_activated(self, error);
 	if (strlen(path) >= 108) {
 		g_set_error(error,
 		            TLDRS_ERROR,
 		            TLDRS_ERROR_INVALID_ARGUMENT,
 		            _("socket path too long (at most 107 bytes): %s"),
 		            path);
-		return FALSE;
+		return NULL;
 	}
+	dir = g_path_get_dirname(path);
+	if (!tldrs_owned_dir_check(dir, TRUE, error))
+		return NULL;
 	if (g_lstat(path, &sb) == 0) {
+		gint64 owner;
 		if (!S_ISSOCK(sb.st_mode)) {
 			g_set_error(error,
 			            TLDRS_ERROR,
 			            TLDRS_ERROR_BUSY,
 			            _("%s exists and is not a socket"),
 			            path);
-			return FALSE;
+			return NULL;
 		}
 		/* --replace: the daemon we took the bus name from is shutting down */
 		for (guint i = 0; replace && i < 500 && g_lstat(path, &sb) == 0 &&
-		                  tldrs_listener_socket_is_live(path);
+		                  tldrs_listener_socket_owner(path) == (gint64)self->uid;
 		     i++)
 			g_usleep(10000);
-		if (g_lstat(path, &sb) == 0 && tldrs_listener_socket_is_live(path)) {
+		owner = g_lstat(path, &sb) == 0 ? tldrs_listener_socket_owner(path) : -1;
+		if (owner >= 0 && owner != (gint64)self->uid) {
+			g_set_error(error,
+			            G_IO_ERROR,
+			            G_IO_ERROR_PERMISSION_DENIED,
+			            _("%s is held by a daemon of another user (uid %u)"),
+			            path,
+			            (guint)owner);
+			return NULL;
+		}
+		if (owner >= 0) {
 			g_set_error(error,
 			            TLDRS_ERROR,
 			            TLDRS_ERROR_BUSY,
 			            _("another daemon is already listening on %s"),
 			            path);
-			return FALSE;
+			return NULL;
+		}
+		if (sb.st_uid != self->uid) {
+			g_set_error(error,
+			            G_IO_ERROR,
+			            G_IO_ERROR_PERMISSION_DENIED,
+			            _("%s is left by another user (uid %u)"),
+			            path,
+			            (guint)sb.st_uid);
+			return NULL;
 		}
 		g_info("replacing stale socket %s", path);
 		g_unlink(path);
 	}
-	dir = g_path_get_dirname(path);
 	g_mkdir_with_parents(dir, 0700);
 
 	socket = g_socket_new(
 	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
 	if (socket == NULL)
-		return FALSE;
+		return NULL;
 	addr = g_unix_socket_address_new(path);
 	/* owner-only from the start: no window where another user can connect */
 	old_umask = umask(0177);
@@ -278,14 +318,16 @@ tldrs_listener_listen(TldrsListener *self, const char *path, gboolean replace, G
 		            _("cannot bind %s: %s"),
 		            path,
 		            error_local->message);
-		return FALSE;
+		return NULL;
 	}
+	ls = g_new0(TldrsListenerSocket, 1);
+	ls->path = g_strdup(path);
+	ls->bound = TRUE;
 	if (g_lstat(path, &sb) == 0) {
-		self->bound_dev = sb.st_dev;
-		self->bound_ino = sb.st_ino;
+		ls->dev = sb.st_dev;
+		ls->ino = sb.st_ino;
 	}
-	self->bound_path = g_strdup(path);
-	self->socket = g_object_ref(socket);
+	ls->socket = g_object_ref(socket);
 	g_socket_set_listen_backlog(socket, 4096);
 	if (!g_socket_listen(socket, &error_local) ||
 	    !g_socket_listener_add_socket(
@@ -296,9 +338,66 @@ tldrs_listener_listen(TldrsListener *self, const char *path, gboolean replace, G
 		            _("cannot listen on %s: %s"),
 		            path,
 		            error_local->message);
-		return FALSE;
+		tldrs_listener_socket_free(ls);
+		return NULL;
 	}
+	return ls;
+}
+
+/**
+ * tldrs_listener_listen:
+ * @path: the socket to bind
+ * @replace: the daemon that listens on @path is shutting down: wait for it
+ *
+ * Binds @path, the main socket (or serves the sockets systemd passed, see
+ * tldrs_listener_adopt()). A stale socket left by a dead daemon of ours is replaced, a live
+ * one is not, nor anything of another user's. Accepting starts with tldrs_listener_start().
+ */
+gboolean
+tldrs_listener_listen(TldrsListener *self, const char *path, gboolean replace, GError **error)
+{
+	TldrsListenerSocket *ls;
+
+	g_return_val_if_fail(TLDRS_IS_LISTENER(self), FALSE);
+	g_return_val_if_fail(path != NULL, FALSE);
+
+	if (self->activated != NULL)
+		return tldrs_listener_listen_activated(self, error);
+	ls = tldrs_listener_bind(self, path, replace, error);
+	if (ls == NULL)
+		return FALSE;
+	g_ptr_array_insert(self->sockets, 0, ls);
+	g_free(self->path);
+	self->path = g_strdup(path);
 	return TRUE;
+}
+
+/* one more socket to serve besides the main one (the private socket); not with systemd's */
+gboolean
+tldrs_listener_listen_also(TldrsListener *self, const char *path, GError **error)
+{
+	TldrsListenerSocket *ls;
+
+	g_return_val_if_fail(TLDRS_IS_LISTENER(self), FALSE);
+	ls = tldrs_listener_bind(self, path, FALSE, error);
+	if (ls == NULL)
+		return FALSE;
+	g_ptr_array_add(self->sockets, ls);
+	if (self->path == NULL)
+		self->path = g_strdup(path);
+	return TRUE;
+}
+
+/* every socket served, the main one first */
+GStrv
+tldrs_listener_get_paths(TldrsListener *self)
+{
+	g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+	g_return_val_if_fail(TLDRS_IS_LISTENER(self), NULL);
+	for (guint i = 0; i < self->sockets->len; i++)
+		g_strv_builder_add(
+		        b, ((TldrsListenerSocket *)g_ptr_array_index(self->sockets, i))->path);
+	return g_strv_builder_end(b);
 }
 
 /* the socket served, once listen() succeeded */
@@ -309,12 +408,16 @@ tldrs_listener_get_path(TldrsListener *self)
 	return self->path;
 }
 
-/* the socket this listener bound (not one passed by systemd), or NULL */
+/* the main socket, when this listener bound it (not passed by systemd); else NULL */
 const char *
 tldrs_listener_get_bound_path(TldrsListener *self)
 {
+	TldrsListenerSocket *ls;
 	g_return_val_if_fail(TLDRS_IS_LISTENER(self), NULL);
-	return self->bound_path;
+	if (self->sockets->len == 0)
+		return NULL;
+	ls = g_ptr_array_index(self->sockets, 0);
+	return ls->bound ? ls->path : NULL;
 }
 
 /* RLIMIT_NOFILE once started, 0 when there is none */
@@ -356,39 +459,30 @@ void
 tldrs_listener_accept_backlog(TldrsListener *self)
 {
 	g_return_if_fail(TLDRS_IS_LISTENER(self));
-	if (self->socket == NULL)
-		return;
-	g_socket_set_blocking(self->socket, FALSE);
-	for (;;) {
-		g_autoptr(GError) error = NULL;
-		g_autoptr(GSocket) socket = g_socket_accept(self->socket, NULL, &error);
-		g_autoptr(GSocketConnection) connection = NULL;
-		if (socket == NULL) {
-			/* EAGAIN: none is left waiting, the usual end; anything else is news */
-			if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-				g_warning("cannot accept a waiting connection: %s", error->message);
-			break;
+	for (guint i = 0; i < self->sockets->len; i++) {
+		GSocket *listening =
+		        ((TldrsListenerSocket *)g_ptr_array_index(self->sockets, i))->socket;
+		g_socket_set_blocking(listening, FALSE);
+		for (;;) {
+			g_autoptr(GError) error = NULL;
+			g_autoptr(GSocket) socket = g_socket_accept(listening, NULL, &error);
+			g_autoptr(GSocketConnection) connection = NULL;
+			if (socket == NULL) {
+				/* EAGAIN: none is left waiting, the usual end; anything else is
+				 * news */
+				if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+					g_warning("cannot accept a waiting connection: %s",
+					          error->message);
+				break;
+			}
+			g_debug("accepted a connection that was waiting at shutdown");
+			connection = g_socket_connection_factory_create_connection(socket);
+			tldrs_listener_add(self, connection);
 		}
-		g_debug("accepted a connection that was waiting at shutdown");
-		connection = g_socket_connection_factory_create_connection(socket);
-		tldrs_listener_add(self, connection);
 	}
 }
 
-static void
-tldrs_listener_remove_socket(TldrsListener *self)
-{
-	GStatBuf sb;
-	if (self->bound_path == NULL)
-		return;
-	/* only our own socket: a newer daemon may have replaced it */
-	if (g_lstat(self->bound_path, &sb) == 0 && sb.st_dev == self->bound_dev &&
-	    sb.st_ino == self->bound_ino)
-		g_unlink(self->bound_path);
-	g_clear_pointer(&self->bound_path, g_free);
-}
-
-/* stop accepting for good, close the socket and remove it */
+/* stop accepting for good, close the sockets and remove those we bound */
 void
 tldrs_listener_stop(TldrsListener *self)
 {
@@ -396,7 +490,7 @@ tldrs_listener_stop(TldrsListener *self)
 	self->accepting = FALSE;
 	g_socket_service_stop(self->service);
 	g_socket_listener_close(G_SOCKET_LISTENER(self->service));
-	tldrs_listener_remove_socket(self);
+	g_ptr_array_set_size(self->sockets, 0);
 }
 
 static void
@@ -408,8 +502,7 @@ tldrs_listener_dispose(GObject *object)
 		tldrs_listener_stop(self);
 		g_clear_object(&self->service);
 	}
-	g_clear_object(&self->socket);
-	g_clear_object(&self->activated_socket);
+	g_clear_pointer(&self->activated, g_ptr_array_unref);
 	G_OBJECT_CLASS(tldrs_listener_parent_class)->dispose(object);
 }
 
@@ -418,7 +511,7 @@ tldrs_listener_finalize(GObject *object)
 {
 	TldrsListener *self = TLDRS_LISTENER(object);
 	g_free(self->path);
-	g_free(self->bound_path);
+	g_ptr_array_unref(self->sockets);
 	G_OBJECT_CLASS(tldrs_listener_parent_class)->finalize(object);
 }
 
@@ -453,6 +546,7 @@ static void
 tldrs_listener_init(TldrsListener *self)
 {
 	self->uid = getuid();
+	self->sockets = g_ptr_array_new_with_free_func((GDestroyNotify)tldrs_listener_socket_free);
 	self->service = g_socket_service_new();
 	g_socket_service_stop(self->service);
 	g_signal_connect(self->service, "incoming", G_CALLBACK(tldrs_listener_incoming_cb), self);

@@ -27,9 +27,14 @@ tldrs_listener_new(guint max_clients,
                    TldrsListenerLoadFunc load,
                    gpointer load_data);
 void
-tldrs_listener_adopt(TldrsListener *self, GSocket *socket);
+tldrs_listener_adopt(TldrsListener *self, GPtrArray *sockets);
 gboolean
 tldrs_listener_listen(TldrsListener *self, const char *path, gboolean replace, GError **error);
+gboolean
+tldrs_listener_listen_also(TldrsListener *self, const char *path, GError **error);
+GStrv
+tldrs_listener_get_paths(TldrsListener *self);
+
 const char *
 tldrs_listener_get_path(TldrsListener *self);
 const char *

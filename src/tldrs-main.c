@@ -178,17 +178,20 @@ tldrs_serve_fail(GError *error, int notify_fd)
 /* one line on standard output once the daemon serves (before --daemonize lets go of the
  * terminal): where clients connect, where their events go */
 static void
-tldrs_serve_announce(const TldrsConfig *config)
+tldrs_serve_announce(TldrsDaemon *daemon)
 {
+	const TldrsConfig *config = tldrs_daemon_get_config(daemon);
+	g_auto(GStrv) paths = tldrs_daemon_get_socket_paths(daemon);
+	g_autofree char *sockets = g_strjoinv(_(" and "), paths);
 	g_autofree char *sinks = g_strjoinv(", ", config->sinks);
 	if (config->into_file != NULL) {
 		g_print(_("listening on %s, storing every event in %s, sinks %s\n"),
-		        config->socket_path,
+		        sockets,
 		        config->into_file,
 		        sinks);
 	} else {
 		g_print(_("listening on %s, storing traces in %s, sinks %s\n"),
-		        config->socket_path,
+		        sockets,
 		        config->data_dir,
 		        sinks);
 	}
@@ -317,7 +320,7 @@ tldrs_cmd_serve(int argc, char **argv)
 	if (!tldrs_daemon_start(daemon, &error))
 		return tldrs_serve_fail(error, notify_fd);
 	if (!opt_quiet)
-		tldrs_serve_announce(tldrs_daemon_get_config(daemon));
+		tldrs_serve_announce(daemon);
 	if (notify_fd >= 0)
 		tldrs_daemonize_done(notify_fd);
 	rc = tldrs_daemon_run(daemon);

@@ -74,6 +74,14 @@ test_install_layout(void)
 	g_assert_null(strstr(service, "@"));
 	g_assert_nonnull(strstr(service, "Type=notify"));
 	g_assert_nonnull(strstr(socket_unit, "ListenStream=/tmp/tldrs.socket\n"));
+	g_assert_nonnull(strstr(socket_unit, "ListenStream=%t/tldrs.socket\n"));
+	{
+		g_autofree char *fn =
+		        g_build_filename(root, "lib", "environment.d", "60-tldrs.conf", NULL);
+		g_autofree char *env = read_file(fn);
+		g_assert_nonnull(
+		        strstr(env, "\nTRACE_TEF_TLDR_SOCKET=${XDG_RUNTIME_DIR}/tldrs.socket\n"));
+	}
 	g_assert_nonnull(strstr(socket_unit, "SocketMode=0600"));
 	g_assert_nonnull(strstr(dbus_service, "Name=org.tldrs.Daemon1\n"));
 	g_assert_nonnull(strstr(dbus_service, "SystemdService=tldrs.service\n"));
@@ -126,12 +134,14 @@ test_install_layout(void)
 	tldrs_test_rm_rf(tmp);
 }
 
-/* socket activation: the daemon serves the socket it is given and binds none itself */
+/* socket activation: the daemon serves the sockets it is given (tldrs.socket passes the
+ * shared and the private one) and binds none itself */
 static void
 test_socket_activation(void)
 {
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
 	g_autofree char *activated = g_build_filename(d->tmpdir, "activated.socket", NULL);
+	g_autofree char *activated2 = g_build_filename(d->tmpdir, "private.socket", NULL);
 	g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
 	g_autofree char *fn = tldrs_test_trace_file(d, "tr-act");
 	g_autoptr(GSubprocessLauncher) l = NULL;
@@ -158,6 +168,8 @@ test_socket_activation(void)
 	                                "DBUS_SESSION_BUS_ADDRESS",
 	                                "-l",
 	                                activated,
+	                                "-l",
+	                                activated2,
 	                                g_getenv("TLDRS_BIN"),
 	                                "serve",
 	                                "-v",
@@ -173,13 +185,21 @@ test_socket_activation(void)
 	s = tldrs_test_connect(activated);
 	tldrs_test_send(
 	        s, "OPEN tr-act\n{\"ph\":\"i\",\"name\":\"a\",\"ts\":1,\"pid\":1,\"tid\":0}\n");
+	/* the second socket, while the first client keeps the daemon busy */
+	{
+		GSocket *s2 = tldrs_test_connect(activated2);
+		tldrs_test_send(s2,
+		                "OPEN tr-act\n{\"ph\":\"i\",\"name\":\"b\",\"ts\":1,\"pid\":1,"
+		                "\"tid\":0}\n");
+		tldrs_test_close(s2);
+	}
 	tldrs_test_close(s);
 	/* the daemon exits after half a second idle */
 	g_subprocess_wait(p, NULL, &error);
 	g_assert_no_error(error);
 	g_assert_true(g_subprocess_get_if_exited(p));
 	g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 0);
-	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 1);
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 2);
 	/* it never bound a socket of its own */
 	g_assert_false(g_file_test(d->socket_path, G_FILE_TEST_EXISTS));
 	{

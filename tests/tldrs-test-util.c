@@ -71,6 +71,8 @@ tldrs_test_launcher(const char *tmpdir)
 	g_subprocess_launcher_setenv(l, "XDG_CONFIG_DIRS", xdg_config, TRUE);
 	g_subprocess_launcher_setenv(l, "TMPDIR", tmpdir, TRUE);
 	g_subprocess_launcher_unsetenv(l, "TRACE_TEF_TLDR_SOCKET");
+	/* nor the user's private socket: a test that wants one sets it */
+	g_subprocess_launcher_unsetenv(l, "XDG_RUNTIME_DIR");
 	/* never the user's session bus: a test that wants a bus makes its own (GTestDBus) */
 	if (g_getenv("TLDRS_TEST_BUS") == NULL)
 		g_subprocess_launcher_setenv(l,
