@@ -64,7 +64,8 @@ struct _TldrsDaemon {
 	gboolean shut_down;
 	gboolean die_when_idle;
 	GMainLoop *loop;
-	GHashTable *awaiting; /* "trace id\npath" -> GPtrArray of TldrsClient (AWAIT_TEF) */
+	GHashTable *awaiting;     /* "trace id\npath" -> GPtrArray of TldrsClient (AWAIT_TEF) */
+	GHashTable *exit_targets; /* "trace id\npath" -> TldrsOutputTarget, EMIT_TEF_AT_EXIT */
 };
 
 G_DEFINE_TYPE(TldrsDaemon, tldrs_daemon, G_TYPE_OBJECT)
@@ -78,9 +79,10 @@ static guint tldrs_daemon_signals[SIGNAL_LAST] = {0};
 
 /* ---- traces ---- */
 
-/* the files a TEF file must never replace */
-static gboolean
-tldrs_daemon_check_output_path(TldrsDaemon *self, const char *path, GError **error)
+/* where a client or bus caller asked for a TEF file: checked, its directory opened now (the
+ * files a TEF file must never replace are refused) */
+static TldrsOutputTarget *
+tldrs_daemon_open_output(TldrsDaemon *self, const char *path, GError **error)
 {
 	TldrsOwnFiles own = {
 	        .data_dir = self->config->data_dir,
@@ -89,7 +91,7 @@ tldrs_daemon_check_output_path(TldrsDaemon *self, const char *path, GError **err
 	        .socket_paths = {self->config->socket_path,
 	                         tldrs_listener_get_bound_path(self->listener)},
 	};
-	return tldrs_output_path_check(path, &own, error);
+	return tldrs_output_path_open(path, &own, error);
 }
 
 typedef struct {
@@ -149,11 +151,12 @@ tldrs_daemon_tef_done(const char *trace_id,
 	tldrs_daemon_answer_awaiting(job->daemon, trace_id, path, events, error);
 }
 
-/* a TEF job of the daemon's own; a sink's (start_tef) raises no "tef-emitted" */
+/* a TEF job of the daemon's own, @target taken; a sink's (start_tef) raises no
+ * "tef-emitted" */
 static void
 tldrs_daemon_start_tef_job(TldrsDaemon *self,
                            const char *source,
-                           const char *path,
+                           TldrsOutputTarget *target,
                            const char *trace_id,
                            TldrsTefFormat format,
                            TldrsTefJobDoneFunc done,
@@ -163,8 +166,21 @@ tldrs_daemon_start_tef_job(TldrsDaemon *self,
 	job->daemon = self;
 	job->done = done;
 	job->done_data = done_data;
-	tldrs_tef_jobs_start(
-	        self->tef_jobs, source, path, trace_id, format, tldrs_daemon_tef_done, job);
+	tldrs_tef_jobs_start_target(
+	        self->tef_jobs, source, target, trace_id, format, tldrs_daemon_tef_done, job);
+}
+
+static char *
+tldrs_daemon_awaiting_key(const char *trace_id, const char *path);
+
+/* an at-exit file of @trace: its directory is held open from now until the trace finishes */
+static void
+tldrs_daemon_keep_exit_target(TldrsDaemon *self, TldrsTrace *trace, TldrsOutputTarget *target)
+{
+	tldrs_trace_add_exit_path(trace, target->path);
+	g_hash_table_replace(self->exit_targets,
+	                     tldrs_daemon_awaiting_key(tldrs_trace_get_id(trace), target->path),
+	                     target);
 }
 
 /* EMIT_TEF and EMIT_TEF_AT_EXIT of a connection */
@@ -176,18 +192,24 @@ tldrs_daemon_emit_tef(TldrsDaemon *self,
                       GError **error)
 {
 	g_autofree char *source = NULL;
+	TldrsOutputTarget *target = tldrs_daemon_open_output(self, path, error);
 
-	if (!tldrs_daemon_check_output_path(self, path, error))
+	if (target == NULL)
 		return FALSE;
 	if (at_exit) {
-		tldrs_trace_add_exit_path(trace, path);
+		tldrs_daemon_keep_exit_target(self, trace, target);
 		return TRUE;
 	}
 	/* every event received so far is in the file before the writer reads it */
 	tldrs_trace_flush(trace, TRUE);
 	source = tldrs_trace_get_stored_file(trace);
-	tldrs_daemon_start_tef_job(
-	        self, source, path, tldrs_trace_get_id(trace), TLDRS_TEF_FORMAT_OBJECT, NULL, NULL);
+	tldrs_daemon_start_tef_job(self,
+	                           source,
+	                           target,
+	                           tldrs_trace_get_id(trace),
+	                           TLDRS_TEF_FORMAT_OBJECT,
+	                           NULL,
+	                           NULL);
 	return TRUE;
 }
 
@@ -206,8 +228,23 @@ tldrs_daemon_trace_finished_cb(TldrsTraceTable *traces,
 	if (tldrs_trace_is_closed(trace))
 		tldrs_flush_scheduler_forget(self->flush, trace);
 	for (guint i = 0; exit_paths != NULL && exit_paths[i] != NULL; i++) {
+		g_autofree char *key = tldrs_daemon_awaiting_key(id, exit_paths[i]);
+		g_autofree char *stolen_key = NULL;
+		g_autoptr(GError) error = NULL;
+		TldrsOutputTarget *target = NULL;
+		if (!g_hash_table_steal_extended(
+		            self->exit_targets, key, (gpointer *)&stolen_key, (gpointer *)&target))
+			target = tldrs_daemon_open_output(self, exit_paths[i], &error);
+		if (target == NULL) {
+			g_warning("trace %s: cannot write TEF to %s: %s",
+			          id,
+			          exit_paths[i],
+			          error->message);
+			tldrs_daemon_answer_awaiting(self, id, exit_paths[i], 0, error);
+			continue;
+		}
 		tldrs_daemon_start_tef_job(
-		        self, source, exit_paths[i], id, TLDRS_TEF_FORMAT_OBJECT, NULL, NULL);
+		        self, source, target, id, TLDRS_TEF_FORMAT_OBJECT, NULL, NULL);
 	}
 	/* after the jobs started: retention leaves a trace alone while TEF is written from it
 	 * (and the tef sink's own file is written from it too) */
@@ -285,9 +322,11 @@ tldrs_daemon_client_await_tef(TldrsClient *client,
 	g_autofree char *answer = NULL;
 	GPtrArray *clients;
 
-	if (!tldrs_daemon_check_output_path(self, path, error))
+	TldrsOutputTarget *target = tldrs_daemon_open_output(self, path, error);
+
+	if (target == NULL)
 		return FALSE;
-	tldrs_trace_add_exit_path(trace, path);
+	tldrs_daemon_keep_exit_target(self, trace, target);
 	key = tldrs_daemon_awaiting_key(tldrs_trace_get_id(trace), path);
 	clients = g_hash_table_lookup(self->awaiting, key);
 	if (clients == NULL) {
@@ -436,9 +475,11 @@ tldrs_daemon_emit_tef_by_id(TldrsDaemon *self,
 {
 	TldrsTrace *trace;
 	g_autofree char *source = NULL;
+	g_autoptr(TldrsOutputTarget) target = NULL;
 
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
-	if (!tldrs_daemon_check_output_path(self, path, error))
+	target = tldrs_daemon_open_output(self, path, error);
+	if (target == NULL)
 		return FALSE;
 	trace = tldrs_trace_table_lookup(self->traces, id);
 	if (trace != NULL) {
@@ -460,7 +501,8 @@ tldrs_daemon_emit_tef_by_id(TldrsDaemon *self,
 		}
 		source = g_strdup(t->source != NULL ? t->source : t->tef);
 	}
-	tldrs_daemon_start_tef_job(self, source, path, id, format, done, done_data);
+	tldrs_daemon_start_tef_job(
+	        self, source, g_steal_pointer(&target), id, format, done, done_data);
 	return TRUE;
 }
 
@@ -808,6 +850,7 @@ tldrs_daemon_dispose(GObject *object)
 	g_clear_object(&self->listener);
 	g_clear_pointer(&self->clients, g_hash_table_unref);
 	g_clear_pointer(&self->awaiting, g_hash_table_unref);
+	g_clear_pointer(&self->exit_targets, g_hash_table_unref);
 	g_clear_object(&self->flush);
 	/* the state file's last save may wait a moment: still under the data directory's lock */
 	if (self->traces != NULL)
@@ -859,6 +902,8 @@ tldrs_daemon_init(TldrsDaemon *self)
 	self->clients = g_hash_table_new_full(g_direct_hash, g_direct_equal, g_object_unref, NULL);
 	self->awaiting = g_hash_table_new_full(
 	        g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+	self->exit_targets = g_hash_table_new_full(
+	        g_str_hash, g_str_equal, g_free, (GDestroyNotify)tldrs_output_target_free);
 	self->log_limit = tldrs_log_limit_new();
 	self->loop = g_main_loop_new(NULL, FALSE);
 }

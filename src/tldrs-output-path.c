@@ -5,8 +5,13 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
 
 #include <glib/gstdio.h>
 
@@ -18,16 +23,18 @@
  * directory, and never one of tldrs's own files or a socket. The messages are part of the
  * protocol's documented refusal reasons. */
 
+/* @base in @dirfd: one of tldrs's own files, or a socket */
 static gboolean
-tldrs_output_path_is_own_file(const char *path, const TldrsOwnFiles *own)
+tldrs_output_path_is_own_file(int dirfd,
+                              const char *path,
+                              const char *base,
+                              const TldrsOwnFiles *own)
 {
-	g_autofree char *dir = g_path_get_dirname(path);
-	g_autofree char *base = g_path_get_basename(path);
-	g_autofree char *real_dir = realpath(dir, NULL);
-	g_autofree char *real_data = realpath(own->data_dir, NULL);
 	GStatBuf a, b;
 
-	if (real_dir != NULL && real_data != NULL && g_strcmp0(real_dir, real_data) == 0) {
+	/* the directory itself, as opened: a later swap of a path component cannot matter */
+	if (fstat(dirfd, &a) == 0 && g_stat(own->data_dir, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino) {
 		if (g_str_has_prefix(base, ".tldrs"))
 			return TRUE;
 		for (guint i = 0; own->suffixes != NULL && own->suffixes[i] != NULL; i++) {
@@ -35,34 +42,71 @@ tldrs_output_path_is_own_file(const char *path, const TldrsOwnFiles *own)
 				return TRUE;
 		}
 	}
-	if (own->into_file != NULL && g_stat(path, &a) == 0 && g_stat(own->into_file, &b) == 0 &&
-	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+	if (own->into_file != NULL && fstatat(dirfd, base, &a, 0) == 0 &&
+	    g_stat(own->into_file, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 		return TRUE;
 	for (guint i = 0; i < G_N_ELEMENTS(own->socket_paths); i++) {
 		if (own->socket_paths[i] != NULL && g_strcmp0(path, own->socket_paths[i]) == 0)
 			return TRUE;
 	}
 	/* any socket: a TEF file must not replace one */
-	if (g_lstat(path, &a) == 0 && S_ISSOCK(a.st_mode))
+	if (fstatat(dirfd, base, &a, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(a.st_mode))
 		return TRUE;
 	return FALSE;
 }
 
+/* @path's directory, opened; the base name. @policy: a missing directory is a refused path,
+ * else an I/O error */
+static TldrsOutputTarget *
+tldrs_output_target_open_dir(const char *path, gboolean policy, GError **error)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	TldrsOutputTarget *target;
+	int fd = g_open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+
+	if (fd < 0) {
+		int errsv = errno;
+		if (policy && (errsv == ENOENT || errsv == ENOTDIR))
+			g_set_error(error,
+			            TLDRS_ERROR,
+			            TLDRS_ERROR_INVALID_PATH,
+			            "directory does not exist: %s",
+			            dir);
+		else
+			g_set_error(error,
+			            G_IO_ERROR,
+			            g_io_error_from_errno(errsv),
+			            "cannot create a file in %s: %s",
+			            dir,
+			            g_strerror(errsv));
+		return NULL;
+	}
+	target = g_new0(TldrsOutputTarget, 1);
+	target->dirfd = fd;
+	target->base = g_path_get_basename(path);
+	target->path = g_strdup(path);
+	return target;
+}
+
 /**
- * tldrs_output_path_check:
+ * tldrs_output_path_open:
  * @path: where a TEF file is to be written
  * @own: the daemon's own files
  *
- * Returns: %TRUE when the daemon may write @path; else %FALSE with a
- *   %TLDRS_ERROR_INVALID_PATH error that says why
+ * Checks @path against the policy and opens its directory: the file is then written there,
+ * whatever happens to the path's directories meanwhile.
+ *
+ * Returns: (transfer full): the target; else %NULL with a %TLDRS_ERROR_INVALID_PATH error
+ *   that says why
  */
-gboolean
-tldrs_output_path_check(const char *path, const TldrsOwnFiles *own, GError **error)
+TldrsOutputTarget *
+tldrs_output_path_open(const char *path, const TldrsOwnFiles *own, GError **error)
 {
-	g_autofree char *dir = NULL;
+	g_autoptr(TldrsOutputTarget) target = NULL;
+	GStatBuf sb;
 
-	g_return_val_if_fail(path != NULL, FALSE);
-	g_return_val_if_fail(own != NULL, FALSE);
+	g_return_val_if_fail(path != NULL, NULL);
+	g_return_val_if_fail(own != NULL, NULL);
 
 	if (!g_path_is_absolute(path)) {
 		g_set_error(error,
@@ -70,32 +114,80 @@ tldrs_output_path_check(const char *path, const TldrsOwnFiles *own, GError **err
 		            TLDRS_ERROR_INVALID_PATH,
 		            "output path is not absolute: %s",
 		            path);
-		return FALSE;
+		return NULL;
 	}
-	if (g_str_has_suffix(path, "/") || g_file_test(path, G_FILE_TEST_IS_DIR)) {
+	if (g_str_has_suffix(path, "/")) {
 		g_set_error(error,
 		            TLDRS_ERROR,
 		            TLDRS_ERROR_INVALID_PATH,
 		            "output path is a directory: %s",
 		            path);
-		return FALSE;
+		return NULL;
 	}
-	dir = g_path_get_dirname(path);
-	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+	target = tldrs_output_target_open_dir(path, TRUE, error);
+	if (target == NULL)
+		return NULL;
+	if (fstatat(target->dirfd, target->base, &sb, 0) == 0 && S_ISDIR(sb.st_mode)) {
 		g_set_error(error,
 		            TLDRS_ERROR,
 		            TLDRS_ERROR_INVALID_PATH,
-		            "directory does not exist: %s",
-		            dir);
-		return FALSE;
+		            "output path is a directory: %s",
+		            path);
+		return NULL;
 	}
-	if (tldrs_output_path_is_own_file(path, own)) {
+	if (tldrs_output_path_is_own_file(target->dirfd, path, target->base, own)) {
 		g_set_error(error,
 		            TLDRS_ERROR,
 		            TLDRS_ERROR_INVALID_PATH,
 		            "output path is one of tldrs's own files: %s",
 		            path);
-		return FALSE;
+		return NULL;
 	}
-	return TRUE;
+	return g_steal_pointer(&target);
+}
+
+/**
+ * tldrs_output_path_check:
+ * @path: where a TEF file is to be written
+ * @own: the daemon's own files
+ *
+ * Returns: %TRUE when the daemon may write @path now; else %FALSE with a
+ *   %TLDRS_ERROR_INVALID_PATH error that says why
+ */
+gboolean
+tldrs_output_path_check(const char *path, const TldrsOwnFiles *own, GError **error)
+{
+	g_autoptr(TldrsOutputTarget) target = tldrs_output_path_open(path, own, error);
+	return target != NULL;
+}
+
+/* a file of our own choosing (the tef sink's, get-tef -o): no policy, the same writing */
+TldrsOutputTarget *
+tldrs_output_target_new(const char *path, GError **error)
+{
+	g_return_val_if_fail(path != NULL, NULL);
+	return tldrs_output_target_open_dir(path, FALSE, error);
+}
+
+TldrsOutputTarget *
+tldrs_output_target_copy(const TldrsOutputTarget *target)
+{
+	TldrsOutputTarget *copy = g_new0(TldrsOutputTarget, 1);
+	g_return_val_if_fail(target != NULL, NULL);
+	copy->dirfd = fcntl(target->dirfd, F_DUPFD_CLOEXEC, 3);
+	copy->base = g_strdup(target->base);
+	copy->path = g_strdup(target->path);
+	return copy;
+}
+
+void
+tldrs_output_target_free(TldrsOutputTarget *target)
+{
+	if (target == NULL)
+		return;
+	if (target->dirfd >= 0)
+		close(target->dirfd);
+	g_free(target->base);
+	g_free(target->path);
+	g_free(target);
 }

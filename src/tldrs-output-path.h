@@ -26,4 +26,29 @@ typedef struct {
 gboolean
 tldrs_output_path_check(const char *path, const TldrsOwnFiles *own, GError **error);
 
+/**
+ * TldrsOutputTarget:
+ * @dirfd: the directory the file goes into, opened when the path was checked
+ * @base: the file's name in it
+ * @path: the path as asked for, for messages
+ *
+ * Where a TEF file is written: through a directory held open since the path was checked,
+ * so that a directory of the path swapped for a symlink later changes nothing.
+ */
+typedef struct {
+	int dirfd;
+	char *base;
+	char *path;
+} TldrsOutputTarget;
+
+TldrsOutputTarget *
+tldrs_output_path_open(const char *path, const TldrsOwnFiles *own, GError **error);
+TldrsOutputTarget *
+tldrs_output_target_new(const char *path, GError **error);
+TldrsOutputTarget *
+tldrs_output_target_copy(const TldrsOutputTarget *target);
+void
+tldrs_output_target_free(TldrsOutputTarget *target);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TldrsOutputTarget, tldrs_output_target_free)
+
 G_END_DECLS

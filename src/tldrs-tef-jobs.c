@@ -37,7 +37,9 @@ static guint tldrs_tef_jobs_signals[SIGNAL_LAST] = {0};
 typedef struct {
 	char *source;
 	guint64 source_limit;
-	char *dest;
+	char *dest;                /* target->path, for messages and callbacks */
+	TldrsOutputTarget *target; /* NULL when its directory could not be opened */
+	GError *open_error;
 	char *trace_id;
 	TldrsTefFormat format;
 	guint64 events;
@@ -50,17 +52,19 @@ tldrs_tef_job_free(TldrsTefJob *job)
 {
 	g_free(job->source);
 	g_free(job->dest);
+	tldrs_output_target_free(job->target);
+	g_clear_error(&job->open_error);
 	g_free(job->trace_id);
 	g_free(job);
 }
 
-/* in a worker: @dest is written atomically; a @source that does not exist (yet) is an empty
- * trace */
+/* in a worker: @target is written atomically; a @source that does not exist (yet) is an
+ * empty trace */
 static gboolean
 tldrs_tef_jobs_write(TldrsChecked *checked,
                      const char *source,
                      guint64 source_limit,
-                     const char *dest,
+                     const TldrsOutputTarget *target,
                      TldrsTefFormat format,
                      const char *trace_id,
                      guint64 *events,
@@ -71,16 +75,16 @@ tldrs_tef_jobs_write(TldrsChecked *checked,
 	/* a trace without any event yet has no file: an empty trace */
 	if (source != NULL && !g_file_test(source, G_FILE_TEST_EXISTS))
 		source = NULL;
-	if (!tldrs_tef_write_file_full(source,
-	                               source_limit,
-	                               dest,
-	                               format,
-	                               trace_id,
-	                               checked,
-	                               NULL,
-	                               NULL,
-	                               &stats,
-	                               error))
+	if (!tldrs_tef_write_target(source,
+	                            source_limit,
+	                            target,
+	                            format,
+	                            trace_id,
+	                            checked,
+	                            NULL,
+	                            NULL,
+	                            &stats,
+	                            error))
 		return FALSE;
 	*events = stats.events;
 	return TRUE;
@@ -97,10 +101,14 @@ tldrs_tef_jobs_thread(GTask *task,
 	g_autoptr(GError) error = NULL;
 	(void)cancellable;
 
+	if (job->open_error != NULL) {
+		g_task_return_error(task, g_error_copy(job->open_error));
+		return;
+	}
 	if (!tldrs_tef_jobs_write(self->checked,
 	                          job->source,
 	                          job->source_limit,
-	                          job->dest,
+	                          job->target,
 	                          job->format,
 	                          job->trace_id,
 	                          &job->events,
@@ -166,34 +174,23 @@ tldrs_tef_jobs_is_gzip(const char *path)
 	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 }
 
-/**
- * tldrs_tef_jobs_start:
- * @source: (nullable): the trace's stored file (`.jsonl` or `.jsonl.gz`), %NULL: none yet
- * @dest: the TEF file to write, an absolute path the caller has checked
- * @done: (nullable): called once @dest is complete or has failed
- *
- * Writes @dest from what @source holds now (a snapshot: lines appended meanwhile are not
- * read, where the file's form allows cutting it).
- */
-void
-tldrs_tef_jobs_start(TldrsTefJobs *self,
+/* queues a job for @target (or, when its directory could not be opened, for @dest with
+ * @open_error, reported like any failure once the job runs) */
+static void
+tldrs_tef_jobs_queue(TldrsTefJobs *self,
                      const char *source,
+                     TldrsOutputTarget *target,
                      const char *dest,
+                     GError *open_error,
                      const char *trace_id,
                      TldrsTefFormat format,
                      TldrsTefJobDoneFunc done,
                      gpointer done_data)
 {
-	g_autoptr(GTask) task = NULL;
-	TldrsTefJob *job;
+	g_autoptr(GTask) task = g_task_new(self, NULL, tldrs_tef_jobs_done_cb, NULL);
+	TldrsTefJob *job = g_new0(TldrsTefJob, 1);
 	GStatBuf sb;
 
-	g_return_if_fail(TLDRS_IS_TEF_JOBS(self));
-	g_return_if_fail(dest != NULL);
-	g_return_if_fail(trace_id != NULL);
-
-	task = g_task_new(self, NULL, tldrs_tef_jobs_done_cb, NULL);
-	job = g_new0(TldrsTefJob, 1);
 	job->source = g_strdup(source);
 	job->source_limit = G_MAXUINT64;
 	/* a snapshot: what a plain file holds now, not what is appended while we read (a
@@ -201,6 +198,8 @@ tldrs_tef_jobs_start(TldrsTefJobs *self,
 	if (source != NULL && !tldrs_tef_jobs_is_gzip(source) && g_stat(source, &sb) == 0)
 		job->source_limit = (guint64)sb.st_size;
 	job->dest = g_strdup(dest);
+	job->target = target;
+	job->open_error = open_error;
 	job->trace_id = g_strdup(trace_id);
 	job->format = format;
 	job->done = done;
@@ -213,6 +212,56 @@ tldrs_tef_jobs_start(TldrsTefJobs *self,
 	        GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(self->reading, trace_id)) +
 	                         1));
 	g_task_run_in_thread(task, tldrs_tef_jobs_thread);
+}
+
+/**
+ * tldrs_tef_jobs_start_target:
+ * @source: (nullable): the trace's stored file (`.jsonl` or `.jsonl.gz`), %NULL: none yet
+ * @target: (transfer full): the TEF file to write, checked and its directory opened
+ * @done: (nullable): called once the file is complete or has failed
+ *
+ * Writes @target from what @source holds now (a snapshot: lines appended meanwhile are not
+ * read, where the file's form allows cutting it).
+ */
+void
+tldrs_tef_jobs_start_target(TldrsTefJobs *self,
+                            const char *source,
+                            TldrsOutputTarget *target,
+                            const char *trace_id,
+                            TldrsTefFormat format,
+                            TldrsTefJobDoneFunc done,
+                            gpointer done_data)
+{
+	g_return_if_fail(TLDRS_IS_TEF_JOBS(self));
+	g_return_if_fail(target != NULL);
+	g_return_if_fail(trace_id != NULL);
+	tldrs_tef_jobs_queue(
+	        self, source, target, target->path, NULL, trace_id, format, done, done_data);
+}
+
+/**
+ * tldrs_tef_jobs_start:
+ * @dest: the TEF file to write, an absolute path the caller has checked
+ *
+ * tldrs_tef_jobs_start_target() for a path: its directory is opened now.
+ */
+void
+tldrs_tef_jobs_start(TldrsTefJobs *self,
+                     const char *source,
+                     const char *dest,
+                     const char *trace_id,
+                     TldrsTefFormat format,
+                     TldrsTefJobDoneFunc done,
+                     gpointer done_data)
+{
+	GError *error = NULL;
+	TldrsOutputTarget *target;
+
+	g_return_if_fail(TLDRS_IS_TEF_JOBS(self));
+	g_return_if_fail(dest != NULL);
+	g_return_if_fail(trace_id != NULL);
+	target = tldrs_output_target_new(dest, &error);
+	tldrs_tef_jobs_queue(self, source, target, dest, error, trace_id, format, done, done_data);
 }
 
 /* jobs started and not done yet */

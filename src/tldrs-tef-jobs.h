@@ -37,6 +37,14 @@ tldrs_tef_jobs_start(TldrsTefJobs *self,
                      TldrsTefFormat format,
                      TldrsTefJobDoneFunc done,
                      gpointer done_data);
+void
+tldrs_tef_jobs_start_target(TldrsTefJobs *self,
+                            const char *source,
+                            TldrsOutputTarget *target,
+                            const char *trace_id,
+                            TldrsTefFormat format,
+                            TldrsTefJobDoneFunc done,
+                            gpointer done_data);
 guint
 tldrs_tef_jobs_get_pending(TldrsTefJobs *self);
 gboolean

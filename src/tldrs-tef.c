@@ -408,20 +408,63 @@ tldrs_tef_write_file_full(const char *source,
                           TldrsTefStats *stats,
                           GError **error)
 {
-	g_autofree char *dir = NULL;
-	g_autofree char *base = NULL;
-	g_autofree char *tmp = NULL;
-	int fd;
+	g_autoptr(TldrsOutputTarget) target = NULL;
 
 	g_return_val_if_fail(dest != NULL, FALSE);
+	target = tldrs_output_target_new(dest, error);
+	if (target == NULL)
+		return FALSE;
+	return tldrs_tef_write_target(source,
+	                              source_limit,
+	                              target,
+	                              format,
+	                              trace_id,
+	                              checked,
+	                              progress,
+	                              progress_data,
+	                              stats,
+	                              error);
+}
 
-	/* a temporary file in the same directory, renamed: no reader sees half a trace */
-	dir = g_path_get_dirname(dest);
-	base = g_path_get_basename(dest);
-	tmp = g_strdup_printf("%s/.%s.XXXXXX", dir, base);
-	fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0666);
+/**
+ * tldrs_tef_write_target:
+ * @target: the directory (held open since the path was checked) and the file's name in it
+ *
+ * Writes a temporary file in @target's directory and renames it over the file's name, both
+ * relative to the directory held open and without following a symlink: no reader sees half a
+ * trace, and no directory swapped into the path meanwhile is written to.
+ */
+gboolean
+tldrs_tef_write_target(const char *source,
+                       guint64 source_limit,
+                       const TldrsOutputTarget *target,
+                       TldrsTefFormat format,
+                       const char *trace_id,
+                       TldrsChecked *checked,
+                       TldrsTefProgressFunc progress,
+                       gpointer progress_data,
+                       TldrsTefStats *stats,
+                       GError **error)
+{
+	g_autofree char *tmp = NULL;
+	int fd = -1;
+	int errsv = 0;
+
+	g_return_val_if_fail(target != NULL, FALSE);
+
+	for (guint i = 0; i < 100 && fd < 0; i++) {
+		g_free(tmp);
+		tmp = g_strdup_printf(".%s.%08x", target->base, g_random_int());
+		fd = openat(target->dirfd,
+		            tmp,
+		            O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		            0666);
+		errsv = errno;
+		if (fd < 0 && errsv != EEXIST)
+			break;
+	}
 	if (fd < 0) {
-		int errsv = errno;
+		g_autofree char *dir = g_path_get_dirname(target->path);
 		g_set_error(error,
 		            G_IO_ERROR,
 		            g_io_error_from_errno(errsv),
@@ -433,7 +476,7 @@ tldrs_tef_write_file_full(const char *source,
 	if (!tldrs_tef_write_fd(source,
 	                        source_limit,
 	                        fd,
-	                        dest,
+	                        target->path,
 	                        format,
 	                        trace_id,
 	                        checked,
@@ -442,28 +485,28 @@ tldrs_tef_write_file_full(const char *source,
 	                        stats,
 	                        error)) {
 		close(fd);
-		g_unlink(tmp);
+		unlinkat(target->dirfd, tmp, 0);
 		return FALSE;
 	}
 	if (close(fd) != 0) {
-		int errsv = errno;
-		g_unlink(tmp);
+		errsv = errno;
+		unlinkat(target->dirfd, tmp, 0);
 		g_set_error(error,
 		            G_IO_ERROR,
 		            g_io_error_from_errno(errsv),
 		            "failed to write %s: %s",
-		            dest,
+		            target->path,
 		            g_strerror(errsv));
 		return FALSE;
 	}
-	if (g_rename(tmp, dest) != 0) {
-		int errsv = errno;
-		g_unlink(tmp);
+	if (renameat(target->dirfd, tmp, target->dirfd, target->base) != 0) {
+		errsv = errno;
+		unlinkat(target->dirfd, tmp, 0);
 		g_set_error(error,
 		            G_IO_ERROR,
 		            g_io_error_from_errno(errsv),
 		            "cannot rename to %s: %s",
-		            dest,
+		            target->path,
 		            g_strerror(errsv));
 		return FALSE;
 	}

@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "tldrs-checked.h"
+#include "tldrs-output-path.h"
 
 G_BEGIN_DECLS
 
@@ -62,5 +63,16 @@ tldrs_tef_write_file_full(const char *source,
                           gpointer progress_data,
                           TldrsTefStats *stats,
                           GError **error);
+gboolean
+tldrs_tef_write_target(const char *source,
+                       guint64 source_limit,
+                       const TldrsOutputTarget *target,
+                       TldrsTefFormat format,
+                       const char *trace_id,
+                       TldrsChecked *checked,
+                       TldrsTefProgressFunc progress,
+                       gpointer progress_data,
+                       TldrsTefStats *stats,
+                       GError **error);
 
 G_END_DECLS

@@ -3,7 +3,8 @@
 
 /* The sockets a daemon serves and the directories it trusts: the shared socket existing
  * clients look for, the private one in $XDG_RUNTIME_DIR, another user's daemon on the
- * shared path, and directories another user could meddle with. */
+ * shared path, directories another user could meddle with, and an output directory swapped
+ * for a symlink after the path was checked. */
 
 #include <signal.h>
 #include <string.h>
@@ -215,6 +216,45 @@ test_unsafe_dirs(void)
 	}
 }
 
+/* EMIT_TEF_AT_EXIT: the directory is the one checked, even if it is swapped for a symlink
+ * into the data directory before the file is written */
+static void
+test_output_dir_swapped(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autofree char *out = g_build_filename(d->tmpdir, "out", NULL);
+	g_autofree char *moved = g_build_filename(d->tmpdir, "out-moved", NULL);
+	g_autofree char *victim = tldrs_test_trace_file(d, "victim");
+	g_autofree char *probe = g_build_filename(out, "probe.json", NULL);
+	g_autofree char *landed = g_build_filename(moved, "victim.jsonl", NULL);
+	g_autofree char *lines = NULL;
+	GSocket *s;
+
+	/* a trace of the daemon's own, which the TEF file must not replace */
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(
+	        s, "OPEN victim\n{\"ph\":\"i\",\"name\":\"v\",\"ts\":1,\"pid\":1,\"tid\":1}\n");
+	tldrs_test_close(s);
+	g_assert_cmpint(g_mkdir(out, 0700), ==, 0);
+	s = tldrs_test_connect(d->socket_path);
+	lines = g_strdup_printf("OPEN tr-swap\n"
+	                        "{\"ph\":\"i\",\"name\":\"s\",\"ts\":1,\"pid\":1,\"tid\":1}\n"
+	                        "EMIT_TEF_AT_EXIT %s/victim.jsonl\n"
+	                        "EMIT_TEF %s\n",
+	                        out,
+	                        probe);
+	tldrs_test_send(s, lines);
+	/* the snapshot is written: the at-exit path before it was checked */
+	g_assert_true(tldrs_test_wait_for_file(probe, 10000));
+	g_assert_cmpint(g_rename(out, moved), ==, 0);
+	g_assert_cmpint(symlink(d->data_dir, out), ==, 0);
+	tldrs_test_close(s);
+	/* written where the path was checked, not through the symlink */
+	g_assert_true(tldrs_test_wait_for_file(landed, 10000));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(tldrs_test_count_lines(victim), ==, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -223,5 +263,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/socket/shared-held-by-another-user",
 	                test_shared_held_by_another_user);
 	g_test_add_func("/tldrs/socket/unsafe-dirs", test_unsafe_dirs);
+	g_test_add_func("/tldrs/socket/output-dir-swapped", test_output_dir_swapped);
 	return g_test_run();
 }
