@@ -782,13 +782,8 @@ test_other_users_socket(void)
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
 	g_autofree char *dir = g_build_filename(d->tmpdir, "shared", NULL);
 	g_autofree char *path = g_build_filename(dir, "tldrs.socket", NULL);
-	g_autoptr(GSocket) listener = NULL;
-	g_autoptr(GSocketAddress) addr = NULL;
-	g_autoptr(GError) error = NULL;
 	const char *send_args[] = {"send", "-t", "tr-x", "--socket", path, "/dev/null", NULL};
 	const char *run_args[] = {"run", "--socket", path, "--", "sh", "-c", "exit 6", NULL};
-	int ready[2];
-	char c;
 	pid_t pid;
 	Result r;
 
@@ -797,28 +792,9 @@ test_other_users_socket(void)
 		return;
 	}
 	g_assert_cmpint(g_mkdir(dir, 0777), ==, 0);
+	g_assert_cmpint(chmod(dir, 0777), ==, 0);
 	g_assert_cmpint(chmod(d->tmpdir, 0755), ==, 0);
-	listener = g_socket_new(
-	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
-	g_assert_no_error(error);
-	addr = g_unix_socket_address_new(path);
-	g_socket_bind(listener, addr, TRUE, &error);
-	g_assert_no_error(error);
-	g_assert_cmpint(chmod(path, 0777), ==, 0);
-	g_assert_cmpint(pipe(ready), ==, 0);
-	/* the peer credentials are those of the process that listens */
-	pid = fork();
-	if (pid == 0) {
-		if (setgid(65534) != 0 || setuid(65534) != 0 ||
-		    listen(g_socket_get_fd(listener), 8) != 0)
-			_exit(1);
-		if (write(ready[1], "r", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	g_assert_cmpint(pid, >, 0);
-	g_assert_cmpint(read(ready[0], &c, 1), ==, 1);
+	pid = tldrs_test_listen_as_nobody(path);
 	r = run_tldrs(d, NULL, send_args, 0);
 	g_assert_cmpint(r.status, ==, 1);
 	g_assert_nonnull(strstr(r.err, "not by you"));
@@ -831,8 +807,6 @@ test_other_users_socket(void)
 	result_clear(&r);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	close(ready[0]);
-	close(ready[1]);
 }
 
 int

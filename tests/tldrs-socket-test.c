@@ -83,42 +83,6 @@ test_private_and_shared(void)
 	g_assert_false(g_file_test(private_path, G_FILE_TEST_EXISTS));
 }
 
-/* a listening socket at @path whose peer is uid 65534; its pid */
-static pid_t
-listen_as_nobody(const char *path)
-{
-	g_autoptr(GSocket) listener = NULL;
-	g_autoptr(GSocketAddress) addr = NULL;
-	g_autoptr(GError) error = NULL;
-	int ready[2];
-	char c;
-	pid_t pid;
-
-	listener = g_socket_new(
-	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
-	g_assert_no_error(error);
-	addr = g_unix_socket_address_new(path);
-	g_socket_bind(listener, addr, TRUE, &error);
-	g_assert_no_error(error);
-	g_assert_cmpint(pipe(ready), ==, 0);
-	/* the peer credentials are those of the process that listens */
-	pid = fork();
-	if (pid == 0) {
-		if (setgid(65534) != 0 || setuid(65534) != 0 ||
-		    listen(g_socket_get_fd(listener), 8) != 0)
-			_exit(1);
-		if (write(ready[1], "r", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	g_assert_cmpint(pid, >, 0);
-	g_assert_cmpint(read(ready[0], &c, 1), ==, 1);
-	close(ready[0]);
-	close(ready[1]);
-	return pid;
-}
-
 /* the shared path held by another user's daemon: said loudly, the private socket served */
 static void
 test_shared_held_by_another_user(void)
@@ -143,7 +107,7 @@ test_shared_held_by_another_user(void)
 	g_assert_cmpint(g_mkdir(tmp, 0700), ==, 0);
 	g_assert_cmpint(chmod(tmp, 01777), ==, 0);
 	g_assert_cmpint(g_mkdir(runtime, 0700), ==, 0);
-	other = listen_as_nobody(shared);
+	other = tldrs_test_listen_as_nobody(shared);
 	d->proc = start_serve(d, tmp, runtime, &error);
 	g_assert_no_error(error);
 	line = read_start_line(d->proc);

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
@@ -410,4 +412,40 @@ tldrs_test_meson_install(const char *destdir)
 	g_assert_nonnull(argv[3]);
 	if (tldrs_test_run_env(NULL, &err, argv, NULL) != 0)
 		g_error("meson install failed: %s", err);
+}
+
+/* a listening socket at @path whose peer is uid 65534; its pid */
+pid_t
+tldrs_test_listen_as_nobody(const char *path)
+{
+	g_autoptr(GSocket) listener = NULL;
+	g_autoptr(GSocketAddress) addr = NULL;
+	g_autoptr(GError) error = NULL;
+	int ready[2];
+	char c;
+	pid_t pid;
+
+	listener = g_socket_new(
+	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+	g_assert_no_error(error);
+	addr = g_unix_socket_address_new(path);
+	g_socket_bind(listener, addr, TRUE, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(pipe(ready), ==, 0);
+	/* the peer credentials are those of the process that listens */
+	pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) != 0 || setuid(65534) != 0 ||
+		    listen(g_socket_get_fd(listener), 8) != 0)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	g_assert_cmpint(pid, >, 0);
+	g_assert_cmpint(read(ready[0], &c, 1), ==, 1);
+	close(ready[0]);
+	close(ready[1]);
+	return pid;
 }

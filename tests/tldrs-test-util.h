@@ -5,6 +5,7 @@
 
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
+#include <sys/types.h>
 
 G_BEGIN_DECLS
 
@@ -78,5 +79,8 @@ int
 tldrs_test_run_env(char **out, char **err, const char *const *argv, const char *const *envp);
 void
 tldrs_test_meson_install(const char *destdir);
+
+pid_t
+tldrs_test_listen_as_nobody(const char *path);
 
 G_END_DECLS
