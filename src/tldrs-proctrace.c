@@ -28,7 +28,7 @@
 
 /* The process tree of `tldrs run`'s command, recorded with ptrace and nothing else: the
  * command's first process is seized (PTRACE_SEIZE) before it execs, with options that stop
- * a process only when it forks, clones, execs or exits; the kernel then attaches every descendant
+ * a process only when it forks, clones or execs; the kernel then attaches every descendant
  * the same way. No system call is stopped otherwise, static binaries are seen like any
  * other, and no privilege is needed (a parent may trace its child under every Yama mode but
  * the last).
@@ -319,9 +319,9 @@ tldrs_proctrace_end_span(TldrsProcTrace *self, TldrsProc *proc, gint64 now, cons
 static void
 tldrs_proctrace_end_proc(TldrsProcTrace *self, TldrsProc *proc, const char *how)
 {
-	/* the exit stop is taken before the parent can see the exit: a child ends first */
-	gint64 now = proc->end != 0 ? proc->end : g_get_monotonic_time();
-	tldrs_proctrace_end_span(self, proc, now, how);
+	/* a traced child's exit reaches its parent's wait() only once the tracer has taken it:
+	 * a child whose parent waits for it ends before its parent */
+	tldrs_proctrace_end_span(self, proc, g_get_monotonic_time(), how);
 	if (proc->has_image) {
 		for (guint i = 0; i < 2; i++)
 			g_string_append_printf(
@@ -718,15 +718,6 @@ tldrs_proctrace_handle(TldrsProcTrace *self, pid_t pid, int status, gboolean sup
 	case PTRACE_EVENT_EXEC:
 		tldrs_proctrace_exec(self, pid);
 		break;
-	case PTRACE_EVENT_EXIT: {
-		TldrsProc *proc = g_hash_table_lookup(self->procs, GINT_TO_POINTER(pid));
-		if (proc != NULL)
-			proc->end = g_get_monotonic_time();
-		/* on its way out even when we are letting go: its exit comes next, with its
-		 * status */
-		ptrace(PTRACE_CONT, pid, NULL, NULL);
-		return;
-	}
 	case PTRACE_EVENT_SECCOMP:
 		tldrs_proctrace_seccomp(self, pid);
 		return;
@@ -933,7 +924,7 @@ tldrs_proctrace_spawn(TldrsProcTrace *self,
 	self->top = pid;
 	if (self->follow) {
 		long opts = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
-		            PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_TRACESECCOMP;
+		            PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP;
 		if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)opts) != 0) {
 			g_printerr(_("tldrs: run: cannot follow the processes of %s (%s): only the "
 			             "command itself is recorded\n"),
