@@ -587,6 +587,7 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	self->clients_ctx = tldrs_client_context_new(
 	        &tldrs_daemon_client_hooks, self, config->max_line_bytes, self->log_limit);
 	self->flush = tldrs_flush_scheduler_new(self->sinks, config->flush_interval_us);
+	tldrs_flush_scheduler_set_max_backlog(self->flush, (gsize)config->max_backlog_bytes);
 	g_signal_connect(self->flush, "periodic", G_CALLBACK(tldrs_daemon_periodic_cb), self);
 	g_signal_connect(self->flush, "paused", G_CALLBACK(tldrs_daemon_paused_cb), self);
 	self->retention = tldrs_retention_new(config, tldrs_daemon_retention_busy, self);

@@ -81,6 +81,16 @@ spawn_limited(TldrsTestDaemon *d, const char *config_text)
 	return p;
 }
 
+/* prlimit(1) sets and lifts the daemon's RLIMIT_FSIZE; without it the test is skipped */
+static gboolean
+have_prlimit(void)
+{
+	if (tldrs_test_have_program("prlimit"))
+		return TRUE;
+	g_test_skip("prlimit (util-linux) is not installed");
+	return FALSE;
+}
+
 /* lines "{"c":C,"s":S,"n":N,...}": each (c,s) sequence complete, once, in order */
 static guint
 check_sequences(const char *path, GHashTable *expected)
@@ -332,10 +342,8 @@ test_write_fault(void)
 	int status = 0;
 	GStatBuf sb;
 
-	if (!tldrs_test_have_program("prlimit")) {
-		g_test_skip("prlimit (util-linux) is not installed");
+	if (!have_prlimit())
 		return;
-	}
 	child_fsize = (struct rlimit){20000, RLIM_INFINITY};
 	p = spawn_limited(d, "[Daemon]\nFlushIntervalSec=0.1\n");
 	child_fsize = (struct rlimit){0, 0};
@@ -443,10 +451,8 @@ test_full_disk_last_client_leaves(gconstpointer data)
 	GSocket *s;
 	guint k = 0;
 
-	if (!tldrs_test_have_program("prlimit")) {
-		g_test_skip("prlimit (util-linux) is not installed");
+	if (!have_prlimit())
 		return;
-	}
 	p = spawn_full_disk(d, sink);
 	s = tldrs_test_connect(d->socket_path);
 	send_noisy(s, "tr-left", at_exit, rand, 0, 3000);
@@ -519,10 +525,8 @@ test_full_disk_sigterm(gconstpointer data)
 	gsize sent_open, sent_gone;
 	GSocket *open, *gone;
 
-	if (!tldrs_test_have_program("prlimit")) {
-		g_test_skip("prlimit (util-linux) is not installed");
+	if (!have_prlimit())
 		return;
-	}
 	p = spawn_full_disk(d, sink);
 	open = tldrs_test_connect(d->socket_path);
 	gone = tldrs_test_connect(d->socket_path);
@@ -555,6 +559,64 @@ test_full_disk_sigterm(gconstpointer data)
 		g_assert_cmpuint(logged_lost_bytes(log, "tr-open", sink), >, 0);
 		g_assert_cmpuint(logged_lost_bytes(log, "tr-gone", sink), >, 0);
 	}
+}
+
+/* while the disk is full, what the sink keeps stays within MaxBacklogBytes: past it the daemon
+ * stops reading (the client waits in its write), nothing is dropped, and all arrives in order
+ * once the disk has room */
+static void
+test_full_disk_budget(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GRand) rand = g_rand_new_with_seed(18);
+	g_autoptr(GString) buf = g_string_new("OPEN tr-budget\n");
+	g_autoptr(GHashTable) expected =
+	        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-budget");
+	g_autofree char *log = NULL;
+	const char *paused;
+	TldrsTestSender *sender;
+	GSocket *s;
+	guint64 kept;
+	guint n = 0;
+
+	if (!have_prlimit())
+		return;
+	child_fsize = (struct rlimit){20000, RLIM_INFINITY};
+	p = spawn_limited(d, "[Daemon]\nFlushIntervalSec=0.1\nMaxBacklogBytes=1048576\n");
+	child_fsize = (struct rlimit){0, 0};
+	/* 6 MB: less than the default budget of 8 MiB */
+	while (buf->len < 6 * 1000 * 1000) {
+		g_autofree char *e = noisy_event(rand, 0, n++);
+		g_string_append(buf, e);
+	}
+	s = tldrs_test_connect(d->socket_path);
+	sender = tldrs_test_sender_start(s, buf->str, buf->len);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "File too large", 10000));
+	g_assert_true(
+	        tldrs_test_daemon_wait_log(d, "a sink is behind: not reading from clients", 10000));
+	/* paused just past the budget (by no more than what was already read), not at 8 MiB */
+	log = tldrs_test_daemon_log(d);
+	paused = strstr(log, "until it catches up (");
+	g_assert_nonnull(paused);
+	kept = g_ascii_strtoull(paused + strlen("until it catches up ("), NULL, 10);
+	g_assert_cmpuint(kept, >, 1048576);
+	g_assert_cmpuint(kept, <=, 2 * 1048576);
+	/* the client waits: reading stays paused while the disk is full */
+	g_assert_false(tldrs_test_sender_done(sender));
+	g_assert_true(tldrs_test_socket_ready(d->socket_path));
+
+	lift_fsize(p);
+	tldrs_test_sender_join(sender);
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_hash_table_insert(expected, g_strdup("0/0"), GUINT_TO_POINTER(n));
+	g_assert_cmpuint(check_sequences(fn, expected), ==, n);
+	g_free(log);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "sinks caught up: reading from clients again"));
+	g_assert_null(strstr(log, "lost"));
 }
 
 /* the data directory removed while running: the daemon recreates it and keeps storing */
@@ -873,6 +935,7 @@ main(int argc, char **argv)
 	        "/tldrs/reliability/full-disk/sigterm/jsonl", "jsonl", test_full_disk_sigterm);
 	g_test_add_data_func(
 	        "/tldrs/reliability/full-disk/sigterm/gzip", "gzip", test_full_disk_sigterm);
+	g_test_add_func("/tldrs/reliability/full-disk/budget", test_full_disk_budget);
 	g_test_add_func("/tldrs/reliability/data-dir-removed", test_data_dir_removed);
 	g_test_add_func("/tldrs/reliability/concurrent-emits", test_concurrent_emits);
 	g_test_add_func("/tldrs/reliability/log-flood", test_log_flood);
