@@ -63,6 +63,7 @@ struct _TldrsDaemon {
 	gboolean quitting;
 	gboolean shut_down;
 	gboolean die_when_idle;
+	guint lost_traces; /* traces that lost events as the daemon stopped */
 	GMainLoop *loop;
 	GHashTable *awaiting;     /* "trace id\npath" -> GPtrArray of TldrsClient (AWAIT_TEF) */
 	GHashTable *exit_targets; /* "trace id\npath" -> TldrsOutputTarget, EMIT_TEF_AT_EXIT */
@@ -628,6 +629,7 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	self->clients_ctx = tldrs_client_context_new(
 	        &tldrs_daemon_client_hooks, self, config->max_line_bytes, self->log_limit);
 	self->flush = tldrs_flush_scheduler_new(self->sinks, config->flush_interval_us);
+	tldrs_flush_scheduler_set_max_backlog(self->flush, (gsize)config->max_backlog_bytes);
 	g_signal_connect(self->flush, "periodic", G_CALLBACK(tldrs_daemon_periodic_cb), self);
 	g_signal_connect(self->flush, "paused", G_CALLBACK(tldrs_daemon_paused_cb), self);
 	self->retention = tldrs_retention_new(config, tldrs_daemon_retention_busy, self);
@@ -779,7 +781,7 @@ tldrs_daemon_run(TldrsDaemon *self)
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), 1);
 	if (!self->shut_down)
 		g_main_loop_run(self->loop);
-	return 0;
+	return self->lost_traces > 0 ? 1 : 0;
 }
 
 static void
@@ -790,7 +792,11 @@ tldrs_daemon_finish_shutdown(TldrsDaemon *self)
 	self->shut_down = TRUE;
 	tldrs_sink_set_shutdown(self->sink_set);
 	tldrs_trace_table_save_state(self->traces);
-	g_info("stopped");
+	if (self->lost_traces > 0)
+		g_warning("stopped: events of %u traces could not be stored and are lost",
+		          self->lost_traces);
+	else
+		g_info("stopped");
 	g_main_loop_quit(self->loop);
 }
 
@@ -815,6 +821,8 @@ tldrs_daemon_shutdown_cb(gpointer user_data)
 	tldrs_listener_stop(self->listener);
 
 	tldrs_trace_table_flush_all(self->traces, TRUE);
+	/* that was the last try: what is still not stored is lost, said per trace */
+	self->lost_traces = tldrs_trace_table_give_up(self->traces);
 	if (tldrs_tef_jobs_get_pending(self->tef_jobs) == 0)
 		tldrs_daemon_finish_shutdown(self);
 	return G_SOURCE_REMOVE;

@@ -10,16 +10,18 @@
 
 /* Flush scheduling and backpressure. A trace with pending lines is written out as soon as
  * the main loop has nothing to read (an idle source); every FlushIntervalSec the "periodic"
- * signal asks the owner of the traces to flush them all. A sink that falls behind (its
- * backlog over TLDRS_FLUSH_SCHEDULER_BACKLOG_HIGH) makes the scheduler say "paused" (the
- * daemon stops reading, the kernel then blocks the clients) instead of growing memory or
- * dropping events, until the backlog is under TLDRS_FLUSH_SCHEDULER_BACKLOG_LOW. */
+ * signal asks the owner of the traces to flush them all. When the sinks fall behind or cannot
+ * write (the backlog of all of them together over MaxBacklogBytes, by default
+ * TLDRS_FLUSH_SCHEDULER_BACKLOG_HIGH), the scheduler says "paused" (the daemon stops
+ * reading, the kernel then blocks the clients) instead of growing memory or dropping
+ * events, until the backlog is down to a quarter of that. */
 
 struct _TldrsFlushScheduler {
 	GObject parent_instance;
 	GPtrArray *sinks; /* of TldrsSink, borrowed from the daemon */
 	gint64 interval_us;
-	GPtrArray *dirty; /* TldrsTrace with pending lines, for the idle flush */
+	gsize max_backlog; /* MaxBacklogBytes */
+	GPtrArray *dirty;  /* TldrsTrace with pending lines, for the idle flush */
 	guint idle_flush_id;
 	guint timer_id;
 	guint backlog_id;
@@ -60,12 +62,13 @@ tldrs_flush_scheduler_set_paused(TldrsFlushScheduler *self, gboolean paused)
 	g_signal_emit(self, tldrs_flush_scheduler_signals[SIGNAL_PAUSED], 0, paused);
 }
 
+/* what every sink keeps in memory, accepted but not stored yet */
 static gsize
 tldrs_flush_scheduler_backlog(TldrsFlushScheduler *self)
 {
 	gsize backlog = 0;
 	for (guint i = 0; i < self->sinks->len; i++)
-		backlog = MAX(backlog, tldrs_sink_backlog(g_ptr_array_index(self->sinks, i)));
+		backlog += tldrs_sink_backlog(g_ptr_array_index(self->sinks, i));
 	return backlog;
 }
 
@@ -73,7 +76,7 @@ static gboolean
 tldrs_flush_scheduler_backlog_cb(gpointer user_data)
 {
 	TldrsFlushScheduler *self = TLDRS_FLUSH_SCHEDULER(user_data);
-	if (tldrs_flush_scheduler_backlog(self) > TLDRS_FLUSH_SCHEDULER_BACKLOG_LOW)
+	if (tldrs_flush_scheduler_backlog(self) > self->max_backlog / 4)
 		return G_SOURCE_CONTINUE;
 	g_debug("sinks caught up: reading from clients again");
 	self->backlog_id = 0;
@@ -84,12 +87,28 @@ tldrs_flush_scheduler_backlog_cb(gpointer user_data)
 static void
 tldrs_flush_scheduler_check_backlog(TldrsFlushScheduler *self)
 {
-	if (self->paused || self->shutting_down ||
-	    tldrs_flush_scheduler_backlog(self) <= TLDRS_FLUSH_SCHEDULER_BACKLOG_HIGH)
+	gsize backlog;
+	if (self->paused || self->shutting_down)
 		return;
-	g_debug("a sink is behind: not reading from clients until it catches up");
+	backlog = tldrs_flush_scheduler_backlog(self);
+	if (backlog <= self->max_backlog)
+		return;
+	g_debug("a sink is behind: not reading from clients until it catches up (%" G_GSIZE_FORMAT
+	        " bytes kept, over MaxBacklogBytes=%" G_GSIZE_FORMAT ")",
+	        backlog,
+	        self->max_backlog);
 	tldrs_flush_scheduler_set_paused(self, TRUE);
 	self->backlog_id = g_timeout_add(10, tldrs_flush_scheduler_backlog_cb, self);
+}
+
+/* the budget of the sinks' backlog (MaxBacklogBytes): over it reading pauses, and resumes
+ * once the backlog is down to a quarter of it */
+void
+tldrs_flush_scheduler_set_max_backlog(TldrsFlushScheduler *self, gsize max_backlog)
+{
+	g_return_if_fail(TLDRS_IS_FLUSH_SCHEDULER(self));
+	g_return_if_fail(max_backlog > 0);
+	self->max_backlog = max_backlog;
 }
 
 /* @trace has pending lines: write them out as soon as the main loop has nothing to read */
@@ -204,6 +223,7 @@ static void
 tldrs_flush_scheduler_init(TldrsFlushScheduler *self)
 {
 	self->dirty = g_ptr_array_new_with_free_func(g_object_unref);
+	self->max_backlog = TLDRS_FLUSH_SCHEDULER_BACKLOG_HIGH;
 }
 
 /**

@@ -11,10 +11,12 @@
 
 /* The open traces, by id: a trace is opened by its first client and closed a moment
  * (TLDRS_TRACE_TABLE_CLOSE_DELAY_MS) after its last one left, unless another client opened it
- * meanwhile. Their account for `list -l` (the state file) is kept here, and the D-Bus views
- * of a trace are built here. Under `serve --into-file` there is one trace, never closed.
- * What happens when a trace is done (its TEF files, retention) is up to whoever listens to
- * "trace-finished". */
+ * meanwhile. A trace whose events a sink could not store yet (a full disk) is not closed: it
+ * is held, retried at every flush, and closed once they are stored, or given up when the
+ * daemon stops; a client may open it again meanwhile. Their account for `list -l` (the state
+ * file) is kept here, and the D-Bus views of a trace are built here. Under
+ * `serve --into-file` there is one trace, closed only when given up. What happens when a trace is
+ * done (its TEF files, retention) is up to whoever listens to "trace-finished". */
 
 struct _TldrsTraceTable {
 	GObject parent_instance;
@@ -26,6 +28,8 @@ struct _TldrsTraceTable {
 	GPtrArray *closing; /* TldrsTrace whose last client left */
 	guint closing_id;
 	gboolean closing_at_once;
+	GPtrArray *held;    /* TldrsTrace whose last client left before all was stored */
+	gboolean giving_up; /* the daemon stops: a trace closes whatever is not stored */
 	guint max_traces;
 	TldrsState *state;
 	guint state_save_id;
@@ -93,9 +97,27 @@ tldrs_trace_table_finish(TldrsTraceTable *self, TldrsTrace *trace)
 	g_autofree char *id = g_strdup(tldrs_trace_get_id(trace));
 
 	tldrs_trace_flush(trace, TRUE);
+	if (!tldrs_trace_is_stored(trace) && !self->giving_up) {
+		/* not done until a sink's kept events are out: held, retried at every flush */
+		tldrs_trace_table_update_state(self, trace, 0);
+		tldrs_trace_table_schedule_state_save(self);
+		if (!g_ptr_array_find(self->held, trace, NULL)) {
+			g_ptr_array_add(self->held, g_object_ref(trace));
+			/* while the daemon stops, it is given up after a last try */
+			if (!self->closing_at_once)
+				g_message("trace %s: last client gone, events not stored yet: held "
+				          "and retried at every flush, finished once stored",
+				          id);
+		}
+		return;
+	}
+	g_ptr_array_remove(self->held, trace);
 	source = tldrs_trace_get_stored_file(trace);
 	paths = tldrs_trace_steal_exit_paths(trace);
 	tldrs_trace_table_update_state(self, trace, 0);
+	/* given up as the daemon stops: the --into-file trace too, to say what is lost */
+	if (trace == self->into_trace && !tldrs_trace_is_stored(trace))
+		tldrs_trace_close(trace);
 	if (trace != self->into_trace) {
 		tldrs_trace_close(trace);
 		g_hash_table_remove(self->traces, id);
@@ -163,10 +185,14 @@ tldrs_trace_table_acquire(TldrsTraceTable *self, const char *id)
 
 	g_return_val_if_fail(TLDRS_IS_TRACE_TABLE(self), NULL);
 	if (self->into_trace != NULL) {
+		g_ptr_array_remove(self->held, self->into_trace);
 		tldrs_trace_add_client(self->into_trace);
 		return self->into_trace;
 	}
 	trace = g_hash_table_lookup(self->traces, id);
+	/* held until its events are stored: it goes on, after them */
+	if (trace != NULL && g_ptr_array_remove(self->held, trace))
+		g_info("trace %s opened again before its events were stored", id);
 	if (trace == NULL) {
 		/* each open trace holds files: a client opening trace after trace must not use
 		 * up the file descriptors of everyone else */
@@ -207,6 +233,27 @@ tldrs_trace_table_release(TldrsTraceTable *self, TldrsTrace *trace)
 		        TLDRS_TRACE_TABLE_CLOSE_DELAY_MS, tldrs_trace_table_closing_cb, self);
 }
 
+/* the held traces try again (with a flush that waits for the sinks); those whose events are
+ * all stored now are finished */
+static void
+tldrs_trace_table_retry_held(TldrsTraceTable *self)
+{
+	g_autoptr(GPtrArray) held = NULL;
+
+	if (self->held->len == 0)
+		return;
+	held = g_ptr_array_new_with_free_func(g_object_unref);
+	for (guint i = 0; i < self->held->len; i++)
+		g_ptr_array_add(held, g_object_ref(g_ptr_array_index(self->held, i)));
+	for (guint i = 0; i < held->len; i++) {
+		TldrsTrace *trace = g_ptr_array_index(held, i);
+		tldrs_trace_flush(trace, TRUE);
+		if (tldrs_trace_is_stored(trace) && tldrs_trace_get_clients(trace) == 0 &&
+		    g_ptr_array_find(self->held, trace, NULL))
+			tldrs_trace_table_finish(self, trace);
+	}
+}
+
 /* @wait: every sink has stored everything when this returns (not for the periodic flush) */
 void
 tldrs_trace_table_flush_all(TldrsTraceTable *self, gboolean wait)
@@ -218,15 +265,58 @@ tldrs_trace_table_flush_all(TldrsTraceTable *self, gboolean wait)
 	g_hash_table_iter_init(&iter, self->traces);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		TldrsTrace *trace = value;
+		if (g_ptr_array_find(self->held, trace, NULL))
+			continue;
 		if (wait)
 			tldrs_trace_flush(trace, TRUE);
 		else
 			tldrs_trace_flush_periodic(trace);
 		tldrs_trace_table_update_state(self, trace, tldrs_trace_get_clients(trace));
 	}
-	if (self->into_trace != NULL)
+	if (self->into_trace != NULL && !g_ptr_array_find(self->held, self->into_trace, NULL))
 		tldrs_trace_flush(self->into_trace, wait);
+	tldrs_trace_table_retry_held(self);
 	tldrs_state_save(self->state);
+}
+
+/**
+ * tldrs_trace_table_give_up:
+ *
+ * The daemon stops: every held trace makes a last try and is finished, whatever its sinks
+ * could not store (logged per trace, with the bytes lost); so is the --into-file trace.
+ * From now on a trace whose last client leaves is finished at once.
+ *
+ * Returns: how many traces lost events
+ */
+guint
+tldrs_trace_table_give_up(TldrsTraceTable *self)
+{
+	g_autoptr(GPtrArray) held = NULL;
+	guint lost = 0;
+
+	g_return_val_if_fail(TLDRS_IS_TRACE_TABLE(self), 0);
+	self->giving_up = TRUE;
+	held = g_steal_pointer(&self->held);
+	self->held = g_ptr_array_new_with_free_func(g_object_unref);
+	for (guint i = 0; i < held->len; i++) {
+		TldrsTrace *trace = g_ptr_array_index(held, i);
+		if (tldrs_trace_get_clients(trace) == 0 && !tldrs_trace_is_closed(trace))
+			tldrs_trace_table_finish(self, trace);
+	}
+	/* the --into-file trace is closed as the daemon is freed, unless it lost events */
+	if (self->into_trace != NULL && !tldrs_trace_is_closed(self->into_trace)) {
+		tldrs_trace_flush(self->into_trace, TRUE);
+		if (!tldrs_trace_is_stored(self->into_trace))
+			tldrs_trace_close(self->into_trace);
+	}
+	for (guint i = 0; i < held->len; i++) {
+		if (tldrs_trace_get_lost(g_ptr_array_index(held, i), NULL))
+			lost++;
+	}
+	if (self->into_trace != NULL && !g_ptr_array_find(held, self->into_trace, NULL) &&
+	    tldrs_trace_get_lost(self->into_trace, NULL))
+		lost++;
+	return lost;
 }
 
 void
@@ -388,6 +478,7 @@ tldrs_trace_table_dispose(GObject *object)
 	g_clear_handle_id(&self->closing_id, g_source_remove);
 	g_clear_handle_id(&self->state_save_id, g_source_remove);
 	g_clear_pointer(&self->closing, g_ptr_array_unref);
+	g_clear_pointer(&self->held, g_ptr_array_unref);
 	g_clear_pointer(&self->traces, g_hash_table_unref);
 	g_clear_object(&self->into_trace);
 	g_clear_pointer(&self->sinks, g_ptr_array_unref);
@@ -467,6 +558,7 @@ tldrs_trace_table_init(TldrsTraceTable *self)
 {
 	self->traces = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
 	self->closing = g_ptr_array_new_with_free_func(g_object_unref);
+	self->held = g_ptr_array_new_with_free_func(g_object_unref);
 	self->event_counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 }
 

@@ -34,6 +34,8 @@ void
 tldrs_trace_table_close_pending(TldrsTraceTable *self);
 void
 tldrs_trace_table_flush_all(TldrsTraceTable *self, gboolean wait);
+guint
+tldrs_trace_table_give_up(TldrsTraceTable *self);
 TldrsTrace *
 tldrs_trace_table_lookup(TldrsTraceTable *self, const char *id);
 guint

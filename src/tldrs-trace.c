@@ -39,6 +39,8 @@ struct _TldrsTrace {
 	gint64 last_write;
 	gboolean queued;
 	gboolean closed;
+	gboolean lost;      /* closed with events a sink could not store */
+	guint64 lost_bytes; /* how many bytes of them, as far as the sinks said */
 
 	/* the sink that appends verbatim to its file, and that file, watched while it holds only
 	 * lines the daemon checked (NULL: not watched) */
@@ -203,6 +205,7 @@ void
 tldrs_trace_close(TldrsTrace *self)
 {
 	g_autofree char *stored = NULL;
+	g_autoptr(GString) lost_sinks = NULL;
 	g_return_if_fail(TLDRS_IS_TRACE(self));
 	if (self->closed)
 		return;
@@ -212,19 +215,63 @@ tldrs_trace_close(TldrsTrace *self)
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		tldrs_sink_trace_complete(ts->sink, ts->state, stored);
 	}
-	/* a sink with a backlog makes a last try as it closes */
+	/* a sink with a backlog makes a last try as it closes; what a failing sink lets go of
+	 * (its backlog shrinks by it) is lost */
 	for (guint i = 0; i < self->sinks->len; i++) {
 		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
 		gsize backlog = 0;
 		gboolean watched = tldrs_trace_watch_begin(self, ts, &backlog);
+		gsize before = ts->failing ? tldrs_sink_backlog(ts->sink) : 0;
 		tldrs_sink_close_trace(ts->sink, ts->state);
 		ts->state = NULL;
 		if (watched)
 			tldrs_trace_watch_end(self, ts, 0, backlog);
+		if (ts->failing) {
+			gsize after = tldrs_sink_backlog(ts->sink);
+			gsize lost = before > after ? before - after : 0;
+			if (lost_sinks == NULL)
+				lost_sinks = g_string_new(NULL);
+			else
+				g_string_append(lost_sinks, ", ");
+			g_string_append_printf(lost_sinks,
+			                       "%" G_GSIZE_FORMAT " bytes in sink %s",
+			                       lost,
+			                       tldrs_trace_sink_name(ts->sink));
+			self->lost = TRUE;
+			self->lost_bytes += lost;
+		}
 	}
+	if (lost_sinks != NULL)
+		g_warning("trace %s: events lost, could not be stored: %s",
+		          self->id,
+		          lost_sinks->str);
 	self->verbatim_sink = NULL;
 	g_clear_pointer(&self->watch, tldrs_checked_watch_free);
 	self->closed = TRUE;
+}
+
+/* TRUE when every sink has stored everything it was given, as of the last flush(); a trace
+ * with events a sink keeps for retrying is not */
+gboolean
+tldrs_trace_is_stored(TldrsTrace *self)
+{
+	g_return_val_if_fail(TLDRS_IS_TRACE(self), TRUE);
+	for (guint i = 0; i < self->sinks->len && !self->closed; i++) {
+		if (g_array_index(self->sinks, TldrsTraceSink, i).failing)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* closed with events that a sink could not store: TRUE, and *@bytes how many bytes of them
+ * the sinks let go of (a sink that keeps no count of its backlog adds nothing) */
+gboolean
+tldrs_trace_get_lost(TldrsTrace *self, guint64 *bytes)
+{
+	g_return_val_if_fail(TLDRS_IS_TRACE(self), FALSE);
+	if (bytes != NULL)
+		*bytes = self->lost_bytes;
+	return self->lost;
 }
 
 gboolean

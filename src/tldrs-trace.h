@@ -31,6 +31,10 @@ void
 tldrs_trace_close(TldrsTrace *self);
 gboolean
 tldrs_trace_is_closed(TldrsTrace *self);
+gboolean
+tldrs_trace_is_stored(TldrsTrace *self);
+gboolean
+tldrs_trace_get_lost(TldrsTrace *self, guint64 *bytes);
 char *
 tldrs_trace_get_stored_file(TldrsTrace *self);
 

@@ -186,6 +186,7 @@ test_load_every_key(void)
 	                                        "PluginDir=~/plugins\n"
 	                                        "MaxLineBytes=1024\n"
 	                                        "MaxClients=7\n"
+	                                        "MaxBacklogBytes=65536\n"
 	                                        "DBus=none\n"
 	                                        "ExitIdleSec=2.5\n");
 	g_autofree char *data_dir = g_build_filename(test_home, "traces", NULL);
@@ -199,6 +200,7 @@ test_load_every_key(void)
 	g_assert_cmpstr(config->plugin_dir, ==, plugin_dir);
 	g_assert_cmpuint(config->max_line_bytes, ==, 1024);
 	g_assert_cmpuint(config->max_clients, ==, 7);
+	g_assert_cmpuint(config->max_backlog_bytes, ==, 65536);
 	g_assert_false(config->dbus);
 	g_assert_cmpint(config->exit_idle_us, ==, 2500000);
 }
@@ -309,6 +311,7 @@ test_load_errors(void)
 	const char *clients = "a whole number from 1 to 1000000";
 	const char *names = "sink names of letters, digits, '-' and '_'";
 	const char *idle = "a number of seconds >= 0 (0: never)";
+	const char *backlog = "a whole number from 65536 to 1099511627776";
 	struct {
 		const char *content;
 		const char *key;
@@ -351,6 +354,9 @@ test_load_errors(void)
 	        {"MaxClients=1000001", "MaxClients", clients, "1000001"},
 	        {"MaxClients=many", "MaxClients", clients, "many"},
 	        {"MaxClients=0x10", "MaxClients", clients, "0x10"},
+	        {"MaxBacklogBytes=65535", "MaxBacklogBytes", backlog, "65535"},
+	        {"MaxBacklogBytes=1099511627777", "MaxBacklogBytes", backlog, "1099511627777"},
+	        {"MaxBacklogBytes=8M", "MaxBacklogBytes", backlog, "8M"},
 	        {"DBus=yes", "DBus", "session or none", "yes"},
 	        {"ExitIdleSec=-1", "ExitIdleSec", idle, "-1"},
 	        {"ExitIdleSec=", "ExitIdleSec", idle, ""},
@@ -477,6 +483,7 @@ static const char *const daemon_keys[] = {"Socket",
                                           "PluginDir",
                                           "MaxLineBytes",
                                           "MaxClients",
+                                          "MaxBacklogBytes",
                                           "DBus",
                                           "ExitIdleSec",
                                           NULL};
@@ -534,6 +541,7 @@ test_shipped_example(void)
 		g_assert_cmpstr(all->plugin_dir, ==, defaults->plugin_dir);
 		g_assert_cmpuint(all->max_line_bytes, ==, defaults->max_line_bytes);
 		g_assert_cmpuint(all->max_clients, ==, defaults->max_clients);
+		g_assert_cmpuint(all->max_backlog_bytes, ==, defaults->max_backlog_bytes);
 		g_assert_cmpint(all->dbus, ==, defaults->dbus);
 		g_assert_cmpint(all->exit_idle_us, ==, defaults->exit_idle_us);
 	}

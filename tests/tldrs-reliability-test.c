@@ -81,6 +81,16 @@ spawn_limited(TldrsTestDaemon *d, const char *config_text)
 	return p;
 }
 
+/* prlimit(1) sets and lifts the daemon's RLIMIT_FSIZE; without it the test is skipped */
+static gboolean
+have_prlimit(void)
+{
+	if (tldrs_test_have_program("prlimit"))
+		return TRUE;
+	g_test_skip("prlimit (util-linux) is not installed");
+	return FALSE;
+}
+
 /* lines "{"c":C,"s":S,"n":N,...}": each (c,s) sequence complete, once, in order */
 static guint
 check_sequences(const char *path, GHashTable *expected)
@@ -332,10 +342,8 @@ test_write_fault(void)
 	int status = 0;
 	GStatBuf sb;
 
-	if (!tldrs_test_have_program("prlimit")) {
-		g_test_skip("prlimit (util-linux) is not installed");
+	if (!have_prlimit())
 		return;
-	}
 	child_fsize = (struct rlimit){20000, RLIM_INFINITY};
 	p = spawn_limited(d, "[Daemon]\nFlushIntervalSec=0.1\n");
 	child_fsize = (struct rlimit){0, 0};
@@ -366,6 +374,249 @@ test_write_fault(void)
 	g_assert_nonnull(strstr(log, "works again"));
 	/* logged once, not once per retry */
 	g_assert_null(strstr(strstr(log, "File too large") + 1, "File too large"));
+}
+
+/* an event of client @c with 160 random hex digits: gzip does not make it much smaller */
+static char *
+noisy_event(GRand *rand, guint c, guint n)
+{
+	GString *e = g_string_new(NULL);
+	g_string_append_printf(e,
+	                       "{\"c\":%u,\"s\":0,\"n\":%u,\"ph\":\"i\",\"name\":\"e\","
+	                       "\"ts\":%u,\"pid\":%u,\"tid\":0,\"args\":{\"r\":\"",
+	                       c,
+	                       n,
+	                       n,
+	                       c + 1);
+	for (guint i = 0; i < 20; i++)
+		g_string_append_printf(e, "%08x", g_rand_int(rand));
+	g_string_append(e, "\"}}\n");
+	return g_string_free(e, FALSE);
+}
+
+/* OPEN @id, @extra, then @n noisy events of client @c; the bytes of the events */
+static gsize
+send_noisy(GSocket *s, const char *id, const char *extra, GRand *rand, guint c, guint n)
+{
+	g_autoptr(GString) buf = g_string_new(NULL);
+	gsize len;
+	g_string_append_printf(buf, "OPEN %s\n%s", id, extra != NULL ? extra : "");
+	len = buf->len;
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *e = noisy_event(rand, c, i);
+		g_string_append(buf, e);
+	}
+	tldrs_test_send_len(s, buf->str, buf->len);
+	return buf->len - len;
+}
+
+/* a daemon with the sink @sink that cannot make a file larger than 20000 bytes */
+static GSubprocess *
+spawn_full_disk(TldrsTestDaemon *d, const char *sink)
+{
+	g_autofree char *conf = g_strdup_printf("[Daemon]\nFlushIntervalSec=0.1\nSinks=%s\n", sink);
+	GSubprocess *p;
+	child_fsize = (struct rlimit){20000, RLIM_INFINITY};
+	p = spawn_limited(d, conf);
+	child_fsize = (struct rlimit){0, 0};
+	return p;
+}
+
+static void
+lift_fsize(GSubprocess *p)
+{
+	g_autofree char *cmd = g_strdup_printf("prlimit --pid %s --fsize=unlimited",
+	                                       g_subprocess_get_identifier(p));
+	int status = 0;
+	g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
+	g_assert_cmpint(status, ==, 0);
+}
+
+/* the trace's last client leaves while its events cannot be written: the trace is not
+ * finished (no EMIT_TEF_AT_EXIT file) but held and retried; a client that opens it again
+ * meanwhile adds after them; once the disk has room, all is stored and the TEF file holds
+ * every event, in order */
+static void
+test_full_disk_last_client_leaves(gconstpointer data)
+{
+	const char *sink = data;
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GRand) rand = g_rand_new_with_seed(16);
+	g_autofree char *out = g_build_filename(d->tmpdir, "out.json", NULL);
+	g_autofree char *at_exit = g_strdup_printf("EMIT_TEF_AT_EXIT %s\n", out);
+	g_autofree char *log = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	JsonArray *events;
+	GSocket *s;
+	guint k = 0;
+
+	if (!have_prlimit())
+		return;
+	p = spawn_full_disk(d, sink);
+	s = tldrs_test_connect(d->socket_path);
+	send_noisy(s, "tr-left", at_exit, rand, 0, 3000);
+	tldrs_test_close(s);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "File too large", 10000));
+	g_assert_true(tldrs_test_daemon_wait_log(
+	        d, "trace tr-left: last client gone, events not stored yet", 10000));
+	/* not finished: its TEF file would lack what is not stored */
+	g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
+
+	/* another client opens it meanwhile: its events go after the kept ones */
+	s = tldrs_test_connect(d->socket_path);
+	send_noisy(s, "tr-left", NULL, rand, 1, 100);
+	g_assert_true(tldrs_test_daemon_wait_log(
+	        d, "trace tr-left opened again before its events were stored", 10000));
+	tldrs_test_close(s);
+	g_assert_true(tldrs_test_daemon_wait_log_count(
+	        d, "trace tr-left: last client gone, events not stored yet", 2, 10000));
+	g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
+
+	/* the disk has room again: stored, then finished */
+	lift_fsize(p);
+	g_assert_true(tldrs_test_wait_for_file(out, 20000));
+	root = tldrs_test_load_tef(out);
+	events = tldrs_test_tef_events(root);
+	for (guint i = 0; i < json_array_get_length(events); i++) {
+		JsonObject *e = json_array_get_object_element(events, i);
+		if (!json_object_has_member(e, "c"))
+			continue;
+		g_assert_cmpint(json_object_get_int_member(e, "c"), ==, k < 3000 ? 0 : 1);
+		g_assert_cmpint(json_object_get_int_member(e, "n"), ==, k < 3000 ? k : k - 3000);
+		k++;
+	}
+	g_assert_cmpuint(k, ==, 3100);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "works again"));
+	g_assert_true(tldrs_test_log_before(log, "works again", "trace tr-left closed"));
+	g_assert_null(strstr(log, "lost"));
+}
+
+/* the bytes in the daemon's log line "trace ID: events lost, ...: N bytes in sink SINK" */
+static guint64
+logged_lost_bytes(const char *log, const char *id, const char *sink)
+{
+	g_autofree char *needle =
+	        g_strdup_printf("trace %s: events lost, could not be stored: ", id);
+	g_autofree char *tail = g_strdup_printf(" bytes in sink %s", sink);
+	const char *p = strstr(log, needle);
+	char *end = NULL;
+	guint64 n;
+	g_assert_nonnull(p);
+	n = g_ascii_strtoull(p + strlen(needle), &end, 10);
+	g_assert_true(g_str_has_prefix(end, tail));
+	/* one line per trace */
+	g_assert_null(strstr(p + 1, needle));
+	return n;
+}
+
+/* SIGTERM while nothing can be written: a last try, then one line per trace with the bytes
+ * lost (an open trace and one whose last client left), and exit status 1 */
+static void
+test_full_disk_sigterm(gconstpointer data)
+{
+	const char *sink = data;
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GRand) rand = g_rand_new_with_seed(17);
+	g_autofree char *log = NULL;
+	gsize sent_open, sent_gone;
+	GSocket *open, *gone;
+
+	if (!have_prlimit())
+		return;
+	p = spawn_full_disk(d, sink);
+	open = tldrs_test_connect(d->socket_path);
+	gone = tldrs_test_connect(d->socket_path);
+	sent_open = send_noisy(open, "tr-open", NULL, rand, 0, 1000);
+	sent_gone = send_noisy(gone, "tr-gone", NULL, rand, 1, 1000);
+	tldrs_test_close(gone);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "trace tr-open: sink", 10000));
+	g_assert_true(tldrs_test_daemon_wait_log(
+	        d, "trace tr-gone: last client gone, events not stored yet", 10000));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 1);
+	tldrs_test_close(open);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(
+	        strstr(log, "stopped: events of 2 traces could not be stored and are lost"));
+	if (g_strcmp0(sink, "jsonl") == 0) {
+		/* exactly what is not in the files */
+		g_autofree char *fn_open = tldrs_test_trace_file(d, "tr-open");
+		g_autofree char *fn_gone = tldrs_test_trace_file(d, "tr-gone");
+		GStatBuf sb_open, sb_gone;
+		g_assert_cmpint(g_stat(fn_open, &sb_open), ==, 0);
+		g_assert_cmpint(g_stat(fn_gone, &sb_gone), ==, 0);
+		g_assert_cmpuint(logged_lost_bytes(log, "tr-open", sink),
+		                 ==,
+		                 sent_open - (gsize)sb_open.st_size);
+		g_assert_cmpuint(logged_lost_bytes(log, "tr-gone", sink),
+		                 ==,
+		                 sent_gone - (gsize)sb_gone.st_size);
+	} else {
+		/* compressed bytes: some */
+		g_assert_cmpuint(logged_lost_bytes(log, "tr-open", sink), >, 0);
+		g_assert_cmpuint(logged_lost_bytes(log, "tr-gone", sink), >, 0);
+	}
+}
+
+/* while the disk is full, what the sink keeps stays within MaxBacklogBytes: past it the daemon
+ * stops reading (the client waits in its write), nothing is dropped, and all arrives in order
+ * once the disk has room */
+static void
+test_full_disk_budget(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GRand) rand = g_rand_new_with_seed(18);
+	g_autoptr(GString) buf = g_string_new("OPEN tr-budget\n");
+	g_autoptr(GHashTable) expected =
+	        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-budget");
+	g_autofree char *log = NULL;
+	const char *paused;
+	TldrsTestSender *sender;
+	GSocket *s;
+	guint64 kept;
+	guint n = 0;
+
+	if (!have_prlimit())
+		return;
+	child_fsize = (struct rlimit){20000, RLIM_INFINITY};
+	p = spawn_limited(d, "[Daemon]\nFlushIntervalSec=0.1\nMaxBacklogBytes=1048576\n");
+	child_fsize = (struct rlimit){0, 0};
+	/* 6 MB: less than the default budget of 8 MiB */
+	while (buf->len < 6 * 1000 * 1000) {
+		g_autofree char *e = noisy_event(rand, 0, n++);
+		g_string_append(buf, e);
+	}
+	s = tldrs_test_connect(d->socket_path);
+	sender = tldrs_test_sender_start(s, buf->str, buf->len);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "File too large", 10000));
+	g_assert_true(
+	        tldrs_test_daemon_wait_log(d, "a sink is behind: not reading from clients", 10000));
+	/* paused just past the budget (by no more than what was already read), not at 8 MiB */
+	log = tldrs_test_daemon_log(d);
+	paused = strstr(log, "until it catches up (");
+	g_assert_nonnull(paused);
+	kept = g_ascii_strtoull(paused + strlen("until it catches up ("), NULL, 10);
+	g_assert_cmpuint(kept, >, 1048576);
+	g_assert_cmpuint(kept, <=, 2 * 1048576);
+	/* the client waits: reading stays paused while the disk is full */
+	g_assert_false(tldrs_test_sender_done(sender));
+	g_assert_true(tldrs_test_socket_ready(d->socket_path));
+
+	lift_fsize(p);
+	tldrs_test_sender_join(sender);
+	tldrs_test_close(s);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_hash_table_insert(expected, g_strdup("0/0"), GUINT_TO_POINTER(n));
+	g_assert_cmpuint(check_sequences(fn, expected), ==, n);
+	g_free(log);
+	log = tldrs_test_daemon_log(d);
+	g_assert_nonnull(strstr(log, "sinks caught up: reading from clients again"));
+	g_assert_null(strstr(log, "lost"));
 }
 
 /* the data directory removed while running: the daemon recreates it and keeps storing */
@@ -674,6 +925,17 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/max-clients", test_max_clients);
 	g_test_add_func("/tldrs/reliability/open-flood", test_open_flood);
 	g_test_add_func("/tldrs/reliability/write-fault", test_write_fault);
+	g_test_add_data_func("/tldrs/reliability/full-disk/last-client-leaves/jsonl",
+	                     "jsonl",
+	                     test_full_disk_last_client_leaves);
+	g_test_add_data_func("/tldrs/reliability/full-disk/last-client-leaves/gzip",
+	                     "gzip",
+	                     test_full_disk_last_client_leaves);
+	g_test_add_data_func(
+	        "/tldrs/reliability/full-disk/sigterm/jsonl", "jsonl", test_full_disk_sigterm);
+	g_test_add_data_func(
+	        "/tldrs/reliability/full-disk/sigterm/gzip", "gzip", test_full_disk_sigterm);
+	g_test_add_func("/tldrs/reliability/full-disk/budget", test_full_disk_budget);
 	g_test_add_func("/tldrs/reliability/data-dir-removed", test_data_dir_removed);
 	g_test_add_func("/tldrs/reliability/concurrent-emits", test_concurrent_emits);
 	g_test_add_func("/tldrs/reliability/log-flood", test_log_flood);

@@ -473,21 +473,6 @@ test_gzip_write_fault(void)
 	g_assert_nonnull(strstr(log, "works again"));
 }
 
-typedef struct {
-	GSocket *socket;
-	const GString *data;
-	gint done;
-} Sender;
-
-static gpointer
-sender_thread(gpointer user_data)
-{
-	Sender *sender = user_data;
-	tldrs_test_send_len(sender->socket, sender->data->str, sender->data->len);
-	g_atomic_int_set(&sender->done, 1);
-	return NULL;
-}
-
 /* while the gzip file cannot be written, the compressed bytes it keeps count as backlog:
  * past 8 MiB the daemon stops reading (the client waits), and all is stored once the fault
  * clears */
@@ -499,8 +484,8 @@ test_gzip_fault_backpressure(void)
 	g_autoptr(GString) text = NULL;
 	g_autoptr(GRand) rand = g_rand_new_with_seed(5);
 	g_autofree char *gz = NULL;
-	Sender sender = {NULL, buf, 0};
-	GThread *thread;
+	TldrsTestSender *sender;
+	GSocket *s;
 	guint n = 0;
 
 	if (d == NULL)
@@ -515,19 +500,19 @@ test_gzip_fault_backpressure(void)
 			g_string_append_printf(buf, "%08x", g_rand_int(rand));
 		g_string_append(buf, "\"}}\n");
 	}
-	sender.socket = tldrs_test_connect(d->socket_path);
-	thread = g_thread_new("sender", sender_thread, &sender);
+	s = tldrs_test_connect(d->socket_path);
+	sender = tldrs_test_sender_start(s, buf->str, buf->len);
 	/* the daemon stops reading: the sender stays blocked */
 	wait_for_file_too_large(d);
 	g_assert_true(
 	        tldrs_test_daemon_wait_log(d, "a sink is behind: not reading from clients", 10000));
-	g_assert_cmpint(g_atomic_int_get(&sender.done), ==, 0);
+	g_assert_false(tldrs_test_sender_done(sender));
 	g_assert_true(tldrs_test_socket_ready(d->socket_path));
 
 	/* the fault clears: everything arrives, in order */
 	daemon_set_fsize(d, "unlimited:unlimited");
-	g_thread_join(thread);
-	tldrs_test_close(sender.socket);
+	tldrs_test_sender_join(sender);
+	tldrs_test_close(s);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	text = gunzip_strict(gz, FALSE, NULL);
 	g_assert_cmpuint(text->len, ==, buf->len - strlen("OPEN tr-held\n"));

@@ -233,6 +233,51 @@ tldrs_test_close(GSocket *socket)
 	g_object_unref(socket);
 }
 
+struct _TldrsTestSender {
+	GSocket *socket;
+	const char *data;
+	gsize len;
+	gint done;
+	GThread *thread;
+};
+
+static gpointer
+tldrs_test_sender_thread(gpointer user_data)
+{
+	TldrsTestSender *sender = user_data;
+	tldrs_test_send_len(sender->socket, sender->data, sender->len);
+	g_atomic_int_set(&sender->done, 1);
+	return NULL;
+}
+
+/* a client that may block in its write: sends @data[0..@len) on @socket from a thread of its
+ * own; @data must outlive it */
+TldrsTestSender *
+tldrs_test_sender_start(GSocket *socket, const char *data, gsize len)
+{
+	TldrsTestSender *sender = g_new0(TldrsTestSender, 1);
+	sender->socket = socket;
+	sender->data = data;
+	sender->len = len;
+	sender->thread = g_thread_new("sender", tldrs_test_sender_thread, sender);
+	return sender;
+}
+
+/* everything is sent */
+gboolean
+tldrs_test_sender_done(TldrsTestSender *sender)
+{
+	return g_atomic_int_get(&sender->done) != 0;
+}
+
+/* wait until everything is sent; frees @sender (not its socket) */
+void
+tldrs_test_sender_join(TldrsTestSender *sender)
+{
+	g_thread_join(sender->thread);
+	g_free(sender);
+}
+
 /* run @argv from @l to its end, its standard output and error read into @out and @err (each
  * may be NULL); its exit status, -1 when a signal ended it */
 int

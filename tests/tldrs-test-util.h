@@ -51,6 +51,14 @@ tldrs_test_send_len(GSocket *socket, const char *data, gsize len);
 void
 tldrs_test_close(GSocket *socket);
 
+typedef struct _TldrsTestSender TldrsTestSender;
+TldrsTestSender *
+tldrs_test_sender_start(GSocket *socket, const char *data, gsize len);
+gboolean
+tldrs_test_sender_done(TldrsTestSender *sender);
+void
+tldrs_test_sender_join(TldrsTestSender *sender);
+
 int
 tldrs_test_run(GSubprocessLauncher *l, const char *const *argv, char **out, char **err);
 int

@@ -126,8 +126,10 @@ typedef struct {
  *   (so an error loses nothing), and report the error.
  * @flush: make everything accepted so far readable in the sink's files (not necessarily
  *   fsync'ed). Also the moment to retry after an error.
- * @close_trace: the trace's last client is gone and a final flush() was made; release the
- *   per-trace state. A later client of the same trace id gets a fresh open_trace().
+ * @close_trace: the trace's last client is gone and a final flush() succeeded (or the
+ *   daemon gives up on it as it stops: drop what is kept, and take it out of backlog());
+ *   release the per-trace state. A later client of the same trace id gets a fresh
+ *   open_trace().
  * @stored_file: (optional) the file holding the events of this trace that the TEF writer
  *   can read (`.jsonl` or `.jsonl.gz`), or %NULL if this sink keeps no such file.
  * @backlog: (optional) bytes accepted by write() but not stored yet; the daemon stops
@@ -135,7 +137,8 @@ typedef struct {
  * @flush_async: (optional) the periodic flush: start making everything accepted so far
  *   readable, without waiting for it (a sink that works in a thread queues it). Errors
  *   surface on the next call. Without it the daemon calls flush(). Since: 2
- * @trace_complete: (optional) the trace's last client is gone and every sink was flushed:
+ * @trace_complete: (optional) the trace's last client is gone and every sink was flushed
+ *   successfully (or the daemon gives up on what a failing sink could not store):
  *   @stored_file (or %NULL) holds all its events. Called just before close_trace().
  *   Since: 2
  * @shutdown: (optional) the daemon is exiting: finish background work.
