@@ -368,12 +368,20 @@ tldrs_run_await(GSocket *socket,
 	}
 	if (line != NULL && g_str_has_prefix(line, "TEF_FAILED "))
 		g_printerr(_("tldrs: run: the daemon could not write %s: %s\n"), out, line + 11);
-	else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+	else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) && others > 0)
 		g_printerr(_("tldrs: run: trace %s still had clients after %u s (--wait): the "
 		             "daemon writes %s when they disconnect\n"),
 		           trace_id,
 		           wait_s,
 		           out);
+	else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+		g_printerr(
+		        _("tldrs: run: trace %s was not finished after %u s (--wait), its events "
+		          "not stored yet (see the daemon's log): the daemon writes %s once "
+		          "they are\n"),
+		        trace_id,
+		        wait_s,
+		        out);
 	else
 		g_printerr(_("tldrs: run: no answer about %s: %s\n"),
 		           out,
