@@ -66,6 +66,7 @@ tldrs_config_new(void)
 	self->plugin_dir = tldrs_config_default_plugin_dir();
 	self->max_line_bytes = TLDRS_MAX_LINE_BYTES_DEFAULT;
 	self->max_clients = TLDRS_MAX_CLIENTS_DEFAULT;
+	self->max_at_exit_paths = TLDRS_MAX_AT_EXIT_PATHS_DEFAULT;
 	self->dbus = TRUE;
 	return self;
 }
@@ -297,6 +298,16 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				                         _("a whole number from 1 to 1000000"),
 				                         value);
 			self->max_clients = (guint)v;
+		} else if (g_strcmp0(key, "MaxAtExitPaths") == 0) {
+			guint64 v = 0;
+			if (!tldrs_config_parse_uint(value, 1, 65536, &v))
+				return tldrs_config_fail(error,
+				                         path,
+				                         group,
+				                         key,
+				                         _("a whole number from 1 to 65536"),
+				                         value);
+			self->max_at_exit_paths = (guint)v;
 		} else if (g_strcmp0(key, "DBus") == 0) {
 			if (g_strcmp0(value, "session") == 0)
 				self->dbus = TRUE;

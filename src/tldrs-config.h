@@ -11,6 +11,7 @@ G_BEGIN_DECLS
 #define TLDRS_MAX_LINE_BYTES_DEFAULT    (8 * 1024 * 1024)
 #define TLDRS_MAX_CLIENTS_DEFAULT       4096
 #define TLDRS_SINKS_DEFAULT             "jsonl"
+#define TLDRS_MAX_AT_EXIT_PATHS_DEFAULT 64
 
 /**
  * TldrsConfig:
@@ -28,6 +29,7 @@ typedef struct {
 	char *plugin_dir;
 	gsize max_line_bytes;
 	guint max_clients;
+	guint max_at_exit_paths;     /* MaxAtExitPaths: per trace */
 	gint64 exit_idle_us;         /* ExitIdleSec, 0: never */
 	guint64 retention_max_bytes; /* [Retention] MaxTotalBytes, 0: no limit */
 	gint64 retention_max_age_us; /* [Retention] MaxAgeSec, 0: no limit */

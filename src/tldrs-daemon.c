@@ -179,10 +179,9 @@ tldrs_daemon_emit_tef(TldrsDaemon *self,
 
 	if (!tldrs_daemon_check_output_path(self, path, error))
 		return FALSE;
-	if (at_exit) {
-		tldrs_trace_add_exit_path(trace, path);
-		return TRUE;
-	}
+	if (at_exit)
+		return tldrs_trace_add_exit_path(
+		        trace, path, self->config->max_at_exit_paths, error);
 	/* every event received so far is in the file before the writer reads it */
 	tldrs_trace_flush(trace, TRUE);
 	source = tldrs_trace_get_stored_file(trace);
@@ -287,7 +286,8 @@ tldrs_daemon_client_await_tef(TldrsClient *client,
 
 	if (!tldrs_daemon_check_output_path(self, path, error))
 		return FALSE;
-	tldrs_trace_add_exit_path(trace, path);
+	if (!tldrs_trace_add_exit_path(trace, path, self->config->max_at_exit_paths, error))
+		return FALSE;
 	key = tldrs_daemon_awaiting_key(tldrs_trace_get_id(trace), path);
 	clients = g_hash_table_lookup(self->awaiting, key);
 	if (clients == NULL) {

@@ -154,6 +154,7 @@ test_defaults(void)
 		g_assert_cmpint(config->flush_interval_us, ==, 2 * G_USEC_PER_SEC);
 		g_assert_cmpuint(config->max_line_bytes, ==, 8 * 1024 * 1024);
 		g_assert_cmpuint(config->max_clients, ==, 4096);
+		g_assert_cmpuint(config->max_at_exit_paths, ==, 64);
 		g_assert_true(config->dbus);
 		g_assert_cmpint(config->exit_idle_us, ==, 0);
 		g_assert_cmpstr(config->plugin_dir, ==, TLDRS_PLUGIN_DIR);
@@ -186,6 +187,7 @@ test_load_every_key(void)
 	                                        "PluginDir=~/plugins\n"
 	                                        "MaxLineBytes=1024\n"
 	                                        "MaxClients=7\n"
+	                                        "MaxAtExitPaths=3\n"
 	                                        "DBus=none\n"
 	                                        "ExitIdleSec=2.5\n");
 	g_autofree char *data_dir = g_build_filename(test_home, "traces", NULL);
@@ -199,6 +201,7 @@ test_load_every_key(void)
 	g_assert_cmpstr(config->plugin_dir, ==, plugin_dir);
 	g_assert_cmpuint(config->max_line_bytes, ==, 1024);
 	g_assert_cmpuint(config->max_clients, ==, 7);
+	g_assert_cmpuint(config->max_at_exit_paths, ==, 3);
 	g_assert_false(config->dbus);
 	g_assert_cmpint(config->exit_idle_us, ==, 2500000);
 }
@@ -309,6 +312,7 @@ test_load_errors(void)
 	const char *clients = "a whole number from 1 to 1000000";
 	const char *names = "sink names of letters, digits, '-' and '_'";
 	const char *idle = "a number of seconds >= 0 (0: never)";
+	const char *at_exit = "a whole number from 1 to 65536";
 	struct {
 		const char *content;
 		const char *key;
@@ -351,6 +355,9 @@ test_load_errors(void)
 	        {"MaxClients=1000001", "MaxClients", clients, "1000001"},
 	        {"MaxClients=many", "MaxClients", clients, "many"},
 	        {"MaxClients=0x10", "MaxClients", clients, "0x10"},
+	        {"MaxAtExitPaths=0", "MaxAtExitPaths", at_exit, "0"},
+	        {"MaxAtExitPaths=65537", "MaxAtExitPaths", at_exit, "65537"},
+	        {"MaxAtExitPaths=", "MaxAtExitPaths", at_exit, ""},
 	        {"DBus=yes", "DBus", "session or none", "yes"},
 	        {"ExitIdleSec=-1", "ExitIdleSec", idle, "-1"},
 	        {"ExitIdleSec=", "ExitIdleSec", idle, ""},
@@ -477,6 +484,7 @@ static const char *const daemon_keys[] = {"Socket",
                                           "PluginDir",
                                           "MaxLineBytes",
                                           "MaxClients",
+                                          "MaxAtExitPaths",
                                           "DBus",
                                           "ExitIdleSec",
                                           NULL};
@@ -534,6 +542,7 @@ test_shipped_example(void)
 		g_assert_cmpstr(all->plugin_dir, ==, defaults->plugin_dir);
 		g_assert_cmpuint(all->max_line_bytes, ==, defaults->max_line_bytes);
 		g_assert_cmpuint(all->max_clients, ==, defaults->max_clients);
+		g_assert_cmpuint(all->max_at_exit_paths, ==, defaults->max_at_exit_paths);
 		g_assert_cmpint(all->dbus, ==, defaults->dbus);
 		g_assert_cmpint(all->exit_idle_us, ==, defaults->exit_idle_us);
 	}

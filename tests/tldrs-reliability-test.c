@@ -665,6 +665,89 @@ test_retention_after_at_exit(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* one line of an answer from the daemon (AWAIT_TEF), or "" at EOF */
+static char *
+receive_line(GSocket *s)
+{
+	g_autoptr(GString) line = g_string_new(NULL);
+	g_socket_set_timeout(s, 20);
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		char c;
+		gssize n = g_socket_receive(s, &c, 1, NULL, &error);
+		g_assert_no_error(error);
+		if (n == 0 || c == '\n')
+			break;
+		g_string_append_c(line, c);
+	}
+	return g_string_free(g_steal_pointer(&line), FALSE);
+}
+
+/* MaxAtExitPaths: a trace holds at most so many EMIT_TEF_AT_EXIT paths; a path sent again is
+ * kept once and never refused; a new one beyond the limit is a refused line, and AWAIT_TEF
+ * is answered TEF_FAILED */
+static void
+test_at_exit_paths(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = spawn_limited(d, "[Daemon]\nMaxAtExitPaths=5\n");
+	g_autoptr(GString) buf = g_string_new("OPEN tr-paths\n");
+	g_autofree char *answer = NULL;
+	g_autofree char *await = NULL;
+	g_autofree char *log = NULL;
+	g_autofree char *e = event(0, 0, 0);
+	GSocket *a, *b;
+
+	/* five paths, each sent again many times, then ten more */
+	for (guint r = 0; r < 200; r++) {
+		for (guint i = 0; i < 5; i++)
+			g_string_append_printf(
+			        buf, "EMIT_TEF_AT_EXIT %s/out-%u.json\n", d->tmpdir, i);
+	}
+	for (guint i = 5; i < 15; i++)
+		g_string_append_printf(buf, "EMIT_TEF_AT_EXIT %s/out-%u.json\n", d->tmpdir, i);
+	g_string_append(buf, e);
+	a = tldrs_test_connect(d->socket_path);
+	tldrs_test_send_len(a, buf->str, buf->len);
+
+	/* AWAIT_TEF of a new path on the full trace: answered at once, with the reason */
+	b = tldrs_test_connect(d->socket_path);
+	await = g_strdup_printf("OPEN tr-paths\nAWAIT_TEF %s/awaited.json\n", d->tmpdir);
+	tldrs_test_send(b, await);
+	answer = receive_line(b);
+	g_assert_cmpstr(answer,
+	                ==,
+	                "TEF_FAILED too many EMIT_TEF_AT_EXIT paths for this trace "
+	                "(MaxAtExitPaths=5)");
+	tldrs_test_close(b);
+	tldrs_test_close(a);
+
+	/* the five are written when the trace closes */
+	for (guint i = 0; i < 5; i++) {
+		g_autofree char *out = g_strdup_printf("%s/out-%u.json", d->tmpdir, i);
+		g_autoptr(JsonNode) root = NULL;
+		g_assert_true(tldrs_test_wait_for_file(out, 10000));
+		root = tldrs_test_load_tef(out);
+		g_assert_cmpuint(json_array_get_length(tldrs_test_tef_events(root)), ==, 1);
+	}
+	g_assert_true(tldrs_test_daemon_wait_log(d, "trace tr-paths closed", 10000));
+	/* every TEF job is done once the daemon has exited */
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	for (guint i = 5; i < 15; i++) {
+		g_autofree char *out = g_strdup_printf("%s/out-%u.json", d->tmpdir, i);
+		g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
+	}
+	{
+		g_autofree char *awaited = g_build_filename(d->tmpdir, "awaited.json", NULL);
+		g_assert_false(g_file_test(awaited, G_FILE_TEST_EXISTS));
+	}
+	log = tldrs_test_daemon_log(d);
+	/* counted per connection: the ten new paths, not the thousand repeats */
+	g_assert_nonnull(strstr(log, "refused line: too many EMIT_TEF_AT_EXIT paths"));
+	g_assert_nonnull(strstr(log, "10 lines refused in all"));
+	g_assert_null(strstr(log, "1010 lines refused"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -673,6 +756,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/file-descriptors", test_file_descriptors);
 	g_test_add_func("/tldrs/reliability/max-clients", test_max_clients);
 	g_test_add_func("/tldrs/reliability/open-flood", test_open_flood);
+	g_test_add_func("/tldrs/reliability/at-exit-paths", test_at_exit_paths);
 	g_test_add_func("/tldrs/reliability/write-fault", test_write_fault);
 	g_test_add_func("/tldrs/reliability/data-dir-removed", test_data_dir_removed);
 	g_test_add_func("/tldrs/reliability/concurrent-emits", test_concurrent_emits);
