@@ -65,7 +65,6 @@ tldrs_config_new(void)
 	self->flush_interval_us = TLDRS_FLUSH_INTERVAL_DEFAULT_US;
 	self->plugin_dir = tldrs_config_default_plugin_dir();
 	self->max_line_bytes = TLDRS_MAX_LINE_BYTES_DEFAULT;
-	self->max_clients = TLDRS_MAX_CLIENTS_DEFAULT;
 	self->max_at_exit_paths = TLDRS_MAX_AT_EXIT_PATHS_DEFAULT;
 	self->dbus = TRUE;
 	return self;
@@ -290,7 +289,12 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 			self->max_line_bytes = (gsize)v;
 		} else if (g_strcmp0(key, "MaxClients") == 0) {
 			guint64 v = 0;
-			if (!tldrs_config_parse_uint(value, 1, 1000000, &v))
+			/* empty: the default, which follows the open-files limit */
+			if (value[0] == '\0') {
+				self->max_clients = 0;
+				continue;
+			}
+			if (!tldrs_config_parse_uint(value, 1, TLDRS_MAX_CLIENTS_MAX, &v))
 				return tldrs_config_fail(error,
 				                         path,
 				                         group,

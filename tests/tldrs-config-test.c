@@ -153,7 +153,8 @@ test_defaults(void)
 		g_assert_cmpstrv(config->sinks, want_sinks);
 		g_assert_cmpint(config->flush_interval_us, ==, 2 * G_USEC_PER_SEC);
 		g_assert_cmpuint(config->max_line_bytes, ==, 8 * 1024 * 1024);
-		g_assert_cmpuint(config->max_clients, ==, 4096);
+		/* from the open-files limit, when the daemon starts */
+		g_assert_cmpuint(config->max_clients, ==, 0);
 		g_assert_cmpuint(config->max_at_exit_paths, ==, 64);
 		g_assert_true(config->dbus);
 		g_assert_cmpint(config->exit_idle_us, ==, 0);
@@ -301,6 +302,11 @@ test_load_values(void)
 	{
 		g_autoptr(TldrsConfig) config = load_ok("[Daemon]\nMaxClients=3\nMaxClients=5\n");
 		g_assert_cmpuint(config->max_clients, ==, 5);
+	}
+	/* empty: the default */
+	{
+		g_autoptr(TldrsConfig) config = load_ok("[Daemon]\nMaxClients=\n");
+		g_assert_cmpuint(config->max_clients, ==, 0);
 	}
 }
 

@@ -315,6 +315,73 @@ test_max_clients(void)
 	g_assert_nonnull(strstr(log, "MaxClients=5 clients connected"));
 }
 
+/* thousands of idle connections: the default MaxClients follows the open-files limit (raised
+ * to the hard limit by the daemon itself), so a new client is still served */
+static void
+test_many_clients(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-new");
+	g_autofree char *limits = NULL;
+	g_autofree char *limits_path = NULL;
+	g_autofree char *want = NULL;
+	g_autofree char *log = NULL;
+	const guint n_idle = 5000;
+	GSocket **idle;
+	GSocket *s;
+	struct rlimit rl;
+
+	/* this process holds the idle connections too */
+	g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &rl), ==, 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * n_idle + 200) {
+		g_autofree char *msg =
+		        g_strdup_printf("the hard open-files limit (%llu) is below %u",
+		                        (unsigned long long)rl.rlim_max,
+		                        2 * n_idle + 200);
+		g_test_skip(msg);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &rl), ==, 0);
+
+	/* the daemon starts with a low soft limit: it raises it itself */
+	child_nofile = (struct rlimit){1024, rl.rlim_max};
+	p = spawn_limited(d, NULL);
+	child_nofile = (struct rlimit){0, 0};
+	limits_path = g_strdup_printf("/proc/%s/limits", g_subprocess_get_identifier(p));
+	g_file_get_contents(limits_path, &limits, NULL, NULL);
+	g_assert_true(g_regex_match_simple("Max open files +(\\d+) +\\1 ", limits, 0, 0));
+	if (rl.rlim_max != RLIM_INFINITY) {
+		want = g_strdup_printf("MaxClients=%llu (half the limit of",
+		                       (unsigned long long)MIN(rl.rlim_max / 2, 1000000));
+		g_assert_true(tldrs_test_daemon_wait_log(d, want, 10000));
+	}
+
+	idle = g_new0(GSocket *, n_idle);
+	for (guint i = 0; i < n_idle; i++) {
+		idle[i] = tldrs_test_connect(d->socket_path);
+		tldrs_test_send(idle[i], "OPEN tr-idle\n");
+	}
+	/* a new client, behind them all */
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-new\n");
+	for (guint i = 0; i < 10; i++) {
+		g_autofree char *e = event(0, 0, i);
+		tldrs_test_send(s, e);
+	}
+	tldrs_test_close(s);
+	for (guint i = 0; i < 1000 && tldrs_test_count_lines(fn) < 10; i++)
+		g_usleep(10000);
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 10);
+	for (guint i = 0; i < n_idle; i++)
+		tldrs_test_close(idle[i]);
+	g_free(idle);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	log = tldrs_test_daemon_log(d);
+	g_assert_null(strstr(log, "refused a connection"));
+}
+
 /* a write error (here a file size limit, like a full disk): logged once, kept, retried;
  * the daemon keeps serving and stores everything once the fault clears */
 static void
@@ -755,6 +822,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/other-user", test_other_user);
 	g_test_add_func("/tldrs/reliability/file-descriptors", test_file_descriptors);
 	g_test_add_func("/tldrs/reliability/max-clients", test_max_clients);
+	g_test_add_func("/tldrs/reliability/many-clients", test_many_clients);
 	g_test_add_func("/tldrs/reliability/open-flood", test_open_flood);
 	g_test_add_func("/tldrs/reliability/at-exit-paths", test_at_exit_paths);
 	g_test_add_func("/tldrs/reliability/write-fault", test_write_fault);
