@@ -65,6 +65,7 @@ tldrs_config_new(void)
 	self->flush_interval_us = TLDRS_FLUSH_INTERVAL_DEFAULT_US;
 	self->plugin_dir = tldrs_config_default_plugin_dir();
 	self->max_line_bytes = TLDRS_MAX_LINE_BYTES_DEFAULT;
+	self->max_incomplete_lines_bytes = TLDRS_MAX_INCOMPLETE_LINES_BYTES_DEFAULT;
 	self->max_at_exit_paths = TLDRS_MAX_AT_EXIT_PATHS_DEFAULT;
 	self->dbus = TRUE;
 	return self;
@@ -287,6 +288,18 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				        _("a whole number from 1024 to 1073741824"),
 				        value);
 			self->max_line_bytes = (gsize)v;
+		} else if (g_strcmp0(key, "MaxIncompleteLinesBytes") == 0) {
+			guint64 v = 0;
+			if (!tldrs_config_parse_uint(
+			            value, 1024 * 1024, G_GUINT64_CONSTANT(1) << 40, &v))
+				return tldrs_config_fail(
+				        error,
+				        path,
+				        group,
+				        key,
+				        _("a whole number from 1048576 to 1099511627776"),
+				        value);
+			self->max_incomplete_lines_bytes = (gsize)v;
 		} else if (g_strcmp0(key, "MaxClients") == 0) {
 			guint64 v = 0;
 			/* empty: the default, which follows the open-files limit */

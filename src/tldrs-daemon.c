@@ -583,8 +583,11 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	}
 	if (activated != NULL)
 		tldrs_listener_adopt(self->listener, activated);
-	self->clients_ctx = tldrs_client_context_new(
-	        &tldrs_daemon_client_hooks, self, config->max_line_bytes, self->log_limit);
+	self->clients_ctx = tldrs_client_context_new(&tldrs_daemon_client_hooks,
+	                                             self,
+	                                             config->max_line_bytes,
+	                                             config->max_incomplete_lines_bytes,
+	                                             self->log_limit);
 	self->flush = tldrs_flush_scheduler_new(self->sinks, config->flush_interval_us);
 	g_signal_connect(self->flush, "periodic", G_CALLBACK(tldrs_daemon_periodic_cb), self);
 	g_signal_connect(self->flush, "paused", G_CALLBACK(tldrs_daemon_paused_cb), self);

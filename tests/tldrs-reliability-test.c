@@ -382,6 +382,163 @@ test_many_clients(void)
 	g_assert_null(strstr(log, "refused a connection"));
 }
 
+typedef struct {
+	TldrsTestDaemon *d;
+	guint client;
+	gsize head;
+	GMutex *lock;
+	GCond *cond;
+	gboolean *go;
+	guint *sent; /* heads sent */
+} Halfliner;
+
+/* OPEN, an event, and the first @head bytes of a long event; once told to, the rest of it
+ * and more events */
+static gpointer
+halfliner_thread(gpointer data)
+{
+	Halfliner *h = data;
+	GSocket *s = tldrs_test_connect(h->d->socket_path);
+	g_autoptr(GString) buf = g_string_new("OPEN tr-partial\n");
+	g_autofree char *e0 = event(h->client, 0, 0);
+
+	/* a client the daemon never reads again fails the test instead of hanging it */
+	g_socket_set_timeout(s, 60);
+	g_string_append(buf, e0);
+	g_string_append_printf(buf, "{\"c\":%u,\"s\":0,\"n\":1,\"pad\":\"", h->client);
+	while (buf->len < h->head)
+		g_string_append_c(buf, 'a' + h->client % 26);
+	tldrs_test_send_len(s, buf->str, buf->len);
+	g_mutex_lock(h->lock);
+	(*h->sent)++;
+	g_cond_broadcast(h->cond);
+	while (!*h->go)
+		g_cond_wait(h->cond, h->lock);
+	g_mutex_unlock(h->lock);
+	g_string_truncate(buf, 0);
+	for (guint i = 0; i < 100000; i++)
+		g_string_append_c(buf, 'z');
+	g_string_append(buf, "\"}\n");
+	for (guint n = 2; n < 10; n++) {
+		g_autofree char *e = event(h->client, 0, n);
+		g_string_append(buf, e);
+	}
+	tldrs_test_send_len(s, buf->str, buf->len);
+	tldrs_test_close(s);
+	return NULL;
+}
+
+/* MaxIncompleteLinesBytes: many connections each holding part of a long line cannot take
+ * more than about the budget; the ones holding the most wait, others are still served, and
+ * every line completes, in order, once its client sends the rest, even while stuck
+ * connections keep the total over the budget */
+static void
+test_incomplete_lines(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = spawn_limited(
+	        d, "[Daemon]\nMaxIncompleteLinesBytes=1048576\nMaxLineBytes=1048576\n");
+	g_autoptr(GHashTable) expected =
+	        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-partial");
+	g_autofree char *small_fn = tldrs_test_trace_file(d, "tr-small");
+	g_autofree char *log = NULL;
+	const char *peak;
+	Halfliner h[16];
+	GThread *threads[G_N_ELEMENTS(h)];
+	GMutex lock;
+	GCond cond;
+	gboolean go = FALSE;
+	gboolean stuck_go = FALSE;
+	guint sent = 0;
+	const guint n_stuck = 6;
+	GSocket *small;
+
+	g_mutex_init(&lock);
+	g_cond_init(&cond);
+	/* first six connections that stop in the middle of a line until the end, 600 KiB in
+	 * all, more than half the budget of 1 MiB: the daemon cannot wait for the total to go
+	 * down. The daemon reads each in one read */
+	for (guint i = 0; i < n_stuck; i++) {
+		h[i] = (Halfliner){d, i, 100 * 1024, &lock, &cond, &stuck_go, &sent};
+		threads[i] = g_thread_new("halfliner", halfliner_thread, &h[i]);
+	}
+	g_mutex_lock(&lock);
+	while (sent < n_stuck)
+		g_cond_wait(&cond, &lock);
+	g_mutex_unlock(&lock);
+	{
+		g_autofree char *probe_fn = tldrs_test_trace_file(d, "tr-probe");
+		g_autofree char *e = event(200, 0, 0);
+		GSocket *probe = tldrs_test_connect(d->socket_path);
+		tldrs_test_send(probe, "OPEN tr-probe\n");
+		tldrs_test_send(probe, e);
+		tldrs_test_close(probe);
+		for (guint i = 0; i < 1000 && tldrs_test_count_lines(probe_fn) < 1; i++)
+			g_usleep(10000);
+		g_assert_cmpuint(tldrs_test_count_lines(probe_fn), ==, 1);
+	}
+	/* then ten with 400 KiB of a line each */
+	for (guint i = n_stuck; i < G_N_ELEMENTS(h); i++) {
+		h[i] = (Halfliner){d, i, 400 * 1024, &lock, &cond, &go, &sent};
+		threads[i] = g_thread_new("halfliner", halfliner_thread, &h[i]);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(h); i++)
+		g_hash_table_insert(expected, g_strdup_printf("%u/0", i), GUINT_TO_POINTER(10));
+	g_assert_true(tldrs_test_daemon_wait_log(
+	        d, "over MaxIncompleteLinesBytes=1048576: not reading the", 20000));
+
+	/* the budget is reached and held: a client that sends whole lines is served */
+	small = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(small, "OPEN tr-small\n");
+	for (guint i = 0; i < 10; i++) {
+		g_autofree char *e = event(100, 0, i);
+		tldrs_test_send(small, e);
+	}
+	tldrs_test_close(small);
+	for (guint i = 0; i < 1000 && tldrs_test_count_lines(small_fn) < 10; i++)
+		g_usleep(10000);
+	g_assert_cmpuint(tldrs_test_count_lines(small_fn), ==, 10);
+
+	/* the rest of the long lines but the stuck ones: they complete, although the stuck
+	 * ones keep the total over the budget */
+	g_mutex_lock(&lock);
+	go = TRUE;
+	g_cond_broadcast(&cond);
+	g_mutex_unlock(&lock);
+	for (guint i = n_stuck; i < G_N_ELEMENTS(h); i++)
+		g_thread_join(threads[i]);
+	for (guint i = 0;
+	     i < 2000 && tldrs_test_count_lines(fn) < 10 * (G_N_ELEMENTS(h) - n_stuck) + n_stuck;
+	     i++)
+		g_usleep(10000);
+	g_assert_cmpuint(
+	        tldrs_test_count_lines(fn), ==, 10 * (G_N_ELEMENTS(h) - n_stuck) + n_stuck);
+	/* and the stuck ones too, once they go on */
+	g_mutex_lock(&lock);
+	stuck_go = TRUE;
+	g_cond_broadcast(&cond);
+	g_mutex_unlock(&lock);
+	for (guint i = 0; i < n_stuck; i++)
+		g_thread_join(threads[i]);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "): reading every connection again", 20000));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(check_sequences(fn, expected), ==, 10 * G_N_ELEMENTS(h));
+	log = tldrs_test_daemon_log(d);
+	/* never much over the budget: 1 MiB, twice MaxLineBytes (1 MiB) for the connections
+	 * made to finish their lines, a 4 KiB read per connection and one full read (without
+	 * the budget: 4.6 MiB) */
+	peak = strstr(log, "bytes (at most ");
+	g_assert_nonnull(peak);
+	for (; peak != NULL; peak = strstr(peak + 1, "bytes (at most ")) {
+		guint64 bytes = g_ascii_strtoull(peak + strlen("bytes (at most "), NULL, 10);
+		g_test_message("incomplete lines took at most %" G_GUINT64_FORMAT " bytes", bytes);
+		g_assert_cmpuint(bytes, <=, (3 * 1024 + 17 * 4 + 256) * 1024);
+	}
+	g_mutex_clear(&lock);
+	g_cond_clear(&cond);
+}
+
 /* a write error (here a file size limit, like a full disk): logged once, kept, retried;
  * the daemon keeps serving and stores everything once the fault clears */
 static void
@@ -825,6 +982,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/many-clients", test_many_clients);
 	g_test_add_func("/tldrs/reliability/open-flood", test_open_flood);
 	g_test_add_func("/tldrs/reliability/at-exit-paths", test_at_exit_paths);
+	g_test_add_func("/tldrs/reliability/incomplete-lines", test_incomplete_lines);
 	g_test_add_func("/tldrs/reliability/write-fault", test_write_fault);
 	g_test_add_func("/tldrs/reliability/data-dir-removed", test_data_dir_removed);
 	g_test_add_func("/tldrs/reliability/concurrent-emits", test_concurrent_emits);
