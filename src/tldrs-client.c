@@ -5,7 +5,10 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "tldrs-client.h"
 #include "tldrs-linecheck.h"
@@ -40,7 +43,8 @@ struct _TldrsClient {
 	TldrsClientContext *ctx; /* shared, outlives us */
 	GSocketConnection *connection;
 	GSocket *socket;
-	GSource *source;
+	GSource *source; /* reading without the epoll set (it failed), or NULL */
+	gboolean polled; /* in the context's epoll set */
 	TldrsTrace *trace;
 	GByteArray *partial; /* an incomplete line, or NULL */
 	gboolean skipping;   /* discarding the rest of an over-long line */
@@ -82,6 +86,8 @@ tldrs_client_context_new(const TldrsClientHooks *hooks,
 	context->max_line = max_line;
 	context->partial_budget = partial_budget;
 	context->holders = g_hash_table_new(g_direct_hash, g_direct_equal);
+	context->epoll_fd = -1;
+	context->polled = g_hash_table_new(g_int64_hash, g_int64_equal);
 	context->log_limit = log_limit;
 	return context;
 }
@@ -106,6 +112,13 @@ tldrs_client_context_free(TldrsClientContext *context)
 	g_free(context->read_buf);
 	g_clear_handle_id(&context->budget_retry_id, g_source_remove);
 	g_clear_pointer(&context->holders, g_hash_table_unref);
+	if (context->poll_source != NULL) {
+		g_source_destroy(context->poll_source);
+		g_clear_pointer(&context->poll_source, g_source_unref);
+	}
+	if (context->epoll_fd >= 0)
+		close(context->epoll_fd);
+	g_clear_pointer(&context->polled, g_hash_table_unref);
 	g_clear_pointer(&context->line_check, tldrs_line_check_free);
 	g_free(context);
 }
@@ -616,9 +629,90 @@ tldrs_client_ready_cb(GSocket *socket, GIOCondition condition, gpointer user_dat
 	return G_SOURCE_REMOVE;
 }
 
+/* The connections being read are one epoll set, watched by one source of the main loop:
+ * GLib polls every source on every iteration, so a source per connection would make each
+ * iteration, and so accepting a client, slower with every idle connection. */
+typedef struct {
+	GSource parent;
+	TldrsClientContext *ctx;
+} TldrsClientPollSource;
+
+static gboolean
+tldrs_client_poll_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+{
+	TldrsClientContext *ctx = ((TldrsClientPollSource *)source)->ctx;
+	struct epoll_event events[64];
+	int n = epoll_wait(ctx->epoll_fd, events, G_N_ELEMENTS(events), 0);
+	(void)callback;
+	(void)user_data;
+
+	for (int i = 0; i < n; i++) {
+		/* by id: an earlier one may have closed, held or freed this one */
+		TldrsClient *client = g_hash_table_lookup(ctx->polled, &events[i].data.u64);
+		g_autoptr(TldrsClient) self = NULL;
+		if (client == NULL)
+			continue;
+		self = g_object_ref(client);
+		if (tldrs_client_read(self))
+			tldrs_client_budget_balance(ctx);
+		else
+			tldrs_client_close(self);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs tldrs_client_poll_funcs = {
+        .dispatch = tldrs_client_poll_dispatch,
+};
+
+/* TRUE when @self is read through the context's epoll set from now on */
+static gboolean
+tldrs_client_poll_add(TldrsClient *self)
+{
+	TldrsClientContext *ctx = self->ctx;
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	if (ctx->epoll_fd < 0 && !ctx->epoll_failed) {
+		/* first use: after any fork of --daemonize */
+		ctx->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+		if (ctx->epoll_fd < 0) {
+			g_warning(
+			        "cannot create an epoll set, reading connections one source each: "
+			        "%s",
+			        g_strerror(errno));
+			ctx->epoll_failed = TRUE;
+			return FALSE;
+		}
+		ctx->poll_source =
+		        g_source_new(&tldrs_client_poll_funcs, sizeof(TldrsClientPollSource));
+		((TldrsClientPollSource *)ctx->poll_source)->ctx = ctx;
+		g_source_set_name(ctx->poll_source, "tldrs connections");
+		g_source_add_unix_fd(ctx->poll_source, ctx->epoll_fd, G_IO_IN);
+		g_source_attach(ctx->poll_source, NULL);
+	}
+	if (ctx->epoll_fd < 0)
+		return FALSE;
+	ev.data.u64 = self->id;
+	if (epoll_ctl(ctx->epoll_fd, EPOLL_CTL_ADD, g_socket_get_fd(self->socket), &ev) != 0) {
+		g_debug("connection %" G_GUINT64_FORMAT ": not in the epoll set: %s",
+		        self->id,
+		        g_strerror(errno));
+		return FALSE;
+	}
+	g_hash_table_insert(ctx->polled, &self->id, self);
+	self->polled = TRUE;
+	return TRUE;
+}
+
 static void
 tldrs_client_stop(TldrsClient *self)
 {
+	if (self->polled) {
+		TldrsClientContext *ctx = self->ctx;
+		epoll_ctl(ctx->epoll_fd, EPOLL_CTL_DEL, g_socket_get_fd(self->socket), NULL);
+		g_hash_table_remove(ctx->polled, &self->id);
+		self->polled = FALSE;
+	}
 	if (self->source == NULL)
 		return;
 	g_source_destroy(self->source);
@@ -634,7 +728,7 @@ tldrs_client_watch(TldrsClient *self)
 		tldrs_client_stop(self);
 		return;
 	}
-	if (self->source != NULL)
+	if (self->polled || self->source != NULL || tldrs_client_poll_add(self))
 		return;
 	self->source = g_socket_create_source(self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
 	g_source_set_callback(self->source, G_SOURCE_FUNC(tldrs_client_ready_cb), self, NULL);

@@ -71,6 +71,10 @@ typedef struct {
  * @finisher: the held connection that may finish its line beyond the budget, or %NULL
  * @budget_retry_id: looks again for a finisher while none has data waiting
  * @over_budget: the budget was reached and not yet relieved (for the log)
+ * @epoll_fd: the connections being read, or -1 until the first one
+ * @epoll_failed: no epoll set could be made: a source per connection
+ * @poll_source: the main loop's source for @epoll_fd
+ * @polled: connection id -> the TldrsClient in @epoll_fd (borrowed)
  *
  * What every connection of a daemon shares. Owned by the daemon, outlives its connections.
  */
@@ -92,6 +96,10 @@ typedef struct {
 	TldrsClient *finisher;
 	guint budget_retry_id;
 	gboolean over_budget;
+	int epoll_fd;
+	gboolean epoll_failed;
+	GSource *poll_source;
+	GHashTable *polled;
 } TldrsClientContext;
 
 TldrsClientContext *
