@@ -121,6 +121,26 @@ check_sequences(const char *path, GHashTable *expected)
 	return total;
 }
 
+/* a client that sends @n whole events to trace @id and hangs up is served: they are all
+ * stored */
+static void
+assert_client_served(TldrsTestDaemon *d, const char *id, guint client, guint n)
+{
+	g_autofree char *fn = tldrs_test_trace_file(d, id);
+	g_autofree char *open = g_strdup_printf("OPEN %s\n", id);
+	GSocket *s = tldrs_test_connect(d->socket_path);
+
+	tldrs_test_send(s, open);
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *e = event(client, 0, i);
+		tldrs_test_send(s, e);
+	}
+	tldrs_test_close(s);
+	for (guint i = 0; i < 1000 && tldrs_test_count_lines(fn) < n; i++)
+		g_usleep(10000);
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, n);
+}
+
 /* the socket is owner-only, and a connection from another uid is refused */
 static void
 test_other_user(void)
@@ -232,9 +252,8 @@ test_open_flood(void)
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
 	g_autoptr(GSubprocess) p = NULL;
 	g_autoptr(GString) flood = g_string_new(NULL);
-	g_autofree char *fn = tldrs_test_trace_file(d, "tr-other");
 	g_autofree char *log = NULL;
-	GSocket *s, *other;
+	GSocket *s;
 	GSocket *holders[120];
 	guint flood_files = 0;
 
@@ -247,17 +266,8 @@ test_open_flood(void)
 	}
 	s = tldrs_test_connect(d->socket_path);
 	tldrs_test_send_len(s, flood->str, flood->len);
-	other = tldrs_test_connect(d->socket_path);
-	tldrs_test_send(other, "OPEN tr-other\n");
-	for (guint i = 0; i < 10; i++) {
-		g_autofree char *e = event(1, 0, i);
-		tldrs_test_send(other, e);
-	}
-	tldrs_test_close(other);
-	for (guint i = 0; i < 500 && tldrs_test_count_lines(fn) < 10; i++)
-		g_usleep(10000);
-	/* the other client was served, and the flood holds few files */
-	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 10);
+	/* another client is served, and the flood holds few files */
+	assert_client_served(d, "tr-other", 1, 10);
 	g_assert_cmpuint(count_fds(p), <, 40);
 	tldrs_test_close(s);
 	{
@@ -322,14 +332,12 @@ test_many_clients(void)
 {
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
 	g_autoptr(GSubprocess) p = NULL;
-	g_autofree char *fn = tldrs_test_trace_file(d, "tr-new");
 	g_autofree char *limits = NULL;
 	g_autofree char *limits_path = NULL;
 	g_autofree char *want = NULL;
 	g_autofree char *log = NULL;
 	const guint n_idle = 5000;
 	GSocket **idle;
-	GSocket *s;
 	struct rlimit rl;
 
 	/* this process holds the idle connections too */
@@ -364,16 +372,7 @@ test_many_clients(void)
 		tldrs_test_send(idle[i], "OPEN tr-idle\n");
 	}
 	/* a new client, behind them all */
-	s = tldrs_test_connect(d->socket_path);
-	tldrs_test_send(s, "OPEN tr-new\n");
-	for (guint i = 0; i < 10; i++) {
-		g_autofree char *e = event(0, 0, i);
-		tldrs_test_send(s, e);
-	}
-	tldrs_test_close(s);
-	for (guint i = 0; i < 1000 && tldrs_test_count_lines(fn) < 10; i++)
-		g_usleep(10000);
-	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 10);
+	assert_client_served(d, "tr-new", 0, 10);
 	for (guint i = 0; i < n_idle; i++)
 		tldrs_test_close(idle[i]);
 	g_free(idle);
@@ -441,7 +440,6 @@ test_incomplete_lines(void)
 	g_autoptr(GHashTable) expected =
 	        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autofree char *fn = tldrs_test_trace_file(d, "tr-partial");
-	g_autofree char *small_fn = tldrs_test_trace_file(d, "tr-small");
 	g_autofree char *log = NULL;
 	const char *peak;
 	Halfliner h[16];
@@ -452,7 +450,6 @@ test_incomplete_lines(void)
 	gboolean stuck_go = FALSE;
 	guint sent = 0;
 	const guint n_stuck = 6;
-	GSocket *small;
 
 	g_mutex_init(&lock);
 	g_cond_init(&cond);
@@ -489,16 +486,7 @@ test_incomplete_lines(void)
 	        d, "over MaxIncompleteLinesBytes=1048576: not reading the", 20000));
 
 	/* the budget is reached and held: a client that sends whole lines is served */
-	small = tldrs_test_connect(d->socket_path);
-	tldrs_test_send(small, "OPEN tr-small\n");
-	for (guint i = 0; i < 10; i++) {
-		g_autofree char *e = event(100, 0, i);
-		tldrs_test_send(small, e);
-	}
-	tldrs_test_close(small);
-	for (guint i = 0; i < 1000 && tldrs_test_count_lines(small_fn) < 10; i++)
-		g_usleep(10000);
-	g_assert_cmpuint(tldrs_test_count_lines(small_fn), ==, 10);
+	assert_client_served(d, "tr-small", 100, 10);
 
 	/* the rest of the long lines but the stuck ones: they complete, although the stuck
 	 * ones keep the total over the budget */
