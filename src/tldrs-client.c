@@ -5,7 +5,10 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "tldrs-client.h"
 #include "tldrs-linecheck.h"
@@ -15,13 +18,22 @@
  * it into lines, checks each one (the line check) and hands runs of accepted events to the
  * connection's trace in one piece. Commands go up to the connection's owner through the
  * hooks of its TldrsClientContext. Only an incomplete last line is kept per connection, so
- * an idle connection costs a few hundred bytes. */
+ * an idle connection costs a few hundred bytes.
+ *
+ * The incomplete lines of all connections together have a budget (MaxIncompleteLinesBytes).
+ * Over it, the connections holding the most are held (not read) until the total is down to
+ * half the budget, while the others are read on, in small reads, so that their lines
+ * complete; and one held connection at a time, the one with data waiting that holds the
+ * most, the finisher, is read until its line is complete, so that held lines always end. */
 
 /* the most a connection reads when the daemon drains it on shutdown */
 #define TLDRS_CLIENT_DRAIN_MAX (256 * 1024 * 1024)
 
 /* a receive at least this large suggests the client has more queued */
 #define TLDRS_CLIENT_STREAM_READ (32 * 1024)
+
+/* the most a connection reads at once while the incomplete lines are over their budget */
+#define TLDRS_CLIENT_TIGHT_READ 4096
 
 /* how often one read's lines are shared out among the CPUs */
 #define TLDRS_CLIENT_MAX_SHARES 4
@@ -31,14 +43,18 @@ struct _TldrsClient {
 	TldrsClientContext *ctx; /* shared, outlives us */
 	GSocketConnection *connection;
 	GSocket *socket;
-	GSource *source;
+	GSource *source; /* reading without the epoll set (it failed), or NULL */
+	gboolean polled; /* in the context's epoll set */
 	TldrsTrace *trace;
 	GByteArray *partial; /* an incomplete line, or NULL */
 	gboolean skipping;   /* discarding the rest of an over-long line */
 	gboolean closed;
-	gboolean paused;
-	gboolean awaiting; /* sent AWAIT_TEF: waits for the answer, sends nothing more */
-	gboolean hang_up;  /* answered for the last time: close after this read */
+	gboolean started;
+	gboolean paused;     /* the sinks are behind */
+	gboolean held;       /* the incomplete lines are over their budget */
+	gsize partial_bytes; /* what the context counts of @partial */
+	gboolean awaiting;   /* sent AWAIT_TEF: waits for the answer, sends nothing more */
+	gboolean hang_up;    /* answered for the last time: close after this read */
 	guint64 id;
 	gint pid;
 	guint64 refused;
@@ -50,12 +66,14 @@ G_DEFINE_TYPE(TldrsClient, tldrs_client, G_TYPE_OBJECT)
  * tldrs_client_context_new:
  * @hooks: (not nullable): every hook set; must outlive the context
  * @max_line: MaxLineBytes
+ * @partial_budget: MaxIncompleteLinesBytes
  * @log_limit: borrowed, must outlive the context
  */
 TldrsClientContext *
 tldrs_client_context_new(const TldrsClientHooks *hooks,
                          gpointer hooks_data,
                          gsize max_line,
+                         gsize partial_budget,
                          TldrsLogLimit *log_limit)
 {
 	TldrsClientContext *context;
@@ -66,6 +84,10 @@ tldrs_client_context_new(const TldrsClientHooks *hooks,
 	context->hooks_data = hooks_data;
 	context->read_buf = g_malloc(TLDRS_CLIENT_READ_SIZE);
 	context->max_line = max_line;
+	context->partial_budget = partial_budget;
+	context->holders = g_hash_table_new(g_direct_hash, g_direct_equal);
+	context->epoll_fd = -1;
+	context->polled = g_hash_table_new(g_int64_hash, g_int64_equal);
 	context->log_limit = log_limit;
 	return context;
 }
@@ -88,8 +110,206 @@ tldrs_client_context_free(TldrsClientContext *context)
 	if (context == NULL)
 		return;
 	g_free(context->read_buf);
+	g_clear_handle_id(&context->budget_retry_id, g_source_remove);
+	g_clear_pointer(&context->holders, g_hash_table_unref);
+	if (context->poll_source != NULL) {
+		g_source_destroy(context->poll_source);
+		g_clear_pointer(&context->poll_source, g_source_unref);
+	}
+	if (context->epoll_fd >= 0)
+		close(context->epoll_fd);
+	g_clear_pointer(&context->polled, g_hash_table_unref);
 	g_clear_pointer(&context->line_check, tldrs_line_check_free);
 	g_free(context);
+}
+
+static void
+tldrs_client_watch(TldrsClient *self);
+
+static void
+tldrs_client_set_held(TldrsClient *self, gboolean held)
+{
+	TldrsClientContext *ctx = self->ctx;
+	if (self->held == held)
+		return;
+	self->held = held;
+	if (held) {
+		ctx->partial_held += self->partial_bytes;
+		ctx->n_held++;
+	} else {
+		ctx->partial_held -= self->partial_bytes;
+		ctx->n_held--;
+	}
+	tldrs_client_watch(self);
+}
+
+/* the context's count of incomplete lines follows @partial */
+static void
+tldrs_client_account(TldrsClient *self)
+{
+	TldrsClientContext *ctx = self->ctx;
+	gsize now = self->partial != NULL ? self->partial->len : 0;
+
+	if (now == self->partial_bytes)
+		return;
+	ctx->partial_total = ctx->partial_total - self->partial_bytes + now;
+	if (self->held)
+		ctx->partial_held = ctx->partial_held - self->partial_bytes + now;
+	if (self->partial_bytes == 0)
+		g_hash_table_add(ctx->holders, self);
+	else if (now == 0)
+		g_hash_table_remove(ctx->holders, self);
+	self->partial_bytes = now;
+	ctx->partial_peak = MAX(ctx->partial_peak, ctx->partial_total);
+	if (now == 0) {
+		/* its line is complete: it holds nothing that could grow */
+		if (ctx->finisher == self)
+			ctx->finisher = NULL;
+		tldrs_client_set_held(self, FALSE);
+	}
+}
+
+static gint
+tldrs_client_cmp_partial(gconstpointer a, gconstpointer b)
+{
+	const TldrsClient *ca = *(TldrsClient *const *)a;
+	const TldrsClient *cb = *(TldrsClient *const *)b;
+	if (ca->partial_bytes != cb->partial_bytes)
+		return ca->partial_bytes > cb->partial_bytes ? -1 : 1;
+	return ca->id < cb->id ? -1 : ca->id > cb->id;
+}
+
+static void
+tldrs_client_budget_balance(TldrsClientContext *ctx);
+
+static gboolean
+tldrs_client_budget_retry_cb(gpointer user_data)
+{
+	TldrsClientContext *ctx = user_data;
+	ctx->budget_retry_id = 0;
+	tldrs_client_budget_balance(ctx);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+tldrs_client_has_data(TldrsClient *self)
+{
+	return g_socket_condition_check(self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
+}
+
+/* a held connection is read again until its line is complete: the one holding the most of
+ * those with data waiting (whose line can go on now). A finisher with nothing waiting makes
+ * way for one that has, as long as the incomplete lines are within the budget plus one
+ * MaxLineBytes: a connection that stops in the middle of its line holds up the others only
+ * then */
+static void
+tldrs_client_budget_pick_finisher(TldrsClientContext *ctx)
+{
+	GHashTableIter iter;
+	gpointer key;
+	TldrsClient *best = NULL;
+
+	if (ctx->finisher != NULL && (tldrs_client_has_data(ctx->finisher) ||
+	                              ctx->partial_total >= ctx->partial_budget + ctx->max_line))
+		return;
+
+	g_hash_table_iter_init(&iter, ctx->holders);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		TldrsClient *c = key;
+		if (!c->held || (best != NULL && tldrs_client_cmp_partial(&c, &best) > 0))
+			continue;
+		if (!tldrs_client_has_data(c))
+			continue;
+		best = c;
+	}
+	if (best == NULL) {
+		/* look again in a moment: reading the others may not call us */
+		if (ctx->budget_retry_id == 0)
+			ctx->budget_retry_id = g_timeout_add(50, tldrs_client_budget_retry_cb, ctx);
+		return;
+	}
+	if (ctx->finisher != NULL)
+		tldrs_client_set_held(ctx->finisher, TRUE);
+	g_debug("connection %" G_GUINT64_FORMAT ": may finish its line of %" G_GSIZE_FORMAT
+	        " bytes",
+	        best->id,
+	        best->partial_bytes);
+	ctx->finisher = best;
+	tldrs_client_set_held(best, FALSE);
+}
+
+/* MaxIncompleteLinesBytes: over it, hold the connections holding the most until the others
+ * hold at most a quarter of it (and all of them once the held ones alone are over it);
+ * down to half of it, read every connection again */
+static void
+tldrs_client_budget_balance(TldrsClientContext *ctx)
+{
+	gsize budget = ctx->partial_budget;
+	gsize finishing = ctx->finisher != NULL ? ctx->finisher->partial_bytes : 0;
+	gsize free_bytes = ctx->partial_total - ctx->partial_held - finishing;
+
+	if (budget == 0)
+		return;
+	if (ctx->partial_total <= budget / 2) {
+		if (ctx->n_held > 0) {
+			GHashTableIter iter;
+			gpointer key;
+			g_autoptr(GPtrArray) held = g_ptr_array_new();
+			g_hash_table_iter_init(&iter, ctx->holders);
+			while (g_hash_table_iter_next(&iter, &key, NULL))
+				g_ptr_array_add(held, key);
+			ctx->finisher = NULL;
+			for (guint i = 0; i < held->len; i++)
+				tldrs_client_set_held(g_ptr_array_index(held, i), FALSE);
+		}
+		if (ctx->over_budget && tldrs_log_limit_may_log(ctx->log_limit)) {
+			g_message("incomplete lines down to %" G_GSIZE_FORMAT
+			          " bytes (at most %" G_GSIZE_FORMAT
+			          "): reading every connection again",
+			          ctx->partial_total,
+			          ctx->partial_peak);
+		}
+		ctx->over_budget = FALSE;
+		ctx->partial_peak = ctx->partial_total;
+		return;
+	}
+	if (ctx->partial_total > budget && free_bytes > 0 &&
+	    (free_bytes > budget / 4 || ctx->partial_held > budget)) {
+		GHashTableIter iter;
+		gpointer key;
+		g_autoptr(GPtrArray) free_holders = g_ptr_array_new();
+		guint n = 0;
+
+		g_hash_table_iter_init(&iter, ctx->holders);
+		while (g_hash_table_iter_next(&iter, &key, NULL)) {
+			TldrsClient *c = key;
+			if (!c->held && c != ctx->finisher && !c->closed)
+				g_ptr_array_add(free_holders, c);
+		}
+		g_ptr_array_sort(free_holders, tldrs_client_cmp_partial);
+		for (guint i = 0; i < free_holders->len; i++) {
+			TldrsClient *c = g_ptr_array_index(free_holders, i);
+			if (free_bytes <= budget / 4 && ctx->partial_held <= budget)
+				break;
+			free_bytes -= c->partial_bytes;
+			tldrs_client_set_held(c, TRUE);
+			n++;
+		}
+		if (n > 0 && !ctx->over_budget && tldrs_log_limit_may_log(ctx->log_limit)) {
+			g_warning("incomplete lines of %u connections take %" G_GSIZE_FORMAT
+			          " bytes, over MaxIncompleteLinesBytes=%" G_GSIZE_FORMAT
+			          ": not reading the %u holding the most until they are down to "
+			          "%" G_GSIZE_FORMAT,
+			          g_hash_table_size(ctx->holders),
+			          ctx->partial_total,
+			          budget,
+			          ctx->n_held,
+			          budget / 2);
+		}
+		ctx->over_budget = TRUE;
+	}
+	if (ctx->n_held > 0)
+		tldrs_client_budget_pick_finisher(ctx);
 }
 
 static void
@@ -313,7 +533,7 @@ tldrs_client_keep_partial(TldrsClient *self, const char *data, gsize len)
 }
 
 static void
-tldrs_client_feed(TldrsClient *self, const char *data, gsize len)
+tldrs_client_feed_lines(TldrsClient *self, const char *data, gsize len)
 {
 	gsize used;
 
@@ -348,20 +568,32 @@ tldrs_client_feed(TldrsClient *self, const char *data, gsize len)
 		tldrs_client_keep_partial(self, data + used, len - used);
 }
 
+static void
+tldrs_client_feed(TldrsClient *self, const char *data, gsize len)
+{
+	tldrs_client_feed_lines(self, data, len);
+	tldrs_client_account(self);
+}
+
 /* what the socket has, up to a buffer full; FALSE when the connection is finished */
 static gboolean
 tldrs_client_read(TldrsClient *self)
 {
-	char *buf = self->ctx->read_buf;
+	TldrsClientContext *ctx = self->ctx;
+	char *buf = ctx->read_buf;
 	gsize have = 0;
 	gboolean more = TRUE;
+	/* over the budget of incomplete lines, a read can add little to them */
+	gsize size = ctx->partial_budget > 0 && ctx->partial_total > ctx->partial_budget &&
+	                             ctx->finisher != self
+	                     ? TLDRS_CLIENT_TIGHT_READ
+	                     : TLDRS_CLIENT_READ_SIZE;
 
 	/* a client streaming large writes: read on while it fills the buffer, so the lines are
 	 * checked in larger pieces (one receive per wakeup otherwise) */
-	while (more && have < TLDRS_CLIENT_READ_SIZE) {
+	while (more && have < size) {
 		g_autoptr(GError) error = NULL;
-		gssize n = g_socket_receive(
-		        self->socket, buf + have, TLDRS_CLIENT_READ_SIZE - have, NULL, &error);
+		gssize n = g_socket_receive(self->socket, buf + have, size - have, NULL, &error);
 		if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
 			break;
 		if (n <= 0) {
@@ -387,33 +619,128 @@ tldrs_client_ready_cb(GSocket *socket, GIOCondition condition, gpointer user_dat
 	TldrsClient *self = TLDRS_CLIENT(user_data);
 	(void)socket;
 	(void)condition;
-	if (tldrs_client_read(self))
+	if (tldrs_client_read(self)) {
+		tldrs_client_budget_balance(self->ctx);
 		return G_SOURCE_CONTINUE;
+	}
 	/* the source is going away with this return */
 	g_clear_pointer(&self->source, g_source_unref);
 	tldrs_client_close(self);
 	return G_SOURCE_REMOVE;
 }
 
-void
-tldrs_client_start(TldrsClient *self)
+/* The connections being read are one epoll set, watched by one source of the main loop:
+ * GLib polls every source on every iteration, so a source per connection would make each
+ * iteration, and so accepting a client, slower with every idle connection. */
+typedef struct {
+	GSource parent;
+	TldrsClientContext *ctx;
+} TldrsClientPollSource;
+
+static gboolean
+tldrs_client_poll_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
 {
-	g_return_if_fail(TLDRS_IS_CLIENT(self));
-	g_return_if_fail(self->source == NULL);
-	if (self->closed || self->paused)
+	TldrsClientContext *ctx = ((TldrsClientPollSource *)source)->ctx;
+	struct epoll_event events[64];
+	int n = epoll_wait(ctx->epoll_fd, events, G_N_ELEMENTS(events), 0);
+	(void)callback;
+	(void)user_data;
+
+	for (int i = 0; i < n; i++) {
+		/* by id: an earlier one may have closed, held or freed this one */
+		TldrsClient *client = g_hash_table_lookup(ctx->polled, &events[i].data.u64);
+		g_autoptr(TldrsClient) self = NULL;
+		if (client == NULL)
+			continue;
+		self = g_object_ref(client);
+		if (tldrs_client_read(self))
+			tldrs_client_budget_balance(ctx);
+		else
+			tldrs_client_close(self);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs tldrs_client_poll_funcs = {
+        .dispatch = tldrs_client_poll_dispatch,
+};
+
+/* TRUE when @self is read through the context's epoll set from now on */
+static gboolean
+tldrs_client_poll_add(TldrsClient *self)
+{
+	TldrsClientContext *ctx = self->ctx;
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	if (ctx->epoll_fd < 0 && !ctx->epoll_failed) {
+		/* first use: after any fork of --daemonize */
+		ctx->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+		if (ctx->epoll_fd < 0) {
+			g_warning(
+			        "cannot create an epoll set, reading connections one source each: "
+			        "%s",
+			        g_strerror(errno));
+			ctx->epoll_failed = TRUE;
+			return FALSE;
+		}
+		ctx->poll_source =
+		        g_source_new(&tldrs_client_poll_funcs, sizeof(TldrsClientPollSource));
+		((TldrsClientPollSource *)ctx->poll_source)->ctx = ctx;
+		g_source_set_name(ctx->poll_source, "tldrs connections");
+		g_source_add_unix_fd(ctx->poll_source, ctx->epoll_fd, G_IO_IN);
+		g_source_attach(ctx->poll_source, NULL);
+	}
+	if (ctx->epoll_fd < 0)
+		return FALSE;
+	ev.data.u64 = self->id;
+	if (epoll_ctl(ctx->epoll_fd, EPOLL_CTL_ADD, g_socket_get_fd(self->socket), &ev) != 0) {
+		g_debug("connection %" G_GUINT64_FORMAT ": not in the epoll set: %s",
+		        self->id,
+		        g_strerror(errno));
+		return FALSE;
+	}
+	g_hash_table_insert(ctx->polled, &self->id, self);
+	self->polled = TRUE;
+	return TRUE;
+}
+
+static void
+tldrs_client_stop(TldrsClient *self)
+{
+	if (self->polled) {
+		TldrsClientContext *ctx = self->ctx;
+		epoll_ctl(ctx->epoll_fd, EPOLL_CTL_DEL, g_socket_get_fd(self->socket), NULL);
+		g_hash_table_remove(ctx->polled, &self->id);
+		self->polled = FALSE;
+	}
+	if (self->source == NULL)
+		return;
+	g_source_destroy(self->source);
+	g_clear_pointer(&self->source, g_source_unref);
+}
+
+/* read while started, open, and neither paused nor held */
+static void
+tldrs_client_watch(TldrsClient *self)
+{
+	gboolean want = self->started && !self->closed && !self->paused && !self->held;
+	if (!want) {
+		tldrs_client_stop(self);
+		return;
+	}
+	if (self->polled || self->source != NULL || tldrs_client_poll_add(self))
 		return;
 	self->source = g_socket_create_source(self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
 	g_source_set_callback(self->source, G_SOURCE_FUNC(tldrs_client_ready_cb), self, NULL);
 	g_source_attach(self->source, NULL);
 }
 
-static void
-tldrs_client_stop(TldrsClient *self)
+void
+tldrs_client_start(TldrsClient *self)
 {
-	if (self->source == NULL)
-		return;
-	g_source_destroy(self->source);
-	g_clear_pointer(&self->source, g_source_unref);
+	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	self->started = TRUE;
+	tldrs_client_watch(self);
 }
 
 /* stop reading (the kernel then blocks the client) while the sinks catch up */
@@ -424,10 +751,7 @@ tldrs_client_set_paused(TldrsClient *self, gboolean paused)
 	if (self->paused == paused)
 		return;
 	self->paused = paused;
-	if (paused)
-		tldrs_client_stop(self);
-	else
-		tldrs_client_start(self);
+	tldrs_client_watch(self);
 }
 
 /* shutdown: take what the client has already sent, then close */
@@ -480,6 +804,11 @@ tldrs_client_close(TldrsClient *self)
 	}
 	self->closed = TRUE;
 	g_clear_pointer(&self->partial, g_byte_array_unref);
+	tldrs_client_account(self);
+	tldrs_client_set_held(self, FALSE);
+	if (self->ctx->finisher == self)
+		self->ctx->finisher = NULL;
+	tldrs_client_budget_balance(self->ctx);
 	if (self->refused > 1 && tldrs_log_limit_may_log(self->ctx->log_limit)) {
 		g_message("connection %" G_GUINT64_FORMAT " (pid %d): %" G_GUINT64_FORMAT
 		          " lines refused in all",
@@ -540,6 +869,13 @@ tldrs_client_finalize(GObject *object)
 	TldrsClient *self = TLDRS_CLIENT(object);
 	tldrs_client_stop(self);
 	g_clear_pointer(&self->partial, g_byte_array_unref);
+	/* not closed: the daemon let go of it as it went away */
+	self->closed = TRUE;
+	if (self->ctx != NULL) {
+		tldrs_client_account(self);
+		if (self->ctx->finisher == self)
+			self->ctx->finisher = NULL;
+	}
 	g_clear_object(&self->connection);
 	G_OBJECT_CLASS(tldrs_client_parent_class)->finalize(object);
 }

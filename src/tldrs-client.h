@@ -62,6 +62,19 @@ typedef struct {
  * @log_limit: the limit on warnings about clients
  * @events_received: every event accepted from any connection
  * @lines_refused: every line refused from any connection
+ * @partial_budget: MaxIncompleteLinesBytes, for the incomplete lines of all connections
+ * @partial_total: the bytes of every connection's incomplete line
+ * @partial_held: of which the connections held (not read) for the budget hold
+ * @partial_peak: the most @partial_total since the budget was last reached
+ * @holders: the connections with an incomplete line (borrowed)
+ * @n_held: connections held for the budget
+ * @finisher: the held connection that may finish its line beyond the budget, or %NULL
+ * @budget_retry_id: looks again for a finisher while none has data waiting
+ * @over_budget: the budget was reached and not yet relieved (for the log)
+ * @epoll_fd: the connections being read, or -1 until the first one
+ * @epoll_failed: no epoll set could be made: a source per connection
+ * @poll_source: the main loop's source for @epoll_fd
+ * @polled: connection id -> the TldrsClient in @epoll_fd (borrowed)
  *
  * What every connection of a daemon shares. Owned by the daemon, outlives its connections.
  */
@@ -74,12 +87,26 @@ typedef struct {
 	TldrsLogLimit *log_limit;
 	guint64 events_received;
 	guint64 lines_refused;
+	gsize partial_budget;
+	gsize partial_total;
+	gsize partial_held;
+	gsize partial_peak;
+	GHashTable *holders;
+	guint n_held;
+	TldrsClient *finisher;
+	guint budget_retry_id;
+	gboolean over_budget;
+	int epoll_fd;
+	gboolean epoll_failed;
+	GSource *poll_source;
+	GHashTable *polled;
 } TldrsClientContext;
 
 TldrsClientContext *
 tldrs_client_context_new(const TldrsClientHooks *hooks,
                          gpointer hooks_data,
                          gsize max_line,
+                         gsize partial_budget,
                          TldrsLogLimit *log_limit);
 TldrsLineCheck *
 tldrs_client_context_get_line_check(TldrsClientContext *context);

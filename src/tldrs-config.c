@@ -82,8 +82,9 @@ tldrs_config_new(void)
 	self->flush_interval_us = TLDRS_FLUSH_INTERVAL_DEFAULT_US;
 	self->plugin_dir = tldrs_config_default_plugin_dir();
 	self->max_line_bytes = TLDRS_MAX_LINE_BYTES_DEFAULT;
-	self->max_clients = TLDRS_MAX_CLIENTS_DEFAULT;
 	self->max_backlog_bytes = TLDRS_MAX_BACKLOG_BYTES_DEFAULT;
+	self->max_incomplete_lines_bytes = TLDRS_MAX_INCOMPLETE_LINES_BYTES_DEFAULT;
+	self->max_at_exit_paths = TLDRS_MAX_AT_EXIT_PATHS_DEFAULT;
 	self->dbus = TRUE;
 	return self;
 }
@@ -305,9 +306,26 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				        _("a whole number from 1024 to 1073741824"),
 				        value);
 			self->max_line_bytes = (gsize)v;
+		} else if (g_strcmp0(key, "MaxIncompleteLinesBytes") == 0) {
+			guint64 v = 0;
+			if (!tldrs_config_parse_uint(
+			            value, 1024 * 1024, G_GUINT64_CONSTANT(1) << 40, &v))
+				return tldrs_config_fail(
+				        error,
+				        path,
+				        group,
+				        key,
+				        _("a whole number from 1048576 to 1099511627776"),
+				        value);
+			self->max_incomplete_lines_bytes = (gsize)v;
 		} else if (g_strcmp0(key, "MaxClients") == 0) {
 			guint64 v = 0;
-			if (!tldrs_config_parse_uint(value, 1, 1000000, &v))
+			/* empty: the default, which follows the open-files limit */
+			if (value[0] == '\0') {
+				self->max_clients = 0;
+				continue;
+			}
+			if (!tldrs_config_parse_uint(value, 1, TLDRS_MAX_CLIENTS_MAX, &v))
 				return tldrs_config_fail(error,
 				                         path,
 				                         group,
@@ -326,6 +344,16 @@ tldrs_config_load_daemon(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 				        _("a whole number from 65536 to 1099511627776"),
 				        value);
 			self->max_backlog_bytes = v;
+		} else if (g_strcmp0(key, "MaxAtExitPaths") == 0) {
+			guint64 v = 0;
+			if (!tldrs_config_parse_uint(value, 1, 65536, &v))
+				return tldrs_config_fail(error,
+				                         path,
+				                         group,
+				                         key,
+				                         _("a whole number from 1 to 65536"),
+				                         value);
+			self->max_at_exit_paths = (guint)v;
 		} else if (g_strcmp0(key, "DBus") == 0) {
 			if (g_strcmp0(value, "session") == 0)
 				self->dbus = TRUE;

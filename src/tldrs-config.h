@@ -9,9 +9,12 @@ G_BEGIN_DECLS
 
 #define TLDRS_FLUSH_INTERVAL_DEFAULT_US (2 * G_USEC_PER_SEC)
 #define TLDRS_MAX_LINE_BYTES_DEFAULT    (8 * 1024 * 1024)
-#define TLDRS_MAX_CLIENTS_DEFAULT       4096
-#define TLDRS_MAX_BACKLOG_BYTES_DEFAULT (8 * 1024 * 1024)
-#define TLDRS_SINKS_DEFAULT             "jsonl"
+/* MaxClients when not set: half the open-files limit, at least 64, at most this */
+#define TLDRS_MAX_CLIENTS_MAX                    1000000
+#define TLDRS_MAX_BACKLOG_BYTES_DEFAULT          (8 * 1024 * 1024)
+#define TLDRS_SINKS_DEFAULT                      "jsonl"
+#define TLDRS_MAX_AT_EXIT_PATHS_DEFAULT          64
+#define TLDRS_MAX_INCOMPLETE_LINES_BYTES_DEFAULT (256 * 1024 * 1024)
 
 /**
  * TldrsConfig:
@@ -28,14 +31,16 @@ typedef struct {
 	gint64 flush_interval_us;
 	char *plugin_dir;
 	gsize max_line_bytes;
-	guint max_clients;
-	guint64 max_backlog_bytes;   /* MaxBacklogBytes: what the sinks may keep in memory */
-	gint64 exit_idle_us;         /* ExitIdleSec, 0: never */
-	guint64 retention_max_bytes; /* [Retention] MaxTotalBytes, 0: no limit */
-	gint64 retention_max_age_us; /* [Retention] MaxAgeSec, 0: no limit */
-	char *into_file;             /* serve --into-file, or NULL */
-	gboolean dbus;               /* DBus=session */
-	gboolean replace;            /* serve --replace */
+	gsize max_incomplete_lines_bytes; /* MaxIncompleteLinesBytes: of all connections */
+	guint max_clients;                /* MaxClients, 0: from the open-files limit */
+	guint max_at_exit_paths;          /* MaxAtExitPaths: per trace */
+	guint64 max_backlog_bytes;        /* MaxBacklogBytes: what the sinks may keep in memory */
+	gint64 exit_idle_us;              /* ExitIdleSec, 0: never */
+	guint64 retention_max_bytes;      /* [Retention] MaxTotalBytes, 0: no limit */
+	gint64 retention_max_age_us;      /* [Retention] MaxAgeSec, 0: no limit */
+	char *into_file;                  /* serve --into-file, or NULL */
+	gboolean dbus;                    /* DBus=session */
+	gboolean replace;                 /* serve --replace */
 } TldrsConfig;
 
 TldrsConfig *

@@ -174,14 +174,23 @@ tldrs_daemon_start_tef_job(TldrsDaemon *self,
 static char *
 tldrs_daemon_awaiting_key(const char *trace_id, const char *path);
 
-/* an at-exit file of @trace: its directory is held open from now until the trace finishes */
-static void
-tldrs_daemon_keep_exit_target(TldrsDaemon *self, TldrsTrace *trace, TldrsOutputTarget *target)
+/* an at-exit file of @trace (@target taken): its directory is held open from now until the
+ * trace finishes; refused past MaxAtExitPaths */
+static gboolean
+tldrs_daemon_keep_exit_target(TldrsDaemon *self,
+                              TldrsTrace *trace,
+                              TldrsOutputTarget *target,
+                              GError **error)
 {
-	tldrs_trace_add_exit_path(trace, target->path);
+	if (!tldrs_trace_add_exit_path(
+	            trace, target->path, self->config->max_at_exit_paths, error)) {
+		tldrs_output_target_free(target);
+		return FALSE;
+	}
 	g_hash_table_replace(self->exit_targets,
 	                     tldrs_daemon_awaiting_key(tldrs_trace_get_id(trace), target->path),
 	                     target);
+	return TRUE;
 }
 
 /* EMIT_TEF and EMIT_TEF_AT_EXIT of a connection */
@@ -197,10 +206,8 @@ tldrs_daemon_emit_tef(TldrsDaemon *self,
 
 	if (target == NULL)
 		return FALSE;
-	if (at_exit) {
-		tldrs_daemon_keep_exit_target(self, trace, target);
-		return TRUE;
-	}
+	if (at_exit)
+		return tldrs_daemon_keep_exit_target(self, trace, target, error);
 	/* every event received so far is in the file before the writer reads it */
 	tldrs_trace_flush(trace, TRUE);
 	source = tldrs_trace_get_stored_file(trace);
@@ -327,7 +334,8 @@ tldrs_daemon_client_await_tef(TldrsClient *client,
 
 	if (target == NULL)
 		return FALSE;
-	tldrs_daemon_keep_exit_target(self, trace, target);
+	if (!tldrs_daemon_keep_exit_target(self, trace, target, error))
+		return FALSE;
 	key = tldrs_daemon_awaiting_key(tldrs_trace_get_id(trace), path);
 	clients = g_hash_table_lookup(self->awaiting, key);
 	if (clients == NULL) {
@@ -626,8 +634,11 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	}
 	if (activated != NULL)
 		tldrs_listener_adopt(self->listener, activated);
-	self->clients_ctx = tldrs_client_context_new(
-	        &tldrs_daemon_client_hooks, self, config->max_line_bytes, self->log_limit);
+	self->clients_ctx = tldrs_client_context_new(&tldrs_daemon_client_hooks,
+	                                             self,
+	                                             config->max_line_bytes,
+	                                             config->max_incomplete_lines_bytes,
+	                                             self->log_limit);
 	self->flush = tldrs_flush_scheduler_new(self->sinks, config->flush_interval_us);
 	tldrs_flush_scheduler_set_max_backlog(self->flush, (gsize)config->max_backlog_bytes);
 	g_signal_connect(self->flush, "periodic", G_CALLBACK(tldrs_daemon_periodic_cb), self);

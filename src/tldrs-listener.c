@@ -15,6 +15,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
+#include "tldrs-config.h"
 #include "tldrs-error.h"
 #include "tldrs-listener.h"
 #include "tldrs-owned-dir.h"
@@ -40,7 +41,7 @@ struct _TldrsListener {
 	GPtrArray *activated; /* GSocket from systemd, until listen() */
 	char *path;           /* the main socket served */
 	uid_t uid;
-	guint max_clients;
+	guint max_clients;        /* 0 until start(): from the open-files limit */
 	TldrsLogLimit *log_limit; /* borrowed */
 	TldrsListenerLoadFunc load;
 	gpointer load_data;
@@ -444,12 +445,28 @@ tldrs_listener_raise_fd_limit(TldrsListener *self)
 	self->nofile = rl.rlim_cur == RLIM_INFINITY ? 0 : (guint64)rl.rlim_cur;
 }
 
+/* MaxClients by default: half the open files (the other half for the traces' files, a
+ * quarter of them at most, and the rest), at least 64; 1000000 without a limit */
+static guint
+tldrs_listener_default_max_clients(guint64 nofile)
+{
+	if (nofile == 0)
+		return TLDRS_MAX_CLIENTS_MAX;
+	return (guint)CLAMP(nofile / 2, 64, TLDRS_MAX_CLIENTS_MAX);
+}
+
 /* after listen() and any fork: raise the open-files limit and accept */
 void
 tldrs_listener_start(TldrsListener *self)
 {
 	g_return_if_fail(TLDRS_IS_LISTENER(self));
 	tldrs_listener_raise_fd_limit(self);
+	if (self->max_clients == 0) {
+		self->max_clients = tldrs_listener_default_max_clients(self->nofile);
+		g_info("MaxClients=%u (half the limit of %" G_GUINT64_FORMAT " open files)",
+		       self->max_clients,
+		       self->nofile);
+	}
 	g_socket_service_start(self->service);
 	self->accepting = TRUE;
 }
@@ -554,7 +571,7 @@ tldrs_listener_init(TldrsListener *self)
 
 /**
  * tldrs_listener_new:
- * @max_clients: MaxClients
+ * @max_clients: MaxClients, 0: half the open-files limit (see tldrs_listener_start())
  * @log_limit: the daemon's limit on warnings about clients
  * @load: tells the connections and files open now
  */

@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 
 #include "tldrs-checked.h"
+#include "tldrs-error.h"
 #include "tldrs-trace.h"
 #include <tldrs/tldrs-sink.h>
 
@@ -29,7 +30,8 @@ struct _TldrsTrace {
 	char *id;
 	GArray *sinks; /* of TldrsTraceSink */
 	GByteArray *pending;
-	GPtrArray *exit_paths;
+	GPtrArray *exit_paths;     /* EMIT_TEF_AT_EXIT paths, in the order they came */
+	GHashTable *exit_path_set; /* the same strings, borrowed: the duplicate check */
 	guint clients;
 	guint64 events;
 	guint64 events_at_periodic; /* events at the last periodic flush */
@@ -380,16 +382,41 @@ tldrs_trace_get_last_write(TldrsTrace *self)
 	return self->last_write;
 }
 
-void
-tldrs_trace_add_exit_path(TldrsTrace *self, const char *path)
+/**
+ * tldrs_trace_add_exit_path:
+ * @max: the most paths the trace may hold (MaxAtExitPaths)
+ *
+ * Registers an EMIT_TEF_AT_EXIT (or AWAIT_TEF) path. A path already registered is kept
+ * once, and is never refused; a new one beyond @max is (the line is refused with the error).
+ * Constant time, whatever the number of paths.
+ */
+gboolean
+tldrs_trace_add_exit_path(TldrsTrace *self, const char *path, guint max, GError **error)
 {
-	g_return_if_fail(TLDRS_IS_TRACE(self));
-	g_return_if_fail(path != NULL);
-	for (guint i = 0; i < self->exit_paths->len; i++) {
-		if (g_strcmp0(g_ptr_array_index(self->exit_paths, i), path) == 0)
-			return;
+	char *copy;
+	g_return_val_if_fail(TLDRS_IS_TRACE(self), FALSE);
+	g_return_val_if_fail(path != NULL, FALSE);
+	if (g_hash_table_contains(self->exit_path_set, path))
+		return TRUE;
+	if (self->exit_paths->len >= max) {
+		g_set_error(error,
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_BUSY,
+		            "too many EMIT_TEF_AT_EXIT paths for this trace (MaxAtExitPaths=%u)",
+		            max);
+		return FALSE;
 	}
-	g_ptr_array_add(self->exit_paths, g_strdup(path));
+	copy = g_strdup(path);
+	g_ptr_array_add(self->exit_paths, copy);
+	g_hash_table_add(self->exit_path_set, copy);
+	return TRUE;
+}
+
+guint
+tldrs_trace_get_n_exit_paths(TldrsTrace *self)
+{
+	g_return_val_if_fail(TLDRS_IS_TRACE(self), 0);
+	return self->exit_paths->len;
 }
 
 GPtrArray *
@@ -397,6 +424,7 @@ tldrs_trace_steal_exit_paths(TldrsTrace *self)
 {
 	GPtrArray *paths;
 	g_return_val_if_fail(TLDRS_IS_TRACE(self), NULL);
+	g_hash_table_remove_all(self->exit_path_set);
 	paths = g_steal_pointer(&self->exit_paths);
 	self->exit_paths = g_ptr_array_new_with_free_func(g_free);
 	return paths;
@@ -424,6 +452,7 @@ tldrs_trace_finalize(GObject *object)
 	g_free(self->id);
 	g_array_unref(self->sinks);
 	g_byte_array_unref(self->pending);
+	g_hash_table_unref(self->exit_path_set);
 	g_ptr_array_unref(self->exit_paths);
 	g_clear_pointer(&self->watch, tldrs_checked_watch_free);
 	G_OBJECT_CLASS(tldrs_trace_parent_class)->finalize(object);
@@ -441,6 +470,7 @@ tldrs_trace_init(TldrsTrace *self)
 	self->sinks = g_array_new(FALSE, TRUE, sizeof(TldrsTraceSink));
 	self->pending = g_byte_array_new();
 	self->exit_paths = g_ptr_array_new_with_free_func(g_free);
+	self->exit_path_set = g_hash_table_new(g_str_hash, g_str_equal);
 }
 
 /**

@@ -56,8 +56,10 @@ tldrs_trace_get_write_errors(TldrsTrace *self);
 gint64
 tldrs_trace_get_last_write(TldrsTrace *self);
 
-void
-tldrs_trace_add_exit_path(TldrsTrace *self, const char *path);
+gboolean
+tldrs_trace_add_exit_path(TldrsTrace *self, const char *path, guint max, GError **error);
+guint
+tldrs_trace_get_n_exit_paths(TldrsTrace *self);
 GPtrArray *
 tldrs_trace_steal_exit_paths(TldrsTrace *self);
 

@@ -153,7 +153,9 @@ test_defaults(void)
 		g_assert_cmpstrv(config->sinks, want_sinks);
 		g_assert_cmpint(config->flush_interval_us, ==, 2 * G_USEC_PER_SEC);
 		g_assert_cmpuint(config->max_line_bytes, ==, 8 * 1024 * 1024);
-		g_assert_cmpuint(config->max_clients, ==, 4096);
+		/* from the open-files limit, when the daemon starts */
+		g_assert_cmpuint(config->max_clients, ==, 0);
+		g_assert_cmpuint(config->max_at_exit_paths, ==, 64);
 		g_assert_true(config->dbus);
 		g_assert_cmpint(config->exit_idle_us, ==, 0);
 		g_assert_cmpstr(config->plugin_dir, ==, TLDRS_PLUGIN_DIR);
@@ -187,6 +189,7 @@ test_load_every_key(void)
 	                                        "MaxLineBytes=1024\n"
 	                                        "MaxClients=7\n"
 	                                        "MaxBacklogBytes=65536\n"
+	                                        "MaxAtExitPaths=3\n"
 	                                        "DBus=none\n"
 	                                        "ExitIdleSec=2.5\n");
 	g_autofree char *data_dir = g_build_filename(test_home, "traces", NULL);
@@ -201,6 +204,7 @@ test_load_every_key(void)
 	g_assert_cmpuint(config->max_line_bytes, ==, 1024);
 	g_assert_cmpuint(config->max_clients, ==, 7);
 	g_assert_cmpuint(config->max_backlog_bytes, ==, 65536);
+	g_assert_cmpuint(config->max_at_exit_paths, ==, 3);
 	g_assert_false(config->dbus);
 	g_assert_cmpint(config->exit_idle_us, ==, 2500000);
 }
@@ -301,6 +305,11 @@ test_load_values(void)
 		g_autoptr(TldrsConfig) config = load_ok("[Daemon]\nMaxClients=3\nMaxClients=5\n");
 		g_assert_cmpuint(config->max_clients, ==, 5);
 	}
+	/* empty: the default */
+	{
+		g_autoptr(TldrsConfig) config = load_ok("[Daemon]\nMaxClients=\n");
+		g_assert_cmpuint(config->max_clients, ==, 0);
+	}
 }
 
 static void
@@ -312,6 +321,7 @@ test_load_errors(void)
 	const char *names = "sink names of letters, digits, '-' and '_'";
 	const char *idle = "a number of seconds >= 0 (0: never)";
 	const char *backlog = "a whole number from 65536 to 1099511627776";
+	const char *at_exit = "a whole number from 1 to 65536";
 	struct {
 		const char *content;
 		const char *key;
@@ -357,6 +367,9 @@ test_load_errors(void)
 	        {"MaxBacklogBytes=65535", "MaxBacklogBytes", backlog, "65535"},
 	        {"MaxBacklogBytes=1099511627777", "MaxBacklogBytes", backlog, "1099511627777"},
 	        {"MaxBacklogBytes=8M", "MaxBacklogBytes", backlog, "8M"},
+	        {"MaxAtExitPaths=0", "MaxAtExitPaths", at_exit, "0"},
+	        {"MaxAtExitPaths=65537", "MaxAtExitPaths", at_exit, "65537"},
+	        {"MaxAtExitPaths=", "MaxAtExitPaths", at_exit, ""},
 	        {"DBus=yes", "DBus", "session or none", "yes"},
 	        {"ExitIdleSec=-1", "ExitIdleSec", idle, "-1"},
 	        {"ExitIdleSec=", "ExitIdleSec", idle, ""},
@@ -484,6 +497,7 @@ static const char *const daemon_keys[] = {"Socket",
                                           "MaxLineBytes",
                                           "MaxClients",
                                           "MaxBacklogBytes",
+                                          "MaxAtExitPaths",
                                           "DBus",
                                           "ExitIdleSec",
                                           NULL};
@@ -542,6 +556,7 @@ test_shipped_example(void)
 		g_assert_cmpuint(all->max_line_bytes, ==, defaults->max_line_bytes);
 		g_assert_cmpuint(all->max_clients, ==, defaults->max_clients);
 		g_assert_cmpuint(all->max_backlog_bytes, ==, defaults->max_backlog_bytes);
+		g_assert_cmpuint(all->max_at_exit_paths, ==, defaults->max_at_exit_paths);
 		g_assert_cmpint(all->dbus, ==, defaults->dbus);
 		g_assert_cmpint(all->exit_idle_us, ==, defaults->exit_idle_us);
 	}

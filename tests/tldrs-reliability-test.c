@@ -131,6 +131,26 @@ check_sequences(const char *path, GHashTable *expected)
 	return total;
 }
 
+/* a client that sends @n whole events to trace @id and hangs up is served: they are all
+ * stored */
+static void
+assert_client_served(TldrsTestDaemon *d, const char *id, guint client, guint n)
+{
+	g_autofree char *fn = tldrs_test_trace_file(d, id);
+	g_autofree char *open = g_strdup_printf("OPEN %s\n", id);
+	GSocket *s = tldrs_test_connect(d->socket_path);
+
+	tldrs_test_send(s, open);
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *e = event(client, 0, i);
+		tldrs_test_send(s, e);
+	}
+	tldrs_test_close(s);
+	for (guint i = 0; i < 1000 && tldrs_test_count_lines(fn) < n; i++)
+		g_usleep(10000);
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, n);
+}
+
 /* the socket is owner-only, and a connection from another uid is refused */
 static void
 test_other_user(void)
@@ -242,9 +262,8 @@ test_open_flood(void)
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
 	g_autoptr(GSubprocess) p = NULL;
 	g_autoptr(GString) flood = g_string_new(NULL);
-	g_autofree char *fn = tldrs_test_trace_file(d, "tr-other");
 	g_autofree char *log = NULL;
-	GSocket *s, *other;
+	GSocket *s;
 	GSocket *holders[120];
 	guint flood_files = 0;
 
@@ -257,17 +276,8 @@ test_open_flood(void)
 	}
 	s = tldrs_test_connect(d->socket_path);
 	tldrs_test_send_len(s, flood->str, flood->len);
-	other = tldrs_test_connect(d->socket_path);
-	tldrs_test_send(other, "OPEN tr-other\n");
-	for (guint i = 0; i < 10; i++) {
-		g_autofree char *e = event(1, 0, i);
-		tldrs_test_send(other, e);
-	}
-	tldrs_test_close(other);
-	for (guint i = 0; i < 500 && tldrs_test_count_lines(fn) < 10; i++)
-		g_usleep(10000);
-	/* the other client was served, and the flood holds few files */
-	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 10);
+	/* another client is served, and the flood holds few files */
+	assert_client_served(d, "tr-other", 1, 10);
 	g_assert_cmpuint(count_fds(p), <, 40);
 	tldrs_test_close(s);
 	{
@@ -323,6 +333,208 @@ test_max_clients(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	log = tldrs_test_daemon_log(d);
 	g_assert_nonnull(strstr(log, "MaxClients=5 clients connected"));
+}
+
+/* thousands of idle connections: the default MaxClients follows the open-files limit (raised
+ * to the hard limit by the daemon itself), so a new client is still served */
+static void
+test_many_clients(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autofree char *limits = NULL;
+	g_autofree char *limits_path = NULL;
+	g_autofree char *want = NULL;
+	g_autofree char *log = NULL;
+	const guint n_idle = 5000;
+	GSocket **idle;
+	struct rlimit rl;
+
+	/* this process holds the idle connections too */
+	g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &rl), ==, 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * n_idle + 200) {
+		g_autofree char *msg =
+		        g_strdup_printf("the hard open-files limit (%llu) is below %u",
+		                        (unsigned long long)rl.rlim_max,
+		                        2 * n_idle + 200);
+		g_test_skip(msg);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &rl), ==, 0);
+
+	/* the daemon starts with a low soft limit: it raises it itself */
+	child_nofile = (struct rlimit){1024, rl.rlim_max};
+	p = spawn_limited(d, NULL);
+	child_nofile = (struct rlimit){0, 0};
+	limits_path = g_strdup_printf("/proc/%s/limits", g_subprocess_get_identifier(p));
+	g_file_get_contents(limits_path, &limits, NULL, NULL);
+	g_assert_true(g_regex_match_simple("Max open files +(\\d+) +\\1 ", limits, 0, 0));
+	if (rl.rlim_max != RLIM_INFINITY) {
+		want = g_strdup_printf("MaxClients=%llu (half the limit of",
+		                       (unsigned long long)MIN(rl.rlim_max / 2, 1000000));
+		g_assert_true(tldrs_test_daemon_wait_log(d, want, 10000));
+	}
+
+	idle = g_new0(GSocket *, n_idle);
+	for (guint i = 0; i < n_idle; i++) {
+		idle[i] = tldrs_test_connect(d->socket_path);
+		tldrs_test_send(idle[i], "OPEN tr-idle\n");
+	}
+	/* a new client, behind them all */
+	assert_client_served(d, "tr-new", 0, 10);
+	for (guint i = 0; i < n_idle; i++)
+		tldrs_test_close(idle[i]);
+	g_free(idle);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	log = tldrs_test_daemon_log(d);
+	g_assert_null(strstr(log, "refused a connection"));
+}
+
+typedef struct {
+	TldrsTestDaemon *d;
+	guint client;
+	gsize head;
+	GMutex *lock;
+	GCond *cond;
+	gboolean *go;
+	guint *sent; /* heads sent */
+} Halfliner;
+
+/* OPEN, an event, and the first @head bytes of a long event; once told to, the rest of it
+ * and more events */
+static gpointer
+halfliner_thread(gpointer data)
+{
+	Halfliner *h = data;
+	GSocket *s = tldrs_test_connect(h->d->socket_path);
+	g_autoptr(GString) buf = g_string_new("OPEN tr-partial\n");
+	g_autofree char *e0 = event(h->client, 0, 0);
+
+	/* a client the daemon never reads again fails the test instead of hanging it */
+	g_socket_set_timeout(s, 60);
+	g_string_append(buf, e0);
+	g_string_append_printf(buf, "{\"c\":%u,\"s\":0,\"n\":1,\"pad\":\"", h->client);
+	while (buf->len < h->head)
+		g_string_append_c(buf, 'a' + h->client % 26);
+	tldrs_test_send_len(s, buf->str, buf->len);
+	g_mutex_lock(h->lock);
+	(*h->sent)++;
+	g_cond_broadcast(h->cond);
+	while (!*h->go)
+		g_cond_wait(h->cond, h->lock);
+	g_mutex_unlock(h->lock);
+	g_string_truncate(buf, 0);
+	for (guint i = 0; i < 100000; i++)
+		g_string_append_c(buf, 'z');
+	g_string_append(buf, "\"}\n");
+	for (guint n = 2; n < 10; n++) {
+		g_autofree char *e = event(h->client, 0, n);
+		g_string_append(buf, e);
+	}
+	tldrs_test_send_len(s, buf->str, buf->len);
+	tldrs_test_close(s);
+	return NULL;
+}
+
+/* MaxIncompleteLinesBytes: many connections each holding part of a long line cannot take
+ * more than about the budget; the ones holding the most wait, others are still served, and
+ * every line completes, in order, once its client sends the rest, even while stuck
+ * connections keep the total over the budget */
+static void
+test_incomplete_lines(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = spawn_limited(
+	        d, "[Daemon]\nMaxIncompleteLinesBytes=1048576\nMaxLineBytes=1048576\n");
+	g_autoptr(GHashTable) expected =
+	        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-partial");
+	g_autofree char *log = NULL;
+	const char *peak;
+	Halfliner h[16];
+	GThread *threads[G_N_ELEMENTS(h)];
+	GMutex lock;
+	GCond cond;
+	gboolean go = FALSE;
+	gboolean stuck_go = FALSE;
+	guint sent = 0;
+	const guint n_stuck = 6;
+
+	g_mutex_init(&lock);
+	g_cond_init(&cond);
+	/* first six connections that stop in the middle of a line until the end, 600 KiB in
+	 * all, more than half the budget of 1 MiB: the daemon cannot wait for the total to go
+	 * down. The daemon reads each in one read */
+	for (guint i = 0; i < n_stuck; i++) {
+		h[i] = (Halfliner){d, i, 100 * 1024, &lock, &cond, &stuck_go, &sent};
+		threads[i] = g_thread_new("halfliner", halfliner_thread, &h[i]);
+	}
+	g_mutex_lock(&lock);
+	while (sent < n_stuck)
+		g_cond_wait(&cond, &lock);
+	g_mutex_unlock(&lock);
+	{
+		g_autofree char *probe_fn = tldrs_test_trace_file(d, "tr-probe");
+		g_autofree char *e = event(200, 0, 0);
+		GSocket *probe = tldrs_test_connect(d->socket_path);
+		tldrs_test_send(probe, "OPEN tr-probe\n");
+		tldrs_test_send(probe, e);
+		tldrs_test_close(probe);
+		for (guint i = 0; i < 1000 && tldrs_test_count_lines(probe_fn) < 1; i++)
+			g_usleep(10000);
+		g_assert_cmpuint(tldrs_test_count_lines(probe_fn), ==, 1);
+	}
+	/* then ten with 400 KiB of a line each */
+	for (guint i = n_stuck; i < G_N_ELEMENTS(h); i++) {
+		h[i] = (Halfliner){d, i, 400 * 1024, &lock, &cond, &go, &sent};
+		threads[i] = g_thread_new("halfliner", halfliner_thread, &h[i]);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(h); i++)
+		g_hash_table_insert(expected, g_strdup_printf("%u/0", i), GUINT_TO_POINTER(10));
+	g_assert_true(tldrs_test_daemon_wait_log(
+	        d, "over MaxIncompleteLinesBytes=1048576: not reading the", 20000));
+
+	/* the budget is reached and held: a client that sends whole lines is served */
+	assert_client_served(d, "tr-small", 100, 10);
+
+	/* the rest of the long lines but the stuck ones: they complete, although the stuck
+	 * ones keep the total over the budget */
+	g_mutex_lock(&lock);
+	go = TRUE;
+	g_cond_broadcast(&cond);
+	g_mutex_unlock(&lock);
+	for (guint i = n_stuck; i < G_N_ELEMENTS(h); i++)
+		g_thread_join(threads[i]);
+	for (guint i = 0;
+	     i < 2000 && tldrs_test_count_lines(fn) < 10 * (G_N_ELEMENTS(h) - n_stuck) + n_stuck;
+	     i++)
+		g_usleep(10000);
+	g_assert_cmpuint(
+	        tldrs_test_count_lines(fn), ==, 10 * (G_N_ELEMENTS(h) - n_stuck) + n_stuck);
+	/* and the stuck ones too, once they go on */
+	g_mutex_lock(&lock);
+	stuck_go = TRUE;
+	g_cond_broadcast(&cond);
+	g_mutex_unlock(&lock);
+	for (guint i = 0; i < n_stuck; i++)
+		g_thread_join(threads[i]);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "): reading every connection again", 20000));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(check_sequences(fn, expected), ==, 10 * G_N_ELEMENTS(h));
+	log = tldrs_test_daemon_log(d);
+	/* never much over the budget: 1 MiB, twice MaxLineBytes (1 MiB) for the connections
+	 * made to finish their lines, a 4 KiB read per connection and one full read (without
+	 * the budget: 4.6 MiB) */
+	peak = strstr(log, "bytes (at most ");
+	g_assert_nonnull(peak);
+	for (; peak != NULL; peak = strstr(peak + 1, "bytes (at most ")) {
+		guint64 bytes = g_ascii_strtoull(peak + strlen("bytes (at most "), NULL, 10);
+		g_test_message("incomplete lines took at most %" G_GUINT64_FORMAT " bytes", bytes);
+		g_assert_cmpuint(bytes, <=, (3 * 1024 + 17 * 4 + 256) * 1024);
+	}
+	g_mutex_clear(&lock);
+	g_cond_clear(&cond);
 }
 
 /* a write error (here a file size limit, like a full disk): logged once, kept, retried;
@@ -916,6 +1128,89 @@ test_retention_after_at_exit(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* one line of an answer from the daemon (AWAIT_TEF), or "" at EOF */
+static char *
+receive_line(GSocket *s)
+{
+	g_autoptr(GString) line = g_string_new(NULL);
+	g_socket_set_timeout(s, 20);
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		char c;
+		gssize n = g_socket_receive(s, &c, 1, NULL, &error);
+		g_assert_no_error(error);
+		if (n == 0 || c == '\n')
+			break;
+		g_string_append_c(line, c);
+	}
+	return g_string_free(g_steal_pointer(&line), FALSE);
+}
+
+/* MaxAtExitPaths: a trace holds at most so many EMIT_TEF_AT_EXIT paths; a path sent again is
+ * kept once and never refused; a new one beyond the limit is a refused line, and AWAIT_TEF
+ * is answered TEF_FAILED */
+static void
+test_at_exit_paths(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = spawn_limited(d, "[Daemon]\nMaxAtExitPaths=5\n");
+	g_autoptr(GString) buf = g_string_new("OPEN tr-paths\n");
+	g_autofree char *answer = NULL;
+	g_autofree char *await = NULL;
+	g_autofree char *log = NULL;
+	g_autofree char *e = event(0, 0, 0);
+	GSocket *a, *b;
+
+	/* five paths, each sent again many times, then ten more */
+	for (guint r = 0; r < 200; r++) {
+		for (guint i = 0; i < 5; i++)
+			g_string_append_printf(
+			        buf, "EMIT_TEF_AT_EXIT %s/out-%u.json\n", d->tmpdir, i);
+	}
+	for (guint i = 5; i < 15; i++)
+		g_string_append_printf(buf, "EMIT_TEF_AT_EXIT %s/out-%u.json\n", d->tmpdir, i);
+	g_string_append(buf, e);
+	a = tldrs_test_connect(d->socket_path);
+	tldrs_test_send_len(a, buf->str, buf->len);
+
+	/* AWAIT_TEF of a new path on the full trace: answered at once, with the reason */
+	b = tldrs_test_connect(d->socket_path);
+	await = g_strdup_printf("OPEN tr-paths\nAWAIT_TEF %s/awaited.json\n", d->tmpdir);
+	tldrs_test_send(b, await);
+	answer = receive_line(b);
+	g_assert_cmpstr(answer,
+	                ==,
+	                "TEF_FAILED too many EMIT_TEF_AT_EXIT paths for this trace "
+	                "(MaxAtExitPaths=5)");
+	tldrs_test_close(b);
+	tldrs_test_close(a);
+
+	/* the five are written when the trace closes */
+	for (guint i = 0; i < 5; i++) {
+		g_autofree char *out = g_strdup_printf("%s/out-%u.json", d->tmpdir, i);
+		g_autoptr(JsonNode) root = NULL;
+		g_assert_true(tldrs_test_wait_for_file(out, 10000));
+		root = tldrs_test_load_tef(out);
+		g_assert_cmpuint(json_array_get_length(tldrs_test_tef_events(root)), ==, 1);
+	}
+	g_assert_true(tldrs_test_daemon_wait_log(d, "trace tr-paths closed", 10000));
+	/* every TEF job is done once the daemon has exited */
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	for (guint i = 5; i < 15; i++) {
+		g_autofree char *out = g_strdup_printf("%s/out-%u.json", d->tmpdir, i);
+		g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
+	}
+	{
+		g_autofree char *awaited = g_build_filename(d->tmpdir, "awaited.json", NULL);
+		g_assert_false(g_file_test(awaited, G_FILE_TEST_EXISTS));
+	}
+	log = tldrs_test_daemon_log(d);
+	/* counted per connection: the ten new paths, not the thousand repeats */
+	g_assert_nonnull(strstr(log, "refused line: too many EMIT_TEF_AT_EXIT paths"));
+	g_assert_nonnull(strstr(log, "10 lines refused in all"));
+	g_assert_null(strstr(log, "1010 lines refused"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -923,7 +1218,10 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/other-user", test_other_user);
 	g_test_add_func("/tldrs/reliability/file-descriptors", test_file_descriptors);
 	g_test_add_func("/tldrs/reliability/max-clients", test_max_clients);
+	g_test_add_func("/tldrs/reliability/many-clients", test_many_clients);
 	g_test_add_func("/tldrs/reliability/open-flood", test_open_flood);
+	g_test_add_func("/tldrs/reliability/at-exit-paths", test_at_exit_paths);
+	g_test_add_func("/tldrs/reliability/incomplete-lines", test_incomplete_lines);
 	g_test_add_func("/tldrs/reliability/write-fault", test_write_fault);
 	g_test_add_data_func("/tldrs/reliability/full-disk/last-client-leaves/jsonl",
 	                     "jsonl",

@@ -203,7 +203,15 @@ tldrs_test_connect(const char *socket_path)
 	GSocket *s = g_socket_new(
 	        G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
 	g_assert_no_error(error);
-	g_socket_connect(s, addr, NULL, &error);
+	/* a full listen backlog: a unix socket says EAGAIN instead of waiting; wait for the
+	 * daemon to accept (up to 20 s) */
+	for (guint i = 0; i < 20000; i++) {
+		if (g_socket_connect(s, addr, NULL, &error) ||
+		    !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			break;
+		g_clear_error(&error);
+		g_usleep(1000);
+	}
 	g_assert_no_error(error);
 	return s;
 }

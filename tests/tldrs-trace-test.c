@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "tldrs-error.h"
 #include "tldrs-test-sink.h"
 #include "tldrs-test-util.h"
 #include "tldrs-trace.h"
@@ -108,6 +109,7 @@ test_trace_bookkeeping(void)
 	g_autoptr(GPtrArray) sinks = sinks_of(sink);
 	g_autoptr(TldrsTrace) trace = tldrs_trace_new("tr-books", NULL, sinks, NULL);
 	g_autoptr(GPtrArray) paths = NULL;
+	g_autoptr(GError) error = NULL;
 
 	tldrs_trace_add_client(trace);
 	tldrs_trace_add_client(trace);
@@ -115,9 +117,14 @@ test_trace_bookkeeping(void)
 	g_assert_cmpuint(tldrs_trace_remove_client(trace), ==, 1);
 	tldrs_trace_add_refused(trace);
 	g_assert_cmpuint(tldrs_trace_get_refused(trace), ==, 1);
-	tldrs_trace_add_exit_path(trace, "/tmp/a.json");
-	tldrs_trace_add_exit_path(trace, "/tmp/b.json");
-	tldrs_trace_add_exit_path(trace, "/tmp/a.json");
+	g_assert_true(tldrs_trace_add_exit_path(trace, "/tmp/a.json", 2, NULL));
+	g_assert_true(tldrs_trace_add_exit_path(trace, "/tmp/b.json", 2, NULL));
+	/* a duplicate is kept once, and is no refusal even at the cap */
+	g_assert_true(tldrs_trace_add_exit_path(trace, "/tmp/a.json", 2, NULL));
+	g_assert_false(tldrs_trace_add_exit_path(trace, "/tmp/c.json", 2, &error));
+	g_assert_error(error, TLDRS_ERROR, TLDRS_ERROR_BUSY);
+	g_assert_nonnull(strstr(error->message, "MaxAtExitPaths=2"));
+	g_assert_cmpuint(tldrs_trace_get_n_exit_paths(trace), ==, 2);
 	paths = tldrs_trace_steal_exit_paths(trace);
 	g_assert_cmpuint(paths->len, ==, 2);
 	g_assert_cmpstr(g_ptr_array_index(paths, 0), ==, "/tmp/a.json");
@@ -125,6 +132,9 @@ test_trace_bookkeeping(void)
 	g_ptr_array_unref(g_steal_pointer(&paths));
 	paths = tldrs_trace_steal_exit_paths(trace);
 	g_assert_cmpuint(paths->len, ==, 0);
+	/* the duplicate check starts again with the paths */
+	g_assert_true(tldrs_trace_add_exit_path(trace, "/tmp/a.json", 2, NULL));
+	g_assert_cmpuint(tldrs_trace_get_n_exit_paths(trace), ==, 1);
 }
 
 /* a failing sink is warned about once, counted per attempt, and told again when it works */
