@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,6 +124,18 @@ tldrs_output_path_open(const char *path, const TldrsOwnFiles *own, GError **erro
 		            TLDRS_ERROR_INVALID_PATH,
 		            "output path is a directory: %s",
 		            path);
+		return NULL;
+	}
+	/* what the file system takes: a longer one would only fail when written */
+	if (strlen(path) >= PATH_MAX || strlen(strrchr(path, '/') + 1) > NAME_MAX) {
+		g_autofree char *excerpt = g_strndup(path, 60);
+		g_set_error(error,
+		            TLDRS_ERROR,
+		            TLDRS_ERROR_INVALID_PATH,
+		            "output path too long (at most %d bytes, %d for the file name): %s...",
+		            PATH_MAX - 1,
+		            NAME_MAX,
+		            excerpt);
 		return NULL;
 	}
 	target = tldrs_output_target_open_dir(path, TRUE, error);

@@ -63,6 +63,14 @@ test_output_path_check(void)
 	assert_refused(own_dot, &own, "output path is one of tldrs's own files: ");
 	assert_refused(into_link, &own, "output path is one of tldrs's own files: ");
 	assert_refused(sock, &own, "output path is one of tldrs's own files: ");
+	{
+		g_autofree char *name = g_strnfill(300, 'n');
+		g_autofree char *long_name = g_build_filename(dir, name, NULL);
+		g_autofree char *deep = g_strnfill(5000, 'd');
+		g_autofree char *long_path = g_strconcat("/", deep, NULL);
+		assert_refused(long_name, &own, "output path too long ");
+		assert_refused(long_path, &own, "output path too long ");
+	}
 	tldrs_test_rm_rf(dir);
 }
 
