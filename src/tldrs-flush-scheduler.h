@@ -21,6 +21,8 @@ tldrs_flush_scheduler_new(GPtrArray *sinks, gint64 interval_us);
 void
 tldrs_flush_scheduler_start(TldrsFlushScheduler *self);
 void
+tldrs_flush_scheduler_set_interval(TldrsFlushScheduler *self, gint64 interval_us);
+void
 tldrs_flush_scheduler_trace_dirty(TldrsFlushScheduler *self, TldrsTrace *trace);
 void
 tldrs_flush_scheduler_forget(TldrsFlushScheduler *self, TldrsTrace *trace);

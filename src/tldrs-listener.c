@@ -480,3 +480,11 @@ tldrs_listener_new(guint max_clients,
 	self->load_data = load_data;
 	return self;
 }
+
+/* MaxClients changed (SIGHUP): connections beyond it are refused from now; none is closed */
+void
+tldrs_listener_set_max_clients(TldrsListener *self, guint max_clients)
+{
+	g_return_if_fail(TLDRS_IS_LISTENER(self));
+	self->max_clients = max_clients;
+}

@@ -27,6 +27,8 @@ tldrs_listener_new(guint max_clients,
                    TldrsListenerLoadFunc load,
                    gpointer load_data);
 void
+tldrs_listener_set_max_clients(TldrsListener *self, guint max_clients);
+void
 tldrs_listener_adopt(TldrsListener *self, GSocket *socket);
 gboolean
 tldrs_listener_listen(TldrsListener *self, const char *path, gboolean replace, GError **error);
