@@ -555,7 +555,8 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 
 	g_return_val_if_fail(config != NULL, NULL);
 	self->config = config;
-	self->lock = tldrs_data_dir_lock_new(config->data_dir, config->into_file == NULL, error);
+	self->lock = tldrs_data_dir_lock_new(
+	        config->data_dir, config->into_file == NULL, config->replace, error);
 	if (self->lock == NULL)
 		return NULL;
 	/* from the moment clients can connect (or a bus sees us), no signal ends the daemon
