@@ -19,26 +19,6 @@
 
 #include "tldrs-test-util.h"
 
-static void
-send_events(GSocket *s, const char *tag, guint n)
-{
-	for (guint i = 0; i < n; i++) {
-		g_autofree char *e = g_strdup_printf(
-		        "{\"name\":\"%s\",\"ph\":\"i\",\"ts\":%u,\"pid\":1,\"tid\":0}\n", tag, i);
-		tldrs_test_send(s, e);
-	}
-}
-
-static char *
-write_config(TldrsTestDaemon *d, const char *text)
-{
-	char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
-	g_autoptr(GError) error = NULL;
-	g_file_set_contents(conf, text, -1, &error);
-	g_assert_no_error(error);
-	return conf;
-}
-
 /* no bus (the test launcher points the daemons at none): the old daemon stores everything,
  * writes its EMIT_TEF_AT_EXIT file and exits; the new one serves the same socket and
  * directory */
@@ -48,7 +28,7 @@ test_replace_without_bus(void)
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
 	g_autoptr(TldrsTestDaemon) d2 = tldrs_test_daemon_new();
 	/* what the old one holds is still in memory when it is replaced */
-	g_autofree char *conf = write_config(d, "[Daemon]\nFlushIntervalSec=3600\n");
+	g_autofree char *conf = tldrs_test_write_config(d, "[Daemon]\nFlushIntervalSec=3600\n");
 	g_autofree char *fn = tldrs_test_trace_file(d, "tr-rep");
 	g_autofree char *tef = g_build_filename(d->tmpdir, "rep.json", NULL);
 	g_autofree char *cmd = g_strdup_printf("EMIT_TEF_AT_EXIT %s\n", tef);
@@ -63,7 +43,7 @@ test_replace_without_bus(void)
 	s = tldrs_test_connect(d->socket_path);
 	tldrs_test_send(s, "OPEN tr-rep\n");
 	tldrs_test_send(s, cmd);
-	send_events(s, "old", 100);
+	tldrs_test_send_events(s, "old", 100);
 	g_assert_true(tldrs_test_daemon_wait_log(d, "connection 1 from pid", 10000));
 
 	/* the same socket and data directory */
@@ -89,10 +69,26 @@ test_replace_without_bus(void)
 	g_assert_true(tldrs_test_daemon_wait_log(d2, "replacing the tldrs daemon", 0));
 	s = tldrs_test_connect(d2->socket_path);
 	tldrs_test_send(s, "OPEN tr-rep\n");
-	send_events(s, "new", 10);
+	tldrs_test_send_events(s, "new", 10);
 	tldrs_test_close(s);
 	g_assert_cmpint(tldrs_test_daemon_stop(d2, SIGTERM), ==, 0);
 	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 110);
+}
+
+/* `serve --replace` on @d's socket and data directory, to its end */
+static int
+serve_replace(TldrsTestDaemon *d, char **err)
+{
+	return tldrs_test_cli(d,
+	                      NULL,
+	                      err,
+	                      "serve",
+	                      "--replace",
+	                      "--socket",
+	                      d->socket_path,
+	                      "-d",
+	                      d->data_dir,
+	                      NULL);
 }
 
 /* a process that is not alive as a zombie or otherwise: it was not signalled */
@@ -135,18 +131,7 @@ test_replace_forged_pid(void)
 	g_assert_cmpint(flock(fd, LOCK_EX | LOCK_NB), ==, 0);
 	g_assert_cmpint(write(fd, pid, strlen(pid)), ==, (gssize)strlen(pid));
 
-	g_assert_cmpint(tldrs_test_cli(d,
-	                               NULL,
-	                               &err,
-	                               "serve",
-	                               "--replace",
-	                               "--socket",
-	                               d->socket_path,
-	                               "-d",
-	                               d->data_dir,
-	                               NULL),
-	                ==,
-	                1);
+	g_assert_cmpint(serve_replace(d, &err), ==, 1);
 	g_assert_nonnull(strstr(err, "is not the one it names"));
 	g_assert_nonnull(strstr(err, "not replacing it"));
 	g_assert_true(process_running(atoi(g_subprocess_get_identifier(victim))));
@@ -198,18 +183,7 @@ test_replace_other_user(void)
 	g_assert_cmpint(read(ready[0], &c, 1), ==, 1);
 	close(ready[0]);
 
-	g_assert_cmpint(tldrs_test_cli(d,
-	                               NULL,
-	                               &err,
-	                               "serve",
-	                               "--replace",
-	                               "--socket",
-	                               d->socket_path,
-	                               "-d",
-	                               d->data_dir,
-	                               NULL),
-	                ==,
-	                1);
+	g_assert_cmpint(serve_replace(d, &err), ==, 1);
 	g_assert_nonnull(strstr(err, "not replacing it"));
 	g_assert_true(process_running(pid));
 	kill(pid, SIGKILL);

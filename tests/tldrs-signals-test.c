@@ -17,22 +17,6 @@
 
 #include "tldrs-test-util.h"
 
-static char *
-event(const char *tag, guint n)
-{
-	return g_strdup_printf(
-	        "{\"name\":\"%s\",\"ph\":\"i\",\"ts\":%u,\"pid\":1,\"tid\":0}\n", tag, n);
-}
-
-static void
-send_events(GSocket *s, const char *tag, guint n)
-{
-	for (guint i = 0; i < n; i++) {
-		g_autofree char *e = event(tag, i);
-		tldrs_test_send(s, e);
-	}
-}
-
 /* @path has @n lines, within @timeout_ms */
 static gboolean
 wait_lines(const char *path, guint n, guint timeout_ms)
@@ -45,22 +29,12 @@ wait_lines(const char *path, guint n, guint timeout_ms)
 	return FALSE;
 }
 
-static char *
-write_config(TldrsTestDaemon *d, const char *text)
-{
-	char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
-	g_autoptr(GError) error = NULL;
-	g_file_set_contents(conf, text, -1, &error);
-	g_assert_no_error(error);
-	return conf;
-}
-
 /* a daemon that flushes only when asked to: what a signal would lose is still in memory */
 static TldrsTestDaemon *
 start_slow_flushing(void)
 {
 	TldrsTestDaemon *d = tldrs_test_daemon_new();
-	g_autofree char *conf = write_config(d, "[Daemon]\nFlushIntervalSec=3600\n");
+	g_autofree char *conf = tldrs_test_write_config(d, "[Daemon]\nFlushIntervalSec=3600\n");
 	const char *args[] = {"--config", conf, NULL};
 	tldrs_test_daemon_start(d, args);
 	return d;
@@ -86,7 +60,7 @@ test_sigquit(void)
 
 	tldrs_test_send(s, "OPEN tr-quit\n");
 	tldrs_test_send(s, cmd);
-	send_events(s, "q", 100);
+	tldrs_test_send_events(s, "q", 100);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGQUIT), ==, 0);
 	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 100);
 	root = tldrs_test_load_tef(tef);
@@ -108,7 +82,7 @@ test_ignored_and_flush(void)
 	const char *names[] = {"SIGUSR2", "SIGALRM"};
 
 	tldrs_test_send(s, "OPEN tr-usr\n");
-	send_events(s, "a", 50);
+	tldrs_test_send_events(s, "a", 50);
 	for (guint i = 0; i < G_N_ELEMENTS(ignored); i++) {
 		g_autofree char *line =
 		        g_strdup_printf("%s from pid %d: ignored", names[i], getpid());
@@ -116,11 +90,11 @@ test_ignored_and_flush(void)
 		g_assert_true(tldrs_test_daemon_wait_log(d, line, 10000));
 	}
 	/* still serving: what was sent before and after is stored once asked for */
-	send_events(s, "b", 50);
+	tldrs_test_send_events(s, "b", 50);
 	g_assert_cmpint(kill(daemon_pid(d), SIGUSR1), ==, 0);
 	g_assert_true(wait_lines(fn, 100, 10000));
 	g_assert_true(tldrs_test_daemon_wait_log(d, "SIGUSR1 from pid", 1000));
-	send_events(s, "c", 50);
+	tldrs_test_send_events(s, "c", 50);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 150);
 	tldrs_test_close(s);
@@ -141,9 +115,9 @@ test_sighup_reload(void)
 	GSocket *s2;
 
 	tldrs_test_send(s, "OPEN tr-hup\n");
-	send_events(s, "a", 20);
+	tldrs_test_send_events(s, "a", 20);
 	/* a faster flush and one client at most: the events arrive without any other cause */
-	g_free(write_config(d, "[Daemon]\nFlushIntervalSec=0.05\nMaxClients=1\n"));
+	g_free(tldrs_test_write_config(d, "[Daemon]\nFlushIntervalSec=0.05\nMaxClients=1\n"));
 	g_assert_cmpint(kill(daemon_pid(d), SIGHUP), ==, 0);
 	g_assert_true(tldrs_test_daemon_wait_log(d, "configuration reloaded from", 10000));
 	g_assert_true(wait_lines(fn, 20, 10000));
@@ -152,23 +126,23 @@ test_sighup_reload(void)
 	tldrs_test_close(s2);
 
 	/* a wrong file: one line naming file, group and key; the settings stay */
-	g_free(write_config(d, "[Daemon]\nFlushIntervalSec=soon\n"));
+	g_free(tldrs_test_write_config(d, "[Daemon]\nFlushIntervalSec=soon\n"));
 	g_assert_cmpint(kill(daemon_pid(d), SIGHUP), ==, 0);
 	bad = g_strdup_printf("configuration not reloaded, keeping the current settings: %s: "
 	                      "[Daemon] FlushIntervalSec: expected",
 	                      conf);
 	g_assert_true(tldrs_test_daemon_wait_log(d, bad, 10000));
-	send_events(s, "b", 20);
+	tldrs_test_send_events(s, "b", 20);
 	g_assert_true(wait_lines(fn, 40, 10000));
 
 	/* a setting that needs a restart is named, and the rest applies */
-	g_free(write_config(d, "[Daemon]\nFlushIntervalSec=0.05\nMaxLineBytes=4096\n"));
+	g_free(tldrs_test_write_config(d, "[Daemon]\nFlushIntervalSec=0.05\nMaxLineBytes=4096\n"));
 	g_assert_cmpint(kill(daemon_pid(d), SIGHUP), ==, 0);
 	g_assert_true(tldrs_test_daemon_wait_log(
 	        d, "taking effect only when the daemon restarts: [Daemon] MaxLineBytes", 10000));
 	s2 = tldrs_test_connect(d->socket_path);
 	tldrs_test_send(s2, "OPEN tr-hup\n");
-	send_events(s2, "c", 20);
+	tldrs_test_send_events(s2, "c", 20);
 	tldrs_test_close(s2);
 	g_assert_true(wait_lines(fn, 60, 10000));
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
@@ -202,48 +176,33 @@ static void
 test_terminal_hangup(void)
 {
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
-	g_autofree char *conf = write_config(d, "[Daemon]\nFlushIntervalSec=3600\n");
+	g_autofree char *conf = tldrs_test_write_config(d, "[Daemon]\nFlushIntervalSec=3600\n");
 	g_autofree char *fn = tldrs_test_trace_file(d, "tr-tty");
-	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(d->tmpdir);
-	g_autoptr(GError) error = NULL;
 	g_autofree char *log = NULL;
 	char *slave;
 	int master;
 	GSocket *s;
 	GSocket *s2;
-	const char *argv[] = {g_getenv("TLDRS_BIN"),
-	                      "serve",
-	                      "-v",
-	                      "--config",
-	                      conf,
-	                      "--socket",
-	                      d->socket_path,
-	                      "-d",
-	                      d->data_dir,
-	                      NULL};
+	const char *args[] = {"--config", conf, NULL};
 
 	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	g_assert_cmpint(master, >=, 0);
 	g_assert_cmpint(grantpt(master), ==, 0);
 	g_assert_cmpint(unlockpt(master), ==, 0);
 	slave = g_strdup(ptsname(master));
-	g_subprocess_launcher_set_child_setup(l, pty_child_setup, slave, g_free);
-	g_subprocess_launcher_set_stderr_file_path(l, d->log_path);
-	d->proc = g_subprocess_launcher_spawnv(l, argv, &error);
-	g_assert_no_error(error);
-	g_assert_true(tldrs_test_daemon_wait_log(d, "listening on", 10000));
+	tldrs_test_daemon_start_with_setup(d, args, pty_child_setup, slave, g_free);
 
 	s = tldrs_test_connect(d->socket_path);
 	tldrs_test_send(s, "OPEN tr-tty\n");
-	send_events(s, "before", 100);
+	tldrs_test_send_events(s, "before", 100);
 	/* only the daemon has the terminal open: closing ours hangs it up */
 	g_assert_true(tldrs_test_daemon_wait_log(d, "connection 1 from pid", 10000));
 	close(master);
 	g_assert_true(tldrs_test_daemon_wait_log(d, "SIGHUP from pid 0", 10000));
-	send_events(s, "after", 100);
+	tldrs_test_send_events(s, "after", 100);
 	s2 = tldrs_test_connect(d->socket_path);
 	tldrs_test_send(s2, "OPEN tr-tty\n");
-	send_events(s2, "new", 100);
+	tldrs_test_send_events(s2, "new", 100);
 	tldrs_test_close(s2);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 300);

@@ -101,8 +101,14 @@ tldrs_test_socket_ready(const char *path)
 	return g_socket_connect(s, addr, NULL, NULL);
 }
 
+/* tldrs_test_daemon_start() with @child_setup run in the child instead of the launcher's own
+ * (which makes a failed test leave no daemon behind: @child_setup should too) */
 void
-tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args)
+tldrs_test_daemon_start_with_setup(TldrsTestDaemon *d,
+                                   const char *const *extra_args,
+                                   GSpawnChildSetupFunc child_setup,
+                                   gpointer user_data,
+                                   GDestroyNotify destroy)
 {
 	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(d->tmpdir);
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
@@ -120,6 +126,8 @@ tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args)
 	g_ptr_array_add(argv, NULL);
 	g_subprocess_launcher_set_stderr_file_path(l, d->log_path);
 	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	if (child_setup != NULL)
+		g_subprocess_launcher_set_child_setup(l, child_setup, user_data, destroy);
 	g_clear_object(&d->proc);
 	d->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
 	g_assert_no_error(error);
@@ -134,6 +142,12 @@ tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args)
 		g_usleep(10000);
 	}
 	g_error("daemon did not listen on %s", d->socket_path);
+}
+
+void
+tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args)
+{
+	tldrs_test_daemon_start_with_setup(d, extra_args, NULL, NULL, NULL);
 }
 
 TldrsTestDaemon *
@@ -227,6 +241,28 @@ tldrs_test_close(GSocket *socket)
 {
 	g_socket_close(socket, NULL);
 	g_object_unref(socket);
+}
+
+/* @n instant events named @name, with ts 0 to @n - 1 */
+void
+tldrs_test_send_events(GSocket *socket, const char *name, guint n)
+{
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *e = g_strdup_printf(
+		        "{\"name\":\"%s\",\"ph\":\"i\",\"ts\":%u,\"pid\":1,\"tid\":0}\n", name, i);
+		tldrs_test_send(socket, e);
+	}
+}
+
+/* @text as the file tldrs.conf in the daemon's directory; its path */
+char *
+tldrs_test_write_config(TldrsTestDaemon *d, const char *text)
+{
+	char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+	g_autoptr(GError) error = NULL;
+	g_file_set_contents(conf, text, -1, &error);
+	g_assert_no_error(error);
+	return conf;
 }
 
 /* run @argv from @l to its end, its standard output and error read into @out and @err (each
