@@ -39,8 +39,7 @@
  * (TldrsTefJobs) and where they may write (tldrs-output-path.c), the data directory's lock
  * (TldrsDataDirLock), systemd activation and notification (tldrs-activation.c), the signals
  * (TldrsSignals: what each one does is decided here); the bus service (TldrsDbus) asks the
- * daemon. Everything runs on the main loop; TEF files are written in worker
- * threads. */
+ * daemon. Everything runs on the main loop; TEF files are written in worker threads. */
 
 struct _TldrsDaemon {
 	GObject parent_instance;
