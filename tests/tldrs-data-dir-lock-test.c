@@ -26,17 +26,15 @@ static void
 test_replace_without_bus(void)
 {
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
-	g_autoptr(TldrsTestDaemon) d2 = tldrs_test_daemon_new();
+	g_autoptr(TldrsTestDaemon) d2 = NULL;
 	/* what the old one holds is still in memory when it is replaced */
 	g_autofree char *conf = tldrs_test_write_config(d, "[Daemon]\nFlushIntervalSec=3600\n");
 	g_autofree char *fn = tldrs_test_trace_file(d, "tr-rep");
 	g_autofree char *tef = g_build_filename(d->tmpdir, "rep.json", NULL);
 	g_autofree char *cmd = g_strdup_printf("EMIT_TEF_AT_EXIT %s\n", tef);
-	g_autofree char *stopped_by = NULL;
 	g_autofree char *log = NULL;
 	g_autoptr(JsonNode) root = NULL;
 	const char *args[] = {"--config", conf, NULL};
-	const char *replace[] = {"--config", conf, "--replace", NULL};
 	GSocket *s;
 
 	tldrs_test_daemon_start(d, args);
@@ -47,17 +45,8 @@ test_replace_without_bus(void)
 	g_assert_true(tldrs_test_daemon_wait_log(d, "connection 1 from pid", 10000));
 
 	/* the same socket and data directory */
-	g_free(d2->socket_path);
-	d2->socket_path = g_strdup(d->socket_path);
-	g_free(d2->data_dir);
-	d2->data_dir = g_strdup(d->data_dir);
-	tldrs_test_daemon_start(d2, replace);
-	g_assert_true(
-	        tldrs_test_daemon_wait_log(d, "shutting down: signal received (SIGTERM", 10000));
-	g_assert_cmpint(tldrs_test_daemon_wait(d), ==, 0);
-	stopped_by = g_strdup_printf("SIGTERM from pid %s", g_subprocess_get_identifier(d2->proc));
+	d2 = tldrs_test_daemon_replace(d, args);
 	log = tldrs_test_daemon_log(d);
-	g_assert_nonnull(strstr(log, stopped_by));
 	g_assert_nonnull(strstr(log, "stopped"));
 	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 100);
 	root = tldrs_test_load_tef(tef);
@@ -65,7 +54,6 @@ test_replace_without_bus(void)
 	tldrs_test_close(s);
 
 	/* the new one serves once the old one has gone */
-	g_assert_true(tldrs_test_daemon_wait_log(d2, "listening on", 10000));
 	g_assert_true(tldrs_test_daemon_wait_log(d2, "replacing the tldrs daemon", 0));
 	s = tldrs_test_connect(d2->socket_path);
 	tldrs_test_send(s, "OPEN tr-rep\n");

@@ -432,22 +432,13 @@ static void
 test_replace_same_data_dir(void)
 {
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
-	g_autoptr(TldrsTestDaemon) d2 = tldrs_test_daemon_new();
-	const char *replace[] = {"--replace", NULL};
+	g_autoptr(TldrsTestDaemon) d2 = NULL;
 	GSocket *keep = NULL;
 
 	send_trace(d, "tr-same", 3, FALSE, &keep);
-	g_free(d2->socket_path);
-	d2->socket_path = g_strdup(d->socket_path);
-	g_free(d2->data_dir);
-	d2->data_dir = g_strdup(d->data_dir);
-	tldrs_test_daemon_start(d2, replace);
-	g_assert_true(
-	        tldrs_test_daemon_wait_log(d, "shutting down: signal received (SIGTERM", 10000));
-	g_assert_cmpint(tldrs_test_daemon_wait(d), ==, 0);
+	d2 = tldrs_test_daemon_replace(d, NULL);
 	tldrs_test_close(keep);
 	g_assert_true(tldrs_test_daemon_wait_log(d2, "owning org.tldrs.Daemon1", 10000));
-	g_assert_true(tldrs_test_daemon_wait_log(d2, "listening on", 10000));
 	send_trace(d2, "tr-same", 2, TRUE, NULL);
 	g_assert_cmpint(tldrs_test_daemon_stop(d2, SIGTERM), ==, 0);
 	{

@@ -158,6 +158,33 @@ tldrs_test_daemon_start_new(const char *const *extra_args)
 	return d;
 }
 
+/* `serve --replace` with @extra_args on @old's socket and data directory: returns the new
+ * daemon once @old has stopped in order (status 0) on its SIGTERM and the new one serves */
+TldrsTestDaemon *
+tldrs_test_daemon_replace(TldrsTestDaemon *old, const char *const *extra_args)
+{
+	TldrsTestDaemon *d = tldrs_test_daemon_new();
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	g_autofree char *stopped_by = NULL;
+
+	g_free(d->socket_path);
+	d->socket_path = g_strdup(old->socket_path);
+	g_free(d->data_dir);
+	d->data_dir = g_strdup(old->data_dir);
+	for (guint i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+		g_ptr_array_add(args, (gpointer)extra_args[i]);
+	g_ptr_array_add(args, (gpointer) "--replace");
+	g_ptr_array_add(args, NULL);
+	/* returns at once: the old daemon still answers on the socket */
+	tldrs_test_daemon_start(d, (const char *const *)args->pdata);
+	stopped_by = g_strdup_printf("shutting down: signal received (SIGTERM from pid %s)",
+	                             g_subprocess_get_identifier(d->proc));
+	g_assert_true(tldrs_test_daemon_wait_log(old, stopped_by, 10000));
+	g_assert_cmpint(tldrs_test_daemon_wait(old), ==, 0);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "listening on", 10000));
+	return d;
+}
+
 /* exit status of the daemon once it has exited by itself; -1 on a signal */
 int
 tldrs_test_daemon_wait(TldrsTestDaemon *d)

@@ -35,6 +35,8 @@ tldrs_test_daemon_start_with_setup(TldrsTestDaemon *d,
                                    GDestroyNotify destroy);
 TldrsTestDaemon *
 tldrs_test_daemon_start_new(const char *const *extra_args);
+TldrsTestDaemon *
+tldrs_test_daemon_replace(TldrsTestDaemon *old, const char *const *extra_args);
 int
 tldrs_test_daemon_wait(TldrsTestDaemon *d);
 int
