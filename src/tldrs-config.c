@@ -529,6 +529,110 @@ tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 	return TRUE;
 }
 
+/* what SIGHUP applies at once; everything else takes effect at the next start */
+static gboolean
+tldrs_config_key_is_runtime(const char *group, const char *key)
+{
+	if (g_strcmp0(group, "Retention") == 0)
+		return TRUE;
+	return g_strcmp0(group, "Daemon") == 0 &&
+	       (g_strcmp0(key, "FlushIntervalSec") == 0 || g_strcmp0(key, "MaxClients") == 0 ||
+	        g_strcmp0(key, "ExitIdleSec") == 0);
+}
+
+static void
+tldrs_config_add_keys(GHashTable *set, GKeyFile *kf, const char *group)
+{
+	g_auto(GStrv) keys = NULL;
+	if (kf == NULL)
+		return;
+	keys = g_key_file_get_keys(kf, group, NULL, NULL);
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+		g_hash_table_add(set, g_strdup(keys[i]));
+}
+
+static char *
+tldrs_config_get_stripped(GKeyFile *kf, const char *group, const char *key)
+{
+	char *value = kf != NULL ? g_key_file_get_value(kf, group, key, NULL) : NULL;
+	return value != NULL ? g_strstrip(value) : NULL;
+}
+
+static gint
+tldrs_config_cmp_strings(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "[Group] Key" of every key whose value differs between @before and @after (either may be
+ * NULL: no file) and that only the next start applies, sorted */
+static char **
+tldrs_config_restart_only_changes(GKeyFile *before, GKeyFile *after)
+{
+	g_autoptr(GHashTable) groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GPtrArray) changed = g_ptr_array_new_with_free_func(g_free);
+	GKeyFile *files[] = {before, after};
+	GHashTableIter iter;
+	gpointer group;
+
+	for (guint f = 0; f < G_N_ELEMENTS(files); f++) {
+		g_auto(GStrv) names =
+		        files[f] != NULL ? g_key_file_get_groups(files[f], NULL) : NULL;
+		for (guint i = 0; names != NULL && names[i] != NULL; i++)
+			g_hash_table_add(groups, g_strdup(names[i]));
+	}
+	g_hash_table_iter_init(&iter, groups);
+	while (g_hash_table_iter_next(&iter, &group, NULL)) {
+		g_autoptr(GHashTable) keys =
+		        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		GHashTableIter kiter;
+		gpointer key;
+		tldrs_config_add_keys(keys, before, group);
+		tldrs_config_add_keys(keys, after, group);
+		g_hash_table_iter_init(&kiter, keys);
+		while (g_hash_table_iter_next(&kiter, &key, NULL)) {
+			g_autofree char *old = tldrs_config_get_stripped(before, group, key);
+			g_autofree char *new = tldrs_config_get_stripped(after, group, key);
+			if (!tldrs_config_key_is_runtime(group, key) && g_strcmp0(old, new) != 0)
+				g_ptr_array_add(
+				        changed,
+				        g_strdup_printf("[%s] %s", (char *)group, (char *)key));
+		}
+	}
+	g_ptr_array_sort(changed, tldrs_config_cmp_strings);
+	g_ptr_array_add(changed, NULL);
+	return (char **)g_ptr_array_free(g_steal_pointer(&changed), FALSE);
+}
+
+/**
+ * tldrs_config_reread:
+ * @self: the running daemon's settings
+ * @restart_only: (out): the keys, as "[Group] Key", whose value in the file changed since
+ *   the daemon started but that take effect only at its next start (Socket, DataDir, Sinks,
+ *   PluginDir, MaxLineBytes, DBus, the sinks' groups)
+ *
+ * SIGHUP: the file the daemon read at start (or, when it read none, the one it would find
+ * now) read again over the defaults and the environment, checked as at start.
+ *
+ * Returns: (transfer full): the settings the file gives now, of which the daemon applies
+ *   FlushIntervalSec, MaxClients, ExitIdleSec and [Retention]; %NULL with @error set
+ *   (naming the file, group and key) when the file is wrong
+ */
+TldrsConfig *
+tldrs_config_reread(const TldrsConfig *self, char ***restart_only, GError **error)
+{
+	g_autoptr(TldrsConfig) fresh = tldrs_config_new();
+	g_autofree char *path = NULL;
+
+	g_return_val_if_fail(self != NULL, NULL);
+	g_return_val_if_fail(restart_only != NULL, NULL);
+	path = self->config_path != NULL ? g_strdup(self->config_path) : tldrs_config_find_file();
+	if (path != NULL && !tldrs_config_load_file(fresh, path, error))
+		return NULL;
+	*restart_only = tldrs_config_restart_only_changes(self->keyfile, fresh->keyfile);
+	return g_steal_pointer(&fresh);
+}
+
 void
 tldrs_config_free(TldrsConfig *self)
 {

@@ -57,6 +57,8 @@ char *
 tldrs_config_find_file(void);
 gboolean
 tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error);
+TldrsConfig *
+tldrs_config_reread(const TldrsConfig *self, char ***restart_only, GError **error);
 void
 tldrs_config_set_data_dir(TldrsConfig *self, const char *dir);
 void

@@ -5,7 +5,6 @@
 
 #include "config.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -23,6 +22,7 @@
 #include "tldrs-output-path.h"
 #include "tldrs-plugin-loader.h"
 #include "tldrs-retention.h"
+#include "tldrs-signals.h"
 #include "tldrs-sink-set.h"
 #include "tldrs-state.h"
 #include "tldrs-store.h"
@@ -37,9 +37,9 @@
  * sink set (TldrsSinkSet) and its sinks (TldrsSink plugins). Beside it: flush scheduling and
  * backpressure (TldrsFlushScheduler), retention (TldrsRetention), the TEF writer jobs
  * (TldrsTefJobs) and where they may write (tldrs-output-path.c), the data directory's lock
- * (TldrsDataDirLock), systemd activation and notification (tldrs-activation.c); the bus service
- * (TldrsDbus) asks the daemon. Everything runs on the main loop; TEF files are written in worker
- * threads. */
+ * (TldrsDataDirLock), systemd activation and notification (tldrs-activation.c), the signals
+ * (TldrsSignals: what each one does is decided here); the bus service (TldrsDbus) asks the
+ * daemon. Everything runs on the main loop; TEF files are written in worker threads. */
 
 struct _TldrsDaemon {
 	GObject parent_instance;
@@ -58,7 +58,7 @@ struct _TldrsDaemon {
 	TldrsRetention *retention;
 	guint idle_exit_id;
 	gint64 busy_at;
-	guint signal_ids[2];
+	TldrsSignals *signals;
 	guint64 next_client_id;
 	gboolean quitting;
 	gboolean shut_down;
@@ -605,23 +605,18 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 
 	g_return_val_if_fail(config != NULL, NULL);
 	self->config = config;
-	self->lock = tldrs_data_dir_lock_new(config->data_dir, config->into_file == NULL, error);
+	self->lock = tldrs_data_dir_lock_new(
+	        config->data_dir, config->into_file == NULL, config->replace, error);
 	if (self->lock == NULL)
 		return NULL;
+	/* from the moment clients can connect (or a bus sees us), no signal ends the daemon
+	 * unannounced: they are held until tldrs_daemon_start() reads them. Before any thread
+	 * exists (the sinks may start some), so that every thread inherits the mask */
+	tldrs_signals_block();
 	self->sink_set = tldrs_sink_set_new(config, tldrs_daemon_sink_start_tef, self, error);
 	if (self->sink_set == NULL)
 		return NULL;
 	self->sinks = tldrs_sink_set_get_sinks(self->sink_set);
-	/* from the moment clients can connect (or a bus sees us), SIGTERM means an orderly
-	 * shutdown: hold it until tldrs_daemon_start() can handle it. Before any thread
-	 * exists, so that every thread (GDBus's too) inherits the mask */
-	{
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, SIGTERM);
-		sigaddset(&set, SIGINT);
-		pthread_sigmask(SIG_BLOCK, &set, NULL);
-	}
 	self->listener =
 	        tldrs_listener_new(config->max_clients, self->log_limit, tldrs_daemon_load, self);
 	g_signal_connect(
@@ -733,11 +728,97 @@ tldrs_daemon_get_socket_paths(TldrsDaemon *self)
 	return tldrs_listener_get_paths(self->listener);
 }
 
-static gboolean
-tldrs_daemon_signal_cb(gpointer user_data)
+static void
+tldrs_daemon_start_idle_exit(TldrsDaemon *self)
 {
-	tldrs_daemon_quit(TLDRS_DAEMON(user_data), "signal received");
-	return G_SOURCE_CONTINUE;
+	g_clear_handle_id(&self->idle_exit_id, g_source_remove);
+	if (self->config->exit_idle_us <= 0)
+		return;
+	self->busy_at = g_get_monotonic_time();
+	self->idle_exit_id =
+	        g_timeout_add((guint)MAX(MIN(self->config->exit_idle_us / 4000, 1000), 10),
+	                      tldrs_daemon_idle_exit_cb,
+	                      self);
+}
+
+/* SIGHUP: the config file again; what can change at runtime changes, the rest is logged as
+ * waiting for the next start; a wrong file changes nothing */
+static void
+tldrs_daemon_reload(TldrsDaemon *self, const char *why)
+{
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) restart_only = NULL;
+	g_autoptr(TldrsConfig) fresh = NULL;
+	TldrsConfig *c = self->config;
+
+	if (self->quitting)
+		return;
+	fresh = tldrs_config_reread(c, &restart_only, &error);
+	if (fresh == NULL) {
+		g_warning("%s: configuration not reloaded, keeping the current settings: %s",
+		          why,
+		          error->message);
+		return;
+	}
+	c->flush_interval_us = fresh->flush_interval_us;
+	tldrs_flush_scheduler_set_interval(self->flush, c->flush_interval_us);
+	c->max_clients = fresh->max_clients;
+	tldrs_listener_set_max_clients(self->listener, c->max_clients);
+	if (c->exit_idle_us != fresh->exit_idle_us) {
+		c->exit_idle_us = fresh->exit_idle_us;
+		tldrs_daemon_start_idle_exit(self);
+	}
+	c->retention_max_bytes = fresh->retention_max_bytes;
+	c->retention_max_age_us = fresh->retention_max_age_us;
+	g_info("%s: configuration reloaded from %s: FlushIntervalSec=%g MaxClients=%u "
+	       "ExitIdleSec=%g [Retention] MaxTotalBytes=%" G_GUINT64_FORMAT
+	       " MaxAgeSec=%" G_GINT64_FORMAT,
+	       why,
+	       fresh->config_path != NULL ? fresh->config_path : "(no config file: the defaults)",
+	       (double)c->flush_interval_us / G_USEC_PER_SEC,
+	       tldrs_listener_get_max_clients(self->listener),
+	       (double)c->exit_idle_us / G_USEC_PER_SEC,
+	       c->retention_max_bytes,
+	       c->retention_max_age_us / G_USEC_PER_SEC);
+	if (restart_only[0] != NULL) {
+		g_autofree char *keys = g_strjoinv(", ", restart_only);
+		g_message("%s: changed in %s, taking effect only when the daemon restarts: %s",
+		          why,
+		          fresh->config_path,
+		          keys);
+	}
+	tldrs_retention_apply(self->retention);
+}
+
+/* TldrsSignalFunc: SIGTERM, SIGINT and SIGQUIT stop the daemon in order; SIGHUP (also what a
+ * foreground daemon gets when its terminal closes) reloads the configuration; SIGUSR1
+ * flushes; SIGUSR2 and SIGALRM are ignored */
+static void
+tldrs_daemon_signal_cb(int signo, gint pid, gpointer user_data)
+{
+	TldrsDaemon *self = TLDRS_DAEMON(user_data);
+	g_autofree char *why =
+	        g_strdup_printf("%s from pid %d", tldrs_signals_name(signo), (gint)pid);
+
+	switch (signo) {
+	case SIGTERM:
+	case SIGINT:
+	case SIGQUIT: {
+		g_autofree char *reason = g_strdup_printf("signal received (%s)", why);
+		tldrs_daemon_quit(self, reason);
+		break;
+	}
+	case SIGHUP:
+		tldrs_daemon_reload(self, why);
+		break;
+	case SIGUSR1:
+		g_info("%s: flushing every trace", why);
+		tldrs_daemon_flush(self);
+		break;
+	default:
+		g_info("%s: ignored", why);
+		break;
+	}
 }
 
 /* after listen() and any fork: signals, timers, and accepting */
@@ -745,21 +826,14 @@ gboolean
 tldrs_daemon_start(TldrsDaemon *self, GError **error)
 {
 	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
-	(void)error;
 
 	signal(SIGPIPE, SIG_IGN);
 	/* a file size limit shows up as EFBIG on write(), handled like a full disk */
 	signal(SIGXFSZ, SIG_IGN);
-	self->signal_ids[0] = g_unix_signal_add(SIGTERM, tldrs_daemon_signal_cb, self);
-	self->signal_ids[1] = g_unix_signal_add(SIGINT, tldrs_daemon_signal_cb, self);
-	/* held since before the socket was bound: a SIGTERM sent meanwhile is handled now */
-	{
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, SIGTERM);
-		sigaddset(&set, SIGINT);
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	}
+	/* held since before the socket was bound: a signal sent meanwhile is handled now */
+	self->signals = tldrs_signals_new(tldrs_daemon_signal_cb, self, error);
+	if (self->signals == NULL)
+		return FALSE;
 	tldrs_flush_scheduler_start(self->flush);
 	tldrs_data_dir_lock_write_pid(self->lock);
 	tldrs_listener_start(self->listener);
@@ -770,13 +844,7 @@ tldrs_daemon_start(TldrsDaemon *self, GError **error)
 		        self->traces,
 		        (guint)MAX(tldrs_listener_get_nofile(self->listener) / 4 / per_trace, 64));
 	}
-	if (self->config->exit_idle_us > 0) {
-		self->busy_at = g_get_monotonic_time();
-		self->idle_exit_id =
-		        g_timeout_add((guint)MAX(MIN(self->config->exit_idle_us / 4000, 1000), 10),
-		                      tldrs_daemon_idle_exit_cb,
-		                      self);
-	}
+	tldrs_daemon_start_idle_exit(self);
 	tldrs_retention_start(self->retention);
 	tldrs_activation_notify("READY=1");
 	g_info("tldrs %s listening on %s, storing into %s",
@@ -839,7 +907,7 @@ tldrs_daemon_shutdown_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-/* the orderly shutdown of SIGTERM, SIGINT and DIE: nothing received is lost */
+/* the orderly shutdown of SIGTERM, SIGINT, SIGQUIT and DIE: nothing received is lost */
 void
 tldrs_daemon_quit(TldrsDaemon *self, const char *why)
 {
@@ -860,8 +928,7 @@ tldrs_daemon_dispose(GObject *object)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(object);
 
-	for (guint i = 0; i < G_N_ELEMENTS(self->signal_ids); i++)
-		g_clear_handle_id(&self->signal_ids[i], g_source_remove);
+	g_clear_pointer(&self->signals, tldrs_signals_free);
 	g_clear_handle_id(&self->idle_exit_id, g_source_remove);
 	g_clear_pointer(&self->retention, tldrs_retention_free);
 	if (self->tef_jobs != NULL)

@@ -10,7 +10,7 @@ G_BEGIN_DECLS
 typedef struct _TldrsDataDirLock TldrsDataDirLock;
 
 TldrsDataDirLock *
-tldrs_data_dir_lock_new(const char *dir, gboolean lock, GError **error);
+tldrs_data_dir_lock_new(const char *dir, gboolean lock, gboolean replace, GError **error);
 void
 tldrs_data_dir_lock_write_pid(TldrsDataDirLock *self);
 void

@@ -164,6 +164,20 @@ tldrs_flush_scheduler_start(TldrsFlushScheduler *self)
 	                                    NULL);
 }
 
+/* FlushIntervalSec changed (SIGHUP): the periodic flush runs at the new pace from now */
+void
+tldrs_flush_scheduler_set_interval(TldrsFlushScheduler *self, gint64 interval_us)
+{
+	g_return_if_fail(TLDRS_IS_FLUSH_SCHEDULER(self));
+	if (self->interval_us == interval_us)
+		return;
+	self->interval_us = interval_us;
+	if (self->timer_id == 0)
+		return;
+	g_clear_handle_id(&self->timer_id, g_source_remove);
+	tldrs_flush_scheduler_start(self);
+}
+
 /* the daemon is shutting down: it reads what clients sent whatever the sinks' backlog */
 void
 tldrs_flush_scheduler_shutdown(TldrsFlushScheduler *self)

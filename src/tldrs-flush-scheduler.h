@@ -24,6 +24,8 @@ tldrs_flush_scheduler_set_max_backlog(TldrsFlushScheduler *self, gsize max_backl
 void
 tldrs_flush_scheduler_start(TldrsFlushScheduler *self);
 void
+tldrs_flush_scheduler_set_interval(TldrsFlushScheduler *self, gint64 interval_us);
+void
 tldrs_flush_scheduler_trace_dirty(TldrsFlushScheduler *self, TldrsTrace *trace);
 void
 tldrs_flush_scheduler_forget(TldrsFlushScheduler *self, TldrsTrace *trace);

@@ -591,3 +591,21 @@ tldrs_listener_new(guint max_clients,
 	self->load_data = load_data;
 	return self;
 }
+
+/* MaxClients changed (SIGHUP; 0: the default, from the open-files limit): connections beyond
+ * it are refused from now; none is closed */
+void
+tldrs_listener_set_max_clients(TldrsListener *self, guint max_clients)
+{
+	g_return_if_fail(TLDRS_IS_LISTENER(self));
+	self->max_clients =
+	        max_clients != 0 ? max_clients : tldrs_listener_default_max_clients(self->nofile);
+}
+
+/* MaxClients in force */
+guint
+tldrs_listener_get_max_clients(TldrsListener *self)
+{
+	g_return_val_if_fail(TLDRS_IS_LISTENER(self), 0);
+	return self->max_clients;
+}

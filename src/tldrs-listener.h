@@ -27,6 +27,10 @@ tldrs_listener_new(guint max_clients,
                    TldrsListenerLoadFunc load,
                    gpointer load_data);
 void
+tldrs_listener_set_max_clients(TldrsListener *self, guint max_clients);
+guint
+tldrs_listener_get_max_clients(TldrsListener *self);
+void
 tldrs_listener_adopt(TldrsListener *self, GPtrArray *sockets);
 gboolean
 tldrs_listener_listen(TldrsListener *self, const char *path, gboolean replace, GError **error);

@@ -249,7 +249,7 @@ tldrs_cmd_serve(int argc, char **argv)
 	                                 0,
 	                                 G_OPTION_ARG_NONE,
 	                                 &opt_replace,
-	                                 N_("Take over from a daemon that owns the D-Bus name"),
+	                                 N_("Replace the daemon of this data dir or D-Bus name"),
 	                                 NULL},
 	                                {"verbose",
 	                                 'v',

@@ -464,6 +464,65 @@ test_sink_groups(void)
 	}
 }
 
+/* SIGHUP: the same file read again; the runtime keys are taken, the others that changed are
+ * named; a wrong file is an error naming file, group and key */
+static void
+test_reread(void)
+{
+	g_autoptr(TldrsConfig) config = load_ok("[Daemon]\n"
+	                                        "Sinks=jsonl;gzip\n"
+	                                        "MaxLineBytes=4096\n"
+	                                        "[Sink gzip]\n"
+	                                        "Level=6\n");
+	g_autoptr(TldrsConfig) fresh = NULL;
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) restart_only = NULL;
+
+	/* unchanged: nothing waits for a restart */
+	fresh = tldrs_config_reread(config, &restart_only, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(fresh->config_path, ==, config->config_path);
+	g_assert_cmpuint(g_strv_length(restart_only), ==, 0);
+	g_clear_pointer(&fresh, tldrs_config_free);
+	g_clear_pointer(&restart_only, g_strfreev);
+
+	g_file_set_contents(config->config_path,
+	                    "[Daemon]\n"
+	                    "Sinks=jsonl\n"
+	                    "FlushIntervalSec=0.5\n"
+	                    "MaxClients=7\n"
+	                    "ExitIdleSec=60\n"
+	                    "[Retention]\n"
+	                    "MaxTotalBytes=1000\n"
+	                    "MaxAgeSec=10\n"
+	                    "[Sink gzip]\n"
+	                    "Level=1\n",
+	                    -1,
+	                    NULL);
+	fresh = tldrs_config_reread(config, &restart_only, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(fresh->flush_interval_us, ==, G_USEC_PER_SEC / 2);
+	g_assert_cmpuint(fresh->max_clients, ==, 7);
+	g_assert_cmpint(fresh->exit_idle_us, ==, 60 * G_USEC_PER_SEC);
+	g_assert_cmpuint(fresh->retention_max_bytes, ==, 1000);
+	g_assert_cmpint(fresh->retention_max_age_us, ==, 10 * G_USEC_PER_SEC);
+	/* a removed key counts as changed, runtime keys never do */
+	{
+		const char *changed[] = {
+		        "[Daemon] MaxLineBytes", "[Daemon] Sinks", "[Sink gzip] Level", NULL};
+		g_assert_cmpstrv(restart_only, changed);
+	}
+	g_clear_pointer(&fresh, tldrs_config_free);
+	g_clear_pointer(&restart_only, g_strfreev);
+
+	/* a wrong file */
+	g_file_set_contents(config->config_path, "[Daemon]\nMaxClients=0\n", -1, NULL);
+	g_assert_null(tldrs_config_reread(config, &restart_only, &error));
+	g_assert_error(error, TLDRS_ERROR, TLDRS_ERROR_INVALID_ARGUMENT);
+	g_assert_true(g_str_has_prefix(error->message, config->config_path));
+	g_assert_nonnull(strstr(error->message, ": [Daemon] MaxClients: expected"));
+}
+
 /* data/tldrs.conf: "a [Sink NAME] group must name one of these or a listed sink" */
 static void
 test_sink_group_listed(void)
@@ -698,6 +757,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/config/load-file-errors", test_load_file_errors);
 	g_test_add_func("/tldrs/config/sink-groups", test_sink_groups);
 	g_test_add_func("/tldrs/config/sink-group-listed", test_sink_group_listed);
+	g_test_add_func("/tldrs/config/reread", test_reread);
 	g_test_add_func("/tldrs/config/tilde-user", test_tilde_user);
 	g_test_add_func("/tldrs/config/shipped-example", test_shipped_example);
 	g_test_add_func("/tldrs/config/set-data-dir", test_set_data_dir);

@@ -426,6 +426,27 @@ test_name_owned_and_replace(void)
 	}
 }
 
+/* --replace of the daemon that uses the same data directory, on a bus: it stops in order,
+ * gives the name back, and the new one owns the name and serves the socket */
+static void
+test_replace_same_data_dir(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_start_new(NULL);
+	g_autoptr(TldrsTestDaemon) d2 = NULL;
+	GSocket *keep = NULL;
+
+	send_trace(d, "tr-same", 3, FALSE, &keep);
+	d2 = tldrs_test_daemon_replace(d, NULL);
+	tldrs_test_close(keep);
+	g_assert_true(tldrs_test_daemon_wait_log(d2, "owning org.tldrs.Daemon1", 10000));
+	send_trace(d2, "tr-same", 2, TRUE, NULL);
+	g_assert_cmpint(tldrs_test_daemon_stop(d2, SIGTERM), ==, 0);
+	{
+		g_autofree char *fn = tldrs_test_trace_file(d2, "tr-same");
+		g_assert_cmpuint(tldrs_test_count_lines(fn), ==, 5);
+	}
+}
+
 /* without a bus, or with DBus=none, the socket works as usual */
 static void
 test_without_bus(void)
@@ -535,6 +556,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/dbus/active-agrees-with-clients", test_active_agrees_with_clients);
 	g_test_add_func("/tldrs/dbus/properties", test_properties);
 	g_test_add_func("/tldrs/dbus/name-owned-and-replace", test_name_owned_and_replace);
+	g_test_add_func("/tldrs/dbus/replace-same-data-dir", test_replace_same_data_dir);
 	g_test_add_func("/tldrs/dbus/without-bus", test_without_bus);
 	g_test_add_func("/tldrs/dbus/documented-commands", test_documented_commands);
 	rc = g_test_run();

@@ -181,7 +181,10 @@ test_socket_activation(void)
 	                                d->data_dir,
 	                                NULL);
 	g_assert_no_error(error);
-	g_assert_true(tldrs_test_wait_for_file(activated, 5000));
+	/* the activator binds, then listens: wait until it takes connections */
+	for (guint i = 0; i < 500 && !tldrs_test_socket_ready(activated); i++)
+		g_usleep(10000);
+	g_assert_true(tldrs_test_socket_ready(activated));
 	s = tldrs_test_connect(activated);
 	tldrs_test_send(
 	        s, "OPEN tr-act\n{\"ph\":\"i\",\"name\":\"a\",\"ts\":1,\"pid\":1,\"tid\":0}\n");

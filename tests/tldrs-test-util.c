@@ -105,8 +105,14 @@ tldrs_test_socket_ready(const char *path)
 	return g_socket_connect(s, addr, NULL, NULL);
 }
 
+/* tldrs_test_daemon_start() with @child_setup run in the child instead of the launcher's own
+ * (which makes a failed test leave no daemon behind: @child_setup should too) */
 void
-tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args)
+tldrs_test_daemon_start_with_setup(TldrsTestDaemon *d,
+                                   const char *const *extra_args,
+                                   GSpawnChildSetupFunc child_setup,
+                                   gpointer user_data,
+                                   GDestroyNotify destroy)
 {
 	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(d->tmpdir);
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
@@ -124,6 +130,8 @@ tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args)
 	g_ptr_array_add(argv, NULL);
 	g_subprocess_launcher_set_stderr_file_path(l, d->log_path);
 	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	if (child_setup != NULL)
+		g_subprocess_launcher_set_child_setup(l, child_setup, user_data, destroy);
 	g_clear_object(&d->proc);
 	d->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
 	g_assert_no_error(error);
@@ -140,11 +148,44 @@ tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args)
 	g_error("daemon did not listen on %s", d->socket_path);
 }
 
+void
+tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args)
+{
+	tldrs_test_daemon_start_with_setup(d, extra_args, NULL, NULL, NULL);
+}
+
 TldrsTestDaemon *
 tldrs_test_daemon_start_new(const char *const *extra_args)
 {
 	TldrsTestDaemon *d = tldrs_test_daemon_new();
 	tldrs_test_daemon_start(d, extra_args);
+	return d;
+}
+
+/* `serve --replace` with @extra_args on @old's socket and data directory: returns the new
+ * daemon once @old has stopped in order (status 0) on its SIGTERM and the new one serves */
+TldrsTestDaemon *
+tldrs_test_daemon_replace(TldrsTestDaemon *old, const char *const *extra_args)
+{
+	TldrsTestDaemon *d = tldrs_test_daemon_new();
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	g_autofree char *stopped_by = NULL;
+
+	g_free(d->socket_path);
+	d->socket_path = g_strdup(old->socket_path);
+	g_free(d->data_dir);
+	d->data_dir = g_strdup(old->data_dir);
+	for (guint i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+		g_ptr_array_add(args, (gpointer)extra_args[i]);
+	g_ptr_array_add(args, (gpointer) "--replace");
+	g_ptr_array_add(args, NULL);
+	/* returns at once: the old daemon still answers on the socket */
+	tldrs_test_daemon_start(d, (const char *const *)args->pdata);
+	stopped_by = g_strdup_printf("shutting down: signal received (SIGTERM from pid %s)",
+	                             g_subprocess_get_identifier(d->proc));
+	g_assert_true(tldrs_test_daemon_wait_log(old, stopped_by, 10000));
+	g_assert_cmpint(tldrs_test_daemon_wait(old), ==, 0);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "listening on", 10000));
 	return d;
 }
 
@@ -284,6 +325,28 @@ tldrs_test_sender_join(TldrsTestSender *sender)
 {
 	g_thread_join(sender->thread);
 	g_free(sender);
+}
+
+/* @n instant events named @name, with ts 0 to @n - 1 */
+void
+tldrs_test_send_events(GSocket *socket, const char *name, guint n)
+{
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *e = g_strdup_printf(
+		        "{\"name\":\"%s\",\"ph\":\"i\",\"ts\":%u,\"pid\":1,\"tid\":0}\n", name, i);
+		tldrs_test_send(socket, e);
+	}
+}
+
+/* @text as the file tldrs.conf in the daemon's directory; its path */
+char *
+tldrs_test_write_config(TldrsTestDaemon *d, const char *text)
+{
+	char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
+	g_autoptr(GError) error = NULL;
+	g_file_set_contents(conf, text, -1, &error);
+	g_assert_no_error(error);
+	return conf;
 }
 
 /* run @argv from @l to its end, its standard output and error read into @out and @err (each

@@ -28,8 +28,16 @@ TldrsTestDaemon *
 tldrs_test_daemon_new(void);
 void
 tldrs_test_daemon_start(TldrsTestDaemon *d, const char *const *extra_args);
+void
+tldrs_test_daemon_start_with_setup(TldrsTestDaemon *d,
+                                   const char *const *extra_args,
+                                   GSpawnChildSetupFunc child_setup,
+                                   gpointer user_data,
+                                   GDestroyNotify destroy);
 TldrsTestDaemon *
 tldrs_test_daemon_start_new(const char *const *extra_args);
+TldrsTestDaemon *
+tldrs_test_daemon_replace(TldrsTestDaemon *old, const char *const *extra_args);
 int
 tldrs_test_daemon_wait(TldrsTestDaemon *d);
 int
@@ -50,6 +58,10 @@ void
 tldrs_test_send_len(GSocket *socket, const char *data, gsize len);
 void
 tldrs_test_close(GSocket *socket);
+void
+tldrs_test_send_events(GSocket *socket, const char *name, guint n);
+char *
+tldrs_test_write_config(TldrsTestDaemon *d, const char *text);
 
 typedef struct _TldrsTestSender TldrsTestSender;
 TldrsTestSender *
