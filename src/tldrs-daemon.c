@@ -12,7 +12,7 @@
 #include <glib/gstdio.h>
 
 #include "tldrs-activation.h"
-#include "tldrs-client.h"
+#include "tldrs-connection.h"
 #include "tldrs-daemon.h"
 #include "tldrs-data-dir-lock.h"
 #include "tldrs-error.h"
@@ -32,7 +32,7 @@
 
 /* The daemon: builds the rooms and wires them, and runs the life cycle (start, the orderly
  * shutdown). The path of an event: the listener accepts a connection (TldrsListener), the
- * connection reads and splits lines (TldrsClient), the line check checks them
+ * connection reads and splits lines (TldrsConnection), the line check checks them
  * (TldrsLineCheck), the trace batches them (TldrsTrace, kept by TldrsTraceTable) into the
  * sink set (TldrsSinkSet) and its sinks (TldrsSink plugins). Beside it: flush scheduling and
  * backpressure (TldrsFlushScheduler), retention (TldrsRetention), the TEF writer jobs
@@ -49,8 +49,8 @@ struct _TldrsDaemon {
 	TldrsDataDirLock *lock;
 	TldrsLogLimit *log_limit;
 	TldrsListener *listener;
-	TldrsClientContext *clients_ctx;
-	GHashTable *clients; /* TldrsClient -> itself, owning */
+	TldrsConnectionContext *clients_ctx;
+	GHashTable *clients; /* TldrsConnection -> itself, owning */
 	TldrsTraceTable *traces;
 	TldrsFlushScheduler *flush;
 	TldrsTefJobs *tef_jobs;
@@ -65,7 +65,7 @@ struct _TldrsDaemon {
 	gboolean die_when_idle;
 	guint lost_traces; /* traces that lost events as the daemon stopped */
 	GMainLoop *loop;
-	GHashTable *awaiting;     /* "trace id\npath" -> GPtrArray of TldrsClient (AWAIT_TEF) */
+	GHashTable *awaiting;     /* "trace id\npath" -> GPtrArray of TldrsConnection (AWAIT_TEF) */
 	GHashTable *exit_targets; /* "trace id\npath" -> TldrsOutputTarget, EMIT_TEF_AT_EXIT */
 };
 
@@ -128,9 +128,9 @@ tldrs_daemon_answer_awaiting(TldrsDaemon *self,
 	else
 		answer = g_strdup_printf("TEF_WRITTEN %" G_GUINT64_FORMAT " %s\n", events, path);
 	for (guint i = 0; i < clients->len; i++) {
-		TldrsClient *client = g_ptr_array_index(clients, i);
-		tldrs_client_reply(client, answer);
-		tldrs_client_close(client);
+		TldrsConnection *client = g_ptr_array_index(clients, i);
+		tldrs_connection_reply(client, answer);
+		tldrs_connection_close(client);
 	}
 }
 
@@ -277,7 +277,7 @@ tldrs_daemon_paused_cb(TldrsFlushScheduler *flush, gboolean paused, gpointer use
 	(void)flush;
 	g_hash_table_iter_init(&iter, self->clients);
 	while (g_hash_table_iter_next(&iter, &key, NULL))
-		tldrs_client_set_paused(TLDRS_CLIENT(key), paused);
+		tldrs_connection_set_paused(TLDRS_CONNECTION(key), paused);
 }
 
 static gboolean
@@ -319,7 +319,7 @@ tldrs_daemon_client_emit_tef(TldrsTrace *trace,
 }
 
 static gboolean
-tldrs_daemon_client_await_tef(TldrsClient *client,
+tldrs_daemon_client_await_tef(TldrsConnection *client,
                               TldrsTrace *trace,
                               const char *path,
                               gpointer user_data,
@@ -345,7 +345,7 @@ tldrs_daemon_client_await_tef(TldrsClient *client,
 	g_ptr_array_add(clients, g_object_ref(client));
 	/* the other connections that the file waits for; the client leaves the trace next */
 	answer = g_strdup_printf("AWAITING %u\n", tldrs_trace_get_clients(trace) - 1);
-	tldrs_client_reply(client, answer);
+	tldrs_connection_reply(client, answer);
 	return TRUE;
 }
 
@@ -363,16 +363,16 @@ tldrs_daemon_client_die(gboolean when_idle, gpointer user_data)
 }
 
 static void
-tldrs_daemon_client_closed(TldrsClient *client, gpointer user_data)
+tldrs_daemon_client_closed(TldrsConnection *client, gpointer user_data)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(user_data);
-	g_debug("connection %" G_GUINT64_FORMAT " closed", tldrs_client_get_id(client));
+	g_debug("connection %" G_GUINT64_FORMAT " closed", tldrs_connection_get_id(client));
 	g_hash_table_remove(self->clients, client);
 	if (self->die_when_idle && g_hash_table_size(self->clients) == 0)
 		tldrs_daemon_quit(self, "DIE_WHEN_IDLE and no client left");
 }
 
-static const TldrsClientHooks tldrs_daemon_client_hooks = {
+static const TldrsConnectionHooks tldrs_daemon_client_hooks = {
         .acquire_trace = tldrs_daemon_client_acquire_trace,
         .release_trace = tldrs_daemon_client_release_trace,
         .trace_dirty = tldrs_daemon_client_trace_dirty,
@@ -398,17 +398,17 @@ tldrs_daemon_connection_cb(TldrsListener *listener,
                            gpointer user_data)
 {
 	TldrsDaemon *self = TLDRS_DAEMON(user_data);
-	TldrsClient *client;
+	TldrsConnection *client;
 	(void)listener;
 
-	client = tldrs_client_new(self->clients_ctx, connection, ++self->next_client_id, pid);
+	client = tldrs_connection_new(self->clients_ctx, connection, ++self->next_client_id, pid);
 	g_hash_table_add(self->clients, client);
 	if (tldrs_flush_scheduler_get_paused(self->flush))
-		tldrs_client_set_paused(client, TRUE);
+		tldrs_connection_set_paused(client, TRUE);
 	if (tldrs_trace_table_has_into_file(self->traces))
-		tldrs_client_set_trace(client, tldrs_trace_table_acquire(self->traces, NULL));
+		tldrs_connection_set_trace(client, tldrs_trace_table_acquire(self->traces, NULL));
 	g_debug("connection %" G_GUINT64_FORMAT " from pid %d", self->next_client_id, (gint)pid);
-	tldrs_client_start(client);
+	tldrs_connection_start(client);
 }
 
 /* ---- what the D-Bus interface asks ---- */
@@ -629,11 +629,11 @@ tldrs_daemon_new(TldrsConfig *config, GError **error)
 	}
 	if (activated != NULL)
 		tldrs_listener_adopt(self->listener, activated);
-	self->clients_ctx = tldrs_client_context_new(&tldrs_daemon_client_hooks,
-	                                             self,
-	                                             config->max_line_bytes,
-	                                             config->max_incomplete_lines_bytes,
-	                                             self->log_limit);
+	self->clients_ctx = tldrs_connection_context_new(&tldrs_daemon_client_hooks,
+	                                                 self,
+	                                                 config->max_line_bytes,
+	                                                 config->max_incomplete_lines_bytes,
+	                                                 self->log_limit);
 	self->flush = tldrs_flush_scheduler_new(self->sinks, config->flush_interval_us);
 	tldrs_flush_scheduler_set_max_backlog(self->flush, (gsize)config->max_backlog_bytes);
 	g_signal_connect(self->flush, "periodic", G_CALLBACK(tldrs_daemon_periodic_cb), self);
@@ -895,7 +895,7 @@ tldrs_daemon_shutdown_cb(gpointer user_data)
 	while (g_hash_table_iter_next(&iter, &key, NULL))
 		g_ptr_array_add(clients, g_object_ref(key));
 	for (guint i = 0; i < clients->len; i++)
-		tldrs_client_drain_and_close(g_ptr_array_index(clients, i));
+		tldrs_connection_drain_and_close(g_ptr_array_index(clients, i));
 	tldrs_trace_table_close_pending(self->traces);
 	tldrs_listener_stop(self->listener);
 
@@ -956,7 +956,7 @@ tldrs_daemon_finalize(GObject *object)
 	g_clear_pointer(&self->loop, g_main_loop_unref);
 	g_clear_object(&self->tef_jobs);
 	g_clear_pointer(&self->checked, tldrs_checked_unref);
-	g_clear_pointer(&self->clients_ctx, tldrs_client_context_free);
+	g_clear_pointer(&self->clients_ctx, tldrs_connection_context_free);
 	g_clear_pointer(&self->log_limit, tldrs_log_limit_free);
 	G_OBJECT_CLASS(tldrs_daemon_parent_class)->finalize(object);
 }

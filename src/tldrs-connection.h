@@ -11,21 +11,21 @@
 
 G_BEGIN_DECLS
 
-#define TLDRS_TYPE_CLIENT (tldrs_client_get_type())
-G_DECLARE_FINAL_TYPE(TldrsClient, tldrs_client, TLDRS, CLIENT, GObject)
+#define TLDRS_TYPE_CONNECTION (tldrs_connection_get_type())
+G_DECLARE_FINAL_TYPE(TldrsConnection, tldrs_connection, TLDRS, CONNECTION, GObject)
 
 /* the size of one read from a client */
-#define TLDRS_CLIENT_READ_SIZE (256 * 1024)
+#define TLDRS_CONNECTION_READ_SIZE (256 * 1024)
 
 /**
- * TldrsClientHooks:
+ * TldrsConnectionHooks:
  * @acquire_trace: the trace @id with one more client, or %NULL when no more traces may be
  *   open (the line is refused)
  * @release_trace: the connection leaves @trace (a client reference from acquire_trace)
  * @trace_dirty: @trace holds lines not handed to its sinks yet
  * @emit_tef: EMIT_TEF (@at_exit %FALSE) or EMIT_TEF_AT_EXIT; an error refuses the line
  * @await_tef: AWAIT_TEF: register @path as EMIT_TEF_AT_EXIT and answer @client when it is
- *   written (tldrs_client_reply()); an error refuses the line. The client leaves @trace
+ *   written (tldrs_connection_reply()); an error refuses the line. The client leaves @trace
  *   afterwards (release_trace)
  * @die: DIE (@when_idle %FALSE) or DIE_WHEN_IDLE
  * @closed: the connection is closed; whoever holds it drops it now
@@ -42,23 +42,23 @@ typedef struct {
 	                     gboolean at_exit,
 	                     gpointer user_data,
 	                     GError **error);
-	gboolean (*await_tef)(TldrsClient *client,
+	gboolean (*await_tef)(TldrsConnection *client,
 	                      TldrsTrace *trace,
 	                      const char *path,
 	                      gpointer user_data,
 	                      GError **error);
 	void (*die)(gboolean when_idle, gpointer user_data);
-	void (*closed)(TldrsClient *client, gpointer user_data);
-} TldrsClientHooks;
+	void (*closed)(TldrsConnection *client, gpointer user_data);
+} TldrsConnectionHooks;
 
 /**
- * TldrsClientContext:
+ * TldrsConnectionContext:
  * @hooks: what connections ask of their owner
  * @hooks_data: passed to every hook
- * @read_buf: TLDRS_CLIENT_READ_SIZE bytes every connection reads into, in turn
+ * @read_buf: TLDRS_CONNECTION_READ_SIZE bytes every connection reads into, in turn
  * @max_line: MaxLineBytes
  * @line_check: the line check shared by every connection; started at the first read
- *   worth sharing out (see tldrs_client_context_get_line_check())
+ *   worth sharing out (see tldrs_connection_context_get_line_check())
  * @log_limit: the limit on warnings about clients
  * @events_received: every event accepted from any connection
  * @lines_refused: every line refused from any connection
@@ -74,12 +74,12 @@ typedef struct {
  * @epoll_fd: the connections being read, or -1 until the first one
  * @epoll_failed: no epoll set could be made: a source per connection
  * @poll_source: the main loop's source for @epoll_fd
- * @polled: connection id -> the TldrsClient in @epoll_fd (borrowed)
+ * @polled: connection id -> the TldrsConnection in @epoll_fd (borrowed)
  *
  * What every connection of a daemon shares. Owned by the daemon, outlives its connections.
  */
 typedef struct {
-	const TldrsClientHooks *hooks;
+	const TldrsConnectionHooks *hooks;
 	gpointer hooks_data;
 	char *read_buf;
 	gsize max_line;
@@ -93,41 +93,44 @@ typedef struct {
 	gsize partial_peak;
 	GHashTable *holders;
 	guint n_held;
-	TldrsClient *finisher;
+	TldrsConnection *finisher;
 	guint budget_retry_id;
 	gboolean over_budget;
 	int epoll_fd;
 	gboolean epoll_failed;
 	GSource *poll_source;
 	GHashTable *polled;
-} TldrsClientContext;
+} TldrsConnectionContext;
 
-TldrsClientContext *
-tldrs_client_context_new(const TldrsClientHooks *hooks,
-                         gpointer hooks_data,
-                         gsize max_line,
-                         gsize partial_budget,
-                         TldrsLogLimit *log_limit);
+TldrsConnectionContext *
+tldrs_connection_context_new(const TldrsConnectionHooks *hooks,
+                             gpointer hooks_data,
+                             gsize max_line,
+                             gsize partial_budget,
+                             TldrsLogLimit *log_limit);
 TldrsLineCheck *
-tldrs_client_context_get_line_check(TldrsClientContext *context);
+tldrs_connection_context_get_line_check(TldrsConnectionContext *context);
 void
-tldrs_client_context_free(TldrsClientContext *context);
+tldrs_connection_context_free(TldrsConnectionContext *context);
 
-TldrsClient *
-tldrs_client_new(TldrsClientContext *context, GSocketConnection *connection, guint64 id, gint pid);
+TldrsConnection *
+tldrs_connection_new(TldrsConnectionContext *context,
+                     GSocketConnection *connection,
+                     guint64 id,
+                     gint pid);
 void
-tldrs_client_start(TldrsClient *self);
+tldrs_connection_start(TldrsConnection *self);
 void
-tldrs_client_set_paused(TldrsClient *self, gboolean paused);
+tldrs_connection_set_paused(TldrsConnection *self, gboolean paused);
 void
-tldrs_client_drain_and_close(TldrsClient *self);
+tldrs_connection_drain_and_close(TldrsConnection *self);
 void
-tldrs_client_close(TldrsClient *self);
+tldrs_connection_close(TldrsConnection *self);
 void
-tldrs_client_reply(TldrsClient *self, const char *line);
+tldrs_connection_reply(TldrsConnection *self, const char *line);
 guint64
-tldrs_client_get_id(TldrsClient *self);
+tldrs_connection_get_id(TldrsConnection *self);
 void
-tldrs_client_set_trace(TldrsClient *self, TldrsTrace *trace);
+tldrs_connection_set_trace(TldrsConnection *self, TldrsTrace *trace);
 
 G_END_DECLS

@@ -10,14 +10,14 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "tldrs-client.h"
+#include "tldrs-connection.h"
 #include "tldrs-linecheck.h"
 #include "tldrs-protocol.h"
 
 /* One client connection: reads whatever the socket has into the shared read buffer, cuts
  * it into lines, checks each one (the line check) and hands runs of accepted events to the
  * connection's trace in one piece. Commands go up to the connection's owner through the
- * hooks of its TldrsClientContext. Only an incomplete last line is kept per connection, so
+ * hooks of its TldrsConnectionContext. Only an incomplete last line is kept per connection, so
  * an idle connection costs a few hundred bytes.
  *
  * The incomplete lines of all connections together have a budget (MaxIncompleteLinesBytes).
@@ -27,20 +27,20 @@
  * most, the finisher, is read until its line is complete, so that held lines always end. */
 
 /* the most a connection reads when the daemon drains it on shutdown */
-#define TLDRS_CLIENT_DRAIN_MAX (256 * 1024 * 1024)
+#define TLDRS_CONNECTION_DRAIN_MAX (256 * 1024 * 1024)
 
 /* a receive at least this large suggests the client has more queued */
-#define TLDRS_CLIENT_STREAM_READ (32 * 1024)
+#define TLDRS_CONNECTION_STREAM_READ (32 * 1024)
 
 /* the most a connection reads at once while the incomplete lines are over their budget */
-#define TLDRS_CLIENT_TIGHT_READ 4096
+#define TLDRS_CONNECTION_TIGHT_READ 4096
 
 /* how often one read's lines are shared out among the CPUs */
-#define TLDRS_CLIENT_MAX_SHARES 4
+#define TLDRS_CONNECTION_MAX_SHARES 4
 
-struct _TldrsClient {
+struct _TldrsConnection {
 	GObject parent_instance;
-	TldrsClientContext *ctx; /* shared, outlives us */
+	TldrsConnectionContext *ctx; /* shared, outlives us */
 	GSocketConnection *connection;
 	GSocket *socket;
 	GSource *source; /* reading without the epoll set (it failed), or NULL */
@@ -60,29 +60,29 @@ struct _TldrsClient {
 	guint64 refused;
 };
 
-G_DEFINE_TYPE(TldrsClient, tldrs_client, G_TYPE_OBJECT)
+G_DEFINE_TYPE(TldrsConnection, tldrs_connection, G_TYPE_OBJECT)
 
 /**
- * tldrs_client_context_new:
+ * tldrs_connection_context_new:
  * @hooks: (not nullable): every hook set; must outlive the context
  * @max_line: MaxLineBytes
  * @partial_budget: MaxIncompleteLinesBytes
  * @log_limit: borrowed, must outlive the context
  */
-TldrsClientContext *
-tldrs_client_context_new(const TldrsClientHooks *hooks,
-                         gpointer hooks_data,
-                         gsize max_line,
-                         gsize partial_budget,
-                         TldrsLogLimit *log_limit)
+TldrsConnectionContext *
+tldrs_connection_context_new(const TldrsConnectionHooks *hooks,
+                             gpointer hooks_data,
+                             gsize max_line,
+                             gsize partial_budget,
+                             TldrsLogLimit *log_limit)
 {
-	TldrsClientContext *context;
+	TldrsConnectionContext *context;
 	g_return_val_if_fail(hooks != NULL, NULL);
 	g_return_val_if_fail(log_limit != NULL, NULL);
-	context = g_new0(TldrsClientContext, 1);
+	context = g_new0(TldrsConnectionContext, 1);
 	context->hooks = hooks;
 	context->hooks_data = hooks_data;
-	context->read_buf = g_malloc(TLDRS_CLIENT_READ_SIZE);
+	context->read_buf = g_malloc(TLDRS_CONNECTION_READ_SIZE);
 	context->max_line = max_line;
 	context->partial_budget = partial_budget;
 	context->holders = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -95,7 +95,7 @@ tldrs_client_context_new(const TldrsClientHooks *hooks,
 /* the shared line check: a helper thread per further CPU (at most 3); started on first use,
  * not before serving, because --daemonize forks first */
 TldrsLineCheck *
-tldrs_client_context_get_line_check(TldrsClientContext *context)
+tldrs_connection_context_get_line_check(TldrsConnectionContext *context)
 {
 	if (context->line_check == NULL) {
 		guint cpus = g_get_num_processors();
@@ -105,7 +105,7 @@ tldrs_client_context_get_line_check(TldrsClientContext *context)
 }
 
 void
-tldrs_client_context_free(TldrsClientContext *context)
+tldrs_connection_context_free(TldrsConnectionContext *context)
 {
 	if (context == NULL)
 		return;
@@ -124,12 +124,12 @@ tldrs_client_context_free(TldrsClientContext *context)
 }
 
 static void
-tldrs_client_watch(TldrsClient *self);
+tldrs_connection_watch(TldrsConnection *self);
 
 static void
-tldrs_client_set_held(TldrsClient *self, gboolean held)
+tldrs_connection_set_held(TldrsConnection *self, gboolean held)
 {
-	TldrsClientContext *ctx = self->ctx;
+	TldrsConnectionContext *ctx = self->ctx;
 	if (self->held == held)
 		return;
 	self->held = held;
@@ -140,14 +140,14 @@ tldrs_client_set_held(TldrsClient *self, gboolean held)
 		ctx->partial_held -= self->partial_bytes;
 		ctx->n_held--;
 	}
-	tldrs_client_watch(self);
+	tldrs_connection_watch(self);
 }
 
 /* the context's count of incomplete lines follows @partial */
 static void
-tldrs_client_account(TldrsClient *self)
+tldrs_connection_account(TldrsConnection *self)
 {
-	TldrsClientContext *ctx = self->ctx;
+	TldrsConnectionContext *ctx = self->ctx;
 	gsize now = self->partial != NULL ? self->partial->len : 0;
 
 	if (now == self->partial_bytes)
@@ -165,34 +165,34 @@ tldrs_client_account(TldrsClient *self)
 		/* its line is complete: it holds nothing that could grow */
 		if (ctx->finisher == self)
 			ctx->finisher = NULL;
-		tldrs_client_set_held(self, FALSE);
+		tldrs_connection_set_held(self, FALSE);
 	}
 }
 
 static gint
-tldrs_client_cmp_partial(gconstpointer a, gconstpointer b)
+tldrs_connection_cmp_partial(gconstpointer a, gconstpointer b)
 {
-	const TldrsClient *ca = *(TldrsClient *const *)a;
-	const TldrsClient *cb = *(TldrsClient *const *)b;
+	const TldrsConnection *ca = *(TldrsConnection *const *)a;
+	const TldrsConnection *cb = *(TldrsConnection *const *)b;
 	if (ca->partial_bytes != cb->partial_bytes)
 		return ca->partial_bytes > cb->partial_bytes ? -1 : 1;
 	return ca->id < cb->id ? -1 : ca->id > cb->id;
 }
 
 static void
-tldrs_client_budget_balance(TldrsClientContext *ctx);
+tldrs_connection_budget_balance(TldrsConnectionContext *ctx);
 
 static gboolean
-tldrs_client_budget_retry_cb(gpointer user_data)
+tldrs_connection_budget_retry_cb(gpointer user_data)
 {
-	TldrsClientContext *ctx = user_data;
+	TldrsConnectionContext *ctx = user_data;
 	ctx->budget_retry_id = 0;
-	tldrs_client_budget_balance(ctx);
+	tldrs_connection_budget_balance(ctx);
 	return G_SOURCE_REMOVE;
 }
 
 static gboolean
-tldrs_client_has_data(TldrsClient *self)
+tldrs_connection_has_data(TldrsConnection *self)
 {
 	return g_socket_condition_check(self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
 }
@@ -203,46 +203,47 @@ tldrs_client_has_data(TldrsClient *self)
  * MaxLineBytes: a connection that stops in the middle of its line holds up the others only
  * then */
 static void
-tldrs_client_budget_pick_finisher(TldrsClientContext *ctx)
+tldrs_connection_budget_pick_finisher(TldrsConnectionContext *ctx)
 {
 	GHashTableIter iter;
 	gpointer key;
-	TldrsClient *best = NULL;
+	TldrsConnection *best = NULL;
 
-	if (ctx->finisher != NULL && (tldrs_client_has_data(ctx->finisher) ||
+	if (ctx->finisher != NULL && (tldrs_connection_has_data(ctx->finisher) ||
 	                              ctx->partial_total >= ctx->partial_budget + ctx->max_line))
 		return;
 
 	g_hash_table_iter_init(&iter, ctx->holders);
 	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		TldrsClient *c = key;
-		if (!c->held || (best != NULL && tldrs_client_cmp_partial(&c, &best) > 0))
+		TldrsConnection *c = key;
+		if (!c->held || (best != NULL && tldrs_connection_cmp_partial(&c, &best) > 0))
 			continue;
-		if (!tldrs_client_has_data(c))
+		if (!tldrs_connection_has_data(c))
 			continue;
 		best = c;
 	}
 	if (best == NULL) {
 		/* look again in a moment: reading the others may not call us */
 		if (ctx->budget_retry_id == 0)
-			ctx->budget_retry_id = g_timeout_add(50, tldrs_client_budget_retry_cb, ctx);
+			ctx->budget_retry_id =
+			        g_timeout_add(50, tldrs_connection_budget_retry_cb, ctx);
 		return;
 	}
 	if (ctx->finisher != NULL)
-		tldrs_client_set_held(ctx->finisher, TRUE);
+		tldrs_connection_set_held(ctx->finisher, TRUE);
 	g_debug("connection %" G_GUINT64_FORMAT ": may finish its line of %" G_GSIZE_FORMAT
 	        " bytes",
 	        best->id,
 	        best->partial_bytes);
 	ctx->finisher = best;
-	tldrs_client_set_held(best, FALSE);
+	tldrs_connection_set_held(best, FALSE);
 }
 
 /* MaxIncompleteLinesBytes: over it, hold the connections holding the most until the others
  * hold at most a quarter of it (and all of them once the held ones alone are over it);
  * down to half of it, read every connection again */
 static void
-tldrs_client_budget_balance(TldrsClientContext *ctx)
+tldrs_connection_budget_balance(TldrsConnectionContext *ctx)
 {
 	gsize budget = ctx->partial_budget;
 	gsize finishing = ctx->finisher != NULL ? ctx->finisher->partial_bytes : 0;
@@ -260,7 +261,7 @@ tldrs_client_budget_balance(TldrsClientContext *ctx)
 				g_ptr_array_add(held, key);
 			ctx->finisher = NULL;
 			for (guint i = 0; i < held->len; i++)
-				tldrs_client_set_held(g_ptr_array_index(held, i), FALSE);
+				tldrs_connection_set_held(g_ptr_array_index(held, i), FALSE);
 		}
 		if (ctx->over_budget && tldrs_log_limit_may_log(ctx->log_limit)) {
 			g_message("incomplete lines down to %" G_GSIZE_FORMAT
@@ -282,17 +283,17 @@ tldrs_client_budget_balance(TldrsClientContext *ctx)
 
 		g_hash_table_iter_init(&iter, ctx->holders);
 		while (g_hash_table_iter_next(&iter, &key, NULL)) {
-			TldrsClient *c = key;
+			TldrsConnection *c = key;
 			if (!c->held && c != ctx->finisher && !c->closed)
 				g_ptr_array_add(free_holders, c);
 		}
-		g_ptr_array_sort(free_holders, tldrs_client_cmp_partial);
+		g_ptr_array_sort(free_holders, tldrs_connection_cmp_partial);
 		for (guint i = 0; i < free_holders->len; i++) {
-			TldrsClient *c = g_ptr_array_index(free_holders, i);
+			TldrsConnection *c = g_ptr_array_index(free_holders, i);
 			if (free_bytes <= budget / 4 && ctx->partial_held <= budget)
 				break;
 			free_bytes -= c->partial_bytes;
-			tldrs_client_set_held(c, TRUE);
+			tldrs_connection_set_held(c, TRUE);
 			n++;
 		}
 		if (n > 0 && !ctx->over_budget && tldrs_log_limit_may_log(ctx->log_limit)) {
@@ -309,11 +310,11 @@ tldrs_client_budget_balance(TldrsClientContext *ctx)
 		ctx->over_budget = TRUE;
 	}
 	if (ctx->n_held > 0)
-		tldrs_client_budget_pick_finisher(ctx);
+		tldrs_connection_budget_pick_finisher(ctx);
 }
 
 static void
-tldrs_client_refuse(TldrsClient *self, const char *reason, const char *line, gsize len)
+tldrs_connection_refuse(TldrsConnection *self, const char *reason, const char *line, gsize len)
 {
 	self->refused++;
 	self->ctx->lines_refused++;
@@ -333,7 +334,11 @@ tldrs_client_refuse(TldrsClient *self, const char *reason, const char *line, gsi
 }
 
 static void
-tldrs_client_open(TldrsClient *self, const char *id, gsize len, const char *raw, gsize raw_len)
+tldrs_connection_open(TldrsConnection *self,
+                      const char *id,
+                      gsize len,
+                      const char *raw,
+                      gsize raw_len)
 {
 	g_autofree char *trace_id = g_strndup(id, len);
 	TldrsTrace *old = self->trace;
@@ -344,7 +349,7 @@ tldrs_client_open(TldrsClient *self, const char *id, gsize len, const char *raw,
 	trace = self->ctx->hooks->acquire_trace(trace_id, self->ctx->hooks_data);
 	if (trace == NULL) {
 		/* the connection stays on its trace */
-		tldrs_client_refuse(self, "too many traces open at once", raw, raw_len);
+		tldrs_connection_refuse(self, "too many traces open at once", raw, raw_len);
 		return;
 	}
 	self->trace = trace;
@@ -355,7 +360,7 @@ tldrs_client_open(TldrsClient *self, const char *id, gsize len, const char *raw,
 
 /* everything that is not a well-formed event on the fast path */
 static void
-tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
+tldrs_connection_handle_line(TldrsConnection *self, const char *raw, gsize raw_len)
 {
 	TldrsLine line;
 	g_autofree char *arg = NULL;
@@ -363,7 +368,7 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 
 	tldrs_protocol_parse_line(raw, raw_len, &line);
 	if (self->awaiting && line.kind != TLDRS_LINE_EMPTY) {
-		tldrs_client_refuse(self, "line after AWAIT_TEF", raw, raw_len);
+		tldrs_connection_refuse(self, "line after AWAIT_TEF", raw, raw_len);
 		return;
 	}
 	switch (line.kind) {
@@ -372,7 +377,7 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 	case TLDRS_LINE_EVENT: {
 		g_autofree char *copy = NULL;
 		if (self->trace == NULL) {
-			tldrs_client_refuse(self, "event before OPEN", raw, raw_len);
+			tldrs_connection_refuse(self, "event before OPEN", raw, raw_len);
 			return;
 		}
 		copy = g_malloc(line.len + 1);
@@ -384,15 +389,15 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 		return;
 	}
 	case TLDRS_LINE_REFUSED:
-		tldrs_client_refuse(self, line.reason, raw, raw_len);
+		tldrs_connection_refuse(self, line.reason, raw, raw_len);
 		return;
 	case TLDRS_LINE_OPEN:
-		tldrs_client_open(self, line.data, line.len, raw, raw_len);
+		tldrs_connection_open(self, line.data, line.len, raw, raw_len);
 		return;
 	case TLDRS_LINE_EMIT_TEF:
 	case TLDRS_LINE_EMIT_TEF_AT_EXIT:
 		if (self->trace == NULL) {
-			tldrs_client_refuse(self, "EMIT_TEF before OPEN", raw, raw_len);
+			tldrs_connection_refuse(self, "EMIT_TEF before OPEN", raw, raw_len);
 			return;
 		}
 		arg = g_strndup(line.data, line.len);
@@ -401,20 +406,20 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 		                                line.kind == TLDRS_LINE_EMIT_TEF_AT_EXIT,
 		                                self->ctx->hooks_data,
 		                                &error))
-			tldrs_client_refuse(self, error->message, raw, raw_len);
+			tldrs_connection_refuse(self, error->message, raw, raw_len);
 		return;
 	case TLDRS_LINE_AWAIT_TEF: {
 		TldrsTrace *trace = self->trace;
 		if (trace == NULL) {
-			tldrs_client_refuse(self, "AWAIT_TEF before OPEN", raw, raw_len);
+			tldrs_connection_refuse(self, "AWAIT_TEF before OPEN", raw, raw_len);
 			return;
 		}
 		arg = g_strndup(line.data, line.len);
 		if (!self->ctx->hooks->await_tef(self, trace, arg, self->ctx->hooks_data, &error)) {
 			g_autofree char *answer =
 			        g_strdup_printf("TEF_FAILED %s\n", error->message);
-			tldrs_client_refuse(self, error->message, raw, raw_len);
-			tldrs_client_reply(self, answer);
+			tldrs_connection_refuse(self, error->message, raw, raw_len);
+			tldrs_connection_reply(self, answer);
 			self->awaiting = TRUE;
 			self->hang_up = TRUE;
 			return;
@@ -437,7 +442,7 @@ tldrs_client_handle_line(TldrsClient *self, const char *raw, gsize raw_len)
 }
 
 static void
-tldrs_client_append_run(TldrsClient *self, const char *run, gsize len, guint n_events)
+tldrs_connection_append_run(TldrsConnection *self, const char *run, gsize len, guint n_events)
 {
 	tldrs_trace_append(self->trace, run, len, n_events);
 	self->ctx->events_received += n_events;
@@ -445,7 +450,7 @@ tldrs_client_append_run(TldrsClient *self, const char *run, gsize len, guint n_e
 
 /* the hot path: consumes the complete lines of data[0..len), returns how much it used */
 static gsize
-tldrs_client_process(TldrsClient *self, const char *data, gsize len)
+tldrs_connection_process(TldrsConnection *self, const char *data, gsize len)
 {
 	const char *p = data;
 	const char *end = data + len;
@@ -462,7 +467,7 @@ tldrs_client_process(TldrsClient *self, const char *data, gsize len)
 
 		/* much data: check its lines on every CPU, up to the first one that is not an
 		 * event (a few times per read at most, so bad lines cannot make this costly) */
-		if (share && self->trace != NULL && shares < TLDRS_CLIENT_MAX_SHARES &&
+		if (share && self->trace != NULL && shares < TLDRS_CONNECTION_MAX_SHARES &&
 		    (gsize)(end - p) >= TLDRS_LINE_CHECK_MIN) {
 			const char *last = memrchr(p, '\n', (gsize)(end - p));
 			guint n_events = 0;
@@ -470,7 +475,7 @@ tldrs_client_process(TldrsClient *self, const char *data, gsize len)
 			shares++;
 			if (last != NULL) {
 				p += tldrs_line_check_prefix(
-				        tldrs_client_context_get_line_check(self->ctx),
+				        tldrs_connection_context_get_line_check(self->ctx),
 				        p,
 				        (gsize)(last + 1 - p),
 				        max_line,
@@ -492,18 +497,18 @@ tldrs_client_process(TldrsClient *self, const char *data, gsize len)
 		}
 		share = TRUE;
 		if (run_events > 0)
-			tldrs_client_append_run(self, run, (gsize)(line - run), run_events);
+			tldrs_connection_append_run(self, run, (gsize)(line - run), run_events);
 		run_events = 0;
 		run = p;
 		if (n > max_line)
-			tldrs_client_refuse(self, "line longer than MaxLineBytes", line, n);
+			tldrs_connection_refuse(self, "line longer than MaxLineBytes", line, n);
 		else
-			tldrs_client_handle_line(self, line, n);
+			tldrs_connection_handle_line(self, line, n);
 		if (self->closed)
 			return len;
 	}
 	if (run_events > 0)
-		tldrs_client_append_run(self, run, (gsize)(p - run), run_events);
+		tldrs_connection_append_run(self, run, (gsize)(p - run), run_events);
 	if (self->trace != NULL && tldrs_trace_has_pending(self->trace))
 		self->ctx->hooks->trace_dirty(self->trace, self->ctx->hooks_data);
 	return (gsize)(p - data);
@@ -511,7 +516,7 @@ tldrs_client_process(TldrsClient *self, const char *data, gsize len)
 
 /* data that is not a complete line yet */
 static void
-tldrs_client_keep_partial(TldrsClient *self, const char *data, gsize len)
+tldrs_connection_keep_partial(TldrsConnection *self, const char *data, gsize len)
 {
 	gsize max_line = self->ctx->max_line;
 	gsize have = self->partial != NULL ? self->partial->len : 0;
@@ -521,7 +526,7 @@ tldrs_client_keep_partial(TldrsClient *self, const char *data, gsize len)
 	/* the '\n' that ends the line does not count towards MaxLineBytes */
 	if (have + len - (data[len - 1] == '\n' ? 1 : 0) > max_line) {
 		const char *head = have > 0 ? (const char *)self->partial->data : data;
-		tldrs_client_refuse(
+		tldrs_connection_refuse(
 		        self, "line longer than MaxLineBytes", head, have > 0 ? have : len);
 		g_clear_pointer(&self->partial, g_byte_array_unref);
 		self->skipping = TRUE;
@@ -533,7 +538,7 @@ tldrs_client_keep_partial(TldrsClient *self, const char *data, gsize len)
 }
 
 static void
-tldrs_client_feed_lines(TldrsClient *self, const char *data, gsize len)
+tldrs_connection_feed_lines(TldrsConnection *self, const char *data, gsize len)
 {
 	gsize used;
 
@@ -542,17 +547,17 @@ tldrs_client_feed_lines(TldrsClient *self, const char *data, gsize len)
 		const char *nl = memchr(data, '\n', len);
 		gsize head;
 		if (nl == NULL) {
-			tldrs_client_keep_partial(self, data, len);
+			tldrs_connection_keep_partial(self, data, len);
 			return;
 		}
 		head = (gsize)(nl - data) + 1;
 		if (self->skipping) {
 			self->skipping = FALSE;
 		} else {
-			tldrs_client_keep_partial(self, data, head);
+			tldrs_connection_keep_partial(self, data, head);
 			if (self->partial != NULL) {
 				g_autoptr(GByteArray) line = g_steal_pointer(&self->partial);
-				tldrs_client_process(self, (const char *)line->data, line->len);
+				tldrs_connection_process(self, (const char *)line->data, line->len);
 			} else {
 				/* it went over the limit with its last bytes */
 				self->skipping = FALSE;
@@ -563,31 +568,31 @@ tldrs_client_feed_lines(TldrsClient *self, const char *data, gsize len)
 		data += head;
 		len -= head;
 	}
-	used = tldrs_client_process(self, data, len);
+	used = tldrs_connection_process(self, data, len);
 	if (!self->closed)
-		tldrs_client_keep_partial(self, data + used, len - used);
+		tldrs_connection_keep_partial(self, data + used, len - used);
 }
 
 static void
-tldrs_client_feed(TldrsClient *self, const char *data, gsize len)
+tldrs_connection_feed(TldrsConnection *self, const char *data, gsize len)
 {
-	tldrs_client_feed_lines(self, data, len);
-	tldrs_client_account(self);
+	tldrs_connection_feed_lines(self, data, len);
+	tldrs_connection_account(self);
 }
 
 /* what the socket has, up to a buffer full; FALSE when the connection is finished */
 static gboolean
-tldrs_client_read(TldrsClient *self)
+tldrs_connection_read(TldrsConnection *self)
 {
-	TldrsClientContext *ctx = self->ctx;
+	TldrsConnectionContext *ctx = self->ctx;
 	char *buf = ctx->read_buf;
 	gsize have = 0;
 	gboolean more = TRUE;
 	/* over the budget of incomplete lines, a read can add little to them */
 	gsize size = ctx->partial_budget > 0 && ctx->partial_total > ctx->partial_budget &&
 	                             ctx->finisher != self
-	                     ? TLDRS_CLIENT_TIGHT_READ
-	                     : TLDRS_CLIENT_READ_SIZE;
+	                     ? TLDRS_CONNECTION_TIGHT_READ
+	                     : TLDRS_CONNECTION_READ_SIZE;
 
 	/* a client streaming large writes: read on while it fills the buffer, so the lines are
 	 * checked in larger pieces (one receive per wakeup otherwise) */
@@ -602,30 +607,30 @@ tldrs_client_read(TldrsClient *self)
 				        self->id,
 				        error->message);
 			if (have > 0)
-				tldrs_client_feed(self, buf, have);
+				tldrs_connection_feed(self, buf, have);
 			return FALSE;
 		}
 		have += (gsize)n;
-		more = (gsize)n >= TLDRS_CLIENT_STREAM_READ;
+		more = (gsize)n >= TLDRS_CONNECTION_STREAM_READ;
 	}
 	if (have > 0)
-		tldrs_client_feed(self, buf, have);
+		tldrs_connection_feed(self, buf, have);
 	return !self->closed && !self->hang_up;
 }
 
 static gboolean
-tldrs_client_ready_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+tldrs_connection_ready_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
 {
-	TldrsClient *self = TLDRS_CLIENT(user_data);
+	TldrsConnection *self = TLDRS_CONNECTION(user_data);
 	(void)socket;
 	(void)condition;
-	if (tldrs_client_read(self)) {
-		tldrs_client_budget_balance(self->ctx);
+	if (tldrs_connection_read(self)) {
+		tldrs_connection_budget_balance(self->ctx);
 		return G_SOURCE_CONTINUE;
 	}
 	/* the source is going away with this return */
 	g_clear_pointer(&self->source, g_source_unref);
-	tldrs_client_close(self);
+	tldrs_connection_close(self);
 	return G_SOURCE_REMOVE;
 }
 
@@ -634,13 +639,13 @@ tldrs_client_ready_cb(GSocket *socket, GIOCondition condition, gpointer user_dat
  * iteration, and so accepting a client, slower with every idle connection. */
 typedef struct {
 	GSource parent;
-	TldrsClientContext *ctx;
+	TldrsConnectionContext *ctx;
 } TldrsClientPollSource;
 
 static gboolean
-tldrs_client_poll_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+tldrs_connection_poll_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
 {
-	TldrsClientContext *ctx = ((TldrsClientPollSource *)source)->ctx;
+	TldrsConnectionContext *ctx = ((TldrsClientPollSource *)source)->ctx;
 	struct epoll_event events[64];
 	int n = epoll_wait(ctx->epoll_fd, events, G_N_ELEMENTS(events), 0);
 	(void)callback;
@@ -648,28 +653,28 @@ tldrs_client_poll_dispatch(GSource *source, GSourceFunc callback, gpointer user_
 
 	for (int i = 0; i < n; i++) {
 		/* by id: an earlier one may have closed, held or freed this one */
-		TldrsClient *client = g_hash_table_lookup(ctx->polled, &events[i].data.u64);
-		g_autoptr(TldrsClient) self = NULL;
+		TldrsConnection *client = g_hash_table_lookup(ctx->polled, &events[i].data.u64);
+		g_autoptr(TldrsConnection) self = NULL;
 		if (client == NULL)
 			continue;
 		self = g_object_ref(client);
-		if (tldrs_client_read(self))
-			tldrs_client_budget_balance(ctx);
+		if (tldrs_connection_read(self))
+			tldrs_connection_budget_balance(ctx);
 		else
-			tldrs_client_close(self);
+			tldrs_connection_close(self);
 	}
 	return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs tldrs_client_poll_funcs = {
-        .dispatch = tldrs_client_poll_dispatch,
+static GSourceFuncs tldrs_connection_poll_funcs = {
+        .dispatch = tldrs_connection_poll_dispatch,
 };
 
 /* TRUE when @self is read through the context's epoll set from now on */
 static gboolean
-tldrs_client_poll_add(TldrsClient *self)
+tldrs_connection_poll_add(TldrsConnection *self)
 {
-	TldrsClientContext *ctx = self->ctx;
+	TldrsConnectionContext *ctx = self->ctx;
 	struct epoll_event ev = {.events = EPOLLIN};
 
 	if (ctx->epoll_fd < 0 && !ctx->epoll_failed) {
@@ -684,7 +689,7 @@ tldrs_client_poll_add(TldrsClient *self)
 			return FALSE;
 		}
 		ctx->poll_source =
-		        g_source_new(&tldrs_client_poll_funcs, sizeof(TldrsClientPollSource));
+		        g_source_new(&tldrs_connection_poll_funcs, sizeof(TldrsClientPollSource));
 		((TldrsClientPollSource *)ctx->poll_source)->ctx = ctx;
 		g_source_set_name(ctx->poll_source, "tldrs connections");
 		g_source_add_unix_fd(ctx->poll_source, ctx->epoll_fd, G_IO_IN);
@@ -705,10 +710,10 @@ tldrs_client_poll_add(TldrsClient *self)
 }
 
 static void
-tldrs_client_stop(TldrsClient *self)
+tldrs_connection_stop(TldrsConnection *self)
 {
 	if (self->polled) {
-		TldrsClientContext *ctx = self->ctx;
+		TldrsConnectionContext *ctx = self->ctx;
 		epoll_ctl(ctx->epoll_fd, EPOLL_CTL_DEL, g_socket_get_fd(self->socket), NULL);
 		g_hash_table_remove(ctx->polled, &self->id);
 		self->polled = FALSE;
@@ -721,55 +726,55 @@ tldrs_client_stop(TldrsClient *self)
 
 /* read while started, open, and neither paused nor held */
 static void
-tldrs_client_watch(TldrsClient *self)
+tldrs_connection_watch(TldrsConnection *self)
 {
 	gboolean want = self->started && !self->closed && !self->paused && !self->held;
 	if (!want) {
-		tldrs_client_stop(self);
+		tldrs_connection_stop(self);
 		return;
 	}
-	if (self->polled || self->source != NULL || tldrs_client_poll_add(self))
+	if (self->polled || self->source != NULL || tldrs_connection_poll_add(self))
 		return;
 	self->source = g_socket_create_source(self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-	g_source_set_callback(self->source, G_SOURCE_FUNC(tldrs_client_ready_cb), self, NULL);
+	g_source_set_callback(self->source, G_SOURCE_FUNC(tldrs_connection_ready_cb), self, NULL);
 	g_source_attach(self->source, NULL);
 }
 
 void
-tldrs_client_start(TldrsClient *self)
+tldrs_connection_start(TldrsConnection *self)
 {
-	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	self->started = TRUE;
-	tldrs_client_watch(self);
+	tldrs_connection_watch(self);
 }
 
 /* stop reading (the kernel then blocks the client) while the sinks catch up */
 void
-tldrs_client_set_paused(TldrsClient *self, gboolean paused)
+tldrs_connection_set_paused(TldrsConnection *self, gboolean paused)
 {
-	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	if (self->paused == paused)
 		return;
 	self->paused = paused;
-	tldrs_client_watch(self);
+	tldrs_connection_watch(self);
 }
 
 /* shutdown: take what the client has already sent, then close */
 void
-tldrs_client_drain_and_close(TldrsClient *self)
+tldrs_connection_drain_and_close(TldrsConnection *self)
 {
 	char *buf;
 	gsize total = 0;
 
-	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	if (self->closed)
 		return;
-	tldrs_client_stop(self);
+	tldrs_connection_stop(self);
 	buf = self->ctx->read_buf;
-	while (!self->closed && total < TLDRS_CLIENT_DRAIN_MAX) {
+	while (!self->closed && total < TLDRS_CONNECTION_DRAIN_MAX) {
 		g_autoptr(GError) error = NULL;
-		gssize n =
-		        g_socket_receive(self->socket, buf, TLDRS_CLIENT_READ_SIZE, NULL, &error);
+		gssize n = g_socket_receive(
+		        self->socket, buf, TLDRS_CONNECTION_READ_SIZE, NULL, &error);
 		if (n <= 0) {
 			g_debug("connection %" G_GUINT64_FORMAT ": drained %" G_GSIZE_FORMAT
 			        " bytes%s%s",
@@ -780,35 +785,35 @@ tldrs_client_drain_and_close(TldrsClient *self)
 			break;
 		}
 		total += (gsize)n;
-		tldrs_client_feed(self, buf, (gsize)n);
+		tldrs_connection_feed(self, buf, (gsize)n);
 	}
-	tldrs_client_close(self);
+	tldrs_connection_close(self);
 }
 
 void
-tldrs_client_close(TldrsClient *self)
+tldrs_connection_close(TldrsConnection *self)
 {
-	g_autoptr(TldrsClient) keep = NULL;
+	g_autoptr(TldrsConnection) keep = NULL;
 
-	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	if (self->closed)
 		return;
 	keep = g_object_ref(self);
-	tldrs_client_stop(self);
+	tldrs_connection_stop(self);
 
 	/* a last line without '\n' still counts */
 	if (self->partial != NULL && !self->skipping) {
 		g_autoptr(GByteArray) line = g_steal_pointer(&self->partial);
 		g_byte_array_append(line, (const guint8 *)"\n", 1);
-		tldrs_client_process(self, (const char *)line->data, line->len);
+		tldrs_connection_process(self, (const char *)line->data, line->len);
 	}
 	self->closed = TRUE;
 	g_clear_pointer(&self->partial, g_byte_array_unref);
-	tldrs_client_account(self);
-	tldrs_client_set_held(self, FALSE);
+	tldrs_connection_account(self);
+	tldrs_connection_set_held(self, FALSE);
 	if (self->ctx->finisher == self)
 		self->ctx->finisher = NULL;
-	tldrs_client_budget_balance(self->ctx);
+	tldrs_connection_budget_balance(self->ctx);
 	if (self->refused > 1 && tldrs_log_limit_may_log(self->ctx->log_limit)) {
 		g_message("connection %" G_GUINT64_FORMAT " (pid %d): %" G_GUINT64_FORMAT
 		          " lines refused in all",
@@ -826,12 +831,12 @@ tldrs_client_close(TldrsClient *self)
 
 /* the only thing the daemon ever writes to a client: a line answering AWAIT_TEF */
 void
-tldrs_client_reply(TldrsClient *self, const char *line)
+tldrs_connection_reply(TldrsConnection *self, const char *line)
 {
 	gsize len = strlen(line);
 	gsize sent = 0;
 
-	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	/* a few bytes into an empty socket buffer: a short write is not expected, and a
 	 * client that does not read its answer is not waited for */
 	while (!self->closed && sent < len) {
@@ -848,57 +853,60 @@ tldrs_client_reply(TldrsClient *self, const char *line)
 }
 
 guint64
-tldrs_client_get_id(TldrsClient *self)
+tldrs_connection_get_id(TldrsConnection *self)
 {
-	g_return_val_if_fail(TLDRS_IS_CLIENT(self), 0);
+	g_return_val_if_fail(TLDRS_IS_CONNECTION(self), 0);
 	return self->id;
 }
 
 /* takes a client reference on @trace that the daemon already counted */
 void
-tldrs_client_set_trace(TldrsClient *self, TldrsTrace *trace)
+tldrs_connection_set_trace(TldrsConnection *self, TldrsTrace *trace)
 {
-	g_return_if_fail(TLDRS_IS_CLIENT(self));
+	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	g_return_if_fail(self->trace == NULL);
 	self->trace = trace;
 }
 
 static void
-tldrs_client_finalize(GObject *object)
+tldrs_connection_finalize(GObject *object)
 {
-	TldrsClient *self = TLDRS_CLIENT(object);
-	tldrs_client_stop(self);
+	TldrsConnection *self = TLDRS_CONNECTION(object);
+	tldrs_connection_stop(self);
 	g_clear_pointer(&self->partial, g_byte_array_unref);
 	/* not closed: the daemon let go of it as it went away */
 	self->closed = TRUE;
 	if (self->ctx != NULL) {
-		tldrs_client_account(self);
+		tldrs_connection_account(self);
 		if (self->ctx->finisher == self)
 			self->ctx->finisher = NULL;
 	}
 	g_clear_object(&self->connection);
-	G_OBJECT_CLASS(tldrs_client_parent_class)->finalize(object);
+	G_OBJECT_CLASS(tldrs_connection_parent_class)->finalize(object);
 }
 
 static void
-tldrs_client_class_init(TldrsClientClass *klass)
+tldrs_connection_class_init(TldrsConnectionClass *klass)
 {
-	G_OBJECT_CLASS(klass)->finalize = tldrs_client_finalize;
+	G_OBJECT_CLASS(klass)->finalize = tldrs_connection_finalize;
 }
 
 static void
-tldrs_client_init(TldrsClient *self)
+tldrs_connection_init(TldrsConnection *self)
 {
 	(void)self;
 }
 
-TldrsClient *
-tldrs_client_new(TldrsClientContext *context, GSocketConnection *connection, guint64 id, gint pid)
+TldrsConnection *
+tldrs_connection_new(TldrsConnectionContext *context,
+                     GSocketConnection *connection,
+                     guint64 id,
+                     gint pid)
 {
-	TldrsClient *self;
+	TldrsConnection *self;
 	g_return_val_if_fail(context != NULL, NULL);
 	g_return_val_if_fail(G_IS_SOCKET_CONNECTION(connection), NULL);
-	self = g_object_new(TLDRS_TYPE_CLIENT, NULL);
+	self = g_object_new(TLDRS_TYPE_CONNECTION, NULL);
 	self->ctx = context;
 	self->connection = g_object_ref(connection);
 	self->socket = g_socket_connection_get_socket(connection);
