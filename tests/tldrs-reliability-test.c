@@ -445,7 +445,8 @@ static void
 test_incomplete_lines(void)
 {
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
-	g_autoptr(GSubprocess) p = spawn_limited(
+	/* held for its cleanup: the daemon runs until the test ends */
+	g_autoptr(GSubprocess) p G_GNUC_UNUSED = spawn_limited(
 	        d, "[Daemon]\nMaxIncompleteLinesBytes=1048576\nMaxLineBytes=1048576\n");
 	g_autoptr(GHashTable) expected =
 	        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -1153,7 +1154,7 @@ static void
 test_at_exit_paths(void)
 {
 	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
-	g_autoptr(GSubprocess) p = spawn_limited(d, "[Daemon]\nMaxAtExitPaths=5\n");
+	g_autoptr(GSubprocess) p G_GNUC_UNUSED = spawn_limited(d, "[Daemon]\nMaxAtExitPaths=5\n");
 	g_autoptr(GString) buf = g_string_new("OPEN tr-paths\n");
 	g_autofree char *answer = NULL;
 	g_autofree char *await = NULL;
