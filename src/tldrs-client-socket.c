@@ -18,7 +18,8 @@
  * daemon behind it is the user's own: nothing (events, argv, output paths) is sent to a
  * socket whose peer is another user, whatever the socket's path or mode says. */
 
-static gboolean
+/* a daemon of ours listens on @path */
+gboolean
 tldrs_client_socket_live(const char *path)
 {
 	g_autoptr(GSocket) s = tldrs_client_socket_connect(path, NULL);

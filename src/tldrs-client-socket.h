@@ -9,6 +9,8 @@ G_BEGIN_DECLS
 
 char *
 tldrs_client_socket_path(const char *opt_socket);
+gboolean
+tldrs_client_socket_live(const char *path);
 GSocket *
 tldrs_client_socket_connect(const char *path, GError **error);
 

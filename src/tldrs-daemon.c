@@ -102,7 +102,7 @@ typedef struct {
 } TldrsDaemonTefJob;
 
 static char *
-tldrs_daemon_awaiting_key(const char *trace_id, const char *path)
+tldrs_daemon_trace_path_key(const char *trace_id, const char *path)
 {
 	return g_strconcat(trace_id, "\n", path, NULL);
 }
@@ -115,7 +115,7 @@ tldrs_daemon_answer_awaiting(TldrsDaemon *self,
                              guint64 events,
                              const GError *error)
 {
-	g_autofree char *key = tldrs_daemon_awaiting_key(trace_id, path);
+	g_autofree char *key = tldrs_daemon_trace_path_key(trace_id, path);
 	g_autofree char *stolen_key = NULL;
 	g_autoptr(GPtrArray) clients = NULL;
 	g_autofree char *answer = NULL;
@@ -172,7 +172,7 @@ tldrs_daemon_start_tef_job(TldrsDaemon *self,
 }
 
 static char *
-tldrs_daemon_awaiting_key(const char *trace_id, const char *path);
+tldrs_daemon_trace_path_key(const char *trace_id, const char *path);
 
 /* an at-exit file of @trace (@target taken): its directory is held open from now until the
  * trace finishes; refused past MaxAtExitPaths */
@@ -188,7 +188,7 @@ tldrs_daemon_keep_exit_target(TldrsDaemon *self,
 		return FALSE;
 	}
 	g_hash_table_replace(self->exit_targets,
-	                     tldrs_daemon_awaiting_key(tldrs_trace_get_id(trace), target->path),
+	                     tldrs_daemon_trace_path_key(tldrs_trace_get_id(trace), target->path),
 	                     target);
 	return TRUE;
 }
@@ -236,7 +236,7 @@ tldrs_daemon_trace_finished_cb(TldrsTraceTable *traces,
 	if (tldrs_trace_is_closed(trace))
 		tldrs_flush_scheduler_forget(self->flush, trace);
 	for (guint i = 0; exit_paths != NULL && exit_paths[i] != NULL; i++) {
-		g_autofree char *key = tldrs_daemon_awaiting_key(id, exit_paths[i]);
+		g_autofree char *key = tldrs_daemon_trace_path_key(id, exit_paths[i]);
 		g_autofree char *stolen_key = NULL;
 		g_autoptr(GError) error = NULL;
 		TldrsOutputTarget *target = NULL;
@@ -336,7 +336,7 @@ tldrs_daemon_client_await_tef(TldrsConnection *client,
 		return FALSE;
 	if (!tldrs_daemon_keep_exit_target(self, trace, target, error))
 		return FALSE;
-	key = tldrs_daemon_awaiting_key(tldrs_trace_get_id(trace), path);
+	key = tldrs_daemon_trace_path_key(tldrs_trace_get_id(trace), path);
 	clients = g_hash_table_lookup(self->awaiting, key);
 	if (clients == NULL) {
 		clients = g_ptr_array_new_with_free_func(g_object_unref);

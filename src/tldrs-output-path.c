@@ -160,21 +160,6 @@ tldrs_output_path_open(const char *path, const TldrsOwnFiles *own, GError **erro
 	return g_steal_pointer(&target);
 }
 
-/**
- * tldrs_output_path_check:
- * @path: where a TEF file is to be written
- * @own: the daemon's own files
- *
- * Returns: %TRUE when the daemon may write @path now; else %FALSE with a
- *   %TLDRS_ERROR_INVALID_PATH error that says why
- */
-gboolean
-tldrs_output_path_check(const char *path, const TldrsOwnFiles *own, GError **error)
-{
-	g_autoptr(TldrsOutputTarget) target = tldrs_output_path_open(path, own, error);
-	return target != NULL;
-}
-
 /* a file of our own choosing (the tef sink's, get-tef -o): no policy, the same writing */
 TldrsOutputTarget *
 tldrs_output_target_new(const char *path, GError **error)

@@ -23,9 +23,6 @@ typedef struct {
 	const char *socket_paths[2];
 } TldrsOwnFiles;
 
-gboolean
-tldrs_output_path_check(const char *path, const TldrsOwnFiles *own, GError **error);
-
 /**
  * TldrsOutputTarget:
  * @dirfd: the directory the file goes into, opened when the path was checked

@@ -68,7 +68,6 @@ typedef struct {
 	pid_t pid;
 	pid_t ppid;
 	gint64 start;       /* of the current image's span */
-	gint64 end;         /* when it stopped on its way out, or 0 */
 	gboolean linked;    /* its parent's image and the flow from the parent are done */
 	gboolean fork_seen; /* its creator's fork event came (the top: always) */
 	char *name;         /* JSON string */
@@ -78,7 +77,6 @@ typedef struct {
 
 struct _TldrsProcTrace {
 	gboolean follow;
-	gboolean seccomp;
 	gboolean detaching; /* the command exited: let everything go */
 	TldrsProcTraceEmit emit;
 	gpointer emit_data;
@@ -93,7 +91,6 @@ struct _TldrsProcTrace {
 	GString *out;
 	guint64 next_flow;
 	GArray *tree; /* TldrsProcLink of every process seen, in the order they appeared */
-	guint n_processes;
 	gboolean warned_ptrace;
 };
 
@@ -171,12 +168,6 @@ gboolean
 tldrs_proctrace_is_following(TldrsProcTrace *self)
 {
 	return self->follow;
-}
-
-guint
-tldrs_proctrace_get_n_processes(TldrsProcTrace *self)
-{
-	return self->n_processes;
 }
 
 /* a child of ours that is not traced (the private daemon): its exit is kept for the caller
@@ -444,7 +435,6 @@ tldrs_proctrace_add_proc(TldrsProcTrace *self, pid_t pid, pid_t ppid)
 	proc->ppid = ppid;
 	proc->start = g_get_monotonic_time();
 	g_hash_table_insert(self->procs, GINT_TO_POINTER(pid), proc);
-	self->n_processes++;
 	return proc;
 }
 
@@ -531,8 +521,7 @@ tldrs_proctrace_new_task(TldrsProcTrace *self, pid_t parent, pid_t child, int ev
 
 	if (event == PTRACE_EVENT_CLONE && tldrs_proctrace_is_thread_of(child, ptgid)) {
 		/* it may have stopped first and been taken for a process */
-		if (g_hash_table_remove(self->procs, GINT_TO_POINTER(child)))
-			self->n_processes--;
+		g_hash_table_remove(self->procs, GINT_TO_POINTER(child));
 		g_hash_table_insert(self->threads, GINT_TO_POINTER(child), GINT_TO_POINTER(ptgid));
 		return;
 	}
@@ -937,7 +926,6 @@ tldrs_proctrace_spawn(TldrsProcTrace *self,
 			proc->linked = TRUE;
 		}
 	}
-	self->seccomp = self->follow;
 	if (write(go[1], self->follow ? "s" : "n", 1) < 0)
 		g_debug("cannot release the child: %s", g_strerror(errno));
 	close(go[1]);
@@ -952,7 +940,6 @@ tldrs_proctrace_spawn(TldrsProcTrace *self,
 		if (got == sizeof msg && msg[0] == 's') {
 			/* seccomp refused: the command still runs, gdb and strace in it do not */
 			g_debug("no seccomp filter for ptrace calls");
-			self->seccomp = FALSE;
 			got = 0;
 		}
 	}
@@ -966,7 +953,6 @@ tldrs_proctrace_spawn(TldrsProcTrace *self,
 				ptrace(PTRACE_CONT, pid, NULL, NULL);
 		tldrs_proctrace_restore_handlers();
 		g_hash_table_remove_all(self->procs);
-		self->n_processes = 0;
 		self->top = 0;
 		g_set_error_literal(error, G_IO_ERROR, g_io_error_from_errno(err), g_strerror(err));
 		return FALSE;

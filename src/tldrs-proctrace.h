@@ -34,8 +34,6 @@ void
 tldrs_proctrace_add_other_child(TldrsProcTrace *self, pid_t pid);
 gboolean
 tldrs_proctrace_other_child_exited(TldrsProcTrace *self, pid_t pid, int *status);
-guint
-tldrs_proctrace_get_n_processes(TldrsProcTrace *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TldrsProcTrace, tldrs_proctrace_free)
 

@@ -32,13 +32,6 @@
  * variables real clients read; tldrs adds the command's own span and names, and writes the
  * TEF file once COMMAND has exited and every client of the trace has disconnected. */
 
-static gboolean
-tldrs_run_socket_live(const char *path)
-{
-	g_autoptr(GSocket) s = tldrs_client_socket_connect(path, NULL);
-	return s != NULL;
-}
-
 /* a daemon started on demand by D-Bus activation; its socket, or NULL */
 static char *
 tldrs_run_dbus_activate(void)
@@ -136,7 +129,7 @@ tldrs_run_private_daemon(const char *dir, char **socket_path, GError **error)
 		return 0;
 	for (guint i = 0; i < 500; i++) {
 		int status;
-		if (tldrs_run_socket_live(sock)) {
+		if (tldrs_client_socket_live(sock)) {
 			*socket_path = g_steal_pointer(&sock);
 			return pid;
 		}

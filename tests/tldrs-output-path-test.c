@@ -16,7 +16,8 @@ static void
 assert_refused(const char *path, const TldrsOwnFiles *own, const char *reason)
 {
 	g_autoptr(GError) error = NULL;
-	g_assert_false(tldrs_output_path_check(path, own, &error));
+	g_autoptr(TldrsOutputTarget) target = tldrs_output_path_open(path, own, &error);
+	g_assert_null(target);
 	g_assert_error(error, TLDRS_ERROR, TLDRS_ERROR_INVALID_PATH);
 	if (!g_str_has_prefix(error->message, reason))
 		g_error("%s: \"%s\", expected \"%s…\"", path, error->message, reason);
@@ -49,10 +50,16 @@ test_output_path_check(void)
 	g_assert_true(g_file_set_contents(into, "", 0, NULL));
 	g_assert_cmpint(symlink(into, into_link), ==, 0);
 
-	g_assert_true(tldrs_output_path_check(ok, &own, &error));
-	g_assert_no_error(error);
-	g_assert_true(tldrs_output_path_check(in_data, &own, &error));
-	g_assert_no_error(error);
+	{
+		g_autoptr(TldrsOutputTarget) t1 = tldrs_output_path_open(ok, &own, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(t1);
+	}
+	{
+		g_autoptr(TldrsOutputTarget) t2 = tldrs_output_path_open(in_data, &own, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(t2);
+	}
 
 	assert_refused("out.json", &own, "output path is not absolute: ");
 	assert_refused(dir, &own, "output path is a directory: ");
