@@ -64,6 +64,7 @@ struct _TldrsReader {
 	guint64 member_start; /* file offset of the current member's header */
 	gboolean member_text; /* the current member has decoded text */
 	guint64 not_a_member; /* a gzip magic here was tried and is member data, not a header */
+	guint64 scanned;      /* the input before this offset holds no gzip magic to stop at */
 	z_stream probe;       /* tries whether a gzip magic starts a member */
 	gboolean probe_live;
 };
@@ -240,15 +241,23 @@ tldrs_reader_gzip_feed_end(TldrsReader *self)
 {
 	const guint8 *p = self->zs.next_in;
 	const guint8 *end = self->in_end;
+	guint64 at = tldrs_reader_gzip_offset(self, p);
 
-	for (; p + 2 < end; p++) {
-		guint64 offset;
-		if (p[0] != 0x1f || !tldrs_reader_is_gzip_magic(p))
-			continue;
-		offset = tldrs_reader_gzip_offset(self, p);
-		if (offset != self->member_start && offset != self->not_a_member)
+	/* each byte is looked at once: what was scanned before holds no magic of interest */
+	if (self->scanned > at)
+		p += MIN(self->scanned - at, (guint64)(end - p));
+	while (p + 2 < end && (p = memchr(p, 0x1f, (gsize)(end - 2 - p))) != NULL) {
+		guint64 offset = tldrs_reader_gzip_offset(self, p);
+		if (tldrs_reader_is_gzip_magic(p) && offset != self->member_start &&
+		    offset != self->not_a_member) {
+			self->scanned = offset;
 			return p;
+		}
+		p++;
 	}
+	if (p == NULL)
+		p = end - 2;
+	self->scanned = tldrs_reader_gzip_offset(self, MAX(p, self->zs.next_in));
 	if (!self->eof) {
 		/* a magic may start in the last two bytes */
 		if (p < end && *p == 0x1f && (p + 1 == end || p[1] == 0x8b))
