@@ -32,9 +32,12 @@
 #define BENCH_GET_TEF_BYTES    (G_GUINT64_CONSTANT(1) << 30)
 #define BENCH_MIB              (1024.0 * 1024.0)
 
+/* the servers, in the order of the tables */
 typedef enum {
 	BENCH_TLDRS,
-	BENCH_TRIVIAL,
+	BENCH_THREADED, /* shaped like the Rust original: a thread per connection */
+	BENCH_TRIVIAL,  /* the least a collector can do: the machine's practical limit */
+	BENCH_N_KINDS,
 } BenchKind;
 
 typedef struct {
@@ -332,6 +335,9 @@ bench_start(Bench *b,
 		if (!g_file_set_contents(conf, config, -1, error))
 			return NULL;
 		return bench_server_start(argv, sock, log, error);
+	} else if (kind == BENCH_THREADED) {
+		const char *argv[] = {b->self_exe, "--internal-threaded", sock, run_dir, NULL};
+		return bench_server_start(argv, sock, log, error);
 	} else {
 		const char *argv[] = {b->self_exe, "--internal-reference", sock, file, NULL};
 		return bench_server_start(argv, sock, log, error);
@@ -357,7 +363,7 @@ bench_connect_many(const char *sock, guint n, GError **error)
 static const char *
 bench_kind_name(BenchKind kind)
 {
-	return kind == BENCH_TLDRS ? "tldrs" : "trivial";
+	return kind == BENCH_TLDRS ? "tldrs" : kind == BENCH_THREADED ? "threaded" : "trivial";
 }
 
 /* a failed run: say why, show the server's log, remember it */
@@ -523,7 +529,7 @@ bench_ingest_once(Bench *b,
 	int status;
 
 	g_mkdir_with_parents(run_dir, 0700);
-	if (kind == BENCH_TLDRS) {
+	if (kind != BENCH_TRIVIAL) {
 		file = g_strdup_printf("%s/%s.jsonl", run_dir, trace_id);
 		expected = load->total_bytes;
 	} else {
@@ -585,7 +591,7 @@ bench_ingest_once(Bench *b,
 	if (ok)
 		ok = bench_verify_file(&v, file, error) &&
 		     bench_verify_finish(&v, NULL, load->n_events, error);
-	if (ok && kind == BENCH_TLDRS && (v.bytes != load->total_bytes || v.other != 0)) {
+	if (ok && kind != BENCH_TRIVIAL && (v.bytes != load->total_bytes || v.other != 0)) {
 		g_set_error(error,
 		            G_IO_ERROR,
 		            G_IO_ERROR_FAILED,
@@ -636,13 +642,21 @@ typedef struct {
 	guint quick_events;
 	BenchWriteMode mode;
 	const char *what;
+	gdouble target; /* tldrs / threaded at least */
 } BenchIngestSpec;
 
 static const BenchIngestSpec bench_ingest_specs[] = {
-        {"one-client", 1, 1000000, 1, 50000, BENCH_WRITE_LARGE, "64 KiB writes"},
-        {"sixteen", 16, 100000, 16, 5000, BENCH_WRITE_LARGE, "64 KiB writes, one trace"},
-        {"thousand", 1000, 100, 1000, 5, BENCH_WRITE_LARGE, "all connected at once"},
-        {"per-event-write", 16, 20000, 16, 1000, BENCH_WRITE_PER_EVENT, "one write(2) per event"},
+        {"one-client", 1, 1000000, 1, 50000, BENCH_WRITE_LARGE, "64 KiB writes", 1.3},
+        {"sixteen", 16, 100000, 16, 5000, BENCH_WRITE_LARGE, "64 KiB writes, one trace", 1.5},
+        {"thousand", 1000, 100, 1000, 5, BENCH_WRITE_LARGE, "all connected at once", 1.5},
+        {"per-event-write",
+         16,
+         20000,
+         16,
+         1000,
+         BENCH_WRITE_PER_EVENT,
+         "one write(2) per event",
+         1.5},
 };
 
 static char *
@@ -654,26 +668,38 @@ bench_fmt_load(BenchLoad *load)
 	                       (gdouble)load->total_bytes / 1e6);
 }
 
+/* "1.23 (1.01-1.40)": the ratio of the medians, with the min-max of the run-by-run ratios */
+static char *
+bench_fmt_ratio(BenchStat num, BenchStat den, GArray *pairs)
+{
+	BenchStat r = bench_stat((gdouble *)pairs->data, pairs->len);
+	if (num.n == 0 || den.n == 0)
+		return NULL;
+	return g_strdup_printf("%.2f (%.2f-%.2f)", num.median / den.median, r.min, r.max);
+}
+
 static void
 bench_scenario_ingest(Bench *b, const BenchIngestSpec *spec)
 {
 	guint clients = b->quick ? spec->quick_clients : spec->clients;
 	guint events = b->quick ? spec->quick_events : spec->events;
 	g_autoptr(BenchLoad) load = NULL;
-	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
-	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
-	GArray *samples[2] = {samples0, samples1};
-	g_autoptr(GArray) pair = g_array_new(FALSE, TRUE, sizeof(gdouble));
-	BenchStat eps[2], ratio;
+	GArray *samples[BENCH_N_KINDS];
+	GArray *pairs[BENCH_N_KINDS]; /* tldrs / that server, run by run */
+	BenchStat eps[BENCH_N_KINDS];
 	g_autofree char *what = NULL;
 
+	for (guint k = 0; k < BENCH_N_KINDS; k++) {
+		samples[k] = g_array_new(FALSE, TRUE, sizeof(BenchSample));
+		pairs[k] = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	}
 	bench_progress("%s: generating %u x %u events", spec->name, clients, events);
 	load = bench_load_new(clients, events);
 	for (guint run = 0; run < b->runs; run++) {
-		gdouble got[2] = {-1, -1};
-		/* alternate which server goes first */
-		for (guint k = 0; k < 2; k++) {
-			BenchKind kind = (run + k) % 2 == 0 ? BENCH_TLDRS : BENCH_TRIVIAL;
+		gdouble got[BENCH_N_KINDS] = {-1, -1, -1};
+		/* each server goes first, second and third in turn */
+		for (guint k = 0; k < BENCH_N_KINDS; k++) {
+			BenchKind kind = (run + k) % BENCH_N_KINDS;
 			g_autoptr(GError) error = NULL;
 			BenchSample s = {0};
 			if (!bench_ingest_once(b,
@@ -689,7 +715,7 @@ bench_scenario_ingest(Bench *b, const BenchIngestSpec *spec)
 				continue;
 			g_array_append_val(samples[kind], s);
 			got[kind] = s.eps;
-			bench_progress("%s run %u/%u %-7s %9.0f events/s %7.1f MB/s  %.3f s  "
+			bench_progress("%s run %u/%u %-8s %9.0f events/s %7.1f MB/s  %.3f s  "
 			               "CPU %.2f s  peak RSS %.1f MiB",
 			               spec->name,
 			               run + 1,
@@ -701,44 +727,50 @@ bench_scenario_ingest(Bench *b, const BenchIngestSpec *spec)
 			               s.cpu,
 			               s.hwm);
 		}
-		if (got[0] > 0 && got[1] > 0) {
-			gdouble r = got[BENCH_TLDRS] / got[BENCH_TRIVIAL];
-			g_array_append_val(pair, r);
+		for (guint k = 1; k < BENCH_N_KINDS; k++) {
+			if (got[BENCH_TLDRS] > 0 && got[k] > 0) {
+				gdouble r = got[BENCH_TLDRS] / got[k];
+				g_array_append_val(pairs[k], r);
+			}
 		}
 	}
-	for (guint k = 0; k < 2; k++)
+	for (guint k = 0; k < BENCH_N_KINDS; k++)
 		eps[k] = BENCH_STAT(samples[k], eps);
-	ratio = bench_stat((gdouble *)pair->data, pair->len);
 	what = g_strdup_printf("%s, %s", spec->name, spec->what);
-	for (guint k = 0; k < 2; k++) {
+	for (guint k = 0; k < BENCH_N_KINDS; k++) {
 		gboolean t = k == BENCH_TLDRS;
-		bench_table_add(b->ingest,
-		                g_strdup(t ? what : ""),
-		                t ? bench_fmt_load(load) : g_strdup(""),
-		                g_strdup(bench_kind_name(k)),
-		                bench_fmt_stat(eps[k], 1e-3, 0),
-		                bench_fmt_stat(BENCH_STAT(samples[k], mbps), 1, 0),
-		                bench_fmt_stat(BENCH_STAT(samples[k], cpu), 1, 2),
-		                bench_fmt_stat(BENCH_STAT(samples[k], hwm), 1, 1),
-		                t && eps[1].n > 0 && eps[0].n > 0
-		                        ? g_strdup_printf("%.2f (%.2f-%.2f)",
-		                                          eps[0].median / eps[1].median,
-		                                          ratio.min,
-		                                          ratio.max)
-		                        : NULL);
+		bench_table_add(
+		        b->ingest,
+		        g_strdup(t ? what : ""),
+		        t ? bench_fmt_load(load) : g_strdup(""),
+		        g_strdup(bench_kind_name(k)),
+		        bench_fmt_stat(eps[k], 1e-3, 0),
+		        bench_fmt_stat(BENCH_STAT(samples[k], mbps), 1, 0),
+		        bench_fmt_stat(BENCH_STAT(samples[k], cpu), 1, 2),
+		        bench_fmt_stat(BENCH_STAT(samples[k], hwm), 1, 1),
+		        t ? bench_fmt_ratio(eps[0], eps[BENCH_THREADED], pairs[BENCH_THREADED])
+		          : NULL,
+		        t ? bench_fmt_ratio(eps[0], eps[BENCH_TRIVIAL], pairs[BENCH_TRIVIAL])
+		          : NULL);
 	}
 	if (g_strcmp0(spec->name, "sixteen") == 0)
 		b->sixteen_hwm = BENCH_STAT(samples[BENCH_TLDRS], hwm).median;
 	{
 		g_autofree char *target =
-		        g_strdup_printf("%s: ingest >= 0.80 x trivial", spec->name);
+		        g_strdup_printf("%s: ingest >= %.1f x threaded", spec->name, spec->target);
 		bench_target(b,
 		             target,
-		             eps[0].n > 0 && eps[1].n > 0 ? eps[0].median / eps[1].median : -1,
-		             0.80,
+		             eps[0].n > 0 && eps[BENCH_THREADED].n > 0
+		                     ? eps[0].median / eps[BENCH_THREADED].median
+		                     : -1,
+		             spec->target,
 		             TRUE,
 		             " x",
 		             2);
+	}
+	for (guint k = 0; k < BENCH_N_KINDS; k++) {
+		g_array_unref(samples[k]);
+		g_array_unref(pairs[k]);
 	}
 }
 
@@ -849,7 +881,7 @@ bench_latency_once(Bench *b,
 	int status;
 
 	g_mkdir_with_parents(run_dir, 0700);
-	if (kind == BENCH_TLDRS)
+	if (kind != BENCH_TRIVIAL)
 		file = g_strdup_printf("%s/%s.jsonl", run_dir, trace_id);
 	else
 		file = g_strdup_printf("%s/trivial.jsonl", run_dir);
@@ -978,19 +1010,20 @@ bench_scenario_latency(Bench *b)
 	        bench_load_new(BENCH_LATENCY_CLIENTS, max_batches * BENCH_LATENCY_BATCH);
 	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchLatencySample));
 	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchLatencySample));
-	GArray *samples[2] = {samples0, samples1};
-	BenchStat med[2] = {{-1, -1, -1, 0}, {-1, -1, -1, 0}};
+	g_autoptr(GArray) samples2 = g_array_new(FALSE, TRUE, sizeof(BenchLatencySample));
+	GArray *samples[BENCH_N_KINDS] = {samples0, samples1, samples2};
+	BenchStat med[BENCH_N_KINDS] = {{-1, -1, -1, 0}, {-1, -1, -1, 0}, {-1, -1, -1, 0}};
 
 	for (guint run = 0; run < b->runs; run++) {
-		for (guint k = 0; k < 2; k++) {
-			BenchKind kind = (run + k) % 2 == 0 ? BENCH_TLDRS : BENCH_TRIVIAL;
+		for (guint k = 0; k < BENCH_N_KINDS; k++) {
+			BenchKind kind = (run + k) % BENCH_N_KINDS;
 			g_autoptr(GError) error = NULL;
 			BenchLatencySample s = {0};
 			if (!bench_latency_once(b, load, duration, max_batches, kind, &s, &error))
 				continue;
 			g_array_append_val(samples[kind], s);
 			bench_progress(
-			        "latency run %u/%u %-7s %u batches: median %.3f ms, p99 %.3f "
+			        "latency run %u/%u %-8s %u batches: median %.3f ms, p99 %.3f "
 			        "ms, max %.3f ms, CPU %.2f s, peak RSS %.1f MiB",
 			        run + 1,
 			        b->runs,
@@ -1003,7 +1036,7 @@ bench_scenario_latency(Bench *b)
 			        s.hwm);
 		}
 	}
-	for (guint k = 0; k < 2; k++) {
+	for (guint k = 0; k < BENCH_N_KINDS; k++) {
 		GArray *a = samples[k];
 		g_autofree gdouble *v = g_new0(gdouble, a->len + 1);
 		g_autofree gdouble *p99 = g_new0(gdouble, a->len + 1);
@@ -1158,12 +1191,15 @@ bench_scenario_get_tef(Bench *b)
 	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchMeasured));
 	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchMeasured));
 	g_autoptr(GArray) samples2 = g_array_new(FALSE, TRUE, sizeof(BenchMeasured));
-	/* 0: tldrs get-tef, 1: cp, 2: the copy reference (read, one memcpy, write) */
-	GArray *samples[3] = {samples0, samples1, samples2};
-	static const char *const names[3] = {"tldrs get-tef", "cp", "copy reference"};
+	g_autoptr(GArray) samples3 = g_array_new(FALSE, TRUE, sizeof(BenchMeasured));
+	/* 0: tldrs get-tef, 1: cp, 2: the copy reference (read, one memcpy, write), 3: the get-tef
+	 * of the threaded reference (the Rust original's) */
+	GArray *samples[4] = {samples0, samples1, samples2, samples3};
+	static const char *const names[4] = {
+	        "tldrs get-tef", "cp", "copy reference", "threaded get-tef"};
 	g_autoptr(GError) error = NULL;
 	guint64 n_events = 0;
-	gdouble wall_median[3] = {-1, -1, -1};
+	gdouble wall_median[4] = {-1, -1, -1, -1};
 	gdouble rss_max = -1;
 	GStatBuf sb;
 
@@ -1193,8 +1229,8 @@ bench_scenario_get_tef(Bench *b)
 	                       ? "recorded"
 	                       : "did NOT record");
 	for (guint run = 0; run < b->runs; run++) {
-		for (guint k = 0; k < 3; k++) {
-			guint which = (run + k) % 3; /* each goes first, second and third in turn */
+		for (guint k = 0; k < 4; k++) {
+			guint which = (run + k) % 4; /* each goes first, second, ... in turn */
 			gboolean tef = which == 0;
 			g_autofree char *perf_data =
 			        g_strdup_printf("%s/get-tef-r%u.perf.data",
@@ -1221,13 +1257,16 @@ bench_scenario_get_tef(Bench *b)
 			const char *cp_argv[] = {cp, stored, out, NULL};
 			const char *copy_argv[] = {
 			        b->self_exe, "--internal-copy", stored, out, NULL};
+			const char *threaded_argv[] = {
+			        b->self_exe, "--internal-threaded-get-tef", stored, out, NULL};
 			BenchMeasured m = {0};
 			GStatBuf osb;
 			g_clear_error(&error);
 			if (!bench_measure(b->self_exe,
 			                   tef          ? (perf != NULL ? tef_argv : tef_argv + 8)
 			                   : which == 1 ? cp_argv
-			                                : copy_argv,
+			                   : which == 2 ? copy_argv
+			                                : threaded_argv,
 			                   &m,
 			                   &error) ||
 			    (tef && !bench_check_tef(out, n_events, &error))) {
@@ -1238,7 +1277,11 @@ bench_scenario_get_tef(Bench *b)
 				g_unlink(out);
 				continue;
 			}
-			if (!tef && (g_stat(out, &osb) != 0 || osb.st_size != sb.st_size)) {
+			/* the copies are the same size; the array has ",\n" for each "\n" */
+			if (!tef &&
+			    (g_stat(out, &osb) != 0 ||
+			     (guint64)osb.st_size !=
+			             (guint64)sb.st_size + (which == 3 ? n_events + 1 : 0))) {
 				b->failed = TRUE;
 				g_printerr("tldrs-bench: get-tef, %s: wrong size\n", names[which]);
 			}
@@ -1254,14 +1297,14 @@ bench_scenario_get_tef(Bench *b)
 			        m.maxrss_mib);
 		}
 	}
-	for (guint k = 0; k < 3; k++) {
+	for (guint k = 0; k < 4; k++) {
 		g_autofree gdouble *wall = g_new0(gdouble, samples[k]->len + 1);
 		for (guint i = 0; i < samples[k]->len; i++)
 			wall[i] = g_array_index(samples[k], BenchMeasured, i).wall;
 		wall_median[k] =
 		        samples[k]->len > 0 ? bench_stat(wall, samples[k]->len).median : -1;
 	}
-	for (guint k = 0; k < 3; k++) {
+	for (guint k = 0; k < 4; k++) {
 		GArray *a = samples[k];
 		g_autofree gdouble *wall = g_new0(gdouble, a->len + 1);
 		g_autofree gdouble *cpu = g_new0(gdouble, a->len + 1);
@@ -1279,7 +1322,8 @@ bench_scenario_get_tef(Bench *b)
 		bench_table_add(b->get_tef,
 		                g_strdup(k == 0   ? "tldrs get-tef ID -o FILE"
 		                         : k == 1 ? "cp ID.jsonl FILE"
-		                                  : "read, memcpy, write 512 KiB (reference)"),
+		                         : k == 2 ? "read, memcpy, write 512 KiB (reference)"
+		                                  : "threaded: lines through 8 KiB buffers"),
 		                g_strdup_printf("%.0f MB, %" G_GUINT64_FORMAT " events",
 		                                (gdouble)sb.st_size / 1e6,
 		                                n_events),
@@ -1292,6 +1336,15 @@ bench_scenario_get_tef(Bench *b)
 		                        ? g_strdup_printf("%.2f", wall_median[k] / wall_median[1])
 		                        : NULL);
 	}
+	bench_target(b,
+	             b->quick ? "get-tef (quick: not 1 GB): threaded time / tldrs time >= 1.0"
+	                      : "get-tef of 1 GB: threaded time / tldrs time >= 1.0",
+	             wall_median[0] > 0 && wall_median[3] > 0 ? wall_median[3] / wall_median[0]
+	                                                      : -1,
+	             1.0,
+	             TRUE,
+	             " x",
+	             2);
 	bench_target(b,
 	             b->quick ? "get-tef (quick: not 1 GB): time <= 1.2 x cp"
 	                      : "get-tef of 1 GB: time <= 1.2 x cp",
@@ -1545,19 +1598,20 @@ bench_scenario_idle(Bench *b)
 	guint n_conns = b->quick ? BENCH_IDLE_CONNECTIONS / 20 : BENCH_IDLE_CONNECTIONS;
 	g_autoptr(GArray) figs0 = g_array_new(FALSE, TRUE, sizeof(gdouble) * 4);
 	g_autoptr(GArray) figs1 = g_array_new(FALSE, TRUE, sizeof(gdouble) * 4);
-	GArray *figs[2] = {figs0, figs1};
+	g_autoptr(GArray) figs2 = g_array_new(FALSE, TRUE, sizeof(gdouble) * 4);
+	GArray *figs[BENCH_N_KINDS] = {figs0, figs1, figs2};
 	gdouble hwm_idle = -1, hwm_conns = -1;
 
 	for (guint run = 0; run < b->runs; run++) {
-		for (guint k = 0; k < 2; k++) {
-			BenchKind kind = (run + k) % 2 == 0 ? BENCH_TLDRS : BENCH_TRIVIAL;
+		for (guint k = 0; k < BENCH_N_KINDS; k++) {
+			BenchKind kind = (run + k) % BENCH_N_KINDS;
 			g_autoptr(GError) error = NULL;
 			gdouble fig[4] = {-1, -1, -1, -1};
 			if (!bench_idle_once(b, kind, n_conns, fig, &error))
 				continue;
 			g_array_append_vals(figs[kind], fig, 1);
 			bench_progress(
-			        "idle run %u/%u %-7s RSS %.1f MiB idle (peak %.1f), %.1f MiB with "
+			        "idle run %u/%u %-8s RSS %.1f MiB idle (peak %.1f), %.1f MiB with "
 			        "%u connections (peak %.1f)",
 			        run + 1,
 			        b->runs,
@@ -1569,7 +1623,7 @@ bench_scenario_idle(Bench *b)
 			        fig[3]);
 		}
 	}
-	for (guint k = 0; k < 2; k++) {
+	for (guint k = 0; k < BENCH_N_KINDS; k++) {
 		GArray *a = figs[k];
 		for (guint state = 0; state < 2; state++) {
 			g_autofree gdouble *rss = g_new0(gdouble, a->len + 1);
@@ -2097,6 +2151,10 @@ main(int argc, char **argv)
 		return bench_measure_helper_main(argc, argv);
 	if (argc == 4 && strcmp(argv[1], "--internal-reference") == 0)
 		return bench_reference_main(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "--internal-threaded") == 0)
+		return bench_threaded_reference_main(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "--internal-threaded-get-tef") == 0)
+		return bench_threaded_get_tef_main(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "--internal-copy") == 0)
 		return bench_copy_reference_main(argv[2], argv[3]);
 
@@ -2184,13 +2242,17 @@ main(int argc, char **argv)
 	                              "MB/s",
 	                              "server CPU s",
 	                              "peak RSS MiB",
+	                              "tldrs / threaded",
 	                              "tldrs / trivial",
 	                              NULL});
 	bench_table_note(
 	        b->ingest,
-	        "k events/s, MB/s (10^6 bytes of events), server CPU s and peak RSS: median "
-	        "(min-max) over the runs. tldrs / trivial: ratio of the medians (min-max of "
-	        "the run-by-run ratios).");
+	        "Servers: tldrs; threaded, the reference shaped like the Rust original (a thread "
+	        "per connection, lines kept if they start with { and end with }, buffered "
+	        "writes); trivial, the least a collector can do (one thread, no check, one "
+	        "write(2) per read): the machine's practical limit. k events/s, MB/s (10^6 "
+	        "bytes of events), server CPU s and peak RSS: median (min-max) over the runs. "
+	        "tldrs / X: ratio of the medians (min-max of the run-by-run ratios).");
 	b->latency = bench_table_new(
 	        "Latency: 16 connected clients send 4 events every 5-40 ms; time from write() "
 	        "until the batch is in the file",
@@ -2207,8 +2269,9 @@ main(int argc, char **argv)
 	                 "median ms: median over the runs of each run's median; the file is polled "
 	                 "every 0.1 ms.");
 	b->get_tef = bench_table_new("get-tef of a big trace stored by tldrs serve, to a file, "
-	                             "beside cp of the same file and the least a reading get-tef "
-	                             "does",
+	                             "beside cp of the same file, the least a reading get-tef "
+	                             "does, and the threaded reference's (the Rust original's) "
+	                             "get-tef",
 	                             (const char *const[]){"command",
 	                                                   "input",
 	                                                   "time s",

@@ -10,7 +10,8 @@
 /* tldrs-bench: end-to-end benchmark of `tldrs serve` against a trivial reference server.
  * tldrs-bench.c runs the scenarios and prints the tables, tldrs-bench-load.c makes the
  * events, sends them and checks what was stored, tldrs-bench-proc.c starts and measures
- * processes, tldrs-bench-reference.c is the trivial server, tldrs-bench-run.c the workloads
+ * processes, tldrs-bench-reference.c is the trivial server, tldrs-bench-threaded.c the
+ * thread-per-connection one shaped like the Rust original, tldrs-bench-run.c the workloads
  * run bare and under `tldrs run`. */
 
 /* ---- time ---- */
@@ -207,3 +208,10 @@ bench_reference_main(const char *socket_path, const char *file_path);
 
 int
 bench_copy_reference_main(const char *src, const char *dst);
+
+/* ---- the thread-per-connection reference, shaped like the Rust original ---- */
+
+int
+bench_threaded_reference_main(const char *socket_path, const char *dir);
+int
+bench_threaded_get_tef_main(const char *src, const char *dst);
