@@ -7,16 +7,17 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "tldrs-connection.h"
 #include "tldrs-linecheck.h"
 #include "tldrs-protocol.h"
 
-/* One client connection: reads whatever the socket has into the shared read buffer, cuts
- * it into lines, checks each one (the line check) and hands runs of accepted events to the
- * connection's trace in one piece. Commands go up to the connection's owner through the
+/* One client connection: takes what the read threads received from its socket (with the
+ * whole lines they checked already), or, when they could not start or the daemon drains it,
+ * reads into the shared read buffer itself; cuts it into lines, checks each one not checked
+ * yet (the line check) and hands runs of accepted events to the connection's trace in one
+ * piece. Commands go up to the connection's owner through the
  * hooks of its TldrsConnectionContext. Only an incomplete last line is kept per connection, so
  * an idle connection costs a few hundred bytes.
  *
@@ -38,13 +39,19 @@
 /* how often one read's lines are shared out among the CPUs */
 #define TLDRS_CONNECTION_MAX_SHARES 4
 
+/* threads that read connections: a few per CPU, as clients that write one event at a time
+ * leave a socket's buffer full after about 200 events and wait for a reader, which is then
+ * one runnable thread among theirs (docs/performance.md) */
+#define TLDRS_CONNECTION_READERS_PER_CPU 4
+#define TLDRS_CONNECTION_MAX_READERS     16
+
 struct _TldrsConnection {
 	GObject parent_instance;
 	TldrsConnectionContext *ctx; /* shared, outlives us */
 	GSocketConnection *connection;
 	GSocket *socket;
-	GSource *source; /* reading without the epoll set (it failed), or NULL */
-	gboolean polled; /* in the context's epoll set */
+	GSource *source; /* reading on the main loop (the read threads failed), or NULL */
+	gboolean polled; /* read by the context's read threads */
 	TldrsTrace *trace;
 	GByteArray *partial; /* an incomplete line, or NULL */
 	gboolean skipping;   /* discarding the rest of an over-long line */
@@ -86,7 +93,6 @@ tldrs_connection_context_new(const TldrsConnectionHooks *hooks,
 	context->max_line = max_line;
 	context->partial_budget = partial_budget;
 	context->holders = g_hash_table_new(g_direct_hash, g_direct_equal);
-	context->epoll_fd = -1;
 	context->polled = g_hash_table_new(g_int64_hash, g_int64_equal);
 	context->log_limit = log_limit;
 	return context;
@@ -112,12 +118,8 @@ tldrs_connection_context_free(TldrsConnectionContext *context)
 	g_free(context->read_buf);
 	g_clear_handle_id(&context->budget_retry_id, g_source_remove);
 	g_clear_pointer(&context->holders, g_hash_table_unref);
-	if (context->poll_source != NULL) {
-		g_source_destroy(context->poll_source);
-		g_clear_pointer(&context->poll_source, g_source_unref);
-	}
-	if (context->epoll_fd >= 0)
-		close(context->epoll_fd);
+	/* the read threads first: they check lines with the line check */
+	g_clear_pointer(&context->readers, tldrs_read_threads_free);
 	g_clear_pointer(&context->polled, g_hash_table_unref);
 	g_clear_pointer(&context->line_check, tldrs_line_check_free);
 	g_free(context);
@@ -161,6 +163,10 @@ tldrs_connection_account(TldrsConnection *self)
 		g_hash_table_remove(ctx->holders, self);
 	self->partial_bytes = now;
 	ctx->partial_peak = MAX(ctx->partial_peak, ctx->partial_total);
+	if (ctx->readers != NULL)
+		tldrs_read_threads_set_tight(ctx->readers,
+		                             ctx->partial_budget > 0 &&
+		                                     ctx->partial_total > ctx->partial_budget);
 	if (now == 0) {
 		/* its line is complete: it holds nothing that could grow */
 		if (ctx->finisher == self)
@@ -367,6 +373,12 @@ tldrs_connection_handle_line(TldrsConnection *self, const char *raw, gsize raw_l
 	g_autoptr(GError) error = NULL;
 
 	tldrs_protocol_parse_line(raw, raw_len, &line);
+	/* a command that looks at what other clients sent comes after what they sent before it,
+	 * whichever thread read that */
+	if (self->ctx->readers != NULL &&
+	    (line.kind == TLDRS_LINE_EMIT_TEF || line.kind == TLDRS_LINE_AWAIT_TEF ||
+	     line.kind == TLDRS_LINE_DIE || line.kind == TLDRS_LINE_DIE_WHEN_IDLE))
+		tldrs_read_threads_sync(self->ctx->readers, self->id);
 	if (self->awaiting && line.kind != TLDRS_LINE_EMPTY) {
 		tldrs_connection_refuse(self, "line after AWAIT_TEF", raw, raw_len);
 		return;
@@ -448,9 +460,21 @@ tldrs_connection_append_run(TldrsConnection *self, const char *run, gsize len, g
 	self->ctx->events_received += n_events;
 }
 
-/* the hot path: consumes the complete lines of data[0..len), returns how much it used */
+/* Lines already checked by a read thread: [from, to) inside the data being fed, whole lines
+ * that are all plain events, @events of them */
+typedef struct {
+	const char *from;
+	const char *to;
+	guint events;
+} TldrsCheckedLines;
+
+/* the hot path: consumes the complete lines of data[0..len), returns how much it used;
+ * @checked: (nullable): lines in it known to be plain events */
 static gsize
-tldrs_connection_process(TldrsConnection *self, const char *data, gsize len)
+tldrs_connection_process(TldrsConnection *self,
+                         const char *data,
+                         gsize len,
+                         const TldrsCheckedLines *checked)
 {
 	const char *p = data;
 	const char *end = data + len;
@@ -465,6 +489,13 @@ tldrs_connection_process(TldrsConnection *self, const char *data, gsize len)
 		const char *line;
 		gsize n;
 
+		/* checked already: they extend the run */
+		if (checked != NULL && p == checked->from && self->trace != NULL) {
+			p = checked->to;
+			run_events += checked->events;
+			checked = NULL;
+			continue;
+		}
 		/* much data: check its lines on every CPU, up to the first one that is not an
 		 * event (a few times per read at most, so bad lines cannot make this costly) */
 		if (share && self->trace != NULL && shares < TLDRS_CONNECTION_MAX_SHARES &&
@@ -538,7 +569,10 @@ tldrs_connection_keep_partial(TldrsConnection *self, const char *data, gsize len
 }
 
 static void
-tldrs_connection_feed_lines(TldrsConnection *self, const char *data, gsize len)
+tldrs_connection_feed_lines(TldrsConnection *self,
+                            const char *data,
+                            gsize len,
+                            const TldrsCheckedLines *checked)
 {
 	gsize used;
 
@@ -557,7 +591,8 @@ tldrs_connection_feed_lines(TldrsConnection *self, const char *data, gsize len)
 			tldrs_connection_keep_partial(self, data, head);
 			if (self->partial != NULL) {
 				g_autoptr(GByteArray) line = g_steal_pointer(&self->partial);
-				tldrs_connection_process(self, (const char *)line->data, line->len);
+				tldrs_connection_process(
+				        self, (const char *)line->data, line->len, NULL);
 			} else {
 				/* it went over the limit with its last bytes */
 				self->skipping = FALSE;
@@ -568,7 +603,7 @@ tldrs_connection_feed_lines(TldrsConnection *self, const char *data, gsize len)
 		data += head;
 		len -= head;
 	}
-	used = tldrs_connection_process(self, data, len);
+	used = tldrs_connection_process(self, data, len, checked);
 	if (!self->closed)
 		tldrs_connection_keep_partial(self, data + used, len - used);
 }
@@ -576,7 +611,21 @@ tldrs_connection_feed_lines(TldrsConnection *self, const char *data, gsize len)
 static void
 tldrs_connection_feed(TldrsConnection *self, const char *data, gsize len)
 {
-	tldrs_connection_feed_lines(self, data, len);
+	tldrs_connection_feed_lines(self, data, len, NULL);
+	tldrs_connection_account(self);
+}
+
+/* what a read thread read, with the lines it checked */
+static void
+tldrs_connection_feed_read(TldrsConnection *self, const TldrsRead *read)
+{
+	TldrsCheckedLines checked = {read->data + read->checked_from,
+	                             read->data + read->checked_to,
+	                             read->checked_events};
+	if (read->len == 0 || self->closed)
+		return;
+	tldrs_connection_feed_lines(
+	        self, read->data, read->len, checked.events > 0 ? &checked : NULL);
 	tldrs_connection_account(self);
 }
 
@@ -634,74 +683,60 @@ tldrs_connection_ready_cb(GSocket *socket, GIOCondition condition, gpointer user
 	return G_SOURCE_REMOVE;
 }
 
-/* The connections being read are one epoll set, watched by one source of the main loop:
- * GLib polls every source on every iteration, so a source per connection would make each
- * iteration, and so accepting a client, slower with every idle connection. */
-typedef struct {
-	GSource parent;
-	TldrsConnectionContext *ctx;
-} TldrsClientPollSource;
-
-static gboolean
-tldrs_connection_poll_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+/* a read from the read threads, on the main loop: by id, as the connection may be gone */
+static void
+tldrs_connection_read_cb(TldrsRead *read, gpointer user_data)
 {
-	TldrsConnectionContext *ctx = ((TldrsClientPollSource *)source)->ctx;
-	struct epoll_event events[64];
-	int n = epoll_wait(ctx->epoll_fd, events, G_N_ELEMENTS(events), 0);
-	(void)callback;
-	(void)user_data;
+	TldrsConnectionContext *ctx = user_data;
+	TldrsConnection *client = g_hash_table_lookup(ctx->polled, &read->id);
+	g_autoptr(TldrsConnection) self = NULL;
 
-	for (int i = 0; i < n; i++) {
-		/* by id: an earlier one may have closed, held or freed this one */
-		TldrsConnection *client = g_hash_table_lookup(ctx->polled, &events[i].data.u64);
-		g_autoptr(TldrsConnection) self = NULL;
-		if (client == NULL)
-			continue;
-		self = g_object_ref(client);
-		if (tldrs_connection_read(self))
-			tldrs_connection_budget_balance(ctx);
-		else
-			tldrs_connection_close(self);
+	if (client == NULL)
+		return;
+	self = g_object_ref(client);
+	tldrs_connection_feed_read(self, read);
+	if (read->eof || self->closed || self->hang_up) {
+		if (read->error != 0)
+			g_debug("connection %" G_GUINT64_FORMAT ": %s",
+			        self->id,
+			        g_strerror(read->error));
+		tldrs_connection_close(self);
+		return;
 	}
-	return G_SOURCE_CONTINUE;
+	tldrs_connection_budget_balance(ctx);
+	tldrs_connection_watch(self);
 }
 
-static GSourceFuncs tldrs_connection_poll_funcs = {
-        .dispatch = tldrs_connection_poll_dispatch,
-};
-
-/* TRUE when @self is read through the context's epoll set from now on */
+/* TRUE when @self is read by the context's read threads from now on */
 static gboolean
 tldrs_connection_poll_add(TldrsConnection *self)
 {
 	TldrsConnectionContext *ctx = self->ctx;
-	struct epoll_event ev = {.events = EPOLLIN};
+	g_autoptr(GError) error = NULL;
 
-	if (ctx->epoll_fd < 0 && !ctx->epoll_failed) {
+	if (ctx->readers == NULL && !ctx->readers_failed) {
 		/* first use: after any fork of --daemonize */
-		ctx->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-		if (ctx->epoll_fd < 0) {
-			g_warning(
-			        "cannot create an epoll set, reading connections one source each: "
-			        "%s",
-			        g_strerror(errno));
-			ctx->epoll_failed = TRUE;
+		guint cpus = g_get_num_processors();
+		ctx->readers = tldrs_read_threads_new(
+		        MIN(cpus * TLDRS_CONNECTION_READERS_PER_CPU, TLDRS_CONNECTION_MAX_READERS),
+		        ctx->max_line,
+		        tldrs_connection_context_get_line_check(ctx),
+		        tldrs_connection_read_cb,
+		        ctx,
+		        &error);
+		if (ctx->readers == NULL) {
+			g_warning("cannot start the threads that read connections, reading them "
+			          "on the main loop: %s",
+			          error->message);
+			ctx->readers_failed = TRUE;
 			return FALSE;
 		}
-		ctx->poll_source =
-		        g_source_new(&tldrs_connection_poll_funcs, sizeof(TldrsClientPollSource));
-		((TldrsClientPollSource *)ctx->poll_source)->ctx = ctx;
-		g_source_set_name(ctx->poll_source, "tldrs connections");
-		g_source_add_unix_fd(ctx->poll_source, ctx->epoll_fd, G_IO_IN);
-		g_source_attach(ctx->poll_source, NULL);
 	}
-	if (ctx->epoll_fd < 0)
+	if (ctx->readers == NULL)
 		return FALSE;
-	ev.data.u64 = self->id;
-	if (epoll_ctl(ctx->epoll_fd, EPOLL_CTL_ADD, g_socket_get_fd(self->socket), &ev) != 0) {
-		g_debug("connection %" G_GUINT64_FORMAT ": not in the epoll set: %s",
-		        self->id,
-		        g_strerror(errno));
+	if (!tldrs_read_threads_add(
+	            ctx->readers, g_socket_get_fd(self->socket), self->id, &error)) {
+		g_debug("%s", error->message);
 		return FALSE;
 	}
 	g_hash_table_insert(ctx->polled, &self->id, self);
@@ -709,19 +744,22 @@ tldrs_connection_poll_add(TldrsConnection *self)
 	return TRUE;
 }
 
-static void
+/* not read any more; returns what the read threads read and the connection has not had yet */
+static TldrsRead *
 tldrs_connection_stop(TldrsConnection *self)
 {
+	TldrsRead *pending = NULL;
 	if (self->polled) {
 		TldrsConnectionContext *ctx = self->ctx;
-		epoll_ctl(ctx->epoll_fd, EPOLL_CTL_DEL, g_socket_get_fd(self->socket), NULL);
+		pending = tldrs_read_threads_remove(ctx->readers, self->id);
 		g_hash_table_remove(ctx->polled, &self->id);
 		self->polled = FALSE;
 	}
-	if (self->source == NULL)
-		return;
-	g_source_destroy(self->source);
-	g_clear_pointer(&self->source, g_source_unref);
+	if (self->source != NULL) {
+		g_source_destroy(self->source);
+		g_clear_pointer(&self->source, g_source_unref);
+	}
+	return pending;
 }
 
 /* read while started, open, and neither paused nor held */
@@ -729,12 +767,27 @@ static void
 tldrs_connection_watch(TldrsConnection *self)
 {
 	gboolean want = self->started && !self->closed && !self->paused && !self->held;
-	if (!want) {
-		tldrs_connection_stop(self);
+	if (self->polled) {
+		if (want)
+			tldrs_read_threads_arm(
+			        self->ctx->readers, self->id, self->ctx->finisher == self);
+		else
+			tldrs_read_threads_disarm(self->ctx->readers, self->id);
 		return;
 	}
-	if (self->polled || self->source != NULL || tldrs_connection_poll_add(self))
+	if (!want) {
+		if (self->source != NULL) {
+			g_source_destroy(self->source);
+			g_clear_pointer(&self->source, g_source_unref);
+		}
 		return;
+	}
+	if (self->source != NULL)
+		return;
+	if (tldrs_connection_poll_add(self)) {
+		tldrs_read_threads_arm(self->ctx->readers, self->id, self->ctx->finisher == self);
+		return;
+	}
 	self->source = g_socket_create_source(self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
 	g_source_set_callback(self->source, G_SOURCE_FUNC(tldrs_connection_ready_cb), self, NULL);
 	g_source_attach(self->source, NULL);
@@ -763,13 +816,21 @@ tldrs_connection_set_paused(TldrsConnection *self, gboolean paused)
 void
 tldrs_connection_drain_and_close(TldrsConnection *self)
 {
+	g_autoptr(TldrsRead) pending = NULL;
 	char *buf;
 	gsize total = 0;
 
 	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	if (self->closed)
 		return;
-	tldrs_connection_stop(self);
+	pending = tldrs_connection_stop(self);
+	if (pending != NULL) {
+		tldrs_connection_feed_read(self, pending);
+		if (pending->eof) {
+			tldrs_connection_close(self);
+			return;
+		}
+	}
 	buf = self->ctx->read_buf;
 	while (!self->closed && total < TLDRS_CONNECTION_DRAIN_MAX) {
 		g_autoptr(GError) error = NULL;
@@ -794,18 +855,25 @@ void
 tldrs_connection_close(TldrsConnection *self)
 {
 	g_autoptr(TldrsConnection) keep = NULL;
+	g_autoptr(TldrsRead) pending = NULL;
 
 	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	if (self->closed)
 		return;
 	keep = g_object_ref(self);
-	tldrs_connection_stop(self);
+	/* what was read already still counts */
+	pending = tldrs_connection_stop(self);
+	if (pending != NULL) {
+		tldrs_connection_feed_read(self, pending);
+		if (self->closed)
+			return;
+	}
 
 	/* a last line without '\n' still counts */
 	if (self->partial != NULL && !self->skipping) {
 		g_autoptr(GByteArray) line = g_steal_pointer(&self->partial);
 		g_byte_array_append(line, (const guint8 *)"\n", 1);
-		tldrs_connection_process(self, (const char *)line->data, line->len);
+		tldrs_connection_process(self, (const char *)line->data, line->len, NULL);
 	}
 	self->closed = TRUE;
 	g_clear_pointer(&self->partial, g_byte_array_unref);
@@ -872,7 +940,7 @@ static void
 tldrs_connection_finalize(GObject *object)
 {
 	TldrsConnection *self = TLDRS_CONNECTION(object);
-	tldrs_connection_stop(self);
+	tldrs_read_free(tldrs_connection_stop(self));
 	g_clear_pointer(&self->partial, g_byte_array_unref);
 	/* not closed: the daemon let go of it as it went away */
 	self->closed = TRUE;

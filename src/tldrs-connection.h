@@ -7,6 +7,7 @@
 
 #include "tldrs-linecheck.h"
 #include "tldrs-log-limit.h"
+#include "tldrs-read-threads.h"
 #include "tldrs-trace.h"
 
 G_BEGIN_DECLS
@@ -71,10 +72,9 @@ typedef struct {
  * @finisher: the held connection that may finish its line beyond the budget, or %NULL
  * @budget_retry_id: looks again for a finisher while none has data waiting
  * @over_budget: the budget was reached and not yet relieved (for the log)
- * @epoll_fd: the connections being read, or -1 until the first one
- * @epoll_failed: no epoll set could be made: a source per connection
- * @poll_source: the main loop's source for @epoll_fd
- * @polled: connection id -> the TldrsConnection in @epoll_fd (borrowed)
+ * @readers: the threads that read the connections, or %NULL until the first one
+ * @readers_failed: they could not start: a main-loop source per connection
+ * @polled: connection id -> the TldrsConnection in @readers (borrowed)
  *
  * What every connection of a daemon shares. Owned by the daemon, outlives its connections.
  */
@@ -96,9 +96,8 @@ typedef struct {
 	TldrsConnection *finisher;
 	guint budget_retry_id;
 	gboolean over_budget;
-	int epoll_fd;
-	gboolean epoll_failed;
-	GSource *poll_source;
+	TldrsReadThreads *readers;
+	gboolean readers_failed;
 	GHashTable *polled;
 } TldrsConnectionContext;
 

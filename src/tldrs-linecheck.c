@@ -13,7 +13,9 @@
  * helper threads take chunks from a shared counter until none is left. The caller does not
  * wait for a helper that has not started (it takes the chunks itself), only for chunks that a
  * helper is in the middle of. Chunks after the first line that is not a plain event are not
- * checked at all: the caller handles that line itself and may share out the rest again. */
+ * checked at all: the caller handles that line itself and may share out the rest again.
+ * Several threads may call it (the read threads); one at a time shares out its read, the
+ * others meanwhile check theirs alone. */
 
 #define TLDRS_LINE_CHECK_CHUNK      (16 * 1024)
 #define TLDRS_LINE_CHECK_MAX_CHUNKS 64
@@ -36,6 +38,7 @@ typedef struct {
 } TldrsLineChunk;
 
 struct _TldrsLineCheck {
+	GMutex caller; /* held by the one caller sharing out a read */
 	GMutex lock;
 	GCond job_cond;  /* helpers wait here for a job */
 	GCond done_cond; /* the caller waits here for chunks in progress */
@@ -156,6 +159,7 @@ tldrs_line_check_new(guint n_helpers)
 {
 	TldrsLineCheck *self = g_new0(TldrsLineCheck, 1);
 
+	g_mutex_init(&self->caller);
 	g_mutex_init(&self->lock);
 	g_cond_init(&self->job_cond);
 	g_cond_init(&self->done_cond);
@@ -188,6 +192,7 @@ tldrs_line_check_free(TldrsLineCheck *self)
 	g_cond_clear(&self->done_cond);
 	g_cond_clear(&self->job_cond);
 	g_mutex_clear(&self->lock);
+	g_mutex_clear(&self->caller);
 	g_free(self);
 }
 
@@ -213,7 +218,8 @@ tldrs_line_check_prefix(TldrsLineCheck *self,
 	*n_events = 0;
 	g_return_val_if_fail(len == 0 || data[len - 1] == '\n', 0);
 
-	if (self == NULL || self->n_helpers == 0 || len < TLDRS_LINE_CHECK_MIN)
+	if (self == NULL || self->n_helpers == 0 || len < TLDRS_LINE_CHECK_MIN ||
+	    !g_mutex_trylock(&self->caller))
 		return tldrs_line_check_run(data, 0, len, max_line, n_events);
 
 	/* cut at line ends */
@@ -259,6 +265,7 @@ tldrs_line_check_prefix(TldrsLineCheck *self,
 		if (c->good < c->end)
 			break;
 	}
+	g_mutex_unlock(&self->caller);
 	*n_events = events;
 	return good;
 }

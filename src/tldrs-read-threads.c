@@ -1,0 +1,676 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tldrs-read-threads.h"
+
+/* Client connections are read on a few threads, so that the receives (for a client that
+ * writes one event at a time, mostly the kernel's work per write) and the check of whole
+ * lines use every CPU, not only the main loop's. Each thread has an epoll set; a connection
+ * belongs to one thread (by id). The thread receives what a readable connection has, checks
+ * the whole lines of it that it can (from the start of a line on: those after the first
+ * '\n', or all of them when the last read ended a line), and queues the read for the main
+ * loop, which takes the reads in order. A connection is read by one thread only, so its bytes
+ * reach the main loop in their order; nothing here touches a GObject. What is queued is
+ * bounded: a connection with TLDRS_READ_THREADS_SLOT_QUEUED bytes queued is not read until
+ * the main loop has taken them, and the threads wait while the queue holds
+ * TLDRS_READ_THREADS_QUEUED bytes. A connection the main loop does not want read (paused,
+ * held) is left out of its epoll set at its next readiness. */
+
+/* while the queue holds this much, the threads read nothing more */
+#define TLDRS_READ_THREADS_QUEUED (2 * 1024 * 1024)
+/* while this much of a connection is queued, it is not read */
+#define TLDRS_READ_THREADS_SLOT_QUEUED (128 * 1024)
+/* the most one receive takes */
+#define TLDRS_READ_THREADS_READ_SIZE (128 * 1024)
+/* a receive at least this large suggests the client has more queued */
+#define TLDRS_READ_THREADS_STREAM_READ (32 * 1024)
+/* the most a connection reads at once while tight (the incomplete lines are over their
+ * budget), unless it is armed "full" */
+#define TLDRS_READ_THREADS_TIGHT_READ 4096
+/* the most reads the main loop takes in one go before it looks at its other sources */
+#define TLDRS_READ_THREADS_DISPATCH_MAX 256
+/* the epoll data of a thread's wakeup eventfd */
+#define TLDRS_READ_THREADS_WAKE_ID G_MAXUINT64
+
+typedef struct _TldrsReadThread TldrsReadThread;
+
+typedef struct {
+	guint64 id;
+	int fd;
+	TldrsReadThread *thread;
+	gboolean wanted;        /* the main loop wants it read */
+	gboolean full;          /* read a whole buffer even when tight */
+	gboolean armed;         /* EPOLLIN in its thread's epoll set */
+	gboolean reading;       /* its thread is receiving */
+	gboolean ended;         /* its end was read: nothing more comes */
+	gboolean at_line_start; /* its last read ended a line */
+	gsize queued;           /* bytes of its reads in the queue */
+} TldrsReadSlot;
+
+struct _TldrsReadThread {
+	TldrsReadThreads *pool;
+	int epoll_fd;
+	int wake_fd;
+	GThread *thread;
+	char *buf;
+};
+
+typedef struct {
+	GSource parent;
+	TldrsReadThreads *pool;
+} TldrsReadSource;
+
+struct _TldrsReadThreads {
+	GMutex lock;
+	GCond cond; /* a slot stopped reading, the queue went down, or quit */
+	/* under lock */
+	GHashTable *slots; /* id -> TldrsReadSlot */
+	GQueue queue;      /* TldrsRead, in the order they were read */
+	gsize queued_bytes;
+	gboolean quit;
+	gboolean syncing; /* the main loop reads; the threads wait */
+	guint reading;    /* slots READING */
+
+	gint tight; /* atomic */
+	gsize read_size;
+	gsize max_line;
+	TldrsLineCheck *line_check; /* borrowed */
+	TldrsReadFunc func;
+	gpointer user_data;
+	int notify_fd; /* eventfd: the main loop has reads to take */
+	GSource *source;
+	TldrsReadThread *threads;
+	guint n_threads;
+};
+
+void
+tldrs_read_free(TldrsRead *read)
+{
+	if (read == NULL)
+		return;
+	g_free(read->data);
+	g_free(read);
+}
+
+static void
+tldrs_read_threads_signal(int fd)
+{
+	guint64 one = 1;
+	/* fails only when the counter is full: then it is signalled anyway */
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* the lines from the start of a line on that are plain events */
+static void
+tldrs_read_threads_check(TldrsReadThreads *self, TldrsRead *read, gboolean at_line_start)
+{
+	const char *data = read->data;
+	const char *first = data;
+	const char *last;
+
+	if (read->len == 0)
+		return;
+	if (!at_line_start) {
+		first = memchr(data, '\n', read->len);
+		if (first == NULL)
+			return;
+		first++;
+	}
+	read->checked_from = read->checked_to = (gsize)(first - data);
+	last = memrchr(first, '\n', read->len - read->checked_from);
+	if (last == NULL)
+		return;
+	read->checked_to += tldrs_line_check_prefix(self->line_check,
+	                                            first,
+	                                            (gsize)(last + 1 - first),
+	                                            self->max_line,
+	                                            &read->checked_events);
+}
+
+/* under the lock: in the epoll set for EPOLLIN (level-triggered) or out of it; out, it is
+ * left there for EPOLLONESHOT alone, so that a hang-up is reported once, not for ever */
+static void
+tldrs_read_slot_set_armed(TldrsReadSlot *slot, gboolean armed)
+{
+	struct epoll_event ev = {.events = armed ? EPOLLIN : EPOLLONESHOT, .data.u64 = slot->id};
+	if (slot->armed == armed)
+		return;
+	slot->armed = armed;
+	if (epoll_ctl(slot->thread->epoll_fd, EPOLL_CTL_MOD, slot->fd, &ev) != 0)
+		g_warning("connection %" G_GUINT64_FORMAT ": cannot watch it: %s",
+		          slot->id,
+		          g_strerror(errno));
+}
+
+/* under the lock: whether the main loop wants @slot read and has room for it */
+static gboolean
+tldrs_read_slot_may_read(TldrsReadSlot *slot)
+{
+	return slot->wanted && !slot->ended && slot->queued < TLDRS_READ_THREADS_SLOT_QUEUED;
+}
+
+/* a readable connection of @t: receive, check, queue */
+static void
+tldrs_read_thread_read(TldrsReadThread *t, guint64 id)
+{
+	TldrsReadThreads *self = t->pool;
+	TldrsReadSlot *slot;
+	TldrsRead *read;
+	gboolean at_line_start;
+	gboolean more = TRUE;
+	gboolean notify;
+	gsize size;
+	gsize have = 0;
+	int fd;
+
+	g_mutex_lock(&self->lock);
+	while (!self->quit && (self->syncing || self->queued_bytes >= TLDRS_READ_THREADS_QUEUED))
+		g_cond_wait(&self->cond, &self->lock);
+	slot = g_hash_table_lookup(self->slots, &id);
+	if (self->quit || slot == NULL || !slot->armed) {
+		g_mutex_unlock(&self->lock);
+		return;
+	}
+	if (!tldrs_read_slot_may_read(slot)) {
+		/* the main loop arms it again when it wants more */
+		tldrs_read_slot_set_armed(slot, FALSE);
+		g_mutex_unlock(&self->lock);
+		return;
+	}
+	slot->reading = TRUE;
+	self->reading++;
+	fd = slot->fd;
+	at_line_start = slot->at_line_start;
+	size = g_atomic_int_get(&self->tight) && !slot->full ? TLDRS_READ_THREADS_TIGHT_READ
+	                                                     : self->read_size;
+	g_mutex_unlock(&self->lock);
+
+	read = g_new0(TldrsRead, 1);
+	read->id = id;
+	/* a client streaming large writes: read on while it fills the buffer, so the lines are
+	 * checked in larger pieces */
+	while (more && have < size) {
+		ssize_t n = recv(fd, t->buf + have, size - have, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			read->eof = TRUE;
+			read->error = n < 0 ? errno : 0;
+			break;
+		}
+		have += (gsize)n;
+		more = (gsize)n >= TLDRS_READ_THREADS_STREAM_READ;
+	}
+	if (have > 0) {
+		read->data = g_memdup2(t->buf, have);
+		read->len = have;
+		tldrs_read_threads_check(self, read, at_line_start);
+	}
+
+	g_mutex_lock(&self->lock);
+	self->reading--;
+	slot->reading = FALSE;
+	/* tldrs_read_threads_remove() may wait for this slot */
+	g_cond_broadcast(&self->cond);
+	if (have == 0 && !read->eof) {
+		/* woken for nothing */
+		g_mutex_unlock(&self->lock);
+		tldrs_read_free(read);
+		return;
+	}
+	if (have > 0)
+		slot->at_line_start = t->buf[have - 1] == '\n';
+	if (read->eof) {
+		slot->ended = TRUE;
+		tldrs_read_slot_set_armed(slot, FALSE);
+	}
+	g_queue_push_tail(&self->queue, read);
+	slot->queued += have;
+	self->queued_bytes += have;
+	notify = self->queue.length == 1;
+	g_mutex_unlock(&self->lock);
+	if (notify)
+		tldrs_read_threads_signal(self->notify_fd);
+}
+
+static gpointer
+tldrs_read_thread_main(gpointer data)
+{
+	TldrsReadThread *t = data;
+	TldrsReadThreads *self = t->pool;
+	struct epoll_event events[64];
+
+	for (;;) {
+		int n = epoll_wait(t->epoll_fd, events, G_N_ELEMENTS(events), -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			g_warning("cannot wait for connections: %s", g_strerror(errno));
+			return NULL;
+		}
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.u64 == TLDRS_READ_THREADS_WAKE_ID) {
+				gboolean quit;
+				g_mutex_lock(&self->lock);
+				quit = self->quit;
+				g_mutex_unlock(&self->lock);
+				if (quit)
+					return NULL;
+				continue;
+			}
+			tldrs_read_thread_read(t, events[i].data.u64);
+		}
+	}
+}
+
+/* the main loop's side: the next queued read (but none of @except's), handed to func; FALSE
+ * when none is left. One at a time: what a read leads to may remove a connection whose read
+ * is queued, and that read must then still be in the queue */
+static gboolean
+tldrs_read_threads_take_one(TldrsReadThreads *self, guint64 except)
+{
+	g_autoptr(TldrsRead) r = NULL;
+	TldrsReadSlot *slot;
+	GList *l;
+
+	g_mutex_lock(&self->lock);
+	for (l = self->queue.head; l != NULL; l = l->next) {
+		if (((TldrsRead *)l->data)->id != except)
+			break;
+	}
+	if (l == NULL) {
+		g_mutex_unlock(&self->lock);
+		return FALSE;
+	}
+	r = l->data;
+	g_queue_delete_link(&self->queue, l);
+	slot = g_hash_table_lookup(self->slots, &r->id);
+	if (slot != NULL)
+		slot->queued -= r->len;
+	if (self->queued_bytes >= TLDRS_READ_THREADS_QUEUED &&
+	    self->queued_bytes - r->len < TLDRS_READ_THREADS_QUEUED)
+		g_cond_broadcast(&self->cond);
+	self->queued_bytes -= r->len;
+	g_mutex_unlock(&self->lock);
+	self->func(r, self->user_data);
+	return TRUE;
+}
+
+static gboolean
+tldrs_read_threads_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+{
+	TldrsReadThreads *self = ((TldrsReadSource *)source)->pool;
+	guint64 count;
+	(void)callback;
+	(void)user_data;
+
+	while (read(self->notify_fd, &count, sizeof(count)) < 0 && errno == EINTR)
+		;
+	for (guint i = 0; i < TLDRS_READ_THREADS_DISPATCH_MAX; i++) {
+		if (!tldrs_read_threads_take_one(self, TLDRS_READ_THREADS_WAKE_ID))
+			return G_SOURCE_CONTINUE;
+	}
+	/* more than one go's worth: come back after the other sources */
+	tldrs_read_threads_signal(self->notify_fd);
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs tldrs_read_threads_source_funcs = {
+        .dispatch = tldrs_read_threads_dispatch,
+};
+
+static void
+tldrs_read_slot_free(gpointer data)
+{
+	g_free(data);
+}
+
+/**
+ * tldrs_read_threads_new:
+ * @n_threads: how many threads read (at least 1)
+ * @max_line: MaxLineBytes, for the check of lines
+ * @line_check: (nullable): the shared line check, borrowed; must outlive the threads
+ * @func: called on the thread-default main context's loop for each read
+ *
+ * Returns: (transfer full) (nullable): the threads, started, or %NULL with @error set
+ */
+TldrsReadThreads *
+tldrs_read_threads_new(guint n_threads,
+                       gsize max_line,
+                       TldrsLineCheck *line_check,
+                       TldrsReadFunc func,
+                       gpointer user_data,
+                       GError **error)
+{
+	TldrsReadThreads *self;
+
+	g_return_val_if_fail(n_threads > 0, NULL);
+	g_return_val_if_fail(func != NULL, NULL);
+
+	self = g_new0(TldrsReadThreads, 1);
+	g_mutex_init(&self->lock);
+	g_cond_init(&self->cond);
+	self->slots =
+	        g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, tldrs_read_slot_free);
+	g_queue_init(&self->queue);
+	self->read_size = TLDRS_READ_THREADS_READ_SIZE;
+	self->max_line = max_line;
+	self->line_check = line_check;
+	self->func = func;
+	self->user_data = user_data;
+	self->threads = g_new0(TldrsReadThread, n_threads);
+	self->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (self->notify_fd < 0) {
+		int saved = errno;
+		g_set_error(error,
+		            G_IO_ERROR,
+		            g_io_error_from_errno(saved),
+		            "cannot make an eventfd: %s",
+		            g_strerror(saved));
+		tldrs_read_threads_free(self);
+		return NULL;
+	}
+	for (guint i = 0; i < n_threads; i++) {
+		TldrsReadThread *t = &self->threads[i];
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TLDRS_READ_THREADS_WAKE_ID};
+		t->pool = self;
+		t->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+		t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->epoll_fd < 0 || t->wake_fd < 0 ||
+		    epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->wake_fd, &ev) != 0) {
+			int saved = errno;
+			g_set_error(error,
+			            G_IO_ERROR,
+			            g_io_error_from_errno(saved),
+			            "cannot make an epoll set: %s",
+			            g_strerror(saved));
+			self->n_threads = i + 1;
+			tldrs_read_threads_free(self);
+			return NULL;
+		}
+		t->buf = g_malloc(self->read_size);
+		self->n_threads = i + 1;
+		t->thread = g_thread_try_new("tldrs-read", tldrs_read_thread_main, t, error);
+		if (t->thread == NULL) {
+			tldrs_read_threads_free(self);
+			return NULL;
+		}
+	}
+	self->source = g_source_new(&tldrs_read_threads_source_funcs, sizeof(TldrsReadSource));
+	((TldrsReadSource *)self->source)->pool = self;
+	g_source_set_name(self->source, "tldrs connections");
+	g_source_add_unix_fd(self->source, self->notify_fd, G_IO_IN);
+	g_source_attach(self->source, NULL);
+	return self;
+}
+
+/* stops the threads; the reads not taken yet are dropped */
+void
+tldrs_read_threads_free(TldrsReadThreads *self)
+{
+	if (self == NULL)
+		return;
+	g_mutex_lock(&self->lock);
+	self->quit = TRUE;
+	g_cond_broadcast(&self->cond);
+	g_mutex_unlock(&self->lock);
+	for (guint i = 0; i < self->n_threads; i++) {
+		TldrsReadThread *t = &self->threads[i];
+		if (t->thread != NULL) {
+			tldrs_read_threads_signal(t->wake_fd);
+			g_thread_join(t->thread);
+		}
+		if (t->epoll_fd >= 0)
+			close(t->epoll_fd);
+		if (t->wake_fd >= 0)
+			close(t->wake_fd);
+		g_free(t->buf);
+	}
+	if (self->source != NULL) {
+		g_source_destroy(self->source);
+		g_source_unref(self->source);
+	}
+	if (self->notify_fd >= 0)
+		close(self->notify_fd);
+	g_queue_clear_full(&self->queue, (GDestroyNotify)tldrs_read_free);
+	g_hash_table_unref(self->slots);
+	g_free(self->threads);
+	g_cond_clear(&self->cond);
+	g_mutex_clear(&self->lock);
+	g_free(self);
+}
+
+/* @fd (a connection's socket, open until tldrs_read_threads_remove()) joins the thread
+ * of @id; not read until armed */
+gboolean
+tldrs_read_threads_add(TldrsReadThreads *self, int fd, guint64 id, GError **error)
+{
+	TldrsReadSlot *slot;
+	TldrsReadThread *t;
+	struct epoll_event ev = {.events = EPOLLONESHOT, .data.u64 = id};
+
+	g_return_val_if_fail(self != NULL, FALSE);
+	g_return_val_if_fail(id != TLDRS_READ_THREADS_WAKE_ID, FALSE);
+	t = &self->threads[id % self->n_threads];
+	slot = g_new0(TldrsReadSlot, 1);
+	slot->id = id;
+	slot->fd = fd;
+	slot->thread = t;
+	slot->at_line_start = TRUE;
+	g_mutex_lock(&self->lock);
+	if (g_hash_table_contains(self->slots, &id) ||
+	    epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		int saved = g_hash_table_contains(self->slots, &id) ? EEXIST : errno;
+		g_mutex_unlock(&self->lock);
+		g_free(slot);
+		g_set_error(error,
+		            G_IO_ERROR,
+		            g_io_error_from_errno(saved),
+		            "cannot watch connection %" G_GUINT64_FORMAT ": %s",
+		            id,
+		            g_strerror(saved));
+		return FALSE;
+	}
+	g_hash_table_insert(self->slots, &slot->id, slot);
+	g_mutex_unlock(&self->lock);
+	return TRUE;
+}
+
+/* read @id whenever it is readable, until disarmed; @full: a whole buffer even while
+ * tight */
+void
+tldrs_read_threads_arm(TldrsReadThreads *self, guint64 id, gboolean full)
+{
+	TldrsReadSlot *slot;
+
+	g_return_if_fail(self != NULL);
+	g_mutex_lock(&self->lock);
+	slot = g_hash_table_lookup(self->slots, &id);
+	if (slot != NULL) {
+		slot->full = full;
+		slot->wanted = TRUE;
+		if (tldrs_read_slot_may_read(slot))
+			tldrs_read_slot_set_armed(slot, TRUE);
+	}
+	g_mutex_unlock(&self->lock);
+}
+
+/* not read any more (a read on its way is still queued) */
+void
+tldrs_read_threads_disarm(TldrsReadThreads *self, guint64 id)
+{
+	TldrsReadSlot *slot;
+
+	g_return_if_fail(self != NULL);
+	g_mutex_lock(&self->lock);
+	slot = g_hash_table_lookup(self->slots, &id);
+	if (slot != NULL)
+		slot->wanted = FALSE;
+	g_mutex_unlock(&self->lock);
+}
+
+/**
+ * tldrs_read_threads_remove:
+ *
+ * @id is read no more: waits while its thread is receiving, and takes back its reads that
+ * the main loop has not taken yet. Its socket may be closed after this.
+ *
+ * Returns: (transfer full) (nullable): those reads in one, which the caller handles before
+ *   any other bytes of the connection, or %NULL
+ */
+TldrsRead *
+tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
+{
+	TldrsReadSlot *slot;
+	TldrsRead *read = NULL;
+
+	g_return_val_if_fail(self != NULL, NULL);
+	g_mutex_lock(&self->lock);
+	slot = g_hash_table_lookup(self->slots, &id);
+	while (slot != NULL && slot->reading) {
+		g_cond_wait(&self->cond, &self->lock);
+		slot = g_hash_table_lookup(self->slots, &id);
+	}
+	if (slot == NULL) {
+		g_mutex_unlock(&self->lock);
+		return NULL;
+	}
+	if (slot->queued > 0 || slot->ended) {
+		g_autoptr(GByteArray) bytes = g_byte_array_new();
+		GList *l = self->queue.head;
+		while (l != NULL) {
+			GList *next = l->next;
+			TldrsRead *r = l->data;
+			if (r->id == id) {
+				if (read == NULL) {
+					read = g_new0(TldrsRead, 1);
+					read->id = id;
+				}
+				g_byte_array_append(bytes, (const guint8 *)r->data, (guint)r->len);
+				read->eof = read->eof || r->eof;
+				read->error = r->error != 0 ? r->error : read->error;
+				g_queue_delete_link(&self->queue, l);
+				tldrs_read_free(r);
+			}
+			l = next;
+		}
+		if (self->queued_bytes >= TLDRS_READ_THREADS_QUEUED &&
+		    self->queued_bytes - slot->queued < TLDRS_READ_THREADS_QUEUED)
+			g_cond_broadcast(&self->cond);
+		self->queued_bytes -= slot->queued;
+		if (read != NULL) {
+			read->len = bytes->len;
+			read->data = (char *)g_byte_array_free(g_steal_pointer(&bytes), FALSE);
+		}
+	}
+	epoll_ctl(slot->thread->epoll_fd, EPOLL_CTL_DEL, slot->fd, NULL);
+	g_hash_table_remove(self->slots, &id);
+	g_mutex_unlock(&self->lock);
+	return read;
+}
+
+/* the incomplete lines are over their budget: reads stay small but for "full" ones */
+void
+tldrs_read_threads_set_tight(TldrsReadThreads *self, gboolean tight)
+{
+	g_return_if_fail(self != NULL);
+	g_atomic_int_set(&self->tight, tight ? 1 : 0);
+}
+
+/**
+ * tldrs_read_threads_sync:
+ *
+ * @caller: the connection whose command it is: its own reads stay queued, in its order
+ *
+ * On the main loop, before a command that looks at what other connections sent (EMIT_TEF,
+ * AWAIT_TEF, DIE): everything the other connections being read had sent by now is handed to
+ * func first, as one thread reading them all would have. The threads pause; the reads they
+ * queued are taken, then what the connections wanted read have waiting is received here,
+ * until they have nothing more.
+ */
+void
+tldrs_read_threads_sync(TldrsReadThreads *self, guint64 caller)
+{
+	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint64));
+	g_autofree char *buf = NULL;
+	GHashTableIter iter;
+	gpointer key;
+	gboolean nested;
+
+	g_return_if_fail(self != NULL);
+	g_mutex_lock(&self->lock);
+	nested = self->syncing;
+	self->syncing = TRUE;
+	while (self->reading > 0)
+		g_cond_wait(&self->cond, &self->lock);
+	g_hash_table_iter_init(&iter, self->slots);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_array_append_val(ids, *(guint64 *)key);
+	g_mutex_unlock(&self->lock);
+	if (nested)
+		return;
+
+	while (tldrs_read_threads_take_one(self, caller))
+		;
+	buf = g_malloc(self->read_size);
+	for (guint i = 0; i < ids->len; i++) {
+		guint64 id = g_array_index(ids, guint64, i);
+		for (; id != caller;) {
+			g_autoptr(TldrsRead) r = NULL;
+			TldrsReadSlot *slot;
+			gssize n;
+			int fd;
+
+			g_mutex_lock(&self->lock);
+			slot = g_hash_table_lookup(self->slots, &id);
+			if (slot == NULL || !tldrs_read_slot_may_read(slot)) {
+				g_mutex_unlock(&self->lock);
+				break;
+			}
+			fd = slot->fd;
+			g_mutex_unlock(&self->lock);
+			n = recv(fd, buf, self->read_size, MSG_DONTWAIT);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;
+			r = g_new0(TldrsRead, 1);
+			r->id = id;
+			if (n <= 0) {
+				r->eof = TRUE;
+				r->error = n < 0 ? errno : 0;
+				g_mutex_lock(&self->lock);
+				slot->ended = TRUE;
+				tldrs_read_slot_set_armed(slot, FALSE);
+				g_mutex_unlock(&self->lock);
+			} else {
+				r->data = g_memdup2(buf, (gsize)n);
+				r->len = (gsize)n;
+				g_mutex_lock(&self->lock);
+				slot->at_line_start = buf[n - 1] == '\n';
+				g_mutex_unlock(&self->lock);
+			}
+			self->func(r, self->user_data);
+			if (n <= 0)
+				break;
+		}
+	}
+	g_mutex_lock(&self->lock);
+	self->syncing = FALSE;
+	g_cond_broadcast(&self->cond);
+	g_mutex_unlock(&self->lock);
+}
