@@ -112,7 +112,12 @@ tldrs_read_threads_signal(int fd)
 		;
 }
 
-/* the lines from the start of a line on that are plain events */
+/* the most lines that are not plain events (OPEN, EMIT_TEF_AT_EXIT, ...) skipped at the start
+ * of a read to find its events */
+#define TLDRS_READ_THREADS_SKIP_LINES 4
+
+/* the lines from the start of a line on that are plain events: the first run of them among
+ * the first few lines */
 static void
 tldrs_read_threads_check(TldrsReadThreads *self, TldrsRead *read, gboolean at_line_start)
 {
@@ -128,15 +133,22 @@ tldrs_read_threads_check(TldrsReadThreads *self, TldrsRead *read, gboolean at_li
 			return;
 		first++;
 	}
-	read->checked_from = read->checked_to = (gsize)(first - data);
-	last = memrchr(first, '\n', read->len - read->checked_from);
+	last = memrchr(first, '\n', read->len - (gsize)(first - data));
 	if (last == NULL)
 		return;
-	read->checked_to += tldrs_line_check_prefix(self->line_check,
-	                                            first,
-	                                            (gsize)(last + 1 - first),
-	                                            self->max_line,
-	                                            &read->checked_events);
+	for (guint skipped = 0; first <= last; skipped++) {
+		gsize good = tldrs_line_check_prefix(self->line_check,
+		                                     first,
+		                                     (gsize)(last + 1 - first),
+		                                     self->max_line,
+		                                     &read->checked_events);
+		if (read->checked_events > 0 || skipped == TLDRS_READ_THREADS_SKIP_LINES) {
+			read->checked_from = (gsize)(first - data);
+			read->checked_to = read->checked_from + good;
+			return;
+		}
+		first = (const char *)memchr(first, '\n', (gsize)(last + 1 - first)) + 1;
+	}
 }
 
 /* under the lock: in the epoll set for EPOLLIN (level-triggered) or out of it; out, it is
