@@ -19,16 +19,6 @@
 
 #define TLDRS_LINE_CHECK_CHUNK      (16 * 1024)
 #define TLDRS_LINE_CHECK_MAX_CHUNKS 64
-/* how long a helper looks for the next job before it sleeps */
-#define TLDRS_LINE_CHECK_SPIN_US 50
-
-static inline void
-tldrs_line_check_relax(void)
-{
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-	__builtin_ia32_pause();
-#endif
-}
 
 typedef struct {
 	gsize start;
@@ -47,7 +37,7 @@ struct _TldrsLineCheck {
 
 	/* under lock */
 	gboolean quit;
-	gint job_serial;   /* atomic: written under lock, read without it while spinning */
+	gint job_serial;   /* the current job, under lock */
 	gboolean job_open; /* helpers may still join the current job */
 	guint helpers_in_job;
 	guint sleeping; /* helpers waiting on job_cond */
@@ -126,16 +116,6 @@ tldrs_line_check_helper(gpointer data)
 
 	g_mutex_lock(&self->lock);
 	for (;;) {
-		/* while reads come in a stream the next job follows within microseconds: look
-		 * for it a little before sleeping, as waking up takes longer than a chunk */
-		if (!self->quit && self->job_serial == seen) {
-			gint64 until = g_get_monotonic_time() + TLDRS_LINE_CHECK_SPIN_US;
-			g_mutex_unlock(&self->lock);
-			while (g_atomic_int_get(&self->job_serial) == seen &&
-			       g_get_monotonic_time() < until)
-				tldrs_line_check_relax();
-			g_mutex_lock(&self->lock);
-		}
 		self->sleeping++;
 		while (!self->quit && (!self->job_open || self->job_serial == seen))
 			g_cond_wait(&self->job_cond, &self->lock);
