@@ -116,6 +116,9 @@ test_sighup_reload(void)
 
 	tldrs_test_send(s, "OPEN tr-hup\n");
 	tldrs_test_send_events(s, "a", 20);
+	/* the client is in before MaxClients=1 (the probe of tldrs_test_daemon_start() may not
+	 * have left yet) */
+	g_assert_true(tldrs_test_daemon_wait_log(d, ": trace tr-hup", 10000));
 	/* a faster flush and one client at most: the events arrive without any other cause */
 	g_free(tldrs_test_write_config(d, "[Daemon]\nFlushIntervalSec=0.05\nMaxClients=1\n"));
 	g_assert_cmpint(kill(daemon_pid(d), SIGHUP), ==, 0);
