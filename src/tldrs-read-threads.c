@@ -173,38 +173,44 @@ tldrs_read_slot_may_read(TldrsReadSlot *slot)
 	return slot->wanted && !slot->ended && slot->queued < TLDRS_READ_THREADS_SLOT_QUEUED;
 }
 
-/* a readable connection of @t: receive, check, queue */
-static void
-tldrs_read_thread_read(TldrsReadThread *t, guint64 id)
+/* a readable connection of @t: claims it and receives what it has; NULL when it is not to be
+ * read now. @may_wait: wait while the main loop syncs or the queue is full (only while @t
+ * holds no claimed read: tldrs_read_threads_sync() waits for those); otherwise leave it for
+ * the next readiness (level-triggered, it comes again) */
+static TldrsRead *
+tldrs_read_thread_receive(TldrsReadThread *t,
+                          guint64 id,
+                          gboolean may_wait,
+                          gboolean *at_line_start)
 {
 	TldrsReadThreads *self = t->pool;
 	TldrsReadSlot *slot;
 	TldrsRead *read;
-	gboolean at_line_start;
 	gboolean more = TRUE;
-	gboolean notify;
 	gsize size;
 	gsize have = 0;
 	int fd;
 
 	g_mutex_lock(&self->lock);
-	while (!self->quit && (self->syncing || self->queued_bytes >= TLDRS_READ_THREADS_QUEUED))
+	while (may_wait && !self->quit &&
+	       (self->syncing || self->queued_bytes >= TLDRS_READ_THREADS_QUEUED))
 		g_cond_wait(&self->cond, &self->lock);
 	slot = g_hash_table_lookup(self->slots, &id);
-	if (self->quit || slot == NULL || !slot->armed) {
+	if (self->quit || self->syncing || self->queued_bytes >= TLDRS_READ_THREADS_QUEUED ||
+	    slot == NULL || !slot->armed) {
 		g_mutex_unlock(&self->lock);
-		return;
+		return NULL;
 	}
 	if (!tldrs_read_slot_may_read(slot)) {
 		/* the main loop arms it again when it wants more */
 		tldrs_read_slot_set_armed(slot, FALSE);
 		g_mutex_unlock(&self->lock);
-		return;
+		return NULL;
 	}
 	slot->reading = TRUE;
 	self->reading++;
 	fd = slot->fd;
-	at_line_start = slot->at_line_start;
+	*at_line_start = slot->at_line_start;
 	size = g_atomic_int_get(&self->tight) && !slot->full ? TLDRS_READ_THREADS_TIGHT_READ
 	                                                     : self->read_size;
 	g_mutex_unlock(&self->lock);
@@ -230,62 +236,90 @@ tldrs_read_thread_read(TldrsReadThread *t, guint64 id)
 	if (have > 0) {
 		read->data = g_memdup2(t->buf, have);
 		read->len = have;
-		tldrs_read_threads_check(self, read, at_line_start);
 	}
+	return read;
+}
 
+/* a read that tldrs_read_thread_receive() returned: check its lines, queue it, and let go of
+ * its connection */
+static void
+tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_start)
+{
+	TldrsReadThreads *self = t->pool;
+	TldrsReadSlot *slot;
+	gboolean notify;
+
+	tldrs_read_threads_check(self, read, at_line_start);
 	g_mutex_lock(&self->lock);
+	/* still there: tldrs_read_threads_remove() waits while it is read */
+	slot = g_hash_table_lookup(self->slots, &read->id);
 	self->reading--;
 	slot->reading = FALSE;
-	/* tldrs_read_threads_remove() may wait for this slot */
 	g_cond_broadcast(&self->cond);
-	if (have == 0 && !read->eof) {
+	if (read->len == 0 && !read->eof) {
 		/* woken for nothing */
 		g_mutex_unlock(&self->lock);
 		tldrs_read_free(read);
 		return;
 	}
-	if (have > 0)
-		slot->at_line_start = t->buf[have - 1] == '\n';
+	if (read->len > 0)
+		slot->at_line_start = read->data[read->len - 1] == '\n';
 	if (read->eof) {
 		slot->ended = TRUE;
 		tldrs_read_slot_set_armed(slot, FALSE);
 	}
 	g_queue_push_tail(&self->queue, read);
-	slot->queued += have;
-	self->queued_bytes += have;
+	slot->queued += read->len;
+	self->queued_bytes += read->len;
 	notify = self->queue.length == 1;
 	g_mutex_unlock(&self->lock);
 	if (notify)
 		tldrs_read_threads_signal(self->notify_fd);
 }
 
+#define TLDRS_READ_THREADS_EVENTS 64
+
 static gpointer
 tldrs_read_thread_main(gpointer data)
 {
 	TldrsReadThread *t = data;
 	TldrsReadThreads *self = t->pool;
-	struct epoll_event events[64];
+	struct epoll_event events[TLDRS_READ_THREADS_EVENTS];
+	TldrsRead *reads[TLDRS_READ_THREADS_EVENTS];
+	gboolean at_line_start[TLDRS_READ_THREADS_EVENTS];
 
 	for (;;) {
 		int n = epoll_wait(t->epoll_fd, events, G_N_ELEMENTS(events), -1);
+		guint n_reads = 0;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			g_warning("cannot wait for connections: %s", g_strerror(errno));
 			return NULL;
 		}
+		/* every ready connection is received from first, then the lines are checked:
+		 * a client waiting for room in its socket can go on sooner */
 		for (int i = 0; i < n; i++) {
 			if (events[i].data.u64 == TLDRS_READ_THREADS_WAKE_ID) {
 				gboolean quit;
 				g_mutex_lock(&self->lock);
 				quit = self->quit;
 				g_mutex_unlock(&self->lock);
-				if (quit)
+				if (quit) {
+					for (guint k = 0; k < n_reads; k++)
+						tldrs_read_thread_queue(
+						        t, reads[k], at_line_start[k]);
 					return NULL;
+				}
 				continue;
 			}
-			tldrs_read_thread_read(t, events[i].data.u64);
+			reads[n_reads] = tldrs_read_thread_receive(
+			        t, events[i].data.u64, n_reads == 0, &at_line_start[n_reads]);
+			if (reads[n_reads] != NULL)
+				n_reads++;
 		}
+		for (guint k = 0; k < n_reads; k++)
+			tldrs_read_thread_queue(t, reads[k], at_line_start[k]);
 	}
 }
 
