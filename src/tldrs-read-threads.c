@@ -156,7 +156,8 @@ tldrs_read_threads_check(TldrsReadThreads *self, TldrsRead *read, gboolean at_li
 static void
 tldrs_read_slot_set_armed(TldrsReadSlot *slot, gboolean armed)
 {
-	struct epoll_event ev = {.events = armed ? EPOLLIN : EPOLLONESHOT, .data.u64 = slot->id};
+	struct epoll_event ev = {.events = armed ? EPOLLIN | EPOLLRDHUP : EPOLLONESHOT,
+	                         .data.u64 = slot->id};
 	if (slot->armed == armed)
 		return;
 	slot->armed = armed;
@@ -180,6 +181,7 @@ tldrs_read_slot_may_read(TldrsReadSlot *slot)
 static TldrsRead *
 tldrs_read_thread_receive(TldrsReadThread *t,
                           guint64 id,
+                          guint32 events,
                           gboolean may_wait,
                           gboolean *at_line_start)
 {
@@ -231,7 +233,8 @@ tldrs_read_thread_receive(TldrsReadThread *t,
 			break;
 		}
 		have += (gsize)n;
-		more = (gsize)n >= TLDRS_READ_THREADS_STREAM_READ;
+		/* the peer has closed: its end too, in this read if it fits */
+		more = (gsize)n >= TLDRS_READ_THREADS_STREAM_READ || (events & EPOLLRDHUP) != 0;
 	}
 	if (have > 0) {
 		read->data = g_memdup2(t->buf, have);
@@ -313,8 +316,11 @@ tldrs_read_thread_main(gpointer data)
 				}
 				continue;
 			}
-			reads[n_reads] = tldrs_read_thread_receive(
-			        t, events[i].data.u64, n_reads == 0, &at_line_start[n_reads]);
+			reads[n_reads] = tldrs_read_thread_receive(t,
+			                                           events[i].data.u64,
+			                                           events[i].events,
+			                                           n_reads == 0,
+			                                           &at_line_start[n_reads]);
 			if (reads[n_reads] != NULL)
 				n_reads++;
 		}
