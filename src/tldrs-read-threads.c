@@ -643,6 +643,49 @@ tldrs_read_threads_set_tight(TldrsReadThreads *self, gboolean tight)
 	g_atomic_int_set(&self->tight, tight ? 1 : 0);
 }
 
+/* tldrs_read_threads_sync(): @id's waiting bytes, received here until it has no more */
+static void
+tldrs_read_threads_sync_one(TldrsReadThreads *self, guint64 id, char *buf)
+{
+	for (;;) {
+		g_autoptr(TldrsRead) r = NULL;
+		TldrsReadSlot *slot;
+		gssize n;
+		int fd;
+
+		g_mutex_lock(&self->lock);
+		slot = g_hash_table_lookup(self->slots, &id);
+		if (slot == NULL || !tldrs_read_slot_may_read(slot)) {
+			g_mutex_unlock(&self->lock);
+			return;
+		}
+		fd = slot->fd;
+		g_mutex_unlock(&self->lock);
+		n = recv(fd, buf, self->read_size, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		r = g_new0(TldrsRead, 1);
+		r->id = id;
+		g_mutex_lock(&self->lock);
+		if (n <= 0) {
+			r->eof = TRUE;
+			r->error = n < 0 ? errno : 0;
+			slot->ended = TRUE;
+			tldrs_read_slot_set_armed(slot, FALSE);
+		} else {
+			r->data = g_memdup2(buf, (gsize)n);
+			r->len = (gsize)n;
+			slot->at_line_start = buf[n - 1] == '\n';
+		}
+		g_mutex_unlock(&self->lock);
+		self->func(r, self->user_data);
+		if (n <= 0)
+			return;
+	}
+}
+
 /**
  * tldrs_read_threads_sync:
  *
@@ -657,10 +700,8 @@ tldrs_read_threads_set_tight(TldrsReadThreads *self, gboolean tight)
 void
 tldrs_read_threads_sync(TldrsReadThreads *self, guint64 caller)
 {
-	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint64));
+	g_autoptr(GHashTable) seen = NULL;
 	g_autofree char *buf = NULL;
-	GHashTableIter iter;
-	gpointer key;
 	gboolean nested;
 
 	g_return_if_fail(self != NULL);
@@ -669,56 +710,34 @@ tldrs_read_threads_sync(TldrsReadThreads *self, guint64 caller)
 	self->syncing = TRUE;
 	while (self->reading > 0)
 		g_cond_wait(&self->cond, &self->lock);
-	g_hash_table_iter_init(&iter, self->slots);
-	while (g_hash_table_iter_next(&iter, &key, NULL))
-		g_array_append_val(ids, *(guint64 *)key);
 	g_mutex_unlock(&self->lock);
 	if (nested)
 		return;
 
+	/* what was read already; taking it arms its connections again */
 	while (tldrs_read_threads_take_one(self, caller))
 		;
+	/* what the connections have waiting: those the threads' epoll sets say are readable
+	 * (level-triggered), each read until it has nothing more, so it is not reported again;
+	 * one that must not be read is, and is then seen already */
+	seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	buf = g_malloc(self->read_size);
-	for (guint i = 0; i < ids->len; i++) {
-		guint64 id = g_array_index(ids, guint64, i);
-		for (; id != caller;) {
-			g_autoptr(TldrsRead) r = NULL;
-			TldrsReadSlot *slot;
-			gssize n;
-			int fd;
-
-			g_mutex_lock(&self->lock);
-			slot = g_hash_table_lookup(self->slots, &id);
-			if (slot == NULL || !tldrs_read_slot_may_read(slot)) {
-				g_mutex_unlock(&self->lock);
-				break;
+	for (guint k = 0; k < self->n_threads; k++) {
+		gboolean fresh = TRUE;
+		while (fresh) {
+			struct epoll_event events[TLDRS_READ_THREADS_EVENTS];
+			int n = epoll_wait(
+			        self->threads[k].epoll_fd, events, G_N_ELEMENTS(events), 0);
+			fresh = FALSE;
+			for (int i = 0; i < n; i++) {
+				guint64 id = events[i].data.u64;
+				if (id == TLDRS_READ_THREADS_WAKE_ID || id == caller ||
+				    g_hash_table_contains(seen, &id))
+					continue;
+				g_hash_table_add(seen, g_memdup2(&id, sizeof(id)));
+				fresh = TRUE;
+				tldrs_read_threads_sync_one(self, id, buf);
 			}
-			fd = slot->fd;
-			g_mutex_unlock(&self->lock);
-			n = recv(fd, buf, self->read_size, MSG_DONTWAIT);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				break;
-			r = g_new0(TldrsRead, 1);
-			r->id = id;
-			if (n <= 0) {
-				r->eof = TRUE;
-				r->error = n < 0 ? errno : 0;
-				g_mutex_lock(&self->lock);
-				slot->ended = TRUE;
-				tldrs_read_slot_set_armed(slot, FALSE);
-				g_mutex_unlock(&self->lock);
-			} else {
-				r->data = g_memdup2(buf, (gsize)n);
-				r->len = (gsize)n;
-				g_mutex_lock(&self->lock);
-				slot->at_line_start = buf[n - 1] == '\n';
-				g_mutex_unlock(&self->lock);
-			}
-			self->func(r, self->user_data);
-			if (n <= 0)
-				break;
 		}
 	}
 	g_mutex_lock(&self->lock);
