@@ -21,8 +21,9 @@
 #include "tldrs-bench.h"
 
 /* tldrs-bench: `tldrs serve` end to end (first byte sent until every event is in the trace
- * file), beside a trivial reference server run in the same invocation, interleaved run by
- * run. See docs/performance.md for the figures and how to read them. */
+ * file), beside two reference servers run in the same invocation, interleaved run by run:
+ * one shaped like the Rust original (tldrs-bench-threaded.c) and a trivial one
+ * (tldrs-bench-reference.c). See docs/performance.md for the figures and how to read them. */
 
 #define BENCH_STALL_TIMEOUT    30.0         /* seconds without progress before a run fails */
 #define BENCH_GZ_SLICE         (256 * 1024) /* compressed bytes inflated between samples */
@@ -2165,10 +2166,10 @@ main(int argc, char **argv)
 	        context,
 	        "Scenarios: one-client, sixteen, thousand, per-event-write, latency, get-tef, "
 	        "gzip,\n"
-	        "idle, run-overhead (default: all). Every tldrs figure is beside a trivial "
-	        "reference\n"
-	        "server (or cp, or in-process zlib, or the bare command) measured in the same\n"
-	        "invocation. See docs/performance.md.\n");
+	        "idle, run-overhead (default: all). Every tldrs figure is beside two reference\n"
+	        "servers, one shaped like the Rust original (a thread per connection) and a\n"
+	        "trivial one (or cp, or in-process zlib, or the bare command), measured in the\n"
+	        "same invocation. See docs/performance.md.\n");
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {
 		g_printerr("tldrs-bench: %s\n", error->message);
 		return 2;
