@@ -80,7 +80,7 @@ struct _TldrsReadThreads {
 	gsize queued_bytes;
 	gboolean quit;
 	gboolean syncing; /* the main loop reads; the threads wait */
-	guint reading;    /* slots READING */
+	guint reading;    /* slots being received from */
 
 	gint tight; /* atomic */
 	gsize read_size;
