@@ -18,12 +18,16 @@
 
 /* The gzip sink: `<trace-id>.jsonl.gz` in the data directory.
  *
- * The events of a trace are cut into blocks, and a small pool of threads compresses the
- * blocks in parallel, each one on its own as raw deflate, primed with the last 32 KiB before
- * it (so the ratio is that of one stream) and ended by a sync flush (so the blocks can simply
- * be put one after the other). Whichever thread finishes a block that is next in its trace
- * writes it, and every finished block after it, in order; the gzip header, the CRC-32 (put
- * together from the blocks' with crc32_combine()) and the length are added around them here.
+ * The events of a trace are cut into blocks, and a GThreadPool compresses the blocks in
+ * parallel, each one on its own as raw deflate, primed with the last 32 KiB before it (so
+ * the ratio is that of one stream) and ended by a sync flush (so the blocks can simply be put
+ * one after the other). Whichever task finishes a block that is next in its trace writes it,
+ * and every finished block after it, in order; the gzip header, the CRC-32 (put together from
+ * the blocks' with crc32_combine()) and the length are added around them here.
+ *
+ * Compressors (a z_stream and its output buffer) and block buffers are kept for reuse while
+ * there is work, and freed once the pool has had none queued or running for 2 s (a timeout
+ * on the main loop), so that an idle daemon holds none of them.
  *
  * Each time a trace is opened its file gets a new gzip member appended (concatenated members
  * are valid gzip), so old data is never rewritten. Every block ends in a sync flush and a flush
@@ -36,12 +40,13 @@
 #define TLDRS_GZIP_WINDOW (32 * 1024)
 /* a block's buffer: room for the 32 KiB before the block, then for the block */
 #define TLDRS_GZIP_BUF_SIZE (TLDRS_GZIP_WINDOW + TLDRS_GZIP_BLOCK)
-/* free block buffers kept for reuse (already mapped: no page faults when filled again) */
+/* free block buffers kept for reuse while there is work (already mapped: no page faults when
+ * filled again) */
 #define TLDRS_GZIP_POOL_MAX 8
 /* at most this many compressing threads, however many CPUs */
 #define TLDRS_GZIP_MAX_THREADS 4
-/* a thread that had nothing to do for this long frees its compressor */
-#define TLDRS_GZIP_IDLE_US (2 * G_USEC_PER_SEC)
+/* compressors and free block buffers are freed after this long without work */
+#define TLDRS_GZIP_IDLE_MS 2000
 
 typedef enum {
 	TLDRS_GZIP_ITEM_DATA,   /* a block of events */
@@ -67,7 +72,7 @@ typedef struct {
 
 	GQueue items;     /* of TldrsGzipItem, in order, until written */
 	gboolean writing; /* a thread is writing items */
-	gboolean kicked;  /* in sink->kicks */
+	gboolean kicked;  /* a task is queued to write it */
 	char *error;      /* the last error, while writing fails */
 	gsize unwritten;  /* bytes out held after the last write (counted in the backlog) */
 
@@ -92,7 +97,7 @@ typedef struct {
 	gboolean done; /* compressed; under sink->lock */
 } TldrsGzipItem;
 
-/* one compressing thread's own state */
+/* a compressor, used by one task at a time */
 typedef struct {
 	z_stream zs;
 	gboolean live;
@@ -100,22 +105,28 @@ typedef struct {
 	gsize buf_size;
 } TldrsGzipWorker;
 
+/* what a pool task does: compress @item and write its trace, or write @trace (kicked) */
+typedef struct {
+	TldrsGzipItem *item;
+	TldrsGzipTrace *trace;
+} TldrsGzipJob;
+
 struct _TldrsGzipSink {
 	GObject parent_instance;
 	char *data_dir;
 	int level;
 	guint max_threads;
 	GMutex lock;
-	GCond work_cond; /* work or kicks were queued, or quit */
-	GCond done_cond; /* a thread stopped writing a trace */
-	GQueue work;     /* DATA items to compress, oldest first; under lock */
-	GQueue kicks;    /* traces with finished items and no writer; under lock */
-	GPtrArray *threads;
-	guint idle; /* threads waiting for work; under lock */
-	gboolean quit;
-	gsize backlog;   /* queued bytes not yet written, and compressed bytes kept after a failed
-	                  * write; under lock */
-	GPtrArray *pool; /* free block buffers; under lock */
+	GCond done_cond;        /* a task stopped writing a trace */
+	GThreadPool *tasks;     /* TldrsGzipJob; made when first needed; under lock */
+	guint running;          /* tasks being run; under lock */
+	gsize backlog;          /* queued bytes not yet written, and compressed bytes kept after a
+	                         * failed write; under lock */
+	GPtrArray *pool;        /* free block buffers; under lock */
+	GPtrArray *compressors; /* free TldrsGzipWorker; under lock */
+	GMainContext *context;  /* the daemon's main loop */
+	GSource *trim;          /* frees the above after TLDRS_GZIP_IDLE_MS idle; under lock */
+	gint64 idle_since;      /* when the last task ended and none was left, or 0; under lock */
 };
 
 G_DECLARE_FINAL_TYPE(TldrsGzipSink, tldrs_gzip_sink, TLDRS, GZIP_SINK, GObject)
@@ -127,6 +138,35 @@ G_DEFINE_TYPE_WITH_CODE(TldrsGzipSink,
                         tldrs_gzip_sink,
                         G_TYPE_OBJECT,
                         G_IMPLEMENT_INTERFACE(TLDRS_TYPE_SINK, tldrs_gzip_sink_iface_init))
+
+/* called with the lock held: tasks are queued or running (during shutdown, running) */
+static gboolean
+tldrs_gzip_sink_busy(TldrsGzipSink *self)
+{
+	return self->running > 0 ||
+	       (self->tasks != NULL && g_thread_pool_unprocessed(self->tasks) > 0);
+}
+
+/* main thread: free what was kept for the next block, once idle long enough */
+static gboolean
+tldrs_gzip_sink_trim(gpointer data)
+{
+	TldrsGzipSink *self = data;
+	gboolean again = FALSE;
+	g_mutex_lock(&self->lock);
+	if (self->idle_since != 0 &&
+	    g_get_monotonic_time() - self->idle_since >= TLDRS_GZIP_IDLE_MS * 1000) {
+		g_ptr_array_set_size(self->compressors, 0);
+		g_ptr_array_set_size(self->pool, 0);
+	} else if (self->idle_since != 0) {
+		again = TRUE;
+	}
+	if (!again)
+		g_clear_pointer(&self->trim, g_source_unref);
+	g_mutex_unlock(&self->lock);
+	/* busy again: the task that ends the work arms it anew */
+	return again ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
 
 static guint8 *
 tldrs_gzip_sink_buf_get(TldrsGzipSink *self)
@@ -163,13 +203,13 @@ tldrs_gzip_item_free(TldrsGzipSink *self, TldrsGzipItem *item)
 /* ---- compressing (any thread) ---- */
 
 static void
-tldrs_gzip_worker_clear(TldrsGzipWorker *w)
+tldrs_gzip_worker_free(gpointer data)
 {
+	TldrsGzipWorker *w = data;
 	if (w->live)
 		deflateEnd(&w->zs);
-	w->live = FALSE;
-	g_clear_pointer(&w->buf, g_free);
-	w->buf_size = 0;
+	g_free(w->buf);
+	g_free(w);
 }
 
 /* @in as stored deflate blocks, for when zlib cannot help: valid, just not smaller */
@@ -417,58 +457,63 @@ tldrs_gzip_sink_write_trace(TldrsGzipSink *self, TldrsGzipTrace *t, TldrsGzipWor
 	g_cond_broadcast(&self->done_cond);
 }
 
-static gpointer
-tldrs_gzip_sink_worker(gpointer data)
+static void
+tldrs_gzip_sink_run(gpointer data, gpointer user_data)
 {
-	TldrsGzipSink *self = data;
-	TldrsGzipWorker w = {0};
+	g_autofree TldrsGzipJob *job = data;
+	TldrsGzipSink *self = user_data;
+	TldrsGzipTrace *t;
+	TldrsGzipWorker *w;
 
 	g_mutex_lock(&self->lock);
-	for (;;) {
-		TldrsGzipTrace *t = g_queue_pop_head(&self->kicks);
-		TldrsGzipItem *item = NULL;
-		if (t != NULL) {
-			t->kicked = FALSE;
-		} else if ((item = g_queue_pop_head(&self->work)) != NULL) {
-			t = item->trace;
-			g_mutex_unlock(&self->lock);
-			tldrs_gzip_item_compress(item, &w, self->level);
-			g_mutex_lock(&self->lock);
-			item->done = TRUE;
-		} else if (self->quit) {
-			break;
-		} else {
-			self->idle++;
-			if (!w.live && w.buf == NULL)
-				g_cond_wait(&self->work_cond, &self->lock);
-			else if (!g_cond_wait_until(&self->work_cond,
-			                            &self->lock,
-			                            g_get_monotonic_time() + TLDRS_GZIP_IDLE_US)) {
-				tldrs_gzip_worker_clear(&w);
-				g_ptr_array_set_size(self->pool, 0);
-			}
-			self->idle--;
-			continue;
+	self->running++;
+	self->idle_since = 0;
+	w = self->compressors->len > 0
+	            ? g_ptr_array_steal_index_fast(self->compressors, self->compressors->len - 1)
+	            : g_new0(TldrsGzipWorker, 1);
+	if (job->item != NULL) {
+		t = job->item->trace;
+		g_mutex_unlock(&self->lock);
+		tldrs_gzip_item_compress(job->item, w, self->level);
+		g_mutex_lock(&self->lock);
+		job->item->done = TRUE;
+	} else {
+		t = job->trace;
+		t->kicked = FALSE;
+	}
+	tldrs_gzip_sink_write_trace(self, t, w);
+	g_ptr_array_add(self->compressors, w);
+	/* nothing queued or running: what was kept for the next block goes unless work comes
+	 * within TLDRS_GZIP_IDLE_MS */
+	self->running--;
+	if (!tldrs_gzip_sink_busy(self)) {
+		self->idle_since = g_get_monotonic_time();
+		if (self->trim == NULL) {
+			self->trim = g_timeout_source_new(TLDRS_GZIP_IDLE_MS);
+			g_source_set_static_name(self->trim, "tldrs gzip trim");
+			g_source_set_callback(self->trim, tldrs_gzip_sink_trim, self, NULL);
+			g_source_attach(self->trim, self->context);
 		}
-		tldrs_gzip_sink_write_trace(self, t, &w);
 	}
 	g_mutex_unlock(&self->lock);
-	tldrs_gzip_worker_clear(&w);
-	return NULL;
 }
 
 /* ---- main thread ---- */
 
-/* called with the lock held, after queueing something */
+/* called with the lock held: a task compresses @item (and writes), or writes @trace */
 static void
-tldrs_gzip_sink_wake(TldrsGzipSink *self)
+tldrs_gzip_sink_push(TldrsGzipSink *self, TldrsGzipItem *item, TldrsGzipTrace *trace)
 {
-	guint waiting = self->work.length + self->kicks.length;
-	if (waiting > self->idle && self->threads->len < self->max_threads) {
-		g_autofree char *name = g_strdup_printf("tldrs-gzip-%u", self->threads->len);
-		g_ptr_array_add(self->threads, g_thread_new(name, tldrs_gzip_sink_worker, self));
+	TldrsGzipJob *job = g_new(TldrsGzipJob, 1);
+	job->item = item;
+	job->trace = trace;
+	if (self->tasks == NULL) {
+		/* not exclusive: the threads are GLib's shared ones, made and ended as needed;
+		 * with no GError, creating the pool cannot fail */
+		self->tasks = g_thread_pool_new(
+		        tldrs_gzip_sink_run, self, (int)self->max_threads, FALSE, NULL);
 	}
-	g_cond_signal(&self->work_cond);
+	g_thread_pool_push(self->tasks, job, NULL);
 }
 
 /* a new block for @t, after the 32 KiB of its member before it */
@@ -508,8 +553,7 @@ tldrs_gzip_trace_cut(TldrsGzipSink *self, TldrsGzipTrace *t)
 	g_mutex_lock(&self->lock);
 	self->backlog += item->len;
 	g_queue_push_tail(&t->items, item);
-	g_queue_push_tail(&self->work, item);
-	tldrs_gzip_sink_wake(self);
+	tldrs_gzip_sink_push(self, item, NULL);
 	g_mutex_unlock(&self->lock);
 }
 
@@ -526,8 +570,7 @@ tldrs_gzip_trace_mark(TldrsGzipSink *self, TldrsGzipTrace *t, TldrsGzipItemKind 
 	/* nobody writes this trace now and nothing before the marker is left to compress */
 	if (!t->writing && !t->kicked && g_queue_peek_head(&t->items) == item) {
 		t->kicked = TRUE;
-		g_queue_push_tail(&self->kicks, t);
-		tldrs_gzip_sink_wake(self);
+		tldrs_gzip_sink_push(self, NULL, t);
 	}
 	g_mutex_unlock(&self->lock);
 }
@@ -737,15 +780,14 @@ static void
 tldrs_gzip_sink_shutdown(TldrsSink *sink)
 {
 	TldrsGzipSink *self = TLDRS_GZIP_SINK(sink);
-	/* the threads finish everything queued, then stop */
+	GThreadPool *tasks;
+	/* every queued task is run, then the pool goes (a later block makes a new one); the
+	 * tasks take the lock, so it is not held while waiting for them */
 	g_mutex_lock(&self->lock);
-	self->quit = TRUE;
-	g_cond_broadcast(&self->work_cond);
+	tasks = g_steal_pointer(&self->tasks);
 	g_mutex_unlock(&self->lock);
-	for (guint i = 0; i < self->threads->len; i++)
-		g_thread_join(g_ptr_array_index(self->threads, i));
-	g_ptr_array_set_size(self->threads, 0);
-	self->quit = FALSE;
+	if (tasks != NULL)
+		g_thread_pool_free(tasks, FALSE, TRUE);
 }
 
 static void
@@ -753,10 +795,14 @@ tldrs_gzip_sink_finalize(GObject *object)
 {
 	TldrsGzipSink *self = TLDRS_GZIP_SINK(object);
 	tldrs_gzip_sink_shutdown(TLDRS_SINK(self));
-	g_ptr_array_unref(self->threads);
+	if (self->trim != NULL) {
+		g_source_destroy(self->trim);
+		g_source_unref(self->trim);
+	}
+	g_main_context_unref(self->context);
+	g_ptr_array_unref(self->compressors);
 	g_ptr_array_unref(self->pool);
 	g_mutex_clear(&self->lock);
-	g_cond_clear(&self->work_cond);
 	g_cond_clear(&self->done_cond);
 	g_free(self->data_dir);
 	G_OBJECT_CLASS(tldrs_gzip_sink_parent_class)->finalize(object);
@@ -795,12 +841,11 @@ tldrs_gzip_sink_init(TldrsGzipSink *self)
 {
 	self->level = 1;
 	self->max_threads = (guint)CLAMP(g_get_num_processors(), 1, TLDRS_GZIP_MAX_THREADS);
-	self->threads = g_ptr_array_new();
 	self->pool = g_ptr_array_new_with_free_func(g_free);
-	g_queue_init(&self->work);
-	g_queue_init(&self->kicks);
+	self->compressors = g_ptr_array_new_with_free_func(tldrs_gzip_worker_free);
+	/* every call comes from the daemon's main thread */
+	self->context = g_main_context_ref_thread_default();
 	g_mutex_init(&self->lock);
-	g_cond_init(&self->work_cond);
 	g_cond_init(&self->done_cond);
 }
 
