@@ -164,9 +164,8 @@ tldrs_connection_account(TldrsConnection *self)
 	self->partial_bytes = now;
 	ctx->partial_peak = MAX(ctx->partial_peak, ctx->partial_total);
 	if (ctx->readers != NULL)
-		tldrs_read_threads_set_tight(ctx->readers,
-		                             ctx->partial_budget > 0 &&
-		                                     ctx->partial_total > ctx->partial_budget);
+		tldrs_read_threads_set_partial(
+		        ctx->readers, ctx->partial_total, ctx->partial_budget);
 	if (now == 0) {
 		/* its line is complete: it holds nothing that could grow */
 		if (ctx->finisher == self)
@@ -724,6 +723,9 @@ tldrs_connection_poll_add(TldrsConnection *self)
 		        tldrs_connection_read_cb,
 		        ctx,
 		        &error);
+		if (ctx->readers != NULL)
+			tldrs_read_threads_set_partial(
+			        ctx->readers, ctx->partial_total, ctx->partial_budget);
 		if (ctx->readers == NULL) {
 			g_warning("cannot start the threads that read connections, reading them "
 			          "on the main loop: %s",

@@ -22,10 +22,17 @@
  * '\n', or all of them when the last read ended a line), and queues the read for the main
  * loop, which takes the reads in order. A connection is read by one thread only, so its bytes
  * reach the main loop in their order; nothing here touches a GObject. What is queued is
- * bounded: a connection with TLDRS_READ_THREADS_SLOT_QUEUED bytes queued is not read until
- * the main loop has taken them, and the threads wait while the queue holds
- * TLDRS_READ_THREADS_QUEUED bytes. A connection the main loop does not want read (paused,
- * held) is left out of its epoll set at its next readiness. */
+ * bounded: a receive reserves its size in the counts of queued bytes when it claims its
+ * connection, and gives back what it did not fill when it queues the read; a connection
+ * with TLDRS_READ_THREADS_SLOT_QUEUED bytes queued or claimed is not read until the main loop
+ * has taken them, and the threads wait while TLDRS_READ_THREADS_QUEUED bytes are queued or
+ * claimed. The incomplete lines' budget (MaxIncompleteLinesBytes) counts, besides the main
+ * loop's incomplete lines, what the queued reads will add to them (the bytes after their
+ * last '\n') and the size of every claimed receive: a receive that would take the total over
+ * the budget is a small one (TLDRS_READ_THREADS_TIGHT_READ), and only for a connection with
+ * nothing queued or claimed, as when the main loop read each connection itself. A connection
+ * the main loop does not want read (paused, held) is left out of its epoll set at its next
+ * readiness. */
 
 /* while the queue holds this much, the threads read nothing more */
 #define TLDRS_READ_THREADS_QUEUED (2 * 1024 * 1024)
@@ -37,7 +44,7 @@
 #define TLDRS_READ_THREADS_STREAM_READ (32 * 1024)
 /* the most a connection reads at once while tight (the incomplete lines are over their
  * budget), unless it is armed "full" */
-#define TLDRS_READ_THREADS_TIGHT_READ 4096
+#define TLDRS_READ_THREADS_TIGHT_READ 2048
 /* the most reads the main loop takes in one go before it looks at its other sources */
 #define TLDRS_READ_THREADS_DISPATCH_MAX 256
 /* the epoll data of a thread's wakeup eventfd */
@@ -55,7 +62,7 @@ typedef struct {
 	gboolean reading;       /* its thread is receiving */
 	gboolean ended;         /* its end was read: nothing more comes */
 	gboolean at_line_start; /* its last read ended a line */
-	gsize queued;           /* bytes of its reads in the queue */
+	gsize queued;           /* bytes of its reads in the queue, and its receive's reservation */
 } TldrsReadSlot;
 
 struct _TldrsReadThread {
@@ -75,14 +82,18 @@ struct _TldrsReadThreads {
 	GMutex lock;
 	GCond cond; /* a slot stopped reading, the queue went down, or quit */
 	/* under lock */
-	GHashTable *slots; /* id -> TldrsReadSlot */
-	GQueue queue;      /* TldrsRead, in the order they were read */
-	gsize queued_bytes;
+	GHashTable *slots;  /* id -> TldrsReadSlot */
+	GQueue queue;       /* TldrsRead, in the order they were read */
+	gsize queued_bytes; /* of the queued reads, and the reservations of claimed receives */
+	/* the incomplete lines: the main loop's, and what the queued reads will add to them
+	 * (their bytes after their last '\n') with the reservations of claimed receives */
+	gsize partial_main;
+	gsize partial_pending;
+	gsize partial_budget; /* 0: none */
 	gboolean quit;
 	gboolean syncing; /* the main loop reads; the threads wait */
 	guint reading;    /* slots being received from */
 
-	gint tight; /* atomic */
 	gsize read_size;
 	gsize max_line;
 	TldrsLineCheck *line_check; /* borrowed */
@@ -110,6 +121,18 @@ tldrs_read_threads_signal(int fd)
 	/* fails only when the counter is full: then it is signalled anyway */
 	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
+}
+
+/* what @read adds to its connection's incomplete line: its bytes after its last '\n' (all
+ * of them when it has none) */
+static gsize
+tldrs_read_tail(const TldrsRead *read)
+{
+	const char *nl;
+	if (read->len == 0)
+		return 0;
+	nl = memrchr(read->data, '\n', read->len);
+	return nl == NULL ? read->len : read->len - (gsize)(nl + 1 - read->data);
 }
 
 /* the most lines that are not plain events (OPEN, EMIT_TEF_AT_EXIT, ...) skipped at the start
@@ -167,23 +190,33 @@ tldrs_read_slot_set_armed(TldrsReadSlot *slot, gboolean armed)
 		          g_strerror(errno));
 }
 
-/* under the lock: whether the main loop wants @slot read and has room for it */
-static gboolean
-tldrs_read_slot_may_read(TldrsReadSlot *slot)
+/* under the lock: how much @slot may receive now, 0 when it is not to be read: the main
+ * loop wants it read and has room for it; over the budget of incomplete lines, a small
+ * receive and only while nothing of it is queued or claimed (but for a "full" one) */
+static gsize
+tldrs_read_slot_may_read(TldrsReadThreads *self, TldrsReadSlot *slot)
 {
-	return slot->wanted && !slot->ended && slot->queued < TLDRS_READ_THREADS_SLOT_QUEUED;
+	gsize used = self->partial_main + self->partial_pending;
+	if (!slot->wanted || slot->ended || slot->queued >= TLDRS_READ_THREADS_SLOT_QUEUED)
+		return 0;
+	if (slot->full || self->partial_budget == 0 ||
+	    (used <= self->partial_budget && self->partial_budget - used >= self->read_size))
+		return self->read_size;
+	return slot->queued == 0 && !slot->reading ? TLDRS_READ_THREADS_TIGHT_READ : 0;
 }
 
-/* a readable connection of @t: claims it and receives what it has; NULL when it is not to be
- * read now. @may_wait: wait while the main loop syncs or the queue is full (only while @t
- * holds no claimed read: tldrs_read_threads_sync() waits for those); otherwise leave it for
- * the next readiness (level-triggered, it comes again) */
+/* a readable connection of @t: claims it, reserving the receive's size (@reserved), and
+ * receives what it has; NULL when it is not to be read now. @may_wait: wait while the main
+ * loop syncs or the queue is full (only while @t holds no claimed read:
+ * tldrs_read_threads_sync() waits for those); otherwise leave it for the next readiness
+ * (level-triggered, it comes again) */
 static TldrsRead *
 tldrs_read_thread_receive(TldrsReadThread *t,
                           guint64 id,
                           guint32 events,
                           gboolean may_wait,
-                          gboolean *at_line_start)
+                          gboolean *at_line_start,
+                          gsize *reserved)
 {
 	TldrsReadThreads *self = t->pool;
 	TldrsReadSlot *slot;
@@ -203,18 +236,21 @@ tldrs_read_thread_receive(TldrsReadThread *t,
 		g_mutex_unlock(&self->lock);
 		return NULL;
 	}
-	if (!tldrs_read_slot_may_read(slot)) {
-		/* the main loop arms it again when it wants more */
+	size = tldrs_read_slot_may_read(self, slot);
+	if (size == 0) {
+		/* the main loop arms it again when it wants more (after taking its reads) */
 		tldrs_read_slot_set_armed(slot, FALSE);
 		g_mutex_unlock(&self->lock);
 		return NULL;
 	}
 	slot->reading = TRUE;
 	self->reading++;
+	slot->queued += size;
+	self->queued_bytes += size;
+	self->partial_pending += size;
+	*reserved = size;
 	fd = slot->fd;
 	*at_line_start = slot->at_line_start;
-	size = g_atomic_int_get(&self->tight) && !slot->full ? TLDRS_READ_THREADS_TIGHT_READ
-	                                                     : self->read_size;
 	g_mutex_unlock(&self->lock);
 
 	read = g_new0(TldrsRead, 1);
@@ -244,20 +280,25 @@ tldrs_read_thread_receive(TldrsReadThread *t,
 }
 
 /* a read that tldrs_read_thread_receive() returned: check its lines, queue it, and let go of
- * its connection */
+ * its connection and of what it reserved but did not fill */
 static void
-tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_start)
+tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_start, gsize reserved)
 {
 	TldrsReadThreads *self = t->pool;
 	TldrsReadSlot *slot;
 	gboolean notify;
+	gsize tail;
 
 	tldrs_read_threads_check(self, read, at_line_start);
+	tail = tldrs_read_tail(read);
 	g_mutex_lock(&self->lock);
 	/* still there: tldrs_read_threads_remove() waits while it is read */
 	slot = g_hash_table_lookup(self->slots, &read->id);
 	self->reading--;
 	slot->reading = FALSE;
+	slot->queued -= reserved;
+	self->queued_bytes -= reserved;
+	self->partial_pending -= reserved;
 	g_cond_broadcast(&self->cond);
 	if (read->len == 0 && !read->eof) {
 		/* woken for nothing */
@@ -274,6 +315,7 @@ tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_st
 	g_queue_push_tail(&self->queue, read);
 	slot->queued += read->len;
 	self->queued_bytes += read->len;
+	self->partial_pending += tail;
 	notify = self->queue.length == 1;
 	g_mutex_unlock(&self->lock);
 	if (notify)
@@ -290,6 +332,7 @@ tldrs_read_thread_main(gpointer data)
 	struct epoll_event events[TLDRS_READ_THREADS_EVENTS];
 	TldrsRead *reads[TLDRS_READ_THREADS_EVENTS];
 	gboolean at_line_start[TLDRS_READ_THREADS_EVENTS];
+	gsize reserved[TLDRS_READ_THREADS_EVENTS];
 
 	for (;;) {
 		int n = epoll_wait(t->epoll_fd, events, G_N_ELEMENTS(events), -1);
@@ -311,7 +354,7 @@ tldrs_read_thread_main(gpointer data)
 				if (quit) {
 					for (guint k = 0; k < n_reads; k++)
 						tldrs_read_thread_queue(
-						        t, reads[k], at_line_start[k]);
+						        t, reads[k], at_line_start[k], reserved[k]);
 					return NULL;
 				}
 				continue;
@@ -320,12 +363,13 @@ tldrs_read_thread_main(gpointer data)
 			                                           events[i].data.u64,
 			                                           events[i].events,
 			                                           n_reads == 0,
-			                                           &at_line_start[n_reads]);
+			                                           &at_line_start[n_reads],
+			                                           &reserved[n_reads]);
 			if (reads[n_reads] != NULL)
 				n_reads++;
 		}
 		for (guint k = 0; k < n_reads; k++)
-			tldrs_read_thread_queue(t, reads[k], at_line_start[k]);
+			tldrs_read_thread_queue(t, reads[k], at_line_start[k], reserved[k]);
 	}
 }
 
@@ -353,6 +397,7 @@ tldrs_read_threads_take_one(TldrsReadThreads *self, guint64 except)
 	slot = g_hash_table_lookup(self->slots, &r->id);
 	if (slot != NULL)
 		slot->queued -= r->len;
+	self->partial_pending -= tldrs_read_tail(r);
 	if (self->queued_bytes >= TLDRS_READ_THREADS_QUEUED &&
 	    self->queued_bytes - r->len < TLDRS_READ_THREADS_QUEUED)
 		g_cond_broadcast(&self->cond);
@@ -396,7 +441,7 @@ tldrs_read_slot_free(gpointer data)
  * @n_threads: how many threads read (at least 1)
  * @max_line: MaxLineBytes, for the check of lines
  * @line_check: (nullable): the shared line check, borrowed; must outlive the threads
- * @func: called on the thread-default main context's loop for each read
+ * @func: called on the global default main context's loop for each read
  *
  * Returns: (transfer full) (nullable): the threads, started, or %NULL with @error set
  */
@@ -555,7 +600,7 @@ tldrs_read_threads_arm(TldrsReadThreads *self, guint64 id, gboolean full)
 	if (slot != NULL) {
 		slot->full = full;
 		slot->wanted = TRUE;
-		if (tldrs_read_slot_may_read(slot))
+		if (tldrs_read_slot_may_read(self, slot) > 0)
 			tldrs_read_slot_set_armed(slot, TRUE);
 	}
 	g_mutex_unlock(&self->lock);
@@ -613,6 +658,7 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
 					read->id = id;
 				}
 				g_byte_array_append(bytes, (const guint8 *)r->data, (guint)r->len);
+				self->partial_pending -= tldrs_read_tail(r);
 				read->eof = read->eof || r->eof;
 				read->error = r->error != 0 ? r->error : read->error;
 				g_queue_delete_link(&self->queue, l);
@@ -635,12 +681,15 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
 	return read;
 }
 
-/* the incomplete lines are over their budget: reads stay small but for "full" ones */
+/* the main loop's incomplete lines now (@total) and their budget (@budget, 0: none) */
 void
-tldrs_read_threads_set_tight(TldrsReadThreads *self, gboolean tight)
+tldrs_read_threads_set_partial(TldrsReadThreads *self, gsize total, gsize budget)
 {
 	g_return_if_fail(self != NULL);
-	g_atomic_int_set(&self->tight, tight ? 1 : 0);
+	g_mutex_lock(&self->lock);
+	self->partial_main = total;
+	self->partial_budget = budget;
+	g_mutex_unlock(&self->lock);
 }
 
 /* tldrs_read_threads_sync(): @id's waiting bytes, received here until it has no more */
@@ -655,7 +704,7 @@ tldrs_read_threads_sync_one(TldrsReadThreads *self, guint64 id, char *buf)
 
 		g_mutex_lock(&self->lock);
 		slot = g_hash_table_lookup(self->slots, &id);
-		if (slot == NULL || !tldrs_read_slot_may_read(slot)) {
+		if (slot == NULL || tldrs_read_slot_may_read(self, slot) == 0) {
 			g_mutex_unlock(&self->lock);
 			return;
 		}

@@ -60,7 +60,7 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id);
 void
 tldrs_read_threads_sync(TldrsReadThreads *self, guint64 caller);
 void
-tldrs_read_threads_set_tight(TldrsReadThreads *self, gboolean tight);
+tldrs_read_threads_set_partial(TldrsReadThreads *self, gsize total, gsize budget);
 
 void
 tldrs_read_free(TldrsRead *read);

@@ -538,6 +538,60 @@ test_incomplete_lines(void)
 	g_cond_clear(&cond);
 }
 
+/* MaxIncompleteLinesBytes holds however many connections are read at once: 200 connections
+ * each send 60,000 bytes of a line at once, and finish it later; the daemon's reported peak
+ * of incomplete lines stays under the documented bound (the budget, twice MaxLineBytes and
+ * 4 KiB per connection), although the threads that read connections could have read all
+ * 12 MB ahead */
+static void
+test_incomplete_lines_many(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p G_GNUC_UNUSED =
+	        spawn_limited(d, "[Daemon]\nMaxIncompleteLinesBytes=1048576\nMaxLineBytes=65536\n");
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-many");
+	g_autofree char *head = NULL;
+	g_autofree char *log = NULL;
+	const guint n = 200;
+	const guint64 bound = 1048576 + 2 * 65536 + (guint64)n * 4096;
+	GSocket *socks[200];
+	const char *peak;
+	guint peaks = 0;
+
+	{
+		g_autoptr(GString) h = g_string_new("OPEN tr-many\n{\"c\":0,\"pad\":\"");
+		for (guint i = 0; i < 60000; i++)
+			g_string_append_c(h, 'x');
+		head = g_string_free(g_steal_pointer(&h), FALSE);
+	}
+	for (guint i = 0; i < n; i++)
+		socks[i] = tldrs_test_connect(d->socket_path);
+	for (guint i = 0; i < n; i++)
+		tldrs_test_send(socks[i], head);
+	g_assert_true(tldrs_test_daemon_wait_log(
+	        d, "over MaxIncompleteLinesBytes=1048576: not reading the", 20000));
+	/* the daemon has gone on since: a client that sends whole lines is served */
+	assert_client_served(d, "tr-small", 300, 10);
+	for (guint i = 0; i < n; i++) {
+		tldrs_test_send(socks[i], "\"}\n");
+		tldrs_test_close(socks[i]);
+	}
+	for (guint i = 0; i < 3000 && tldrs_test_count_lines(fn) < n; i++)
+		g_usleep(10000);
+	g_assert_cmpuint(tldrs_test_count_lines(fn), ==, n);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "): reading every connection again", 20000));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	log = tldrs_test_daemon_log(d);
+	for (peak = strstr(log, "bytes (at most "); peak != NULL;
+	     peak = strstr(peak + 1, "bytes (at most ")) {
+		guint64 bytes = g_ascii_strtoull(peak + strlen("bytes (at most "), NULL, 10);
+		g_test_message("incomplete lines took at most %" G_GUINT64_FORMAT " bytes", bytes);
+		g_assert_cmpuint(bytes, <=, bound);
+		peaks++;
+	}
+	g_assert_cmpuint(peaks, >, 0);
+}
+
 /* a write error (here a file size limit, like a full disk): logged once, kept, retried;
  * the daemon keeps serving and stores everything once the fault clears */
 static void
@@ -1223,6 +1277,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/open-flood", test_open_flood);
 	g_test_add_func("/tldrs/reliability/at-exit-paths", test_at_exit_paths);
 	g_test_add_func("/tldrs/reliability/incomplete-lines", test_incomplete_lines);
+	g_test_add_func("/tldrs/reliability/incomplete-lines/many", test_incomplete_lines_many);
 	g_test_add_func("/tldrs/reliability/write-fault", test_write_fault);
 	g_test_add_data_func("/tldrs/reliability/full-disk/last-client-leaves/jsonl",
 	                     "jsonl",
