@@ -363,6 +363,16 @@ tldrs_connection_open(TldrsConnection *self,
 	g_debug("connection %" G_GUINT64_FORMAT ": trace %s", self->id, trace_id);
 }
 
+/* before a command that looks at what other clients sent (EMIT_TEF, AWAIT_TEF, DIE; not
+ * DIE_WHEN_IDLE, which waits for every client anyway): what they sent before it comes
+ * first, whichever thread read that */
+static void
+tldrs_connection_sync(TldrsConnection *self)
+{
+	if (self->ctx->readers != NULL)
+		tldrs_read_threads_sync(self->ctx->readers, self->id);
+}
+
 /* everything that is not a well-formed event on the fast path */
 static void
 tldrs_connection_handle_line(TldrsConnection *self, const char *raw, gsize raw_len)
@@ -372,12 +382,6 @@ tldrs_connection_handle_line(TldrsConnection *self, const char *raw, gsize raw_l
 	g_autoptr(GError) error = NULL;
 
 	tldrs_protocol_parse_line(raw, raw_len, &line);
-	/* a command that looks at what other clients sent comes after what they sent before it,
-	 * whichever thread read that */
-	if (self->ctx->readers != NULL &&
-	    (line.kind == TLDRS_LINE_EMIT_TEF || line.kind == TLDRS_LINE_AWAIT_TEF ||
-	     line.kind == TLDRS_LINE_DIE || line.kind == TLDRS_LINE_DIE_WHEN_IDLE))
-		tldrs_read_threads_sync(self->ctx->readers, self->id);
 	if (self->awaiting && line.kind != TLDRS_LINE_EMPTY) {
 		tldrs_connection_refuse(self, "line after AWAIT_TEF", raw, raw_len);
 		return;
@@ -411,6 +415,8 @@ tldrs_connection_handle_line(TldrsConnection *self, const char *raw, gsize raw_l
 			tldrs_connection_refuse(self, "EMIT_TEF before OPEN", raw, raw_len);
 			return;
 		}
+		if (line.kind == TLDRS_LINE_EMIT_TEF)
+			tldrs_connection_sync(self);
 		arg = g_strndup(line.data, line.len);
 		if (!self->ctx->hooks->emit_tef(self->trace,
 		                                arg,
@@ -425,6 +431,7 @@ tldrs_connection_handle_line(TldrsConnection *self, const char *raw, gsize raw_l
 			tldrs_connection_refuse(self, "AWAIT_TEF before OPEN", raw, raw_len);
 			return;
 		}
+		tldrs_connection_sync(self);
 		arg = g_strndup(line.data, line.len);
 		if (!self->ctx->hooks->await_tef(self, trace, arg, self->ctx->hooks_data, &error)) {
 			g_autofree char *answer =
@@ -442,6 +449,7 @@ tldrs_connection_handle_line(TldrsConnection *self, const char *raw, gsize raw_l
 		return;
 	}
 	case TLDRS_LINE_DIE:
+		tldrs_connection_sync(self);
 		self->ctx->hooks->die(FALSE, self->ctx->hooks_data);
 		return;
 	case TLDRS_LINE_DIE_WHEN_IDLE:

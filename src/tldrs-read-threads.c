@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -692,25 +693,29 @@ tldrs_read_threads_set_partial(TldrsReadThreads *self, gsize total, gsize budget
 	g_mutex_unlock(&self->lock);
 }
 
-/* tldrs_read_threads_sync(): @id's waiting bytes, received here until it has no more */
+/* tldrs_read_threads_sync(): @id's waiting bytes, received here: at most @limit (what it had
+ * when the sync began), in receives as large as a read thread's would be, while it may be
+ * read */
 static void
-tldrs_read_threads_sync_one(TldrsReadThreads *self, guint64 id, char *buf)
+tldrs_read_threads_sync_one(TldrsReadThreads *self, guint64 id, char *buf, gsize limit)
 {
-	for (;;) {
+	while (limit > 0) {
 		g_autoptr(TldrsRead) r = NULL;
 		TldrsReadSlot *slot;
 		gssize n;
+		gsize size;
 		int fd;
 
 		g_mutex_lock(&self->lock);
 		slot = g_hash_table_lookup(self->slots, &id);
-		if (slot == NULL || tldrs_read_slot_may_read(self, slot) == 0) {
+		size = slot != NULL ? tldrs_read_slot_may_read(self, slot) : 0;
+		if (size == 0) {
 			g_mutex_unlock(&self->lock);
 			return;
 		}
 		fd = slot->fd;
 		g_mutex_unlock(&self->lock);
-		n = recv(fd, buf, self->read_size, MSG_DONTWAIT);
+		n = recv(fd, buf, MIN(size, limit), MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -727,6 +732,7 @@ tldrs_read_threads_sync_one(TldrsReadThreads *self, guint64 id, char *buf)
 			r->data = g_memdup2(buf, (gsize)n);
 			r->len = (gsize)n;
 			slot->at_line_start = buf[n - 1] == '\n';
+			limit -= (gsize)n;
 		}
 		g_mutex_unlock(&self->lock);
 		self->func(r, self->user_data);
@@ -735,21 +741,28 @@ tldrs_read_threads_sync_one(TldrsReadThreads *self, guint64 id, char *buf)
 	}
 }
 
+typedef struct {
+	guint64 id;
+	gsize limit;
+} TldrsSyncEntry;
+
 /**
  * tldrs_read_threads_sync:
  *
  * @caller: the connection whose command it is: its own reads stay queued, in its order
  *
  * On the main loop, before a command that looks at what other connections sent (EMIT_TEF,
- * AWAIT_TEF, DIE): everything the other connections being read had sent by now is handed to
- * func first, as one thread reading them all would have. The threads pause; the reads they
- * queued are taken, then what the connections wanted read have waiting is received here,
- * until they have nothing more.
+ * AWAIT_TEF, DIE): what the other connections being read had sent by now is handed to func
+ * first, as one thread reading them all would have. The threads pause; the reads they
+ * queued are taken (at most TLDRS_READ_THREADS_QUEUED bytes), then each connection that its
+ * thread's epoll set says is readable is received from here, but only what it had when
+ * the sync began (FIONREAD), so that a client that keeps writing cannot keep it going.
  */
 void
 tldrs_read_threads_sync(TldrsReadThreads *self, guint64 caller)
 {
 	g_autoptr(GHashTable) seen = NULL;
+	g_autoptr(GArray) ready = NULL;
 	g_autofree char *buf = NULL;
 	gboolean nested;
 
@@ -763,14 +776,13 @@ tldrs_read_threads_sync(TldrsReadThreads *self, guint64 caller)
 	if (nested)
 		return;
 
-	/* what was read already; taking it arms its connections again */
+	/* what was read already */
 	while (tldrs_read_threads_take_one(self, caller))
 		;
 	/* what the connections have waiting: those the threads' epoll sets say are readable
-	 * (level-triggered), each read until it has nothing more, so it is not reported again;
-	 * one that must not be read is, and is then seen already */
+	 * (level-triggered: asked until none is new), with how much each has now */
 	seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-	buf = g_malloc(self->read_size);
+	ready = g_array_new(FALSE, FALSE, sizeof(TldrsSyncEntry));
 	for (guint k = 0; k < self->n_threads; k++) {
 		gboolean fresh = TRUE;
 		while (fresh) {
@@ -779,15 +791,29 @@ tldrs_read_threads_sync(TldrsReadThreads *self, guint64 caller)
 			        self->threads[k].epoll_fd, events, G_N_ELEMENTS(events), 0);
 			fresh = FALSE;
 			for (int i = 0; i < n; i++) {
-				guint64 id = events[i].data.u64;
-				if (id == TLDRS_READ_THREADS_WAKE_ID || id == caller ||
-				    g_hash_table_contains(seen, &id))
+				TldrsSyncEntry entry = {events[i].data.u64, 0};
+				TldrsReadSlot *slot;
+				int avail = 0;
+				if (entry.id == TLDRS_READ_THREADS_WAKE_ID || entry.id == caller ||
+				    g_hash_table_contains(seen, &entry.id))
 					continue;
-				g_hash_table_add(seen, g_memdup2(&id, sizeof(id)));
+				g_hash_table_add(seen, g_memdup2(&entry.id, sizeof(entry.id)));
 				fresh = TRUE;
-				tldrs_read_threads_sync_one(self, id, buf);
+				g_mutex_lock(&self->lock);
+				slot = g_hash_table_lookup(self->slots, &entry.id);
+				if (slot != NULL && ioctl(slot->fd, FIONREAD, &avail) == 0 &&
+				    avail > 0)
+					entry.limit = (gsize)avail;
+				g_mutex_unlock(&self->lock);
+				if (entry.limit > 0)
+					g_array_append_val(ready, entry);
 			}
 		}
+	}
+	buf = g_malloc(self->read_size);
+	for (guint i = 0; i < ready->len; i++) {
+		const TldrsSyncEntry *entry = &g_array_index(ready, TldrsSyncEntry, i);
+		tldrs_read_threads_sync_one(self, entry->id, buf, entry->limit);
 	}
 	g_mutex_lock(&self->lock);
 	self->syncing = FALSE;
