@@ -626,11 +626,13 @@ tldrs_connection_feed(TldrsConnection *self, const char *data, gsize len)
 static void
 tldrs_connection_feed_read(TldrsConnection *self, const TldrsRead *read)
 {
-	TldrsCheckedLines checked = {read->data + read->checked_from,
-	                             read->data + read->checked_to,
-	                             read->checked_events};
+	TldrsCheckedLines checked;
+	/* an end with nothing more has no data to point into */
 	if (read->len == 0 || self->closed)
 		return;
+	checked = (TldrsCheckedLines){read->data + read->checked_from,
+	                              read->data + read->checked_to,
+	                              read->checked_events};
 	tldrs_connection_feed_lines(
 	        self, read->data, read->len, checked.events > 0 ? &checked : NULL);
 	tldrs_connection_account(self);
