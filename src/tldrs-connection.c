@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,6 +45,9 @@
  * one runnable thread among theirs (docs/performance.md) */
 #define TLDRS_CONNECTION_READERS_PER_CPU 4
 #define TLDRS_CONNECTION_MAX_READERS     16
+
+/* seconds without a connection read before freed memory is given back */
+#define TLDRS_CONNECTION_TRIM_DELAY 1
 
 struct _TldrsConnection {
 	GObject parent_instance;
@@ -117,6 +121,7 @@ tldrs_connection_context_free(TldrsConnectionContext *context)
 		return;
 	g_free(context->read_buf);
 	g_clear_handle_id(&context->budget_retry_id, g_source_remove);
+	g_clear_handle_id(&context->trim_id, g_source_remove);
 	g_clear_pointer(&context->holders, g_hash_table_unref);
 	/* the read threads first: they check lines with the line check */
 	g_clear_pointer(&context->readers, tldrs_read_threads_free);
@@ -756,6 +761,21 @@ tldrs_connection_poll_add(TldrsConnection *self)
 	return TRUE;
 }
 
+/* no connection has been read for a while: the read threads' receive buffers, and the memory
+ * that their reads freed in every thread's malloc arena, go back to the system */
+static gboolean
+tldrs_connection_trim_cb(gpointer user_data)
+{
+	TldrsConnectionContext *ctx = user_data;
+	ctx->trim_id = 0;
+	if (g_hash_table_size(ctx->polled) == 0) {
+		if (ctx->readers != NULL)
+			tldrs_read_threads_trim(ctx->readers);
+		malloc_trim(0);
+	}
+	return G_SOURCE_REMOVE;
+}
+
 /* not read any more; returns what the read threads read and the connection has not had yet */
 static TldrsRead *
 tldrs_connection_stop(TldrsConnection *self)
@@ -765,6 +785,9 @@ tldrs_connection_stop(TldrsConnection *self)
 		TldrsConnectionContext *ctx = self->ctx;
 		pending = tldrs_read_threads_remove(ctx->readers, self->id);
 		g_hash_table_remove(ctx->polled, &self->id);
+		if (g_hash_table_size(ctx->polled) == 0 && ctx->trim_id == 0)
+			ctx->trim_id = g_timeout_add_seconds(
+			        TLDRS_CONNECTION_TRIM_DELAY, tldrs_connection_trim_cb, ctx);
 		self->polled = FALSE;
 	}
 	if (self->source != NULL) {

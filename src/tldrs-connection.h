@@ -99,6 +99,7 @@ typedef struct {
 	TldrsReadThreads *readers;
 	gboolean readers_failed;
 	GHashTable *polled;
+	guint trim_id; /* gives back freed memory once no connection is read */
 } TldrsConnectionContext;
 
 TldrsConnectionContext *

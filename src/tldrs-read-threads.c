@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -500,7 +501,24 @@ tldrs_read_threads_new(guint n_threads,
 			tldrs_read_threads_free(self);
 			return NULL;
 		}
-		t->buf = g_malloc(self->read_size);
+		/* its own pages, so that they can be given back while it is idle */
+		t->buf = mmap(NULL,
+		              self->read_size,
+		              PROT_READ | PROT_WRITE,
+		              MAP_PRIVATE | MAP_ANONYMOUS,
+		              -1,
+		              0);
+		if (t->buf == MAP_FAILED) {
+			int saved = errno;
+			t->buf = NULL;
+			g_set_error(error,
+			            G_IO_ERROR,
+			            g_io_error_from_errno(saved),
+			            "cannot map a receive buffer: %s",
+			            g_strerror(saved));
+			tldrs_read_threads_free(self);
+			return NULL;
+		}
 		self->n_threads = i + 1;
 		t->thread = g_thread_try_new("tldrs-read", tldrs_read_thread_main, t, error);
 		if (t->thread == NULL) {
@@ -536,7 +554,8 @@ tldrs_read_threads_free(TldrsReadThreads *self)
 			close(t->epoll_fd);
 		if (t->wake_fd >= 0)
 			close(t->wake_fd);
-		g_free(t->buf);
+		if (t->buf != NULL)
+			munmap(t->buf, self->read_size);
 	}
 	if (self->source != NULL) {
 		g_source_destroy(self->source);
@@ -680,6 +699,22 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
 	g_hash_table_remove(self->slots, &id);
 	g_mutex_unlock(&self->lock);
 	return read;
+}
+
+/* the threads' receive buffers give their pages back (they are mapped again, zeroed, when
+ * next used); only while no receive is in progress, as a receive starts under the lock */
+void
+tldrs_read_threads_trim(TldrsReadThreads *self)
+{
+	g_return_if_fail(self != NULL);
+	g_mutex_lock(&self->lock);
+	if (self->reading == 0) {
+		for (guint i = 0; i < self->n_threads; i++) {
+			if (self->threads[i].buf != NULL)
+				madvise(self->threads[i].buf, self->read_size, MADV_DONTNEED);
+		}
+	}
+	g_mutex_unlock(&self->lock);
 }
 
 /* the main loop's incomplete lines now (@total) and their budget (@budget, 0: none) */

@@ -60,6 +60,8 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id);
 void
 tldrs_read_threads_sync(TldrsReadThreads *self, guint64 caller);
 void
+tldrs_read_threads_trim(TldrsReadThreads *self);
+void
 tldrs_read_threads_set_partial(TldrsReadThreads *self, gsize total, gsize budget);
 
 void
