@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+/* The read threads in-process, on socketpairs: what a connection sends reaches the main loop
+ * whole and in order with its end right after its last bytes, and tldrs_read_threads_remove()
+ * hands back the reads the main loop has not taken yet. Every wait is on a condition, with a
+ * bound. */
+
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tldrs-read-threads.h"
+
+typedef struct {
+	GByteArray *bytes;
+	gboolean eof;
+	TldrsReadThreads *threads;
+} Collected;
+
+static void
+collect_cb(TldrsRead *read, gpointer user_data)
+{
+	Collected *c = user_data;
+	g_assert_false(c->eof);
+	if (read->len > 0)
+		g_byte_array_append(c->bytes, (const guint8 *)read->data, (guint)read->len);
+	c->eof = read->eof;
+	/* as the main loop does after each read: a connection with much queued is not read
+	 * until then */
+	if (!c->eof && c->threads != NULL)
+		tldrs_read_threads_arm(c->threads, read->id, FALSE);
+}
+
+static GString *
+make_events(guint n)
+{
+	GString *s = g_string_new(NULL);
+	for (guint i = 0; i < n; i++)
+		g_string_append_printf(s, "{\"ph\":\"i\",\"name\":\"e\",\"ts\":%u,\"pid\":1}\n", i);
+	return s;
+}
+
+typedef struct {
+	int fd;
+	const char *data;
+	gsize len;
+} Writer;
+
+/* writes everything, then closes: the end follows the last bytes at once */
+static gpointer
+writer_thread(gpointer user_data)
+{
+	Writer *w = user_data;
+	const char *p = w->data;
+	gsize left = w->len;
+	while (left > 0) {
+		/* odd sizes, so that reads end inside lines */
+		ssize_t n = write(w->fd, p, MIN(left, 7777));
+		g_assert_cmpint(n, >, 0);
+		p += n;
+		left -= (gsize)n;
+	}
+	close(w->fd);
+	return NULL;
+}
+
+/* more than a socket holds, then the end at once: all of it arrives in order, the end last */
+static void
+test_eof_after_data(void)
+{
+	g_autoptr(GString) data = make_events(20000);
+	Collected c = {g_byte_array_new(), FALSE, NULL};
+	TldrsLineCheck *check = tldrs_line_check_new(0);
+	TldrsReadThreads *threads;
+	Writer w;
+	GThread *writer;
+	int sv[2];
+
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+	threads = tldrs_read_threads_new(2, 65536, check, collect_cb, &c, NULL);
+	g_assert_nonnull(threads);
+	c.threads = threads;
+	g_assert_true(tldrs_read_threads_add(threads, sv[0], 7, NULL));
+	tldrs_read_threads_arm(threads, 7, FALSE);
+	w = (Writer){sv[1], data->str, data->len};
+	writer = g_thread_new("writer", writer_thread, &w);
+	for (guint i = 0; i < 1000000 && !c.eof; i++)
+		g_main_context_iteration(NULL, TRUE);
+	g_thread_join(writer);
+	g_assert_true(c.eof);
+	g_assert_cmpuint(c.bytes->len, ==, data->len);
+	g_assert_cmpmem(c.bytes->data, c.bytes->len, data->str, data->len);
+	/* all taken: nothing comes back */
+	g_assert_null(tldrs_read_threads_remove(threads, 7));
+	tldrs_read_threads_free(threads);
+	tldrs_line_check_free(check);
+	close(sv[0]);
+	g_byte_array_unref(c.bytes);
+}
+
+/* reads queued but not taken by the main loop come back from remove(), whole, in order */
+static void
+test_remove_pending(void)
+{
+	g_autoptr(GString) data = make_events(500);
+	Collected c = {g_byte_array_new(), FALSE, NULL};
+	TldrsLineCheck *check = tldrs_line_check_new(0);
+	TldrsReadThreads *threads;
+	TldrsRead *pending;
+	int sv[2];
+	int avail = 1;
+
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+	threads = tldrs_read_threads_new(1, 65536, check, collect_cb, &c, NULL);
+	g_assert_nonnull(threads);
+	g_assert_true(tldrs_read_threads_add(threads, sv[0], 3, NULL));
+	tldrs_read_threads_arm(threads, 3, FALSE);
+	/* less than a socket holds, in two writes: the second ends in the middle of a line */
+	g_assert_cmpint(write(sv[1], data->str, 1000), ==, 1000);
+	g_assert_cmpint(write(sv[1], data->str + 1000, data->len - 1000), ==, data->len - 1000);
+	/* the main loop does not run: wait until the thread has received everything */
+	for (guint i = 0; i < 10000 && avail > 0; i++) {
+		g_assert_cmpint(ioctl(sv[0], FIONREAD, &avail), ==, 0);
+		if (avail > 0)
+			g_usleep(1000);
+	}
+	g_assert_cmpint(avail, ==, 0);
+	/* waits for a receive in progress */
+	pending = tldrs_read_threads_remove(threads, 3);
+	g_assert_nonnull(pending);
+	g_assert_cmpuint(pending->id, ==, 3);
+	g_assert_false(pending->eof);
+	g_assert_cmpmem(pending->data, pending->len, data->str, data->len);
+	tldrs_read_free(pending);
+	/* nothing was handed to the main loop, and nothing is after the removal */
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	g_assert_cmpuint(c.bytes->len, ==, 0);
+	/* a connection no longer there gives nothing */
+	g_assert_null(tldrs_read_threads_remove(threads, 3));
+	tldrs_read_threads_free(threads);
+	tldrs_line_check_free(check);
+	close(sv[0]);
+	close(sv[1]);
+	g_byte_array_unref(c.bytes);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/tldrs/read-threads/eof-after-data", test_eof_after_data);
+	g_test_add_func("/tldrs/read-threads/remove-pending", test_remove_pending);
+	return g_test_run();
+}
