@@ -147,11 +147,65 @@ test_remove_pending(void)
 	g_byte_array_unref(c.bytes);
 }
 
+/* what a connection sent before a sync is handed to the main loop before the sync returns,
+ * whether a thread had received it already or not; the caller's own reads stay queued */
+static void
+test_sync(void)
+{
+	g_autoptr(GString) data = make_events(200);
+	Collected c = {g_byte_array_new(), FALSE, NULL};
+	TldrsLineCheck *check = tldrs_line_check_new(0);
+	TldrsReadThreads *threads;
+	TldrsRead *pending;
+	int a[2];
+	int b[2];
+	int avail = 1;
+
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), ==, 0);
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), ==, 0);
+	threads = tldrs_read_threads_new(2, 65536, check, collect_cb, &c, NULL);
+	g_assert_nonnull(threads);
+	c.threads = threads;
+	g_assert_true(tldrs_read_threads_add(threads, a[0], 1, NULL));
+	g_assert_true(tldrs_read_threads_add(threads, b[0], 2, NULL));
+	tldrs_read_threads_arm(threads, 1, FALSE);
+	tldrs_read_threads_arm(threads, 2, FALSE);
+	/* the caller's bytes, received before the sync: they stay queued */
+	g_assert_cmpint(write(b[1], "caller\n", 7), ==, 7);
+	for (guint i = 0; i < 10000 && avail > 0; i++) {
+		g_assert_cmpint(ioctl(b[0], FIONREAD, &avail), ==, 0);
+		if (avail > 0)
+			g_usleep(1000);
+	}
+	g_assert_cmpint(avail, ==, 0);
+	for (guint round = 0; round < 50; round++) {
+		gsize before = c.bytes->len;
+		g_assert_cmpint(write(a[1], data->str, data->len), ==, (gssize)data->len);
+		/* at once: a thread may have received some of it, or none */
+		tldrs_read_threads_sync(threads, 2);
+		g_assert_cmpuint(c.bytes->len, ==, before + data->len);
+		g_assert_cmpmem(c.bytes->data + before, data->len, data->str, data->len);
+	}
+	pending = tldrs_read_threads_remove(threads, 2);
+	g_assert_nonnull(pending);
+	g_assert_cmpmem(pending->data, pending->len, "caller\n", 7);
+	tldrs_read_free(pending);
+	g_assert_null(tldrs_read_threads_remove(threads, 1));
+	tldrs_read_threads_free(threads);
+	tldrs_line_check_free(check);
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+	g_byte_array_unref(c.bytes);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/tldrs/read-threads/eof-after-data", test_eof_after_data);
 	g_test_add_func("/tldrs/read-threads/remove-pending", test_remove_pending);
+	g_test_add_func("/tldrs/read-threads/sync", test_sync);
 	return g_test_run();
 }
