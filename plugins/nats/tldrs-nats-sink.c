@@ -1,0 +1,916 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs-sink-nats"
+
+#include <errno.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <nats/nats.h>
+
+#include <tldrs/tldrs-sink.h>
+
+#include "tldrs-nats-common.h"
+
+/* The nats sink: every accepted event of every trace goes to a NATS JetStream stream, subject
+ * `tldrs.trace.<token of the trace id>`, in messages of whole lines (BatchBytes at most), each
+ * with the host, the daemon's instance id and a message id that JetStream deduplicates by.
+ * Beside them, per trace, clock records (`tldrs.clock.<token>`): CLOCK_MONOTONIC and
+ * CLOCK_REALTIME read together, at open and every ClockIntervalSec.
+ *
+ * The main thread only queues messages; one publisher thread of the sink's own connects,
+ * creates the stream if missing, publishes the queue in windows with js_PublishMsgAsync and
+ * takes a window off the queue once JetStream acknowledged all of it. A window with a failure
+ * or no answer (the server went away) is sent again, same message ids: JetStream drops what
+ * it already stored. The queue holds at most BufferBytes; what does not fit is dropped and
+ * counted per trace (a warning per trace and streak). See docs/many-hosts.md. */
+
+#define TLDRS_NATS_WINDOW_MSGS  512
+#define TLDRS_NATS_WINDOW_BYTES (8 << 20)
+#define TLDRS_NATS_ACK_WAIT_MS  5000
+
+typedef struct {
+	char *subject;
+	char *msg_id;
+	GBytes *payload;
+	guint lines;
+} TldrsNatsMsg;
+
+struct _TldrsNatsSink {
+	GObject parent_instance;
+
+	/* configuration, read-only once set up */
+	char **urls;
+	char *stream;
+	char **subjects;
+	jsRetentionPolicy retention;
+	gint64 replicas;
+	gint64 max_age_sec;
+	gint64 duplicate_window_sec;
+	char *token;
+	char *user;
+	char *password;
+	char *credentials;
+	char *tls_ca;
+	char *tls_cert;
+	char *tls_key;
+	gboolean tls;
+	char *host;
+	char instance[33];
+	gsize buffer_bytes;
+	gsize batch_bytes;
+	guint clock_interval_sec;
+	gint64 shutdown_timeout_us;
+
+	/* main thread */
+	guint64 next_seq;
+	guint clock_source;
+	GHashTable *traces; /* TldrsNatsTrace* set: the open traces */
+
+	/* shared with the publisher thread */
+	GMutex lock;
+	GCond cond;
+	GQueue queue;       /* TldrsNatsMsg*, not yet acknowledged, oldest first */
+	gsize queued_bytes; /* payload bytes in queue */
+	gboolean connected; /* the publisher's connection is up */
+	gboolean stopping;  /* shutdown(): publish what is queued, then stop */
+	guint64 published;  /* messages acknowledged */
+	guint64 duplicates; /* of them, what JetStream had already */
+	GThread *thread;
+	gint window_failed; /* atomic: a message of the current window failed */
+};
+
+G_DECLARE_FINAL_TYPE(TldrsNatsSink, tldrs_nats_sink, TLDRS, NATS_SINK, GObject)
+
+typedef struct {
+	TldrsNatsSink *sink;
+	char *id;
+	char *events_subject;
+	char *clock_subject;
+	GString *pending; /* lines not yet in a message */
+	guint64 dropped;  /* events dropped: the queue was full */
+	gboolean dropping;
+} TldrsNatsTrace;
+
+static void
+tldrs_nats_sink_iface_init(TldrsSinkInterface *iface);
+
+G_DEFINE_TYPE_WITH_CODE(TldrsNatsSink,
+                        tldrs_nats_sink,
+                        G_TYPE_OBJECT,
+                        G_IMPLEMENT_INTERFACE(TLDRS_TYPE_SINK, tldrs_nats_sink_iface_init))
+
+static void
+tldrs_nats_msg_free(TldrsNatsMsg *m)
+{
+	g_free(m->subject);
+	g_free(m->msg_id);
+	g_bytes_unref(m->payload);
+	g_free(m);
+}
+
+/* ---- configuration ---- */
+
+static gboolean
+tldrs_nats_sink_fail(GError **error,
+                     const TldrsSinkSetup *setup,
+                     const char *key,
+                     const char *expected,
+                     const char *value)
+{
+	g_set_error(error,
+	            G_IO_ERROR,
+	            G_IO_ERROR_INVALID_ARGUMENT,
+	            "%s: [%s] %s: expected %s, got \"%s\"",
+	            setup->config_path,
+	            setup->group,
+	            key,
+	            expected,
+	            value);
+	return FALSE;
+}
+
+static gboolean
+tldrs_nats_sink_parse_int(const char *value, gint64 min, gint64 max, gint64 *out)
+{
+	gint64 v;
+	if (!g_ascii_string_to_signed(value, 10, min, max, &v, NULL))
+		return FALSE;
+	*out = v;
+	return TRUE;
+}
+
+static char *
+tldrs_nats_sink_expand_path(const char *value)
+{
+	if (value[0] == '~' && (value[1] == '/' || value[1] == '\0'))
+		return g_build_filename(g_get_home_dir(), value + 1, NULL);
+	return g_strdup(value);
+}
+
+static gboolean
+tldrs_nats_sink_set_key(TldrsNatsSink *self,
+                        const TldrsSinkSetup *setup,
+                        const char *key,
+                        const char *value,
+                        GError **error)
+{
+	gint64 n = 0;
+
+	if (g_str_equal(key, "URL")) {
+		g_auto(GStrv) urls = g_strsplit_set(value, ",;", -1);
+		g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
+		for (guint i = 0; urls[i] != NULL; i++) {
+			g_autoptr(GError) error_local = NULL;
+			g_strstrip(urls[i]);
+			if (urls[i][0] == '\0')
+				continue;
+			if (!tldrs_nats_check_url(urls[i], &error_local)) {
+				g_set_error(error,
+				            G_IO_ERROR,
+				            G_IO_ERROR_INVALID_ARGUMENT,
+				            "%s: [%s] %s: %s",
+				            setup->config_path,
+				            setup->group,
+				            key,
+				            error_local->message);
+				return FALSE;
+			}
+			g_ptr_array_add(kept, g_strdup(urls[i]));
+		}
+		if (kept->len == 0)
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "one or more NATS URLs", value);
+		g_ptr_array_add(kept, NULL);
+		g_strfreev(self->urls);
+		self->urls = (char **)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
+	} else if (g_str_equal(key, "Stream")) {
+		/* JetStream stream names: no '.', '*', '>', whitespace or path separators */
+		if (value[0] == '\0' || strpbrk(value, ".*> \t/\\") != NULL)
+			return tldrs_nats_sink_fail(error,
+			                            setup,
+			                            key,
+			                            "a stream name without . * > / \\ or spaces",
+			                            value);
+		g_free(self->stream);
+		self->stream = g_strdup(value);
+	} else if (g_str_equal(key, "Subjects")) {
+		g_auto(GStrv) subjects = g_strsplit(value, ";", -1);
+		g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
+		for (guint i = 0; subjects[i] != NULL; i++) {
+			g_strstrip(subjects[i]);
+			if (subjects[i][0] != '\0')
+				g_ptr_array_add(kept, g_strdup(subjects[i]));
+		}
+		if (kept->len == 0)
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "subjects separated by ';'", value);
+		g_ptr_array_add(kept, NULL);
+		g_strfreev(self->subjects);
+		self->subjects = (char **)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
+	} else if (g_str_equal(key, "Retention")) {
+		if (g_str_equal(value, "limits"))
+			self->retention = js_LimitsPolicy;
+		else if (g_str_equal(value, "interest"))
+			self->retention = js_InterestPolicy;
+		else if (g_str_equal(value, "workqueue"))
+			self->retention = js_WorkQueuePolicy;
+		else
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "limits, interest or workqueue", value);
+	} else if (g_str_equal(key, "Replicas")) {
+		if (!tldrs_nats_sink_parse_int(value, 1, 5, &self->replicas))
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "a number from 1 to 5", value);
+	} else if (g_str_equal(key, "MaxAgeSec")) {
+		if (!tldrs_nats_sink_parse_int(value, 0, G_MAXINT32, &self->max_age_sec))
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "seconds, 0 for no limit", value);
+	} else if (g_str_equal(key, "DuplicateWindowSec")) {
+		if (!tldrs_nats_sink_parse_int(value, 1, G_MAXINT32, &self->duplicate_window_sec))
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "seconds, at least 1", value);
+	} else if (g_str_equal(key, "Token")) {
+		g_free(self->token);
+		self->token = value[0] != '\0' ? g_strdup(value) : NULL;
+	} else if (g_str_equal(key, "User")) {
+		g_free(self->user);
+		self->user = value[0] != '\0' ? g_strdup(value) : NULL;
+	} else if (g_str_equal(key, "Password")) {
+		g_free(self->password);
+		self->password = value[0] != '\0' ? g_strdup(value) : NULL;
+	} else if (g_str_equal(key, "CredentialsFile") || g_str_equal(key, "TLSCAFile") ||
+	           g_str_equal(key, "TLSCertFile") || g_str_equal(key, "TLSKeyFile")) {
+		char **slot = g_str_equal(key, "CredentialsFile") ? &self->credentials
+		              : g_str_equal(key, "TLSCAFile")     ? &self->tls_ca
+		              : g_str_equal(key, "TLSCertFile")   ? &self->tls_cert
+		                                                  : &self->tls_key;
+		g_autofree char *path = NULL;
+		if (value[0] == '\0')
+			return TRUE;
+		path = tldrs_nats_sink_expand_path(value);
+		if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
+			return tldrs_nats_sink_fail(error, setup, key, "an existing file", value);
+		g_free(*slot);
+		*slot = g_steal_pointer(&path);
+	} else if (g_str_equal(key, "TLS")) {
+		if (g_str_equal(value, "true"))
+			self->tls = TRUE;
+		else if (g_str_equal(value, "false"))
+			self->tls = FALSE;
+		else
+			return tldrs_nats_sink_fail(error, setup, key, "true or false", value);
+	} else if (g_str_equal(key, "Host")) {
+		if (value[0] == '\0' || !g_utf8_validate(value, -1, NULL))
+			return tldrs_nats_sink_fail(error, setup, key, "a host name", value);
+		g_free(self->host);
+		self->host = g_strdup(value);
+	} else if (g_str_equal(key, "BufferBytes")) {
+		if (!tldrs_nats_sink_parse_int(value, 65536, G_MAXINT64, &n))
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "bytes, at least 65536", value);
+		self->buffer_bytes = (gsize)n;
+	} else if (g_str_equal(key, "BatchBytes")) {
+		if (!tldrs_nats_sink_parse_int(value, 1024, 1 << 20, &n))
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "bytes, from 1024 to 1048576", value);
+		self->batch_bytes = (gsize)n;
+	} else if (g_str_equal(key, "ClockIntervalSec")) {
+		if (!tldrs_nats_sink_parse_int(value, 1, 86400, &n))
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "seconds, from 1 to 86400", value);
+		self->clock_interval_sec = (guint)n;
+	} else if (g_str_equal(key, "ShutdownTimeoutSec")) {
+		if (!tldrs_nats_sink_parse_int(value, 0, 3600, &n))
+			return tldrs_nats_sink_fail(
+			        error, setup, key, "seconds, from 0 to 3600", value);
+		self->shutdown_timeout_us = n * G_USEC_PER_SEC;
+	}
+	/* the daemon refused any other key */
+	return TRUE;
+}
+
+static gboolean
+tldrs_nats_sink_setup(TldrsSink *sink, const TldrsSinkSetup *setup, GError **error)
+{
+	TldrsNatsSink *self = TLDRS_NATS_SINK(sink);
+	g_auto(GStrv) keys = NULL;
+
+	if (setup->config != NULL && g_key_file_has_group(setup->config, setup->group))
+		keys = g_key_file_get_keys(setup->config, setup->group, NULL, NULL);
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		g_autofree char *value =
+		        g_key_file_get_value(setup->config, setup->group, keys[i], NULL);
+		g_strstrip(value);
+		if (!tldrs_nats_sink_set_key(self, setup, keys[i], value, error))
+			return FALSE;
+	}
+	if ((self->user == NULL) != (self->password == NULL)) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_INVALID_ARGUMENT,
+		            "%s: [%s] User and Password: expected both or neither",
+		            setup->config_path,
+		            setup->group);
+		return FALSE;
+	}
+	if ((self->tls_cert == NULL) != (self->tls_key == NULL)) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_INVALID_ARGUMENT,
+		            "%s: [%s] TLSCertFile and TLSKeyFile: expected both or neither",
+		            setup->config_path,
+		            setup->group);
+		return FALSE;
+	}
+	g_info("publishing to %s, stream %s, as host %s instance %s",
+	       self->urls[0],
+	       self->stream,
+	       self->host,
+	       self->instance);
+	return TRUE;
+}
+
+/* ---- the publisher thread ---- */
+
+static natsOptions *
+tldrs_nats_sink_options(TldrsNatsSink *self, natsStatus *s)
+{
+	natsOptions *opts = NULL;
+	const char **urls = (const char **)self->urls;
+
+	*s = natsOptions_Create(&opts);
+	if (*s == NATS_OK)
+		*s = natsOptions_SetServers(opts, urls, (int)g_strv_length(self->urls));
+	if (*s == NATS_OK)
+		*s = natsOptions_SetName(opts, "tldrs");
+	if (*s == NATS_OK)
+		*s = natsOptions_SetTimeout(opts, 2000);
+	if (*s == NATS_OK)
+		*s = natsOptions_SetMaxReconnect(opts, -1);
+	if (*s == NATS_OK)
+		*s = natsOptions_SetReconnectWait(opts, 250);
+	if (*s == NATS_OK)
+		*s = natsOptions_SetPingInterval(opts, 2000);
+	if (*s == NATS_OK && self->token != NULL)
+		*s = natsOptions_SetToken(opts, self->token);
+	if (*s == NATS_OK && self->user != NULL)
+		*s = natsOptions_SetUserInfo(opts, self->user, self->password);
+	if (*s == NATS_OK && self->credentials != NULL)
+		*s = natsOptions_SetUserCredentialsFromFiles(opts, self->credentials, NULL);
+	if (*s == NATS_OK && self->tls)
+		*s = natsOptions_SetSecure(opts, true);
+	if (*s == NATS_OK && self->tls_ca != NULL)
+		*s = natsOptions_LoadCATrustedCertificates(opts, self->tls_ca);
+	if (*s == NATS_OK && self->tls_cert != NULL)
+		*s = natsOptions_LoadCertificatesChain(opts, self->tls_cert, self->tls_key);
+	if (*s != NATS_OK) {
+		natsOptions_Destroy(opts);
+		return NULL;
+	}
+	return opts;
+}
+
+/* libnats' thread: one acknowledgment, positive or not */
+static void
+tldrs_nats_sink_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	TldrsNatsSink *self = closure;
+	(void)js;
+	if (pae != NULL || pa == NULL) {
+		g_atomic_int_set(&self->window_failed, 1);
+		if (pae != NULL)
+			g_debug("publish failed: %s", pae->ErrText != NULL ? pae->ErrText : "?");
+	} else if (pa->Duplicate) {
+		g_mutex_lock(&self->lock);
+		self->duplicates++;
+		g_mutex_unlock(&self->lock);
+	}
+	natsMsg_Destroy(msg);
+}
+
+static void
+tldrs_nats_sink_set_connected(TldrsNatsSink *self, gboolean connected)
+{
+	g_mutex_lock(&self->lock);
+	if (self->connected != connected) {
+		self->connected = connected;
+		if (connected)
+			g_info("connected to NATS");
+		else
+			g_warning("NATS unreachable: keeping up to %" G_GSIZE_FORMAT
+			          " bytes of events, retrying",
+			          self->buffer_bytes);
+	}
+	g_mutex_unlock(&self->lock);
+}
+
+/* wait up to @us for shutdown(); TRUE when the thread is to stop now */
+static gboolean
+tldrs_nats_sink_pause(TldrsNatsSink *self, gint64 us, gint64 stop_by)
+{
+	gboolean stop;
+	g_mutex_lock(&self->lock);
+	if (!self->stopping)
+		g_cond_wait_until(&self->cond, &self->lock, g_get_monotonic_time() + us);
+	stop = self->stopping && (self->queue.length == 0 || g_get_monotonic_time() >= stop_by);
+	g_mutex_unlock(&self->lock);
+	return stop;
+}
+
+/* the stream, created when missing; TRUE once it exists */
+static gboolean
+tldrs_nats_sink_ensure_stream(TldrsNatsSink *self, jsCtx *js)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_GetStreamInfo(&si, js, self->stream, NULL, &jerr);
+	jsStreamConfig cfg;
+
+	if (s == NATS_OK) {
+		jsStreamInfo_Destroy(si);
+		return TRUE;
+	}
+	if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
+		g_warning("cannot look up stream %s: %s", self->stream, natsStatus_GetText(s));
+		return FALSE;
+	}
+	jsStreamConfig_Init(&cfg);
+	cfg.Name = self->stream;
+	cfg.Subjects = (const char **)self->subjects;
+	cfg.SubjectsLen = (int)g_strv_length(self->subjects);
+	cfg.Retention = self->retention;
+	cfg.Replicas = self->replicas;
+	cfg.Storage = js_FileStorage;
+	cfg.MaxAge = self->max_age_sec * G_GINT64_CONSTANT(1000000000);
+	cfg.Duplicates = self->duplicate_window_sec * G_GINT64_CONSTANT(1000000000);
+	s = js_AddStream(&si, js, &cfg, NULL, &jerr);
+	if (s != NATS_OK) {
+		g_warning("cannot create stream %s: %s (JetStream error %d)",
+		          self->stream,
+		          nats_GetLastError(NULL) != NULL ? nats_GetLastError(NULL)
+		                                          : natsStatus_GetText(s),
+		          (int)jerr);
+		return FALSE;
+	}
+	g_info("created stream %s", self->stream);
+	jsStreamInfo_Destroy(si);
+	return TRUE;
+}
+
+/* publish the first messages of the queue; TRUE when JetStream acknowledged all of them
+ * (and they are off the queue) */
+static gboolean
+tldrs_nats_sink_publish_window(TldrsNatsSink *self, jsCtx *js)
+{
+	g_autoptr(GPtrArray) window = g_ptr_array_new();
+	gsize bytes = 0;
+	jsPubOptions po;
+	natsStatus s = NATS_OK;
+
+	g_mutex_lock(&self->lock);
+	/* only this thread takes messages off the queue: they stay valid unlocked */
+	for (GList *l = self->queue.head;
+	     l != NULL && window->len < TLDRS_NATS_WINDOW_MSGS && bytes < TLDRS_NATS_WINDOW_BYTES;
+	     l = l->next) {
+		TldrsNatsMsg *m = l->data;
+		g_ptr_array_add(window, m);
+		bytes += g_bytes_get_size(m->payload);
+	}
+	g_mutex_unlock(&self->lock);
+	if (window->len == 0)
+		return TRUE;
+
+	g_atomic_int_set(&self->window_failed, 0);
+	for (guint i = 0; i < window->len && s == NATS_OK; i++) {
+		TldrsNatsMsg *m = g_ptr_array_index(window, i);
+		natsMsg *msg = NULL;
+		gsize len = 0;
+		const void *data = g_bytes_get_data(m->payload, &len);
+		s = natsMsg_Create(&msg, m->subject, NULL, data, (int)len);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(msg, TLDRS_NATS_HEADER_HOST, self->host);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(msg, TLDRS_NATS_HEADER_INSTANCE, self->instance);
+		if (s == NATS_OK) {
+			jsPubOptions_Init(&po);
+			po.MsgId = m->msg_id;
+			s = js_PublishMsgAsync(js, &msg, &po);
+		}
+		natsMsg_Destroy(msg);
+	}
+	jsPubOptions_Init(&po);
+	po.MaxWait = TLDRS_NATS_ACK_WAIT_MS;
+	if (s == NATS_OK)
+		s = js_PublishAsyncComplete(js, &po);
+	if (s != NATS_OK) {
+		/* what is still unanswered comes back to us; it is sent again later */
+		natsMsgList pending = {0};
+		if (js_PublishAsyncGetPendingList(&pending, js) == NATS_OK)
+			natsMsgList_Destroy(&pending);
+		g_debug("window of %u messages: %s", window->len, natsStatus_GetText(s));
+		return FALSE;
+	}
+	if (g_atomic_int_get(&self->window_failed))
+		return FALSE;
+
+	g_mutex_lock(&self->lock);
+	for (guint i = 0; i < window->len; i++) {
+		TldrsNatsMsg *m = g_queue_pop_head(&self->queue);
+		g_assert(m == g_ptr_array_index(window, i));
+		self->queued_bytes -= g_bytes_get_size(m->payload);
+		self->published++;
+		tldrs_nats_msg_free(m);
+	}
+	g_cond_broadcast(&self->cond);
+	g_mutex_unlock(&self->lock);
+	return TRUE;
+}
+
+static gpointer
+tldrs_nats_sink_thread(gpointer data)
+{
+	TldrsNatsSink *self = data;
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	gboolean stream_ok = FALSE;
+	gint64 backoff = 100 * 1000;
+	gint64 stop_by = G_MAXINT64;
+	gboolean warned = FALSE;
+
+	for (;;) {
+		gboolean stop;
+
+		g_mutex_lock(&self->lock);
+		while (self->queue.length == 0 && !self->stopping)
+			g_cond_wait(&self->cond, &self->lock);
+		if (self->stopping && stop_by == G_MAXINT64)
+			stop_by = g_get_monotonic_time() + self->shutdown_timeout_us;
+		stop = self->stopping &&
+		       (self->queue.length == 0 || g_get_monotonic_time() >= stop_by);
+		g_mutex_unlock(&self->lock);
+		if (stop)
+			break;
+
+		if (nc == NULL) {
+			natsStatus s;
+			natsOptions *opts = tldrs_nats_sink_options(self, &s);
+			if (opts != NULL) {
+				s = natsConnection_Connect(&nc, opts);
+				natsOptions_Destroy(opts);
+			}
+			if (s != NATS_OK) {
+				if (!warned)
+					g_warning("cannot connect to NATS at %s: %s (retrying)",
+					          self->urls[0],
+					          natsStatus_GetText(s));
+				warned = TRUE;
+				natsConnection_Destroy(nc);
+				nc = NULL;
+				tldrs_nats_sink_set_connected(self, FALSE);
+				if (tldrs_nats_sink_pause(self, backoff, stop_by))
+					break;
+				backoff = MIN(backoff * 2, 2 * G_USEC_PER_SEC);
+				continue;
+			}
+			warned = FALSE;
+		}
+		if (js == NULL) {
+			jsOptions jo;
+			jsOptions_Init(&jo);
+			jo.Wait = TLDRS_NATS_ACK_WAIT_MS;
+			jo.PublishAsync.MaxPending = TLDRS_NATS_WINDOW_MSGS + 1;
+			jo.PublishAsync.AckHandler = tldrs_nats_sink_on_ack;
+			jo.PublishAsync.AckHandlerClosure = self;
+			if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK) {
+				js = NULL;
+				if (tldrs_nats_sink_pause(self, backoff, stop_by))
+					break;
+				continue;
+			}
+		}
+		if (natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED) {
+			/* libnats reconnects on its own */
+			tldrs_nats_sink_set_connected(self, FALSE);
+			if (tldrs_nats_sink_pause(self, 100 * 1000, stop_by))
+				break;
+			continue;
+		}
+		if (!stream_ok)
+			stream_ok = tldrs_nats_sink_ensure_stream(self, js);
+		if (stream_ok && tldrs_nats_sink_publish_window(self, js)) {
+			tldrs_nats_sink_set_connected(self, TRUE);
+			backoff = 100 * 1000;
+			continue;
+		}
+		/* no stream yet, or the server did not answer: it may have restarted without
+		 * its stream (memory storage), so look again before the next try */
+		stream_ok = FALSE;
+		if (tldrs_nats_sink_pause(self, backoff, stop_by))
+			break;
+		backoff = MIN(backoff * 2, 2 * G_USEC_PER_SEC);
+	}
+
+	g_mutex_lock(&self->lock);
+	if (self->queue.length > 0)
+		g_warning("stopping with %u messages (%" G_GSIZE_FORMAT
+		          " bytes of events) not acknowledged by NATS: lost",
+		          self->queue.length,
+		          self->queued_bytes);
+	g_mutex_unlock(&self->lock);
+	if (js != NULL)
+		jsCtx_Destroy(js);
+	if (nc != NULL) {
+		natsConnection_Close(nc);
+		natsConnection_Destroy(nc);
+	}
+	nats_ReleaseThreadMemory();
+	return NULL;
+}
+
+/* ---- the main thread's side ---- */
+
+static guint
+tldrs_nats_count_lines(const char *data, gsize len)
+{
+	guint n = 0;
+	for (const char *p = data; (p = memchr(p, '\n', (gsize)(data + len - p))) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* queue one message, or drop it (and count its events) when the buffer is full */
+static void
+tldrs_nats_sink_enqueue(TldrsNatsSink *self,
+                        TldrsNatsTrace *t,
+                        const char *subject,
+                        const char *data,
+                        gsize len,
+                        guint lines)
+{
+	TldrsNatsMsg *m;
+	gboolean fits;
+
+	g_mutex_lock(&self->lock);
+	fits = self->queued_bytes + len <= self->buffer_bytes;
+	if (fits) {
+		m = g_new0(TldrsNatsMsg, 1);
+		m->subject = g_strdup(subject);
+		m->msg_id =
+		        g_strdup_printf("%s-%" G_GUINT64_FORMAT, self->instance, self->next_seq++);
+		m->payload = g_bytes_new(data, len);
+		m->lines = lines;
+		g_queue_push_tail(&self->queue, m);
+		self->queued_bytes += len;
+		g_cond_signal(&self->cond);
+	}
+	g_mutex_unlock(&self->lock);
+
+	if (fits) {
+		if (t->dropping)
+			g_info("trace %s: NATS buffer has room again", t->id);
+		t->dropping = FALSE;
+	} else {
+		t->dropped += lines;
+		if (!t->dropping)
+			g_warning("trace %s: NATS buffer full (%" G_GSIZE_FORMAT
+			          " bytes, BufferBytes): dropping events",
+			          t->id,
+			          self->buffer_bytes);
+		t->dropping = TRUE;
+	}
+	if (self->thread == NULL)
+		self->thread = g_thread_new("tldrs-nats", tldrs_nats_sink_thread, self);
+}
+
+static void
+tldrs_nats_sink_send_clock(TldrsNatsSink *self, TldrsNatsTrace *t)
+{
+	TldrsNatsClock clock;
+	g_autofree char *json = NULL;
+	tldrs_nats_clock_read(&clock);
+	json = tldrs_nats_clock_to_json(&clock, self->host, self->instance);
+	tldrs_nats_sink_enqueue(self, t, t->clock_subject, json, strlen(json), 0);
+}
+
+static gboolean
+tldrs_nats_sink_clock_tick(gpointer data)
+{
+	TldrsNatsSink *self = data;
+	GHashTableIter it;
+	gpointer key;
+	g_hash_table_iter_init(&it, self->traces);
+	while (g_hash_table_iter_next(&it, &key, NULL))
+		tldrs_nats_sink_send_clock(self, key);
+	return G_SOURCE_CONTINUE;
+}
+
+static gpointer
+tldrs_nats_sink_open_trace(TldrsSink *sink, const char *trace_id, const char *file)
+{
+	TldrsNatsSink *self = TLDRS_NATS_SINK(sink);
+	TldrsNatsTrace *t = g_new0(TldrsNatsTrace, 1);
+	g_autofree char *token = tldrs_nats_token_encode(trace_id);
+	(void)file;
+	t->sink = self;
+	t->id = g_strdup(trace_id);
+	t->events_subject = g_strconcat(TLDRS_NATS_EVENTS_PREFIX, token, NULL);
+	t->clock_subject = g_strconcat(TLDRS_NATS_CLOCK_PREFIX, token, NULL);
+	t->pending = g_string_sized_new(self->batch_bytes);
+	g_hash_table_add(self->traces, t);
+	/* the first clock record goes before the first event */
+	tldrs_nats_sink_send_clock(self, t);
+	if (self->clock_source == 0)
+		self->clock_source = g_timeout_add_seconds(
+		        self->clock_interval_sec, tldrs_nats_sink_clock_tick, self);
+	return t;
+}
+
+/* the pending lines as messages of at most BatchBytes (a longer line goes alone) */
+static void
+tldrs_nats_sink_send_pending(TldrsNatsSink *self, TldrsNatsTrace *t, gboolean all)
+{
+	gsize off = 0;
+	while (t->pending->len - off >= (all ? 1 : self->batch_bytes)) {
+		const char *start = t->pending->str + off;
+		gsize avail = t->pending->len - off;
+		gsize n = MIN(avail, self->batch_bytes);
+		const char *cut = g_strrstr_len(start, (gssize)n, "\n");
+		if (cut == NULL)
+			cut = memchr(start + n, '\n', avail - n);
+		if (cut == NULL)
+			break; /* cannot happen: write() gets whole lines */
+		n = (gsize)(cut - start) + 1;
+		tldrs_nats_sink_enqueue(
+		        self, t, t->events_subject, start, n, tldrs_nats_count_lines(start, n));
+		off += n;
+	}
+	g_string_erase(t->pending, 0, (gssize)off);
+}
+
+static gboolean
+tldrs_nats_sink_write(TldrsSink *sink, gpointer trace, const char *lines, gsize len, GError **error)
+{
+	TldrsNatsSink *self = TLDRS_NATS_SINK(sink);
+	TldrsNatsTrace *t = trace;
+	(void)error;
+	g_string_append_len(t->pending, lines, (gssize)len);
+	tldrs_nats_sink_send_pending(self, t, FALSE);
+	return TRUE;
+}
+
+static gboolean
+tldrs_nats_sink_flush(TldrsSink *sink, gpointer trace, GError **error)
+{
+	TldrsNatsSink *self = TLDRS_NATS_SINK(sink);
+	(void)error;
+	tldrs_nats_sink_send_pending(self, trace, TRUE);
+	return TRUE;
+}
+
+/* while the server answers, what waits for it holds up the clients like any sink's backlog;
+ * while it does not, the events are kept up to BufferBytes and then dropped, so that the
+ * other sinks go on */
+static gsize
+tldrs_nats_sink_backlog(TldrsSink *sink)
+{
+	TldrsNatsSink *self = TLDRS_NATS_SINK(sink);
+	gsize n;
+	g_mutex_lock(&self->lock);
+	n = self->connected ? self->queued_bytes : 0;
+	g_mutex_unlock(&self->lock);
+	return n;
+}
+
+static guint64
+tldrs_nats_sink_dropped(TldrsSink *sink, gpointer trace)
+{
+	TldrsNatsTrace *t = trace;
+	(void)sink;
+	return t->dropped;
+}
+
+static void
+tldrs_nats_sink_close_trace(TldrsSink *sink, gpointer trace)
+{
+	TldrsNatsSink *self = TLDRS_NATS_SINK(sink);
+	TldrsNatsTrace *t = trace;
+	if (t == NULL)
+		return;
+	tldrs_nats_sink_send_pending(self, t, TRUE);
+	if (t->dropped > 0)
+		g_warning("trace %s: %" G_GUINT64_FORMAT
+		          " events dropped: the NATS buffer was full",
+		          t->id,
+		          t->dropped);
+	g_hash_table_remove(self->traces, t);
+	if (g_hash_table_size(self->traces) == 0)
+		g_clear_handle_id(&self->clock_source, g_source_remove);
+	g_free(t->id);
+	g_free(t->events_subject);
+	g_free(t->clock_subject);
+	g_string_free(t->pending, TRUE);
+	g_free(t);
+}
+
+static void
+tldrs_nats_sink_shutdown(TldrsSink *sink)
+{
+	TldrsNatsSink *self = TLDRS_NATS_SINK(sink);
+	g_clear_handle_id(&self->clock_source, g_source_remove);
+	if (self->thread == NULL)
+		return;
+	g_mutex_lock(&self->lock);
+	self->stopping = TRUE;
+	g_cond_broadcast(&self->cond);
+	g_mutex_unlock(&self->lock);
+	g_thread_join(g_steal_pointer(&self->thread));
+	g_info("%" G_GUINT64_FORMAT " messages acknowledged (%" G_GUINT64_FORMAT
+	       " of them duplicates JetStream dropped)",
+	       self->published,
+	       self->duplicates);
+}
+
+static void
+tldrs_nats_sink_finalize(GObject *object)
+{
+	TldrsNatsSink *self = TLDRS_NATS_SINK(object);
+	tldrs_nats_sink_shutdown(TLDRS_SINK(self));
+	g_queue_clear_full(&self->queue, (GDestroyNotify)tldrs_nats_msg_free);
+	g_hash_table_unref(self->traces);
+	g_mutex_clear(&self->lock);
+	g_cond_clear(&self->cond);
+	g_strfreev(self->urls);
+	g_strfreev(self->subjects);
+	g_free(self->stream);
+	g_free(self->token);
+	g_free(self->user);
+	g_free(self->password);
+	g_free(self->credentials);
+	g_free(self->tls_ca);
+	g_free(self->tls_cert);
+	g_free(self->tls_key);
+	g_free(self->host);
+	G_OBJECT_CLASS(tldrs_nats_sink_parent_class)->finalize(object);
+}
+
+static void
+tldrs_nats_sink_iface_init(TldrsSinkInterface *iface)
+{
+	static const char *const keys[] = {
+	        "URL",         "Stream",      "Subjects",           "Retention",
+	        "Replicas",    "MaxAgeSec",   "DuplicateWindowSec", "Token",
+	        "User",        "Password",    "CredentialsFile",    "TLS",
+	        "TLSCAFile",   "TLSCertFile", "TLSKeyFile",         "Host",
+	        "BufferBytes", "BatchBytes",  "ClockIntervalSec",   "ShutdownTimeoutSec",
+	        NULL};
+	static const TldrsSinkInfo info = {
+	        .name = "nats",
+	        .suffix = NULL,
+	        .flags = TLDRS_SINK_FLAG_NONE,
+	        .config_keys = keys,
+	};
+	iface->info = &info;
+	iface->setup = tldrs_nats_sink_setup;
+	iface->open_trace = tldrs_nats_sink_open_trace;
+	iface->write = tldrs_nats_sink_write;
+	iface->flush = tldrs_nats_sink_flush;
+	iface->backlog = tldrs_nats_sink_backlog;
+	iface->dropped = tldrs_nats_sink_dropped;
+	iface->close_trace = tldrs_nats_sink_close_trace;
+	iface->shutdown = tldrs_nats_sink_shutdown;
+}
+
+static void
+tldrs_nats_sink_class_init(TldrsNatsSinkClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = tldrs_nats_sink_finalize;
+}
+
+static void
+tldrs_nats_sink_init(TldrsNatsSink *self)
+{
+	g_autofree char *host = NULL;
+	g_mutex_init(&self->lock);
+	g_cond_init(&self->cond);
+	g_queue_init(&self->queue);
+	self->traces = g_hash_table_new(NULL, NULL);
+	self->urls = g_new0(char *, 2);
+	self->urls[0] = g_strdup(TLDRS_NATS_DEFAULT_URL);
+	self->stream = g_strdup(TLDRS_NATS_DEFAULT_STREAM);
+	self->subjects = g_new0(char *, 2);
+	self->subjects[0] = g_strdup("tldrs.>");
+	self->retention = js_LimitsPolicy;
+	self->replicas = 1;
+	self->duplicate_window_sec = 600;
+	self->host = g_strdup(g_get_host_name());
+	self->buffer_bytes = 64 << 20;
+	self->batch_bytes = 64 << 10;
+	self->clock_interval_sec = 10;
+	self->shutdown_timeout_us = 10 * G_USEC_PER_SEC;
+	for (guint i = 0; i < 4; i++)
+		g_snprintf(self->instance + 8 * i, 9, "%08x", g_random_int());
+}
+
+TLDRS_SINK_PLUGIN_DEFINE(tldrs_nats_sink_get_type)

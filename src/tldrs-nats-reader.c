@@ -1,0 +1,692 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+#define G_LOG_DOMAIN "tldrs"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "tldrs-nats-reader.h"
+
+/* `get-tef --nats` and `list --nats`: what the nats sinks of many hosts published to one
+ * JetStream stream, read back (docs/many-hosts.md). A trace is read in two passes over ordered
+ * consumers: first its clock records (CLOCK_MONOTONIC and CLOCK_REALTIME of each daemon read
+ * together), then its events, each line rewritten as it streams by: `ts` moved onto the time
+ * line of the first host (by name), `pid` and `tid` of every other host moved out of the way
+ * (host number << 22, above any Linux pid), and a `process_labels` record naming the host
+ * before a process's first event. Memory holds the clock records and the processes seen, not
+ * the events. */
+
+#if TLDRS_HAVE_NATS
+
+#include <nats/nats.h>
+
+#include "tldrs-nats-common.h"
+
+/* Linux pids and tids are below 2^22 (PID_MAX_LIMIT) */
+#define TLDRS_NATS_PID_SHIFT 22
+/* how long one message may take to arrive */
+#define TLDRS_NATS_READ_WAIT_MS 10000
+
+typedef struct {
+	gint64 monotonic_us;
+	gint64 offset_us; /* realtime - monotonic */
+} TldrsNatsClockRec;
+
+typedef struct {
+	char *name;
+	gint64 index;
+	GHashTable *pids; /* original pids seen (gint64*) */
+} TldrsNatsHost;
+
+typedef struct {
+	TldrsNatsHost *host;
+	GArray *recs; /* TldrsNatsClockRec, by monotonic_us */
+} TldrsNatsInstance;
+
+typedef struct {
+	const char *url;
+	const char *stream;
+	natsConnection *nc;
+	jsCtx *js;
+	GHashTable *hosts;     /* name -> TldrsNatsHost */
+	GHashTable *instances; /* id -> TldrsNatsInstance */
+	gint64 ref_offset_us;
+	gint64 next_host_index;
+	int out_fd;
+	GString *out;
+	TldrsNatsReadStats stats;
+} TldrsNatsRead;
+
+static void
+tldrs_nats_host_free(TldrsNatsHost *h)
+{
+	g_free(h->name);
+	g_hash_table_unref(h->pids);
+	g_free(h);
+}
+
+static void
+tldrs_nats_instance_free(TldrsNatsInstance *i)
+{
+	g_array_unref(i->recs);
+	g_free(i);
+}
+
+static void
+tldrs_nats_read_clear(TldrsNatsRead *r)
+{
+	if (r->js != NULL)
+		jsCtx_Destroy(r->js);
+	if (r->nc != NULL) {
+		natsConnection_Close(r->nc);
+		natsConnection_Destroy(r->nc);
+	}
+	g_clear_pointer(&r->hosts, g_hash_table_unref);
+	g_clear_pointer(&r->instances, g_hash_table_unref);
+	if (r->out != NULL)
+		g_string_free(r->out, TRUE);
+}
+
+static gboolean
+tldrs_nats_fail(GError **error, const char *what, const char *url, natsStatus s)
+{
+	const char *last = nats_GetLastError(NULL);
+	/* libnats puts "(file.c:line): " before its message */
+	if (last != NULL && last[0] == '(' && strstr(last, "): ") != NULL)
+		last = strstr(last, "): ") + 3;
+	g_set_error(error,
+	            G_IO_ERROR,
+	            G_IO_ERROR_FAILED,
+	            "%s %s: %s",
+	            what,
+	            url,
+	            last != NULL && last[0] != '\0' ? last : natsStatus_GetText(s));
+	return FALSE;
+}
+
+static gboolean
+tldrs_nats_read_connect(TldrsNatsRead *r, GError **error)
+{
+	natsOptions *opts = NULL;
+	natsStatus s;
+
+	if (!tldrs_nats_check_url(r->url, error)) {
+		g_prefix_error(error, "--nats: ");
+		return FALSE;
+	}
+	s = natsOptions_Create(&opts);
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(opts, r->url);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(opts, "tldrs get-tef");
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(opts, 3000);
+	if (s == NATS_OK)
+		s = natsOptions_SetAllowReconnect(opts, false);
+	if (s == NATS_OK)
+		s = natsConnection_Connect(&r->nc, opts);
+	natsOptions_Destroy(opts);
+	if (s != NATS_OK) {
+		r->nc = NULL;
+		return tldrs_nats_fail(error, "cannot connect to NATS at", r->url, s);
+	}
+	s = natsConnection_JetStream(&r->js, r->nc, NULL);
+	if (s != NATS_OK) {
+		r->js = NULL;
+		return tldrs_nats_fail(error, "no JetStream at", r->url, s);
+	}
+	return TRUE;
+}
+
+/* the stream's subjects matching @filter, with their message counts */
+static jsStreamInfo *
+tldrs_nats_read_subjects(TldrsNatsRead *r, const char *filter, GError **error)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	jsOptions o;
+	natsStatus s;
+
+	jsOptions_Init(&o);
+	o.Stream.Info.SubjectsFilter = filter;
+	s = js_GetStreamInfo(&si, r->js, r->stream, &o, &jerr);
+	if (s == NATS_OK)
+		return si;
+	if (jerr == JSStreamNotFoundErr || s == NATS_NOT_FOUND)
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_NOT_FOUND,
+		            "no stream %s at %s",
+		            r->stream,
+		            r->url);
+	else
+		tldrs_nats_fail(error, "cannot read stream info at", r->url, s);
+	return NULL;
+}
+
+static guint64
+tldrs_nats_subject_count(jsStreamInfo *si, const char *subject)
+{
+	jsStreamStateSubjects *list = si->State.Subjects;
+	for (int i = 0; list != NULL && i < list->Count; i++)
+		if (g_strcmp0(list->List[i].Subject, subject) == 0)
+			return list->List[i].Msgs;
+	return 0;
+}
+
+typedef gboolean (*TldrsNatsMsgFunc)(TldrsNatsRead *r, natsMsg *msg, GError **error);
+
+/* every message of @subject, oldest first, through an ordered consumer; stops after @count
+ * or when the stream has no more */
+static gboolean
+tldrs_nats_read_subject(TldrsNatsRead *r,
+                        const char *subject,
+                        guint64 count,
+                        TldrsNatsMsgFunc func,
+                        GError **error)
+{
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	natsStatus s;
+	guint64 got = 0;
+	gboolean ok = TRUE;
+
+	if (count == 0)
+		return TRUE;
+	jsSubOptions_Init(&so);
+	so.Stream = r->stream;
+	so.Ordered = true;
+	so.Config.DeliverPolicy = js_DeliverAll;
+	s = js_SubscribeSync(&sub, r->js, subject, NULL, &so, &jerr);
+	if (s != NATS_OK)
+		return tldrs_nats_fail(error, "cannot read the stream at", r->url, s);
+	/* what the server may send ahead of us: bounded */
+	natsSubscription_SetPendingLimits(sub, 1024, 64 << 20);
+	while (ok && got < count) {
+		natsMsg *msg = NULL;
+		jsMsgMetaData *meta = NULL;
+		s = natsSubscription_NextMsg(&msg, sub, TLDRS_NATS_READ_WAIT_MS);
+		if (s != NATS_OK) {
+			g_set_error(error,
+			            G_IO_ERROR,
+			            G_IO_ERROR_TIMED_OUT,
+			            "reading %s from %s: %s after %" G_GUINT64_FORMAT
+			            " of %" G_GUINT64_FORMAT " messages",
+			            subject,
+			            r->url,
+			            natsStatus_GetText(s),
+			            got,
+			            count);
+			ok = FALSE;
+			break;
+		}
+		ok = func(r, msg, error);
+		got++;
+		if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+			if (meta->NumPending == 0)
+				count = got;
+			jsMsgMetaData_Destroy(meta);
+		}
+		natsMsg_Destroy(msg);
+	}
+	natsSubscription_Unsubscribe(sub);
+	natsSubscription_Destroy(sub);
+	return ok;
+}
+
+static TldrsNatsHost *
+tldrs_nats_read_host(TldrsNatsRead *r, const char *name)
+{
+	TldrsNatsHost *h = g_hash_table_lookup(r->hosts, name);
+	if (h == NULL) {
+		h = g_new0(TldrsNatsHost, 1);
+		h->name = g_strdup(name);
+		h->index = -1;
+		h->pids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+		g_hash_table_insert(r->hosts, h->name, h);
+	}
+	return h;
+}
+
+static gboolean
+tldrs_nats_read_clock(TldrsNatsRead *r, natsMsg *msg, GError **error)
+{
+	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	JsonObject *o;
+	TldrsNatsInstance *inst;
+	TldrsNatsClockRec rec;
+	const char *host;
+	const char *id;
+
+	if (!json_parser_load_from_data(
+	            parser, natsMsg_GetData(msg), natsMsg_GetDataLength(msg), NULL) ||
+	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+		g_debug("%s: a clock record that is not JSON, left out", natsMsg_GetSubject(msg));
+		return TRUE;
+	}
+	o = json_node_get_object(json_parser_get_root(parser));
+	host = json_object_get_string_member_with_default(o, "host", NULL);
+	id = json_object_get_string_member_with_default(o, "instance", NULL);
+	if (host == NULL || id == NULL || !json_object_has_member(o, "monotonic_us") ||
+	    !json_object_has_member(o, "realtime_us"))
+		return TRUE;
+	rec.monotonic_us = json_object_get_int_member(o, "monotonic_us");
+	rec.offset_us = json_object_get_int_member(o, "realtime_us") - rec.monotonic_us;
+	inst = g_hash_table_lookup(r->instances, id);
+	if (inst == NULL) {
+		inst = g_new0(TldrsNatsInstance, 1);
+		inst->host = tldrs_nats_read_host(r, host);
+		inst->recs = g_array_new(FALSE, FALSE, sizeof(TldrsNatsClockRec));
+		g_hash_table_insert(r->instances, g_strdup(id), inst);
+	}
+	g_array_append_val(inst->recs, rec);
+	(void)error;
+	return TRUE;
+}
+
+static gint
+tldrs_nats_rec_cmp(gconstpointer a, gconstpointer b)
+{
+	const TldrsNatsClockRec *x = a;
+	const TldrsNatsClockRec *y = b;
+	return x->monotonic_us < y->monotonic_us ? -1 : x->monotonic_us > y->monotonic_us;
+}
+
+/* hosts are numbered by name; the earliest clock record of the first one is the reference
+ * of the time line */
+static void
+tldrs_nats_read_number_hosts(TldrsNatsRead *r)
+{
+	g_autoptr(GList) names = g_list_sort(g_hash_table_get_keys(r->hosts), (GCompareFunc)strcmp);
+	GHashTableIter it;
+	gpointer value;
+	const TldrsNatsClockRec *ref = NULL;
+
+	for (GList *l = names; l != NULL; l = l->next) {
+		TldrsNatsHost *h = g_hash_table_lookup(r->hosts, l->data);
+		h->index = r->next_host_index++;
+	}
+	g_hash_table_iter_init(&it, r->instances);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		TldrsNatsInstance *inst = value;
+		const TldrsNatsClockRec *first;
+		g_array_sort(inst->recs, tldrs_nats_rec_cmp);
+		first = &g_array_index(inst->recs, TldrsNatsClockRec, 0);
+		if (inst->host->index == 0 &&
+		    (ref == NULL || first->monotonic_us < ref->monotonic_us))
+			ref = first;
+	}
+	r->ref_offset_us = ref != NULL ? ref->offset_us : 0;
+}
+
+/* the clock offset of @inst nearest to @ts */
+static gint64
+tldrs_nats_instance_offset(TldrsNatsInstance *inst, gint64 ts)
+{
+	guint lo = 0;
+	guint hi = inst->recs->len;
+	while (hi - lo > 1) {
+		guint mid = lo + (hi - lo) / 2;
+		if (g_array_index(inst->recs, TldrsNatsClockRec, mid).monotonic_us <= ts)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (lo + 1 < inst->recs->len) {
+		const TldrsNatsClockRec *a = &g_array_index(inst->recs, TldrsNatsClockRec, lo);
+		const TldrsNatsClockRec *b = &g_array_index(inst->recs, TldrsNatsClockRec, lo + 1);
+		if (b->monotonic_us - ts < ts - a->monotonic_us)
+			return b->offset_us;
+	}
+	return g_array_index(inst->recs, TldrsNatsClockRec, lo).offset_us;
+}
+
+static gboolean
+tldrs_nats_read_flush(TldrsNatsRead *r, gsize keep, GError **error)
+{
+	gsize off = 0;
+	if (r->out->len <= keep)
+		return TRUE;
+	while (off < r->out->len) {
+		ssize_t n = write(r->out_fd, r->out->str + off, r->out->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int errsv = errno;
+			g_set_error(error,
+			            G_IO_ERROR,
+			            g_io_error_from_errno(errsv),
+			            "cannot write the events read from NATS: %s",
+			            g_strerror(errsv));
+			return FALSE;
+		}
+		off += (gsize)n;
+	}
+	g_string_truncate(r->out, 0);
+	return TRUE;
+}
+
+/* a pid or tid of host @h, moved out of the way of the other hosts' */
+static void
+tldrs_nats_move_id(JsonObject *o, const char *member, gint64 index)
+{
+	JsonNode *n = json_object_get_member(o, member);
+	if (index == 0 || n == NULL || !JSON_NODE_HOLDS_VALUE(n) ||
+	    json_node_get_value_type(n) != G_TYPE_INT64)
+		return;
+	json_object_set_int_member(
+	        o, member, (index << TLDRS_NATS_PID_SHIFT) + json_node_get_int(n));
+}
+
+static void
+tldrs_nats_read_label(TldrsNatsRead *r, TldrsNatsHost *h, JsonObject *o)
+{
+	JsonNode *n = json_object_get_member(o, "pid");
+	gint64 pid;
+	g_autofree char *name = NULL;
+	if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+		return;
+	pid = json_node_get_int(n);
+	if (g_hash_table_contains(h->pids, &pid))
+		return;
+	g_hash_table_add(h->pids, g_memdup2(&pid, sizeof(pid)));
+	g_string_append_printf(r->out,
+	                       "{\"name\":\"process_labels\",\"ph\":\"M\",\"pid\":%" G_GINT64_FORMAT
+	                       ",\"args\":{\"labels\":",
+	                       (h->index << TLDRS_NATS_PID_SHIFT) + pid);
+	name = g_strdup_printf("host %s", h->name);
+	{
+		g_autoptr(JsonNode) s = json_node_new(JSON_NODE_VALUE);
+		g_autofree char *quoted = NULL;
+		json_node_set_string(s, name);
+		quoted = json_to_string(s, FALSE);
+		g_string_append(r->out, quoted);
+	}
+	g_string_append(r->out, "}}\n");
+}
+
+static void
+tldrs_nats_read_line(TldrsNatsRead *r,
+                     TldrsNatsHost *h,
+                     TldrsNatsInstance *inst,
+                     const char *line,
+                     gsize len)
+{
+	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autofree char *text = NULL;
+	JsonObject *o;
+	JsonNode *ts;
+
+	if (!json_parser_load_from_data(parser, line, (gssize)len, NULL) ||
+	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+		r->stats.bad_lines++;
+		return;
+	}
+	o = json_node_get_object(json_parser_get_root(parser));
+	ts = json_object_get_member(o, "ts");
+	if (ts != NULL && JSON_NODE_HOLDS_VALUE(ts) && inst == NULL) {
+		r->stats.unaligned++;
+	} else if (ts != NULL && JSON_NODE_HOLDS_VALUE(ts)) {
+		GType type = json_node_get_value_type(ts);
+		if (type == G_TYPE_INT64) {
+			gint64 v = json_node_get_int(ts);
+			v += tldrs_nats_instance_offset(inst, v) - r->ref_offset_us;
+			json_object_set_int_member(o, "ts", v);
+		} else if (type == G_TYPE_DOUBLE) {
+			double v = json_node_get_double(ts);
+			v += (double)(tldrs_nats_instance_offset(inst, (gint64)v) -
+			              r->ref_offset_us);
+			json_object_set_double_member(o, "ts", v);
+		}
+	}
+	tldrs_nats_read_label(r, h, o);
+	tldrs_nats_move_id(o, "pid", h->index);
+	tldrs_nats_move_id(o, "tid", h->index);
+	text = json_to_string(json_parser_get_root(parser), FALSE);
+	g_string_append(r->out, text);
+	g_string_append_c(r->out, '\n');
+	r->stats.events++;
+}
+
+static gboolean
+tldrs_nats_read_events(TldrsNatsRead *r, natsMsg *msg, GError **error)
+{
+	const char *host = NULL;
+	const char *id = NULL;
+	const char *data = natsMsg_GetData(msg);
+	gsize len = (gsize)natsMsg_GetDataLength(msg);
+	TldrsNatsHost *h;
+	TldrsNatsInstance *inst = NULL;
+
+	if (natsMsgHeader_Get(msg, TLDRS_NATS_HEADER_HOST, &host) != NATS_OK)
+		host = "?";
+	if (natsMsgHeader_Get(msg, TLDRS_NATS_HEADER_INSTANCE, &id) == NATS_OK)
+		inst = g_hash_table_lookup(r->instances, id);
+	h = tldrs_nats_read_host(r, host);
+	if (h->index < 0)
+		h->index = r->next_host_index++; /* a host without a clock record */
+	for (const char *p = data; p < data + len;) {
+		const char *nl = memchr(p, '\n', (gsize)(data + len - p));
+		const char *end = nl != NULL ? nl : data + len;
+		if (end > p)
+			tldrs_nats_read_line(r, h, inst, p, (gsize)(end - p));
+		p = end + 1;
+	}
+	return tldrs_nats_read_flush(r, 1 << 20, error);
+}
+
+static void
+tldrs_nats_read_init(TldrsNatsRead *r, const char *url, const char *stream)
+{
+	memset(r, 0, sizeof(*r));
+	r->url = url;
+	r->stream = stream != NULL ? stream : TLDRS_NATS_DEFAULT_STREAM;
+	r->hosts = g_hash_table_new_full(
+	        g_str_hash, g_str_equal, NULL, (GDestroyNotify)tldrs_nats_host_free);
+	r->instances = g_hash_table_new_full(
+	        g_str_hash, g_str_equal, g_free, (GDestroyNotify)tldrs_nats_instance_free);
+	r->out = g_string_sized_new(2 << 20);
+}
+
+static gint
+tldrs_nats_id_cmp(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+GPtrArray *
+tldrs_nats_list_traces(const char *url, const char *stream, GError **error)
+{
+	TldrsNatsRead r;
+	g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+	jsStreamInfo *si;
+	jsStreamStateSubjects *list;
+
+	tldrs_nats_read_init(&r, url, stream);
+	if (!tldrs_nats_read_connect(&r, error)) {
+		tldrs_nats_read_clear(&r);
+		return NULL;
+	}
+	si = tldrs_nats_read_subjects(&r, TLDRS_NATS_EVENTS_PREFIX "*", error);
+	if (si == NULL) {
+		tldrs_nats_read_clear(&r);
+		return NULL;
+	}
+	list = si->State.Subjects;
+	for (int i = 0; list != NULL && i < list->Count; i++) {
+		char *id = tldrs_nats_token_decode(list->List[i].Subject +
+		                                   strlen(TLDRS_NATS_EVENTS_PREFIX));
+		if (id != NULL)
+			g_ptr_array_add(ids, id);
+	}
+	jsStreamInfo_Destroy(si);
+	tldrs_nats_read_clear(&r);
+	g_ptr_array_sort(ids, tldrs_nats_id_cmp);
+	return g_steal_pointer(&ids);
+}
+
+gboolean
+tldrs_nats_read_trace(const char *url,
+                      const char *stream,
+                      const char *trace_id,
+                      int out_fd,
+                      TldrsNatsReadStats *stats,
+                      GError **error)
+{
+	TldrsNatsRead r;
+	g_autofree char *token = tldrs_nats_token_encode(trace_id);
+	g_autofree char *filter = g_strconcat("tldrs.*.", token, NULL);
+	g_autofree char *events = g_strconcat(TLDRS_NATS_EVENTS_PREFIX, token, NULL);
+	g_autofree char *clocks = g_strconcat(TLDRS_NATS_CLOCK_PREFIX, token, NULL);
+	guint64 n_events;
+	guint64 n_clocks;
+	jsStreamInfo *si;
+	gboolean ok;
+
+	tldrs_nats_read_init(&r, url, stream);
+	r.out_fd = out_fd;
+	if (!tldrs_nats_read_connect(&r, error)) {
+		tldrs_nats_read_clear(&r);
+		return FALSE;
+	}
+	si = tldrs_nats_read_subjects(&r, filter, error);
+	if (si == NULL) {
+		tldrs_nats_read_clear(&r);
+		return FALSE;
+	}
+	n_events = tldrs_nats_subject_count(si, events);
+	n_clocks = tldrs_nats_subject_count(si, clocks);
+	jsStreamInfo_Destroy(si);
+	if (n_events == 0 && n_clocks == 0) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_NOT_FOUND,
+		            "no trace %s in stream %s at %s",
+		            trace_id,
+		            r.stream,
+		            url);
+		tldrs_nats_read_clear(&r);
+		return FALSE;
+	}
+	ok = tldrs_nats_read_subject(&r, clocks, n_clocks, tldrs_nats_read_clock, error);
+	if (ok) {
+		tldrs_nats_read_number_hosts(&r);
+		ok = tldrs_nats_read_subject(&r, events, n_events, tldrs_nats_read_events, error) &&
+		     tldrs_nats_read_flush(&r, 0, error);
+	}
+	r.stats.hosts = g_hash_table_size(r.hosts);
+	if (stats != NULL)
+		*stats = r.stats;
+	tldrs_nats_read_clear(&r);
+	return ok;
+}
+
+gboolean
+tldrs_nats_reader_check_url(const char *url, GError **error)
+{
+	if (tldrs_nats_check_url(url, error))
+		return TRUE;
+	g_prefix_error(error, "nats: ");
+	return FALSE;
+}
+
+/* a process that is done with NATS: libnats' threads and memory go (not in the daemon,
+ * whose nats sink uses the same library) */
+void
+tldrs_nats_reader_shutdown(void)
+{
+	nats_Close();
+}
+
+#else /* !TLDRS_HAVE_NATS */
+
+static gboolean
+tldrs_nats_unsupported(GError **error)
+{
+	g_set_error_literal(error,
+	                    G_IO_ERROR,
+	                    G_IO_ERROR_NOT_SUPPORTED,
+	                    "--nats: this tldrs was built without NATS support (libnats)");
+	return FALSE;
+}
+
+GPtrArray *
+tldrs_nats_list_traces(const char *url, const char *stream, GError **error)
+{
+	(void)url;
+	(void)stream;
+	tldrs_nats_unsupported(error);
+	return NULL;
+}
+
+gboolean
+tldrs_nats_read_trace(const char *url,
+                      const char *stream,
+                      const char *trace_id,
+                      int out_fd,
+                      TldrsNatsReadStats *stats,
+                      GError **error)
+{
+	(void)url;
+	(void)stream;
+	(void)trace_id;
+	(void)out_fd;
+	(void)stats;
+	return tldrs_nats_unsupported(error);
+}
+
+gboolean
+tldrs_nats_reader_check_url(const char *url, GError **error)
+{
+	(void)url;
+	return tldrs_nats_unsupported(error);
+}
+
+void
+tldrs_nats_reader_shutdown(void)
+{
+}
+
+#endif
+
+/* tldrs_nats_read_trace() into a temporary file of JSONL (the caller deletes it), for the
+ * TEF writer: its name, or NULL */
+char *
+tldrs_nats_read_trace_to_tmp(const char *url,
+                             const char *stream,
+                             const char *trace_id,
+                             TldrsNatsReadStats *stats,
+                             GError **error)
+{
+	g_autofree char *tmp = NULL;
+	int fd = g_file_open_tmp("tldrs-nats-XXXXXX.jsonl", &tmp, error);
+	gboolean ok;
+
+	if (fd < 0)
+		return NULL;
+	ok = tldrs_nats_read_trace(url, stream, trace_id, fd, stats, error);
+	if (close(fd) != 0 && ok) {
+		int errsv = errno;
+		g_set_error(error,
+		            G_IO_ERROR,
+		            g_io_error_from_errno(errsv),
+		            "cannot write %s: %s",
+		            tmp,
+		            g_strerror(errsv));
+		ok = FALSE;
+	}
+	if (!ok) {
+		g_unlink(tmp);
+		return NULL;
+	}
+	return g_steal_pointer(&tmp);
+}

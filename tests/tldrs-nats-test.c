@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright 2026 the tldrs authors */
+
+/* The nats sink and `get-tef --nats` / `list --nats` against a real `nats-server -js` that
+ * the test starts on a free loopback port with its own store, kills and restarts: several
+ * daemons standing for several hosts, one trace through all of them; the server going away
+ * mid-stream; the bounded buffer while it stays away. */
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "tldrs-test-util.h"
+
+#if TLDRS_HAVE_NATS
+#include <nats/nats.h>
+#endif
+
+/* ---- a real nats-server ---- */
+
+typedef struct {
+	char *dir;
+	char *log_path;
+	guint port;
+	GSubprocess *proc;
+	guint starts;
+} TestNats;
+
+static gboolean
+nats_log_has(TestNats *n, const char *needle, guint *count)
+{
+	g_autofree char *log = NULL;
+	guint c = 0;
+	if (!g_file_get_contents(n->log_path, &log, NULL, NULL))
+		return FALSE;
+	for (const char *p = log; (p = strstr(p, needle)) != NULL; p++)
+		c++;
+	if (count != NULL)
+		*count = c;
+	return c > 0;
+}
+
+/* starts it (again): the first time on a port it picks, later on the same port and store */
+static void
+nats_start(TestNats *n)
+{
+	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(n->dir);
+	g_autofree char *store = g_build_filename(n->dir, "store", NULL);
+	g_autofree char *port = n->port > 0 ? g_strdup_printf("%u", n->port) : g_strdup("-1");
+	const char *argv[] = {
+	        "nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", store, NULL};
+	g_autoptr(GError) error = NULL;
+	guint ready = 0;
+
+	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	/* appended, one log for every start: count the "ready" lines */
+	g_subprocess_launcher_take_stderr_fd(
+	        l, g_open(n->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+	g_clear_object(&n->proc);
+	n->proc = g_subprocess_launcher_spawnv(l, argv, &error);
+	g_assert_no_error(error);
+	n->starts++;
+	for (guint i = 0; i < 1000 && ready < n->starts; i++) {
+		nats_log_has(n, "Server is ready", &ready);
+		if (ready < n->starts)
+			g_usleep(10000);
+	}
+	if (ready < n->starts) {
+		g_autofree char *log = NULL;
+		g_file_get_contents(n->log_path, &log, NULL, NULL);
+		g_error("nats-server did not start: %s", log);
+	}
+	if (n->port == 0) {
+		g_autofree char *log = NULL;
+		g_autoptr(GRegex) re = g_regex_new(
+		        "Listening for client connections on 127\\.0\\.0\\.1:([0-9]+)", 0, 0, NULL);
+		g_autoptr(GMatchInfo) m = NULL;
+		g_autofree char *p = NULL;
+		g_assert_true(g_file_get_contents(n->log_path, &log, NULL, NULL));
+		g_assert_true(g_regex_match(re, log, 0, &m));
+		p = g_match_info_fetch(m, 1);
+		n->port = (guint)g_ascii_strtoull(p, NULL, 10);
+	}
+	g_assert_cmpuint(n->port, >, 0);
+}
+
+static void
+nats_kill(TestNats *n)
+{
+	g_subprocess_send_signal(n->proc, SIGKILL);
+	g_subprocess_wait(n->proc, NULL, NULL);
+}
+
+/* on @port, or on one it picks (0) */
+static TestNats *
+nats_new(guint port)
+{
+	TestNats *n = g_new0(TestNats, 1);
+	n->port = port;
+	n->dir = tldrs_test_mkdtemp();
+	n->log_path = g_build_filename(n->dir, "nats-server.log", NULL);
+	nats_start(n);
+	return n;
+}
+
+static char *
+nats_url(TestNats *n)
+{
+	return g_strdup_printf("nats://127.0.0.1:%u", n->port);
+}
+
+static void
+nats_free(TestNats *n)
+{
+	if (n->proc != NULL && g_subprocess_get_identifier(n->proc) != NULL)
+		nats_kill(n);
+	g_clear_object(&n->proc);
+	if (g_getenv("TLDRS_TEST_KEEP") == NULL)
+		tldrs_test_rm_rf(n->dir);
+	g_free(n->dir);
+	g_free(n->log_path);
+	g_free(n);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TestNats, nats_free)
+
+/* a free loopback port nobody listens on (for a server that is not there yet) */
+static guint
+free_port(void)
+{
+	g_autoptr(GSocket) s = g_socket_new(
+	        G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
+	g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+	g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(lo, 0);
+	g_autoptr(GSocketAddress) bound = NULL;
+	g_assert_true(g_socket_bind(s, addr, TRUE, NULL));
+	bound = g_socket_get_local_address(s, NULL);
+	return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+/* ---- daemons with a nats sink ---- */
+
+static TldrsTestDaemon *
+start_daemon(const char *url, const char *host, const char *more)
+{
+	TldrsTestDaemon *d = tldrs_test_daemon_new();
+	g_autofree char *text = g_strdup_printf("[Daemon]\nSinks=jsonl;nats\n"
+	                                        "[Sink nats]\nURL=%s\nHost=%s\n%s",
+	                                        url,
+	                                        host,
+	                                        more != NULL ? more : "");
+	g_autofree char *conf = tldrs_test_write_config(d, text);
+	const char *args[] = {"--config", conf, NULL};
+	tldrs_test_daemon_start(d, args);
+	return d;
+}
+
+/* @n events named HOST-I, ts from @ts0 on, all of pid 1 (every host's pid 1) */
+static void
+send_events(GSocket *s, const char *host, guint from, guint n, gint64 ts0)
+{
+	g_autoptr(GString) buf = g_string_new(NULL);
+	for (guint i = from; i < from + n; i++) {
+		g_string_append_printf(
+		        buf,
+		        "{\"name\":\"%s-%u\",\"ph\":\"i\",\"s\":\"p\",\"ts\":%" G_GINT64_FORMAT
+		        ",\"pid\":1,\"tid\":1,\"args\":{\"pad\":\"%0100u\"}}\n",
+		        host,
+		        i,
+		        ts0 + i,
+		        i);
+		if (buf->len > 60000) {
+			tldrs_test_send(s, buf->str);
+			g_string_truncate(buf, 0);
+		}
+	}
+	if (buf->len > 0)
+		tldrs_test_send(s, buf->str);
+}
+
+/* `get-tef --nats`: the TEF's events, or NULL when it failed */
+static JsonNode *
+get_tef_nats(TldrsTestDaemon *d, const char *url, const char *trace, char **err)
+{
+	g_autofree char *out = g_build_filename(d->tmpdir, "nats.json", NULL);
+	int status = tldrs_test_cli(d, NULL, err, "get-tef", "--nats", url, trace, "-o", out, NULL);
+	if (status != 0)
+		return NULL;
+	return tldrs_test_load_tef(out);
+}
+
+/* the events named like @prefix* in @root */
+static guint
+count_named(JsonArray *events, const char *prefix)
+{
+	guint n = 0;
+	for (guint i = 0; i < json_array_get_length(events); i++) {
+		JsonObject *o = json_array_get_object_element(events, i);
+		if (g_str_has_prefix(json_object_get_string_member_with_default(o, "name", ""),
+		                     prefix))
+			n++;
+	}
+	return n;
+}
+
+/* wait until `get-tef --nats` has @want events named @prefix*, for up to @ms */
+static JsonNode *
+wait_nats_events(TldrsTestDaemon *d,
+                 const char *url,
+                 const char *trace,
+                 const char *prefix,
+                 guint want,
+                 guint ms)
+{
+	guint have = 0;
+	for (gint64 end = g_get_monotonic_time() + (gint64)ms * 1000; g_get_monotonic_time() < end;
+	     g_usleep(100000)) {
+		g_autofree char *err = NULL;
+		g_autoptr(JsonNode) root = get_tef_nats(d, url, trace, &err);
+		if (root == NULL)
+			continue;
+		have = count_named(tldrs_test_tef_events(root), prefix);
+		if (have >= want)
+			return g_steal_pointer(&root);
+	}
+	g_error("get-tef --nats: %u events %s*, expected %u", have, prefix, want);
+	return NULL;
+}
+
+/* every event named @host-0 … @host-(n-1) exactly once, and nothing else of @host */
+static void
+assert_exactly_once(JsonArray *events, const char *host, guint n)
+{
+	g_autofree guint8 *seen = g_malloc0(n);
+	g_autofree char *prefix = g_strdup_printf("%s-", host);
+	for (guint i = 0; i < json_array_get_length(events); i++) {
+		JsonObject *o = json_array_get_object_element(events, i);
+		const char *name = json_object_get_string_member_with_default(o, "name", "");
+		guint64 k;
+		if (!g_str_has_prefix(name, prefix))
+			continue;
+		g_assert_true(
+		        g_ascii_string_to_unsigned(name + strlen(prefix), 10, 0, n - 1, &k, NULL));
+		if (seen[k])
+			g_error("%s appears twice", name);
+		seen[k] = 1;
+	}
+	for (guint i = 0; i < n; i++)
+		if (!seen[i])
+			g_error("%s-%u is missing", host, i);
+}
+
+static gboolean
+have_nats(void)
+{
+#if TLDRS_HAVE_NATS
+	if (!tldrs_test_have_program("nats-server"))
+		g_error("nats-server is not installed (tools/dev deps installs it)");
+	return TRUE;
+#else
+	g_test_skip("built without libnats");
+	return FALSE;
+#endif
+}
+
+/* three daemons, three simulated hosts, one trace through all of them: every event once,
+ * every host's pid 1 its own labelled process, timestamps unchanged (one machine: one
+ * monotonic clock) */
+static void
+test_nats_many_hosts(void)
+{
+	const char *hosts[] = {"alpha", "beta", "gamma"};
+	const guint n = 3000;
+	g_autoptr(TestNats) nats = NULL;
+	g_autofree char *url = NULL;
+	TldrsTestDaemon *d[3];
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GHashTable) pids = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+	g_autofree char *out = NULL;
+	JsonArray *events;
+	gint64 ts0 = g_get_monotonic_time();
+	guint labels = 0;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	for (guint h = 0; h < 3; h++) {
+		GSocket *s = NULL;
+		d[h] = start_daemon(url, hosts[h], NULL);
+		s = tldrs_test_connect(d[h]->socket_path);
+		tldrs_test_send(s, "OPEN tr-many.hosts\n");
+		send_events(s, hosts[h], 0, n, ts0);
+		tldrs_test_close(s);
+	}
+	root = wait_nats_events(d[0], url, "tr-many.hosts", "", 3 * n, 30000);
+	events = tldrs_test_tef_events(root);
+	for (guint h = 0; h < 3; h++)
+		assert_exactly_once(events, hosts[h], n);
+	for (guint i = 0; i < json_array_get_length(events); i++) {
+		JsonObject *o = json_array_get_object_element(events, i);
+		const char *name = json_object_get_string_member_with_default(o, "name", "");
+		gint64 pid = json_object_get_int_member_with_default(o, "pid", -1);
+		if (g_str_equal(name, "process_labels")) {
+			const char *label = json_object_get_string_member(
+			        json_object_get_object_member(o, "args"), "labels");
+			g_assert_true(g_str_has_prefix(label, "host "));
+			g_hash_table_insert(pids, GINT_TO_POINTER(pid), g_strdup(label + 5));
+			labels++;
+			continue;
+		}
+		/* the host of the event, by its name, owns the pid it got */
+		{
+			g_autofree char *host = g_strndup(name, strcspn(name, "-"));
+			const char *owner = g_hash_table_lookup(pids, GINT_TO_POINTER(pid));
+			guint64 k = g_ascii_strtoull(strchr(name, '-') + 1, NULL, 10);
+			gint64 ts = json_object_get_int_member(o, "ts");
+			g_assert_cmpstr(owner, ==, host);
+			/* one machine: aligning the clocks moves nothing by more than the error of
+			 * reading them */
+			g_assert_cmpint(ts - (ts0 + (gint64)k), <=, 1000);
+			g_assert_cmpint(ts - (ts0 + (gint64)k), >=, -1000);
+		}
+	}
+	g_assert_cmpuint(labels, ==, 3);
+	g_assert_cmpuint(g_hash_table_size(pids), ==, 3);
+
+	g_assert_cmpint(tldrs_test_cli(d[0], &out, NULL, "list", "--nats", url, NULL), ==, 0);
+	g_assert_cmpstr(out, ==, "tr-many.hosts\n");
+	for (guint h = 0; h < 3; h++) {
+		g_assert_cmpint(tldrs_test_daemon_stop(d[h], SIGTERM), ==, 0);
+		tldrs_test_daemon_free(d[h]);
+	}
+}
+
+/* the server killed mid-stream and restarted: nothing accepted is lost, nothing doubled */
+static void
+test_nats_server_restart(void)
+{
+	const guint n = 2000;
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	GSocket *s = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree char *url = NULL;
+	g_autofree char *stored = NULL;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	d = start_daemon(url, "alpha", NULL);
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-restart\n");
+	send_events(s, "alpha", 0, n, 0);
+	g_clear_pointer(&root, json_node_unref);
+	root = wait_nats_events(d, url, "tr-restart", "alpha-", n, 30000);
+	g_clear_pointer(&root, json_node_unref);
+
+	nats_kill(nats);
+	send_events(s, "alpha", n, n, 0);
+	/* the daemon has taken them (the jsonl sink stored them) while the server is away */
+	stored = tldrs_test_trace_file(d, "tr-restart");
+	for (guint i = 0; i < 300 && tldrs_test_count_lines(stored) < 2 * n; i++)
+		g_usleep(100000);
+	g_assert_cmpuint(tldrs_test_count_lines(stored), ==, 2 * n);
+	nats_start(nats);
+	send_events(s, "alpha", 2 * n, n, 0);
+	tldrs_test_close(s);
+
+	root = wait_nats_events(d, url, "tr-restart", "alpha-", 3 * n, 60000);
+	assert_exactly_once(tldrs_test_tef_events(root), "alpha", 3 * n);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
+/* `list -l` shows @dropped in its last column, DROPPED, within @ms */
+static gboolean
+wait_list_dropped(TldrsTestDaemon *d, const char *dropped, guint ms)
+{
+	for (gint64 end = g_get_monotonic_time() + (gint64)ms * 1000; g_get_monotonic_time() < end;
+	     g_usleep(50000)) {
+		g_autofree char *list = NULL;
+		g_auto(GStrv) lines = NULL;
+		g_auto(GStrv) cells = NULL;
+		g_assert_cmpint(
+		        tldrs_test_cli(d, &list, NULL, "list", "-l", "-d", d->data_dir, NULL),
+		        ==,
+		        0);
+		lines = g_strsplit(list, "\n", -1);
+		g_assert_true(g_str_has_suffix(lines[0], "DROPPED"));
+		g_assert_nonnull(lines[1]);
+		cells = g_strsplit_set(g_strstrip(lines[1]), " ", -1);
+		if (g_str_equal(cells[g_strv_length(cells) - 1], dropped))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* the server is not there: the daemon keeps BufferBytes of events and drops the rest,
+ * counting them; the other sinks store everything; once the server comes, what was kept is
+ * published */
+static void
+test_nats_bounded_buffer(void)
+{
+	const guint n = 2000;
+	guint port = free_port();
+	g_autofree char *url = g_strdup_printf("nats://127.0.0.1:%u", port);
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(TestNats) nats = NULL;
+	GSocket *s = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GRegex) re = g_regex_new("trace tr-buffer: ([0-9]+) events dropped", 0, 0, NULL);
+	g_autoptr(GMatchInfo) m = NULL;
+	g_autofree char *stored = NULL;
+	g_autofree char *log = NULL;
+	g_autofree char *count = NULL;
+	guint64 dropped;
+
+	if (!have_nats())
+		return;
+	d = start_daemon(url, "alpha", "BufferBytes=65536\nBatchBytes=4096\n");
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-buffer\n");
+	send_events(s, "alpha", 0, n, 0);
+	tldrs_test_close(s);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "events dropped", 30000));
+	stored = tldrs_test_trace_file(d, "tr-buffer");
+	g_assert_cmpuint(tldrs_test_count_lines(stored), ==, n);
+	log = tldrs_test_daemon_log(d);
+	g_assert_true(g_regex_match(re, log, 0, &m));
+	count = g_match_info_fetch(m, 1);
+	dropped = g_ascii_strtoull(count, NULL, 10);
+	/* about 200 bytes an event, 64 KiB kept */
+	g_assert_cmpuint(dropped, >, n / 2);
+	g_assert_cmpuint(dropped, <, n);
+
+	/* the same count in `list -l`, the last column (the state file is saved soon after) */
+	g_assert_true(wait_list_dropped(d, count, 10000));
+
+	nats = nats_new(port);
+	root = wait_nats_events(d, url, "tr-buffer", "alpha-", n - (guint)dropped, 60000);
+	g_assert_cmpuint(count_named(tldrs_test_tef_events(root), "alpha-"), ==, n - dropped);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
+/* D-Bus EmitTef of @trace to @out with the option nats = @url; the events, or 0 with @error */
+static guint64
+emit_tef_nats(GDBusConnection *c,
+              const char *trace,
+              const char *out,
+              const char *url,
+              GError **error)
+{
+	g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+	        c,
+	        "org.tldrs.Daemon1",
+	        "/org/tldrs/Daemon1",
+	        "org.tldrs.Daemon1",
+	        "EmitTef",
+	        g_variant_new_parsed("(%s, %s, {'nats': <%s>})", trace, out, url),
+	        G_VARIANT_TYPE("(t)"),
+	        G_DBUS_CALL_FLAGS_NO_AUTO_START,
+	        30000,
+	        NULL,
+	        error);
+	guint64 events = 0;
+	if (reply != NULL)
+		g_variant_get(reply, "(t)", &events);
+	return events;
+}
+
+/* D-Bus EmitTef with the option "nats": the file get-tef --nats writes, from the daemon on
+ * the (private) bus; a bad URL is InvalidArgument, an unreachable server Failed */
+static void
+test_nats_emit_tef_dbus(void)
+{
+	const guint n = 500;
+	g_autoptr(GTestDBus) test_bus = NULL;
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) alpha = NULL;
+	g_autoptr(TldrsTestDaemon) beta = NULL;
+	g_autoptr(GDBusConnection) c = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree char *url = NULL;
+	g_autofree char *out = NULL;
+	g_autofree char *dead = g_strdup_printf("nats://127.0.0.1:%u", free_port());
+	guint64 events = 0;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	test_bus = g_test_dbus_new(G_TEST_DBUS_NONE);
+	g_test_dbus_up(test_bus);
+	/* alpha on the bus, beta not (one daemon owns the name) */
+	g_setenv("TLDRS_TEST_BUS", "1", TRUE);
+	alpha = start_daemon(url, "alpha", NULL);
+	g_unsetenv("TLDRS_TEST_BUS");
+	beta = start_daemon(url, "beta", NULL);
+	for (guint h = 0; h < 2; h++) {
+		TldrsTestDaemon *d = h == 0 ? alpha : beta;
+		GSocket *s = tldrs_test_connect(d->socket_path);
+		tldrs_test_send(s, "OPEN tr-dbus\n");
+		send_events(s, h == 0 ? "alpha" : "beta", 0, n, 0);
+		tldrs_test_close(s);
+	}
+	g_clear_pointer(&root, json_node_unref);
+	root = wait_nats_events(alpha, url, "tr-dbus", "", 2 * n, 30000);
+	g_clear_pointer(&root, json_node_unref);
+
+	c = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error);
+	g_assert_no_error(error);
+	out = g_build_filename(alpha->tmpdir, "dbus.json", NULL);
+	events = emit_tef_nats(c, "tr-dbus", out, url, &error);
+	g_assert_no_error(error);
+	/* the events and a process_labels record per host */
+	g_assert_cmpuint(events, ==, 2 * n + 2);
+	root = tldrs_test_load_tef(out);
+	assert_exactly_once(tldrs_test_tef_events(root), "alpha", n);
+	assert_exactly_once(tldrs_test_tef_events(root), "beta", n);
+
+	g_assert_cmpuint(emit_tef_nats(c, "tr-dbus", out, "foo://x", &error), ==, 0);
+	g_assert_true(g_dbus_error_is_remote_error(error));
+	g_assert_nonnull(strstr(error->message, "InvalidArgument"));
+	g_assert_nonnull(strstr(error->message, "foo://x"));
+	g_clear_error(&error);
+	g_assert_cmpuint(emit_tef_nats(c, "tr-dbus", out, dead, &error), ==, 0);
+	g_assert_nonnull(error);
+	g_assert_nonnull(strstr(error->message, "cannot connect to NATS"));
+	g_clear_error(&error);
+
+	g_assert_cmpint(tldrs_test_daemon_stop(alpha, SIGTERM), ==, 0);
+	g_assert_cmpint(tldrs_test_daemon_stop(beta, SIGTERM), ==, 0);
+	g_clear_object(&c);
+	g_test_dbus_down(test_bus);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/tldrs/nats/many-hosts", test_nats_many_hosts);
+	g_test_add_func("/tldrs/nats/server-restart", test_nats_server_restart);
+	g_test_add_func("/tldrs/nats/bounded-buffer", test_nats_bounded_buffer);
+	g_test_add_func("/tldrs/nats/emit-tef-dbus", test_nats_emit_tef_dbus);
+	return g_test_run();
+}
