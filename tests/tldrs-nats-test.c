@@ -539,6 +539,129 @@ test_nats_emit_tef_dbus(void)
 	g_test_dbus_down(test_bus);
 }
 
+#if TLDRS_HAVE_NATS
+/* one message on @subject as a nats sink of @host would publish it */
+static void
+publish(jsCtx *js, const char *subject, const char *host, const char *instance, const char *data)
+{
+	natsMsg *msg = NULL;
+	g_assert_cmpint(natsMsg_Create(&msg, subject, NULL, data, (int)strlen(data)), ==, NATS_OK);
+	g_assert_cmpint(natsMsgHeader_Set(msg, "Tldrs-Host", host), ==, NATS_OK);
+	g_assert_cmpint(natsMsgHeader_Set(msg, "Tldrs-Instance", instance), ==, NATS_OK);
+	g_assert_cmpint(js_PublishMsg(NULL, js, msg, NULL, NULL), ==, NATS_OK);
+	natsMsg_Destroy(msg);
+}
+#endif
+
+/* The clock model with hosts whose monotonic clocks start far apart (here, with the messages
+ * written as the sinks of three hosts would write them): each host's events land on the first
+ * host's time line, by the clock record nearest to each event; a host without a clock record
+ * is left where it is, and said so. */
+static void
+test_nats_clock_alignment(void)
+{
+#if TLDRS_HAVE_NATS
+	const gint64 real0 = G_GINT64_CONSTANT(1700000000000000);
+	const gint64 off_a = G_GINT64_CONSTANT(1000000000); /* realtime - monotonic */
+	const gint64 off_b = G_GINT64_CONSTANT(5000000000);
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree char *url = NULL;
+	g_autofree char *err = NULL;
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	jsStreamConfig cfg;
+	const char *subjects[] = {"tldrs.>"};
+	JsonArray *events;
+	guint seen = 0;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	g_assert_cmpint(natsConnection_ConnectTo(&nc, url), ==, NATS_OK);
+	g_assert_cmpint(natsConnection_JetStream(&js, nc, NULL), ==, NATS_OK);
+	jsStreamConfig_Init(&cfg);
+	cfg.Name = "TLDRS";
+	cfg.Subjects = subjects;
+	cfg.SubjectsLen = 1;
+	g_assert_cmpint(js_AddStream(NULL, js, &cfg, NULL, NULL), ==, NATS_OK);
+
+	/* host a: one record; host b: two, 50 us apart, at its first and last event */
+	{
+		g_autofree char *ra = g_strdup_printf("{\"host\":\"a\",\"instance\":\"ia\","
+		                                      "\"monotonic_us\":%" G_GINT64_FORMAT
+		                                      ",\"realtime_us\":%" G_GINT64_FORMAT "}",
+		                                      real0 - off_a,
+		                                      real0);
+		g_autofree char *rb1 = g_strdup_printf("{\"host\":\"b\",\"instance\":\"ib\","
+		                                       "\"monotonic_us\":%" G_GINT64_FORMAT
+		                                       ",\"realtime_us\":%" G_GINT64_FORMAT "}",
+		                                       real0 - off_b,
+		                                       real0);
+		g_autofree char *rb2 = g_strdup_printf("{\"host\":\"b\",\"instance\":\"ib\","
+		                                       "\"monotonic_us\":%" G_GINT64_FORMAT
+		                                       ",\"realtime_us\":%" G_GINT64_FORMAT "}",
+		                                       real0 + 9000 - off_b,
+		                                       real0 + 9000 + 50);
+		publish(js, "tldrs.clock.tr=2Eclock", "b", "ib", rb2);
+		publish(js, "tldrs.clock.tr=2Eclock", "a", "ia", ra);
+		publish(js, "tldrs.clock.tr=2Eclock", "b", "ib", rb1);
+	}
+	/* event k of every host happened at real0 + k ms; each stamps it with its own clock */
+	for (guint k = 0; k < 10; k++) {
+		const struct {
+			const char *host;
+			gint64 off;
+		} hosts[] = {{"a", off_a}, {"b", off_b}, {"c", 0}};
+		for (guint h = 0; h < 3; h++) {
+			g_autofree char *ev = g_strdup_printf(
+			        "{\"name\":\"%s-%u\",\"ph\":\"i\",\"ts\":%" G_GINT64_FORMAT
+			        ",\"pid\":7,\"tid\":7}\n",
+			        hosts[h].host,
+			        k,
+			        real0 + k * 1000 - hosts[h].off);
+			g_autofree char *instance = g_strdup_printf("i%s", hosts[h].host);
+			publish(js, "tldrs.trace.tr=2Eclock", hosts[h].host, instance, ev);
+		}
+	}
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+
+	root = get_tef_nats(d, url, "tr.clock", &err);
+	g_assert_nonnull(root);
+	g_assert_nonnull(strstr(err, "10 events of a daemon that published no clock record"));
+	events = tldrs_test_tef_events(root);
+	for (guint i = 0; i < json_array_get_length(events); i++) {
+		JsonObject *o = json_array_get_object_element(events, i);
+		const char *name = json_object_get_string_member(o, "name");
+		gint64 ts, pid, want;
+		guint64 k;
+		if (g_str_equal(name, "process_labels"))
+			continue;
+		k = g_ascii_strtoull(name + 2, NULL, 10);
+		ts = json_object_get_int_member(o, "ts");
+		pid = json_object_get_int_member(o, "pid");
+		/* on a's time line: a as it was, b moved by its offset (the later record for its
+		 * later events), c not at all */
+		if (name[0] == 'a')
+			want = real0 + (gint64)k * 1000 - off_a;
+		else if (name[0] == 'b')
+			want = real0 + (gint64)k * 1000 - off_a + (k >= 5 ? 50 : 0);
+		else
+			want = real0 + (gint64)k * 1000;
+		g_assert_cmpint(ts, ==, want);
+		g_assert_cmpint(pid, ==, 7 + (gint64)(name[0] - 'a') * (1 << 22));
+		g_assert_cmpint(json_object_get_int_member(o, "tid"), ==, pid);
+		seen++;
+	}
+	g_assert_cmpuint(seen, ==, 30);
+#else
+	g_test_skip("built without libnats");
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
@@ -547,5 +670,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/server-restart", test_nats_server_restart);
 	g_test_add_func("/tldrs/nats/bounded-buffer", test_nats_bounded_buffer);
 	g_test_add_func("/tldrs/nats/emit-tef-dbus", test_nats_emit_tef_dbus);
+	g_test_add_func("/tldrs/nats/clock-alignment", test_nats_clock_alignment);
 	return g_test_run();
 }
