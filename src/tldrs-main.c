@@ -559,6 +559,10 @@ tldrs_get_tef_nats(const char *url,
 		             "onto the common time line\n"),
 		           trace_id,
 		           (uint64_t)st.unaligned);
+	if (st.bad_lines > 0)
+		g_printerr(_("tldrs: %s: left out %" PRIu64 " lines that are not JSON objects\n"),
+		           trace_id,
+		           (uint64_t)st.bad_lines);
 	return TRUE;
 }
 

@@ -375,43 +375,166 @@ tldrs_nats_read_flush(TldrsNatsRead *r, gsize keep, GError **error)
 	return TRUE;
 }
 
-/* a pid or tid of host @h, moved out of the way of the other hosts' */
-static void
-tldrs_nats_move_id(JsonObject *o, const char *member, gint64 index)
+/* The members of an event line that get-tef --nats rewrites, found without building a tree:
+ * the spans of the values of the top-level keys "ts", "pid" and "tid" (several if a key is
+ * repeated). Whatever the scan does not understand makes the line bad; the TEF writer checks
+ * every line it is given again anyway. */
+
+#define TLDRS_NATS_MAX_SPANS 8
+
+typedef enum {
+	TLDRS_NATS_MEMBER_TS,
+	TLDRS_NATS_MEMBER_PID,
+	TLDRS_NATS_MEMBER_TID,
+} TldrsNatsMember;
+
+typedef struct {
+	TldrsNatsMember member;
+	const char *start;
+	const char *end;
+} TldrsNatsSpan;
+
+static const char *
+tldrs_nats_skip_ws(const char *p, const char *end)
 {
-	JsonNode *n = json_object_get_member(o, member);
-	if (index == 0 || n == NULL || !JSON_NODE_HOLDS_VALUE(n) ||
-	    json_node_get_value_type(n) != G_TYPE_INT64)
-		return;
-	json_object_set_int_member(
-	        o, member, (index << TLDRS_NATS_PID_SHIFT) + json_node_get_int(n));
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	return p;
 }
 
-static void
-tldrs_nats_read_label(TldrsNatsRead *r, TldrsNatsHost *h, JsonObject *o)
+/* past the string that starts at @p (a '"'), or NULL */
+static const char *
+tldrs_nats_skip_string(const char *p, const char *end)
 {
-	JsonNode *n = json_object_get_member(o, "pid");
-	gint64 pid;
-	g_autofree char *name = NULL;
-	if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
-		return;
-	pid = json_node_get_int(n);
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* past the value that starts at @p, or NULL */
+static const char *
+tldrs_nats_skip_value(const char *p, const char *end)
+{
+	guint depth = 0;
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return tldrs_nats_skip_string(p, end);
+	if (*p != '{' && *p != '[') {
+		while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+		       *p != '\r' && *p != '\n')
+			p++;
+		return p;
+	}
+	for (; p < end; p++) {
+		if (*p == '"') {
+			p = tldrs_nats_skip_string(p, end);
+			if (p == NULL)
+				return NULL;
+			p--;
+		} else if (*p == '{' || *p == '[') {
+			depth++;
+		} else if ((*p == '}' || *p == ']') && --depth == 0) {
+			return p + 1;
+		}
+	}
+	return NULL;
+}
+
+static gboolean
+tldrs_nats_scan_event(const char *line, gsize len, TldrsNatsSpan *spans, guint *n_spans)
+{
+	const char *end = line + len;
+	const char *p = tldrs_nats_skip_ws(line, end);
+
+	*n_spans = 0;
+	if (p >= end || *p != '{')
+		return FALSE;
+	p = tldrs_nats_skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return TRUE;
+	while (p < end) {
+		const char *key = p;
+		const char *key_end;
+		const char *value;
+		if (*p != '"' || (p = tldrs_nats_skip_string(p, end)) == NULL)
+			return FALSE;
+		key_end = p;
+		p = tldrs_nats_skip_ws(p, end);
+		if (p >= end || *p != ':')
+			return FALSE;
+		value = tldrs_nats_skip_ws(p + 1, end);
+		p = tldrs_nats_skip_value(value, end);
+		if (p == NULL || p == value)
+			return FALSE;
+		if (*n_spans < TLDRS_NATS_MAX_SPANS) {
+			gsize klen = (gsize)(key_end - key);
+			TldrsNatsSpan *s = &spans[*n_spans];
+			s->start = value;
+			s->end = p;
+			if (klen == 4 && memcmp(key, "\"ts\"", 4) == 0) {
+				s->member = TLDRS_NATS_MEMBER_TS;
+				(*n_spans)++;
+			} else if (klen == 5 && memcmp(key, "\"pid\"", 5) == 0) {
+				s->member = TLDRS_NATS_MEMBER_PID;
+				(*n_spans)++;
+			} else if (klen == 5 && memcmp(key, "\"tid\"", 5) == 0) {
+				s->member = TLDRS_NATS_MEMBER_TID;
+				(*n_spans)++;
+			}
+		}
+		p = tldrs_nats_skip_ws(p, end);
+		if (p < end && *p == '}')
+			return tldrs_nats_skip_ws(p + 1, end) == end;
+		if (p >= end || *p != ',')
+			return FALSE;
+		p = tldrs_nats_skip_ws(p + 1, end);
+	}
+	return FALSE;
+}
+
+/* a JSON integer (no fraction, no exponent) in [start, end) */
+static gboolean
+tldrs_nats_parse_int(const char *start, const char *end, gint64 *out)
+{
+	char buf[32];
+	char *stop = NULL;
+	gsize n = (gsize)(end - start);
+	if (n == 0 || n >= sizeof(buf) || memchr(start, '.', n) != NULL ||
+	    memchr(start, 'e', n) != NULL || memchr(start, 'E', n) != NULL)
+		return FALSE;
+	memcpy(buf, start, n);
+	buf[n] = '\0';
+	*out = g_ascii_strtoll(buf, &stop, 10);
+	return stop == buf + n && (g_ascii_isdigit(buf[0]) || buf[0] == '-');
+}
+
+/* the first time a process of host @h shows up: a process_labels record naming the host */
+static void
+tldrs_nats_read_label(TldrsNatsRead *r, TldrsNatsHost *h, gint64 pid)
+{
 	if (g_hash_table_contains(h->pids, &pid))
 		return;
 	g_hash_table_add(h->pids, g_memdup2(&pid, sizeof(pid)));
 	g_string_append_printf(r->out,
 	                       "{\"name\":\"process_labels\",\"ph\":\"M\",\"pid\":%" G_GINT64_FORMAT
-	                       ",\"args\":{\"labels\":",
+	                       ",\"args\":{\"labels\":\"host ",
 	                       (h->index << TLDRS_NATS_PID_SHIFT) + pid);
-	name = g_strdup_printf("host %s", h->name);
-	{
-		g_autoptr(JsonNode) s = json_node_new(JSON_NODE_VALUE);
-		g_autofree char *quoted = NULL;
-		json_node_set_string(s, name);
-		quoted = json_to_string(s, FALSE);
-		g_string_append(r->out, quoted);
+	/* a host name is valid UTF-8 (the sink checks it): only quotes, backslashes and
+	 * control characters need escaping */
+	for (const guchar *c = (const guchar *)h->name; *c != '\0'; c++) {
+		if (*c == '"' || *c == '\\')
+			g_string_append_printf(r->out, "\\%c", *c);
+		else if (*c < 0x20)
+			g_string_append_printf(r->out, "\\u%04x", *c);
+		else
+			g_string_append_c(r->out, (char)*c);
 	}
-	g_string_append(r->out, "}}\n");
+	g_string_append(r->out, "\"}}\n");
 }
 
 static void
@@ -421,39 +544,60 @@ tldrs_nats_read_line(TldrsNatsRead *r,
                      const char *line,
                      gsize len)
 {
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
-	g_autofree char *text = NULL;
-	JsonObject *o;
-	JsonNode *ts;
+	TldrsNatsSpan spans[TLDRS_NATS_MAX_SPANS];
+	guint n_spans = 0;
+	const char *copied = line;
+	gboolean has_ts = FALSE;
 
-	if (!json_parser_load_from_data(parser, line, (gssize)len, NULL) ||
-	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+	if (!tldrs_nats_scan_event(line, len, spans, &n_spans)) {
 		r->stats.bad_lines++;
 		return;
 	}
-	o = json_node_get_object(json_parser_get_root(parser));
-	ts = json_object_get_member(o, "ts");
-	if (ts != NULL && JSON_NODE_HOLDS_VALUE(ts) && inst == NULL) {
-		r->stats.unaligned++;
-	} else if (ts != NULL && JSON_NODE_HOLDS_VALUE(ts)) {
-		GType type = json_node_get_value_type(ts);
-		if (type == G_TYPE_INT64) {
-			gint64 v = json_node_get_int(ts);
+	for (guint i = 0; i < n_spans; i++) {
+		gint64 pid;
+		if (spans[i].member == TLDRS_NATS_MEMBER_PID &&
+		    tldrs_nats_parse_int(spans[i].start, spans[i].end, &pid))
+			tldrs_nats_read_label(r, h, pid);
+	}
+	for (guint i = 0; i < n_spans; i++) {
+		const TldrsNatsSpan *s = &spans[i];
+		gint64 v;
+		g_string_append_len(r->out, copied, s->start - copied);
+		copied = s->end;
+		if (s->member != TLDRS_NATS_MEMBER_TS) {
+			/* every other host's pids and tids out of the way */
+			if (h->index != 0 && tldrs_nats_parse_int(s->start, s->end, &v))
+				g_string_append_printf(r->out,
+				                       "%" G_GINT64_FORMAT,
+				                       (h->index << TLDRS_NATS_PID_SHIFT) + v);
+			else
+				g_string_append_len(r->out, s->start, s->end - s->start);
+			continue;
+		}
+		has_ts = TRUE;
+		if (inst == NULL) {
+			g_string_append_len(r->out, s->start, s->end - s->start);
+		} else if (tldrs_nats_parse_int(s->start, s->end, &v)) {
 			v += tldrs_nats_instance_offset(inst, v) - r->ref_offset_us;
-			json_object_set_int_member(o, "ts", v);
-		} else if (type == G_TYPE_DOUBLE) {
-			double v = json_node_get_double(ts);
-			v += (double)(tldrs_nats_instance_offset(inst, (gint64)v) -
+			g_string_append_printf(r->out, "%" G_GINT64_FORMAT, v);
+		} else {
+			g_autofree char *num = g_strndup(s->start, (gsize)(s->end - s->start));
+			char *stop = NULL;
+			char buf[G_ASCII_DTOSTR_BUF_SIZE];
+			double d = g_ascii_strtod(num, &stop);
+			if (stop == NULL || *stop != '\0' || num[0] == '"') {
+				g_string_append(r->out, num); /* not a number: left as it is */
+				continue;
+			}
+			d += (double)(tldrs_nats_instance_offset(inst, (gint64)d) -
 			              r->ref_offset_us);
-			json_object_set_double_member(o, "ts", v);
+			g_string_append(r->out, g_ascii_dtostr(buf, sizeof(buf), d));
 		}
 	}
-	tldrs_nats_read_label(r, h, o);
-	tldrs_nats_move_id(o, "pid", h->index);
-	tldrs_nats_move_id(o, "tid", h->index);
-	text = json_to_string(json_parser_get_root(parser), FALSE);
-	g_string_append(r->out, text);
+	g_string_append_len(r->out, copied, line + len - copied);
 	g_string_append_c(r->out, '\n');
+	if (has_ts && inst == NULL)
+		r->stats.unaligned++;
 	r->stats.events++;
 }
 

@@ -616,9 +616,12 @@ test_nats_clock_alignment(void)
 			gint64 off;
 		} hosts[] = {{"a", off_a}, {"b", off_b}, {"c", 0}};
 		for (guint h = 0; h < 3; h++) {
+			/* nested members of the same names are not the event's; a line that is
+			 * not a JSON object is left out */
 			g_autofree char *ev = g_strdup_printf(
 			        "{\"name\":\"%s-%u\",\"ph\":\"i\",\"ts\":%" G_GINT64_FORMAT
-			        ",\"pid\":7,\"tid\":7}\n",
+			        ",\"args\":{\"ts\":5,\"s\":\"}\\\"{\",\"pid\":[1]} , \"pid\":7,"
+			        "\"tid\":7}\nnot json\n",
 			        hosts[h].host,
 			        k,
 			        real0 + k * 1000 - hosts[h].off);
@@ -632,6 +635,7 @@ test_nats_clock_alignment(void)
 	root = get_tef_nats(d, url, "tr.clock", &err);
 	g_assert_nonnull(root);
 	g_assert_nonnull(strstr(err, "10 events of a daemon that published no clock record"));
+	g_assert_nonnull(strstr(err, "left out 30 lines that are not JSON objects"));
 	events = tldrs_test_tef_events(root);
 	for (guint i = 0; i < json_array_get_length(events); i++) {
 		JsonObject *o = json_array_get_object_element(events, i);
@@ -654,6 +658,9 @@ test_nats_clock_alignment(void)
 		g_assert_cmpint(ts, ==, want);
 		g_assert_cmpint(pid, ==, 7 + (gint64)(name[0] - 'a') * (1 << 22));
 		g_assert_cmpint(json_object_get_int_member(o, "tid"), ==, pid);
+		o = json_object_get_object_member(o, "args");
+		g_assert_cmpint(json_object_get_int_member(o, "ts"), ==, 5);
+		g_assert_cmpstr(json_object_get_string_member(o, "s"), ==, "}\"{");
 		seen++;
 	}
 	g_assert_cmpuint(seen, ==, 30);
