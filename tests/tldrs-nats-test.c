@@ -669,6 +669,77 @@ test_nats_clock_alignment(void)
 #endif
 }
 
+/* bad input: each error names what was wrong */
+static void
+test_nats_bad_input(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autofree char *dead = g_strdup_printf("nats://127.0.0.1:%u", free_port());
+	const struct {
+		const char *group;
+		const char *needle;
+	} confs[] = {
+	        {"URL=foo://x\n", "[Sink nats] URL: expected a NATS URL like nats://HOST:4222"},
+	        {"Replicas=9\n", "[Sink nats] Replicas: expected a number from 1 to 5, got \"9\""},
+	        {"Retention=forever\n", "[Sink nats] Retention: expected limits, interest or"},
+	        {"User=me\n", "[Sink nats] User and Password: expected both or neither"},
+	        {"TLSCAFile=/nonexistent/ca.pem\n",
+	         "[Sink nats] TLSCAFile: expected an existing file"},
+	        {"Colour=blue\n", "[Sink nats] Colour: unknown key"},
+	};
+
+	if (!have_nats())
+		return;
+	for (guint i = 0; i < G_N_ELEMENTS(confs); i++) {
+		g_autofree char *text = g_strdup_printf(
+		        "[Daemon]\nSinks=jsonl;nats\n[Sink nats]\n%s", confs[i].group);
+		g_autofree char *conf = tldrs_test_write_config(d, text);
+		g_autofree char *err = NULL;
+		g_assert_cmpint(tldrs_test_cli(d,
+		                               NULL,
+		                               &err,
+		                               "serve",
+		                               "--config",
+		                               conf,
+		                               "--socket",
+		                               d->socket_path,
+		                               "-d",
+		                               d->data_dir,
+		                               NULL),
+		                ==,
+		                1);
+		if (strstr(err, confs[i].needle) == NULL)
+			g_error("%s: %s", confs[i].group, err);
+	}
+	{
+		g_autofree char *err = NULL;
+		g_assert_cmpint(
+		        tldrs_test_cli(d, NULL, &err, "get-tef", "--nats", "foo://x", "t", NULL),
+		        ==,
+		        1);
+		g_assert_nonnull(strstr(err, "got \"foo://x\""));
+	}
+	{
+		g_autofree char *err = NULL;
+		g_assert_cmpint(tldrs_test_cli(d, NULL, &err, "list", "--nats", dead, NULL), ==, 1);
+		g_assert_nonnull(strstr(err, "cannot connect to NATS at"));
+		g_assert_nonnull(strstr(err, dead));
+	}
+	/* usage */
+	{
+		g_autofree char *err1 = NULL;
+		g_autofree char *err2 = NULL;
+		g_assert_cmpint(
+		        tldrs_test_cli(d, NULL, &err1, "list", "--nats", dead, "-l", NULL), ==, 2);
+		g_assert_nonnull(strstr(err1, "--nats goes without -l and -d"));
+		g_assert_cmpint(
+		        tldrs_test_cli(d, NULL, &err2, "get-tef", "--stream", "S", "t", NULL),
+		        ==,
+		        2);
+		g_assert_nonnull(strstr(err2, "--stream needs --nats"));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -678,5 +749,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/bounded-buffer", test_nats_bounded_buffer);
 	g_test_add_func("/tldrs/nats/emit-tef-dbus", test_nats_emit_tef_dbus);
 	g_test_add_func("/tldrs/nats/clock-alignment", test_nats_clock_alignment);
+	g_test_add_func("/tldrs/nats/bad-input", test_nats_bad_input);
 	return g_test_run();
 }
