@@ -660,6 +660,7 @@ test_example_config(void)
 			keys++;
 	}
 	g_assert_cmpuint(keys, >=, 10);
+	tldrs_test_drop_unbuilt_sinks(uncommented);
 	g_file_set_contents(conf, uncommented, -1, NULL);
 	tldrs_test_daemon_start(d, args);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);

@@ -95,6 +95,8 @@ tldrs_test_trace_file(TldrsTestDaemon *d, const char *id);
 
 gboolean
 tldrs_test_have_program(const char *name);
+void
+tldrs_test_drop_unbuilt_sinks(char *config_text);
 int
 tldrs_test_run_env(char **out, char **err, const char *const *argv, const char *const *envp);
 void

@@ -262,7 +262,9 @@ tldrs_nats_sink_set_key(TldrsNatsSink *self,
 		else
 			return tldrs_nats_sink_fail(error, setup, key, "true or false", value);
 	} else if (g_str_equal(key, "Host")) {
-		if (value[0] == '\0' || !g_utf8_validate(value, -1, NULL))
+		if (value[0] == '\0')
+			return TRUE; /* the machine's host name */
+		if (!g_utf8_validate(value, -1, NULL))
 			return tldrs_nats_sink_fail(error, setup, key, "a host name", value);
 		g_free(self->host);
 		self->host = g_strdup(value);
