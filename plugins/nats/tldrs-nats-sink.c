@@ -893,7 +893,6 @@ tldrs_nats_sink_class_init(TldrsNatsSinkClass *klass)
 static void
 tldrs_nats_sink_init(TldrsNatsSink *self)
 {
-	g_autofree char *host = NULL;
 	g_mutex_init(&self->lock);
 	g_cond_init(&self->cond);
 	g_queue_init(&self->queue);
