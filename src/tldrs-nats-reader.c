@@ -53,6 +53,7 @@ typedef struct {
 
 typedef struct {
 	const char *url;
+	char *shown_url; /* without credentials, for messages */
 	const char *stream;
 	natsConnection *nc;
 	jsCtx *js;
@@ -83,6 +84,7 @@ tldrs_nats_instance_free(TldrsNatsInstance *i)
 static void
 tldrs_nats_read_clear(TldrsNatsRead *r)
 {
+	g_clear_pointer(&r->shown_url, g_free);
 	if (r->js != NULL)
 		jsCtx_Destroy(r->js);
 	if (r->nc != NULL) {
@@ -136,12 +138,12 @@ tldrs_nats_read_connect(TldrsNatsRead *r, GError **error)
 	natsOptions_Destroy(opts);
 	if (s != NATS_OK) {
 		r->nc = NULL;
-		return tldrs_nats_fail(error, "cannot connect to NATS at", r->url, s);
+		return tldrs_nats_fail(error, "cannot connect to NATS at", r->shown_url, s);
 	}
 	s = natsConnection_JetStream(&r->js, r->nc, NULL);
 	if (s != NATS_OK) {
 		r->js = NULL;
-		return tldrs_nats_fail(error, "no JetStream at", r->url, s);
+		return tldrs_nats_fail(error, "no JetStream at", r->shown_url, s);
 	}
 	return TRUE;
 }
@@ -166,9 +168,9 @@ tldrs_nats_read_subjects(TldrsNatsRead *r, const char *filter, GError **error)
 		            G_IO_ERROR_NOT_FOUND,
 		            "no stream %s at %s",
 		            r->stream,
-		            r->url);
+		            r->shown_url);
 	else
-		tldrs_nats_fail(error, "cannot read stream info at", r->url, s);
+		tldrs_nats_fail(error, "cannot read stream info at", r->shown_url, s);
 	return NULL;
 }
 
@@ -208,7 +210,7 @@ tldrs_nats_read_subject(TldrsNatsRead *r,
 	so.Config.DeliverPolicy = js_DeliverAll;
 	s = js_SubscribeSync(&sub, r->js, subject, NULL, &so, &jerr);
 	if (s != NATS_OK)
-		return tldrs_nats_fail(error, "cannot read the stream at", r->url, s);
+		return tldrs_nats_fail(error, "cannot read the stream at", r->shown_url, s);
 	/* what the server may send ahead of us: bounded */
 	natsSubscription_SetPendingLimits(sub, 1024, 64 << 20);
 	while (ok && got < count) {
@@ -222,7 +224,7 @@ tldrs_nats_read_subject(TldrsNatsRead *r,
 			            "reading %s from %s: %s after %" G_GUINT64_FORMAT
 			            " of %" G_GUINT64_FORMAT " messages",
 			            subject,
-			            r->url,
+			            r->shown_url,
 			            natsStatus_GetText(s),
 			            got,
 			            count);
@@ -633,6 +635,7 @@ tldrs_nats_read_init(TldrsNatsRead *r, const char *url, const char *stream)
 {
 	memset(r, 0, sizeof(*r));
 	r->url = url;
+	r->shown_url = tldrs_nats_url_shown(url);
 	r->stream = stream != NULL ? stream : TLDRS_NATS_DEFAULT_STREAM;
 	r->hosts = g_hash_table_new_full(
 	        g_str_hash, g_str_equal, NULL, (GDestroyNotify)tldrs_nats_host_free);
@@ -717,7 +720,7 @@ tldrs_nats_read_trace(const char *url,
 		            "no trace %s in stream %s at %s",
 		            trace_id,
 		            r.stream,
-		            url);
+		            r.shown_url);
 		tldrs_nats_read_clear(&r);
 		return FALSE;
 	}

@@ -417,11 +417,17 @@ test_nats_bounded_buffer(void)
 	g_autofree char *stored = NULL;
 	g_autofree char *log = NULL;
 	g_autofree char *count = NULL;
+	g_autoptr(GTestDBus) test_bus = NULL;
 	guint64 dropped;
 
 	if (!have_nats())
 		return;
+	/* on a private bus, for GetTrace */
+	test_bus = g_test_dbus_new(G_TEST_DBUS_NONE);
+	g_test_dbus_up(test_bus);
+	g_setenv("TLDRS_TEST_BUS", "1", TRUE);
 	d = start_daemon(url, "alpha", "BufferBytes=65536\nBatchBytes=4096\n");
+	g_unsetenv("TLDRS_TEST_BUS");
 	s = tldrs_test_connect(d->socket_path);
 	tldrs_test_send(s, "OPEN tr-buffer\n");
 	send_events(s, "alpha", 0, n, 0);
@@ -437,13 +443,38 @@ test_nats_bounded_buffer(void)
 	g_assert_cmpuint(dropped, >, n / 2);
 	g_assert_cmpuint(dropped, <, n);
 
-	/* the same count in `list -l`, the last column (the state file is saved soon after) */
+	/* the same count in `list -l`, the last column (the state file is saved soon after),
+	 * and over D-Bus */
 	g_assert_true(wait_list_dropped(d, count, 10000));
+	{
+		g_autoptr(GDBusConnection) c = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, NULL);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) reply = NULL;
+		g_autoptr(GVariant) dict = NULL;
+		guint64 over_bus = 0;
+		g_assert_nonnull(c);
+		reply = g_dbus_connection_call_sync(c,
+		                                    "org.tldrs.Daemon1",
+		                                    "/org/tldrs/Daemon1",
+		                                    "org.tldrs.Daemon1",
+		                                    "GetTrace",
+		                                    g_variant_new("(s)", "tr-buffer"),
+		                                    G_VARIANT_TYPE("(a{sv})"),
+		                                    G_DBUS_CALL_FLAGS_NO_AUTO_START,
+		                                    10000,
+		                                    NULL,
+		                                    &error);
+		g_assert_no_error(error);
+		g_variant_get(reply, "(@a{sv})", &dict);
+		g_assert_true(g_variant_lookup(dict, "dropped", "t", &over_bus));
+		g_assert_cmpuint(over_bus, ==, dropped);
+	}
 
 	nats = nats_new(port);
 	root = wait_nats_events(d, url, "tr-buffer", "alpha-", n - (guint)dropped, 60000);
 	g_assert_cmpuint(count_named(tldrs_test_tef_events(root), "alpha-"), ==, n - dropped);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_test_dbus_down(test_bus);
 }
 
 /* D-Bus EmitTef of @trace to @out with the option nats = @url; the events, or 0 with @error */
@@ -669,6 +700,80 @@ test_nats_clock_alignment(void)
 #endif
 }
 
+/* the recipe of docs/many-hosts.md: `tldrs run` on one host, a worker "on another host" that
+ * gets only the trace id (ssh host env TRACE_TEF_TLDR_TRACE_ID=... cmd) and talks to its own
+ * daemon; get-tef --nats has both, apart */
+static void
+test_nats_run_across_hosts(void)
+{
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) local = NULL;
+	g_autoptr(TldrsTestDaemon) remote = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree char *url = NULL;
+	g_autofree char *script = NULL;
+	g_autofree char *out = NULL;
+	g_autofree char *err = NULL;
+	JsonArray *events;
+	gint64 local_pid = -1, remote_pid = -1;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	local = start_daemon(url, "build1", NULL);
+	remote = start_daemon(url, "build2", NULL);
+	/* the "ssh build2" part: nothing of this host's but the trace id crosses */
+	script = g_strdup_printf(
+	        "printf '{\"name\":\"local-0\",\"ph\":\"i\",\"ts\":1,\"pid\":1,\"tid\":1}\\n' "
+	        "| %s send; "
+	        "env -i PATH=\"$PATH\" TRACE_TEF_TLDR_TRACE_ID=\"$TRACE_TEF_TLDR_TRACE_ID\" "
+	        "TRACE_TEF_TLDR_SOCKET=%s sh -c \"printf '{\\\"name\\\":\\\"remote-0\\\","
+	        "\\\"ph\\\":\\\"i\\\",\\\"ts\\\":2,\\\"pid\\\":1,\\\"tid\\\":1}\\\\n' | %s send\"",
+	        g_getenv("TLDRS_BIN"),
+	        remote->socket_path,
+	        g_getenv("TLDRS_BIN"));
+	out = g_build_filename(local->tmpdir, "run.json", NULL);
+	if (tldrs_test_cli(local,
+	                   NULL,
+	                   &err,
+	                   "run",
+	                   "--socket",
+	                   local->socket_path,
+	                   "-t",
+	                   "tr-across",
+	                   "-o",
+	                   out,
+	                   /* no ptrace: the sanitizers' leak check cannot run in a traced
+	                    * tldrs send */
+	                   "--no-processes",
+	                   "--",
+	                   "sh",
+	                   "-c",
+	                   script,
+	                   NULL) != 0)
+		g_error("tldrs run: %s", err);
+	root = wait_nats_events(local, url, "tr-across", "", 2, 30000);
+	g_clear_pointer(&root, json_node_unref);
+	root = wait_nats_events(local, url, "tr-across", "remote-0", 1, 30000);
+	events = tldrs_test_tef_events(root);
+	assert_exactly_once(events, "local", 1);
+	assert_exactly_once(events, "remote", 1);
+	for (guint i = 0; i < json_array_get_length(events); i++) {
+		JsonObject *o = json_array_get_object_element(events, i);
+		const char *name = json_object_get_string_member_with_default(o, "name", "");
+		if (g_str_equal(name, "local-0"))
+			local_pid = json_object_get_int_member(o, "pid");
+		else if (g_str_equal(name, "remote-0"))
+			remote_pid = json_object_get_int_member(o, "pid");
+	}
+	/* both sent pid 1: two processes */
+	g_assert_cmpint(local_pid, ==, 1);
+	g_assert_cmpint(remote_pid, ==, 1 + (1 << 22));
+	g_assert_cmpint(tldrs_test_daemon_stop(local, SIGTERM), ==, 0);
+	g_assert_cmpint(tldrs_test_daemon_stop(remote, SIGTERM), ==, 0);
+}
+
 /* bad input: each error names what was wrong */
 static void
 test_nats_bad_input(void)
@@ -725,6 +830,15 @@ test_nats_bad_input(void)
 		g_assert_nonnull(strstr(err, "cannot connect to NATS at"));
 		g_assert_nonnull(strstr(err, dead));
 	}
+	/* credentials in the URL stay out of messages */
+	{
+		g_autofree char *err = NULL;
+		g_autofree char *secret = g_strdup_printf("nats://me:s3cret@%s", dead + 7);
+		g_assert_cmpint(
+		        tldrs_test_cli(d, NULL, &err, "list", "--nats", secret, NULL), ==, 1);
+		g_assert_nonnull(strstr(err, "cannot connect to NATS at nats://127.0.0.1:"));
+		g_assert_null(strstr(err, "s3cret"));
+	}
 	/* usage */
 	{
 		g_autofree char *err1 = NULL;
@@ -750,5 +864,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/emit-tef-dbus", test_nats_emit_tef_dbus);
 	g_test_add_func("/tldrs/nats/clock-alignment", test_nats_clock_alignment);
 	g_test_add_func("/tldrs/nats/bad-input", test_nats_bad_input);
+	g_test_add_func("/tldrs/nats/run-across-hosts", test_nats_run_across_hosts);
 	return g_test_run();
 }

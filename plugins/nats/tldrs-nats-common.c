@@ -88,6 +88,21 @@ tldrs_nats_check_url(const char *url, GError **error)
 	return FALSE;
 }
 
+/* @url for messages: without the user, password or token in it */
+char *
+tldrs_nats_url_shown(const char *url)
+{
+	g_autoptr(GUri) uri = NULL;
+	g_autofree char *full = NULL;
+	if (url == NULL || strchr(url, '@') == NULL)
+		return g_strdup(url);
+	full = strstr(url, "://") != NULL ? g_strdup(url) : g_strconcat("nats://", url, NULL);
+	uri = g_uri_parse(full, G_URI_FLAGS_HAS_PASSWORD, NULL);
+	if (uri == NULL)
+		return g_strdup("(a NATS URL)");
+	return g_uri_to_string_partial(uri, G_URI_HIDE_USERINFO);
+}
+
 static gint64
 tldrs_nats_clock_us(clockid_t id)
 {

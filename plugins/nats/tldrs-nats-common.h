@@ -28,6 +28,8 @@ char *
 tldrs_nats_token_decode(const char *token);
 gboolean
 tldrs_nats_check_url(const char *url, GError **error);
+char *
+tldrs_nats_url_shown(const char *url);
 
 /* a clock record: CLOCK_MONOTONIC and CLOCK_REALTIME of one host read together, in
  * microseconds; @uncertainty_us is the time the reading took */

@@ -42,6 +42,7 @@ struct _TldrsNatsSink {
 
 	/* configuration, read-only once set up */
 	char **urls;
+	char *shown_url; /* the first URL without credentials, for messages */
 	char *stream;
 	char **subjects;
 	jsRetentionPolicy retention;
@@ -326,8 +327,10 @@ tldrs_nats_sink_setup(TldrsSink *sink, const TldrsSinkSetup *setup, GError **err
 		            setup->group);
 		return FALSE;
 	}
+	g_free(self->shown_url);
+	self->shown_url = tldrs_nats_url_shown(self->urls[0]);
 	g_info("publishing to %s, stream %s, as host %s instance %s",
-	       self->urls[0],
+	       self->shown_url,
 	       self->stream,
 	       self->host,
 	       self->instance);
@@ -421,9 +424,10 @@ tldrs_nats_sink_pause(TldrsNatsSink *self, gint64 us, gint64 stop_by)
 	return stop;
 }
 
-/* the stream, created when missing; TRUE once it exists */
+/* the stream, created when missing; TRUE once it exists. A failure is logged once per
+ * streak (*warned) */
 static gboolean
-tldrs_nats_sink_ensure_stream(TldrsNatsSink *self, jsCtx *js)
+tldrs_nats_sink_ensure_stream(TldrsNatsSink *self, jsCtx *js, gboolean *warned)
 {
 	jsStreamInfo *si = NULL;
 	jsErrCode jerr = 0;
@@ -432,10 +436,16 @@ tldrs_nats_sink_ensure_stream(TldrsNatsSink *self, jsCtx *js)
 
 	if (s == NATS_OK) {
 		jsStreamInfo_Destroy(si);
+		*warned = FALSE;
 		return TRUE;
 	}
 	if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
-		g_warning("cannot look up stream %s: %s", self->stream, natsStatus_GetText(s));
+		if (!*warned)
+			g_warning("cannot look up stream %s at %s: %s (retrying)",
+			          self->stream,
+			          self->shown_url,
+			          natsStatus_GetText(s));
+		*warned = TRUE;
 		return FALSE;
 	}
 	jsStreamConfig_Init(&cfg);
@@ -449,13 +459,18 @@ tldrs_nats_sink_ensure_stream(TldrsNatsSink *self, jsCtx *js)
 	cfg.Duplicates = self->duplicate_window_sec * G_GINT64_CONSTANT(1000000000);
 	s = js_AddStream(&si, js, &cfg, NULL, &jerr);
 	if (s != NATS_OK) {
-		g_warning("cannot create stream %s: %s (JetStream error %d)",
-		          self->stream,
-		          nats_GetLastError(NULL) != NULL ? nats_GetLastError(NULL)
-		                                          : natsStatus_GetText(s),
-		          (int)jerr);
+		if (!*warned)
+			g_warning(
+			        "cannot create stream %s at %s: %s (JetStream error %d, retrying)",
+			        self->stream,
+			        self->shown_url,
+			        nats_GetLastError(NULL) != NULL ? nats_GetLastError(NULL)
+			                                        : natsStatus_GetText(s),
+			        (int)jerr);
+		*warned = TRUE;
 		return FALSE;
 	}
+	*warned = FALSE;
 	g_info("created stream %s", self->stream);
 	jsStreamInfo_Destroy(si);
 	return TRUE;
@@ -540,6 +555,7 @@ tldrs_nats_sink_thread(gpointer data)
 	gint64 backoff = 100 * 1000;
 	gint64 stop_by = G_MAXINT64;
 	gboolean warned = FALSE;
+	gboolean stream_warned = FALSE;
 
 	for (;;) {
 		gboolean stop;
@@ -565,7 +581,7 @@ tldrs_nats_sink_thread(gpointer data)
 			if (s != NATS_OK) {
 				if (!warned)
 					g_warning("cannot connect to NATS at %s: %s (retrying)",
-					          self->urls[0],
+					          self->shown_url,
 					          natsStatus_GetText(s));
 				warned = TRUE;
 				natsConnection_Destroy(nc);
@@ -600,7 +616,7 @@ tldrs_nats_sink_thread(gpointer data)
 			continue;
 		}
 		if (!stream_ok)
-			stream_ok = tldrs_nats_sink_ensure_stream(self, js);
+			stream_ok = tldrs_nats_sink_ensure_stream(self, js, &stream_warned);
 		if (stream_ok && tldrs_nats_sink_publish_window(self, js)) {
 			tldrs_nats_sink_set_connected(self, TRUE);
 			backoff = 100 * 1000;
@@ -844,6 +860,7 @@ tldrs_nats_sink_finalize(GObject *object)
 	g_mutex_clear(&self->lock);
 	g_cond_clear(&self->cond);
 	g_strfreev(self->urls);
+	g_free(self->shown_url);
 	g_strfreev(self->subjects);
 	g_free(self->stream);
 	g_free(self->token);
@@ -899,6 +916,7 @@ tldrs_nats_sink_init(TldrsNatsSink *self)
 	self->traces = g_hash_table_new(NULL, NULL);
 	self->urls = g_new0(char *, 2);
 	self->urls[0] = g_strdup(TLDRS_NATS_DEFAULT_URL);
+	self->shown_url = g_strdup(TLDRS_NATS_DEFAULT_URL);
 	self->stream = g_strdup(TLDRS_NATS_DEFAULT_STREAM);
 	self->subjects = g_new0(char *, 2);
 	self->subjects[0] = g_strdup("tldrs.>");
