@@ -1534,42 +1534,33 @@ bench_nats_start(BenchNats *n, const char *dir, GError **error)
 	return FALSE;
 }
 
-/* `tldrs get-tef --nats` of @trace_id to @out: its seconds; the TEF's events and the
+/* `tldrs get-tef --nats` of @trace_id to @out, measured (@m); the TEF's events and the
  * process_labels records among them */
-static gdouble
+static gboolean
 bench_nats_get_tef(Bench *b,
                    const char *url,
                    const char *trace_id,
                    const char *out,
+                   BenchMeasured *m,
                    guint64 *events,
                    guint64 *labels,
                    GError **error)
 {
 	const char *argv[] = {b->tldrs_bin, "get-tef", "--nats", url, trace_id, "-o", out, NULL};
-	g_autofree char *err = NULL;
 	g_autoptr(GFile) file = NULL;
 	g_autoptr(GFileInputStream) in = NULL;
 	g_autoptr(GDataInputStream) data = NULL;
-	gdouble t0 = bench_now();
-	gdouble t;
-	int status = 0;
 	char *line;
 
-	if (!g_spawn_sync(NULL,
-	                  (char **)argv,
-	                  NULL,
-	                  G_SPAWN_STDOUT_TO_DEV_NULL,
-	                  NULL,
-	                  NULL,
-	                  NULL,
-	                  &err,
-	                  &status,
-	                  error))
-		return -1;
-	t = bench_now() - t0;
-	if (!g_spawn_check_wait_status(status, NULL)) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "get-tef --nats: %s", err);
-		return -1;
+	if (!bench_measure(b->self_exe, argv, m, error))
+		return FALSE;
+	if (m->status != 0) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_FAILED,
+		            "get-tef --nats exited with status %d",
+		            m->status);
+		return FALSE;
 	}
 	/* one event a line: count them */
 	*events = 0;
@@ -1577,7 +1568,7 @@ bench_nats_get_tef(Bench *b,
 	file = g_file_new_for_path(out);
 	in = g_file_read(file, NULL, error);
 	if (in == NULL)
-		return -1;
+		return FALSE;
 	data = g_data_input_stream_new(G_INPUT_STREAM(in));
 	while ((line = g_data_input_stream_read_line(data, NULL, NULL, NULL)) != NULL) {
 		if (line[0] == '{' && line[1] == '"' && !g_str_has_prefix(line, "{\"traceEvents\""))
@@ -1586,7 +1577,7 @@ bench_nats_get_tef(Bench *b,
 			(*labels)++;
 		g_free(line);
 	}
-	return t;
+	return TRUE;
 }
 
 /* Sinks=jsonl beside Sinks=jsonl;nats (the same load, interleaved): ingest until the .jsonl
@@ -1601,6 +1592,8 @@ bench_scenario_nats(Bench *b)
 	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
 	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
 	g_autoptr(GArray) reads = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) read_cpu = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) read_rss = g_array_new(FALSE, TRUE, sizeof(gdouble));
 	g_autoptr(GArray) nats_cpu = g_array_new(FALSE, TRUE, sizeof(gdouble));
 	g_autoptr(GArray) pair = g_array_new(FALSE, TRUE, sizeof(gdouble));
 	GArray *samples[2] = {samples0, samples1};
@@ -1671,9 +1664,10 @@ bench_scenario_nats(Bench *b)
 				g_autofree char *id = g_strdup_printf("bench-nats-%u", b->seq);
 				g_autofree char *out = g_strdup_printf("%s/get-tef.json", dir);
 				guint64 n = 0, labels = 0;
-				gdouble t = bench_nats_get_tef(
-				        b, nats.url, id, out, &n, &labels, &error);
-				if (t < 0 || n - labels != total || labels != clients) {
+				BenchMeasured m = {0};
+				gboolean ok = bench_nats_get_tef(
+				        b, nats.url, id, out, &m, &n, &labels, &error);
+				if (!ok || n - labels != total || labels != clients) {
 					if (error == NULL)
 						g_set_error(&error,
 						            G_IO_ERROR,
@@ -1690,14 +1684,19 @@ bench_scenario_nats(Bench *b)
 					bench_fail(b, "nats", BENCH_TLDRS, NULL, error);
 					g_clear_error(&error);
 				} else {
-					g_array_append_val(reads, t);
+					g_array_append_val(reads, m.wall);
+					g_array_append_val(read_cpu, m.cpu);
+					g_array_append_val(read_rss, m.maxrss_mib);
 					bench_progress(
 					        "nats run %u/%u get-tef --nats: %.3f s, %.0f "
-					        "events/s, every event once",
+					        "events/s, CPU %.2f s, peak RSS %.1f MiB, every "
+					        "event once",
 					        run + 1,
 					        b->runs,
-					        t,
-					        (gdouble)total / t);
+					        m.wall,
+					        (gdouble)total / m.wall,
+					        m.cpu,
+					        m.maxrss_mib);
 				}
 				g_unlink(out);
 			}
@@ -1757,8 +1756,8 @@ bench_scenario_nats(Bench *b)
 	                bench_fmt_load(load),
 	                g_strdup("read back, clocks aligned, to a file"),
 	                bench_fmt_stat(read, 1e-3, 0),
-	                NULL,
-	                NULL,
+	                bench_fmt_stat(bench_stat((gdouble *)read_cpu->data, read_cpu->len), 1, 2),
+	                bench_fmt_stat(bench_stat((gdouble *)read_rss->data, read_rss->len), 1, 1),
 	                NULL);
 }
 
@@ -2545,7 +2544,7 @@ main(int argc, char **argv)
 	                 "the first byte sent until the daemon, sent SIGTERM once the .jsonl was "
 	                 "complete, exited, which it does once JetStream acknowledged every "
 	                 "message; its CPU s is nats-server's, over the same run. get-tef --nats: "
-	                 "checked to hold every event once.");
+	                 "its own CPU and peak RSS (wait4), checked to hold every event once.");
 	b->idle = bench_table_new(
 	        "Memory of the server process (VmRSS, VmHWM = peak)",
 	        (const char *const[]){"server", "state", "RSS MiB", "peak RSS MiB", NULL});

@@ -186,6 +186,48 @@ tldrs_nats_subject_count(jsStreamInfo *si, const char *subject)
 
 typedef gboolean (*TldrsNatsMsgFunc)(TldrsNatsRead *r, natsMsg *msg, GError **error);
 
+/* what the server may send ahead of the reader, per subscription: the bound on the memory of
+ * a read; beyond it libnats drops messages (a slow consumer) and the read goes on from the
+ * last one it handled */
+#define TLDRS_NATS_READ_PENDING_MSGS  256
+#define TLDRS_NATS_READ_PENDING_BYTES (16 << 20)
+#define TLDRS_NATS_READ_MAX_RESUMES   10000
+
+/* an ordered consumer of @subject from stream sequence @from on (0: from the start) */
+static natsSubscription *
+tldrs_nats_read_subscribe(TldrsNatsRead *r, const char *subject, guint64 from, GError **error)
+{
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	jsSubOptions_Init(&so);
+	so.Stream = r->stream;
+	so.Ordered = true;
+	if (from > 0) {
+		so.Config.DeliverPolicy = js_DeliverByStartSequence;
+		so.Config.OptStartSeq = from;
+	} else {
+		so.Config.DeliverPolicy = js_DeliverAll;
+	}
+	s = js_SubscribeSync(&sub, r->js, subject, NULL, &so, &jerr);
+	if (s != NATS_OK) {
+		tldrs_nats_fail(error, "cannot read the stream at", r->shown_url, s);
+		return NULL;
+	}
+	natsSubscription_SetPendingLimits(
+	        sub, TLDRS_NATS_READ_PENDING_MSGS, TLDRS_NATS_READ_PENDING_BYTES);
+	return sub;
+}
+
+static void
+tldrs_nats_read_unsubscribe(natsSubscription *sub)
+{
+	natsSubscription_Unsubscribe(sub);
+	natsSubscription_Destroy(sub);
+}
+
 /* every message of @subject, oldest first, through an ordered consumer; stops after @count
  * or when the stream has no more */
 static gboolean
@@ -196,27 +238,31 @@ tldrs_nats_read_subject(TldrsNatsRead *r,
                         GError **error)
 {
 	natsSubscription *sub = NULL;
-	jsSubOptions so;
-	jsErrCode jerr = 0;
 	natsStatus s;
 	guint64 got = 0;
+	guint64 last_seq = 0; /* the stream sequence of the last message handled */
+	guint resumes = 0;
 	gboolean ok = TRUE;
 
 	if (count == 0)
 		return TRUE;
-	jsSubOptions_Init(&so);
-	so.Stream = r->stream;
-	so.Ordered = true;
-	so.Config.DeliverPolicy = js_DeliverAll;
-	s = js_SubscribeSync(&sub, r->js, subject, NULL, &so, &jerr);
-	if (s != NATS_OK)
-		return tldrs_nats_fail(error, "cannot read the stream at", r->shown_url, s);
-	/* what the server may send ahead of us: bounded */
-	natsSubscription_SetPendingLimits(sub, 1024, 64 << 20);
+	sub = tldrs_nats_read_subscribe(r, subject, 0, error);
+	if (sub == NULL)
+		return FALSE;
 	while (ok && got < count) {
 		natsMsg *msg = NULL;
 		jsMsgMetaData *meta = NULL;
 		s = natsSubscription_NextMsg(&msg, sub, TLDRS_NATS_READ_WAIT_MS);
+		if (s == NATS_SLOW_CONSUMER && resumes < TLDRS_NATS_READ_MAX_RESUMES) {
+			/* the server ran ahead and libnats dropped some: again from the next
+			 * message not handled */
+			tldrs_nats_read_unsubscribe(sub);
+			resumes++;
+			sub = tldrs_nats_read_subscribe(r, subject, last_seq + 1, error);
+			if (sub == NULL)
+				return FALSE;
+			continue;
+		}
 		if (s != NATS_OK) {
 			g_set_error(error,
 			            G_IO_ERROR,
@@ -231,17 +277,23 @@ tldrs_nats_read_subject(TldrsNatsRead *r,
 			ok = FALSE;
 			break;
 		}
-		ok = func(r, msg, error);
-		got++;
-		if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+		if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
+			natsMsg_Destroy(msg);
+			continue; /* not a message of the stream */
+		}
+		if (meta->Sequence.Stream > last_seq) {
+			last_seq = meta->Sequence.Stream;
+			ok = func(r, msg, error);
+			got++;
 			if (meta->NumPending == 0)
 				count = got;
-			jsMsgMetaData_Destroy(meta);
 		}
+		jsMsgMetaData_Destroy(meta);
 		natsMsg_Destroy(msg);
 	}
-	natsSubscription_Unsubscribe(sub);
-	natsSubscription_Destroy(sub);
+	if (resumes > 0)
+		g_debug("%s: went on %u times after libnats dropped messages", subject, resumes);
+	tldrs_nats_read_unsubscribe(sub);
 	return ok;
 }
 
