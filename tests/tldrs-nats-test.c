@@ -27,6 +27,7 @@ typedef struct {
 	guint port;
 	GSubprocess *proc;
 	guint starts;
+	const char *token; /* --auth: clients must present it */
 } TestNats;
 
 static gboolean
@@ -50,8 +51,17 @@ nats_start(TestNats *n)
 	g_autoptr(GSubprocessLauncher) l = tldrs_test_launcher(n->dir);
 	g_autofree char *store = g_build_filename(n->dir, "store", NULL);
 	g_autofree char *port = n->port > 0 ? g_strdup_printf("%u", n->port) : g_strdup("-1");
-	const char *argv[] = {
-	        "nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", store, NULL};
+	const char *argv[] = {"nats-server",
+	                      "-js",
+	                      "-a",
+	                      "127.0.0.1",
+	                      "-p",
+	                      port,
+	                      "-sd",
+	                      store,
+	                      n->token != NULL ? "--auth" : NULL,
+	                      n->token,
+	                      NULL};
 	g_autoptr(GError) error = NULL;
 	guint ready = 0;
 
@@ -774,6 +784,43 @@ test_nats_run_across_hosts(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(remote, SIGTERM), ==, 0);
 }
 
+/* a server that wants a token: the sink's Token= and a URL with it for get-tef --nats; a
+ * reader without it is refused, and says so */
+static void
+test_nats_token(void)
+{
+	TestNats *n = NULL;
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree char *url = NULL;
+	g_autofree char *with_token = NULL;
+	g_autofree char *err = NULL;
+	GSocket *s;
+
+	if (!have_nats())
+		return;
+	n = g_new0(TestNats, 1);
+	n->dir = tldrs_test_mkdtemp();
+	n->log_path = g_build_filename(n->dir, "nats-server.log", NULL);
+	n->token = "s3cret";
+	nats_start(n);
+	nats = n;
+	url = nats_url(nats);
+	with_token = g_strdup_printf("nats://s3cret@127.0.0.1:%u", nats->port);
+	d = start_daemon(url, "alpha", "Token=s3cret\n");
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-token\n");
+	send_events(s, "alpha", 0, 100, 0);
+	tldrs_test_close(s);
+	root = wait_nats_events(d, with_token, "tr-token", "alpha-", 100, 30000);
+	assert_exactly_once(tldrs_test_tef_events(root), "alpha", 100);
+	g_assert_cmpint(tldrs_test_cli(d, NULL, &err, "list", "--nats", url, NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "cannot connect to NATS at"));
+	g_assert_nonnull(strstr(err, "uthorization"));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
 /* bad input: each error names what was wrong */
 static void
 test_nats_bad_input(void)
@@ -865,5 +912,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/clock-alignment", test_nats_clock_alignment);
 	g_test_add_func("/tldrs/nats/bad-input", test_nats_bad_input);
 	g_test_add_func("/tldrs/nats/run-across-hosts", test_nats_run_across_hosts);
+	g_test_add_func("/tldrs/nats/token", test_nats_token);
 	return g_test_run();
 }
