@@ -821,6 +821,54 @@ test_nats_token(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* the clock records of an open trace are refreshed every ClockIntervalSec */
+static void
+test_nats_clock_refresh(void)
+{
+#if TLDRS_HAVE_NATS
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autofree char *url = NULL;
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	jsOptions o;
+	GSocket *s;
+	guint64 records = 0;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	d = start_daemon(url, "alpha", "ClockIntervalSec=1\n");
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-refresh\n");
+	send_events(s, "alpha", 0, 1, 0);
+	g_assert_cmpint(natsConnection_ConnectTo(&nc, url), ==, NATS_OK);
+	g_assert_cmpint(natsConnection_JetStream(&js, nc, NULL), ==, NATS_OK);
+	jsOptions_Init(&o);
+	o.Stream.Info.SubjectsFilter = "tldrs.clock.tr-refresh";
+	/* one at open, then one a second while the connection stays open */
+	for (gint64 end = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+	     records < 3 && g_get_monotonic_time() < end;
+	     g_usleep(100000)) {
+		jsStreamInfo *si = NULL;
+		records = 0;
+		if (js_GetStreamInfo(&si, js, "TLDRS", &o, NULL) != NATS_OK)
+			continue;
+		if (si->State.Subjects != NULL && si->State.Subjects->Count == 1)
+			records = si->State.Subjects->List[0].Msgs;
+		jsStreamInfo_Destroy(si);
+	}
+	g_assert_cmpuint(records, >=, 3);
+	tldrs_test_close(s);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+#else
+	g_test_skip("built without libnats");
+#endif
+}
+
 /* bad input: each error names what was wrong */
 static void
 test_nats_bad_input(void)
@@ -913,5 +961,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/bad-input", test_nats_bad_input);
 	g_test_add_func("/tldrs/nats/run-across-hosts", test_nats_run_across_hosts);
 	g_test_add_func("/tldrs/nats/token", test_nats_token);
+	g_test_add_func("/tldrs/nats/clock-refresh", test_nats_clock_refresh);
 	return g_test_run();
 }
