@@ -895,19 +895,7 @@ test_nats_bad_input(void)
 		        "[Daemon]\nSinks=jsonl;nats\n[Sink nats]\n%s", confs[i].group);
 		g_autofree char *conf = tldrs_test_write_config(d, text);
 		g_autofree char *err = NULL;
-		g_assert_cmpint(tldrs_test_cli(d,
-		                               NULL,
-		                               &err,
-		                               "serve",
-		                               "--config",
-		                               conf,
-		                               "--socket",
-		                               d->socket_path,
-		                               "-d",
-		                               d->data_dir,
-		                               NULL),
-		                ==,
-		                1);
+		g_assert_cmpint(tldrs_test_serve_config(d, conf, &err), ==, 1);
 		if (strstr(err, confs[i].needle) == NULL)
 			g_error("%s: %s", confs[i].group, err);
 	}

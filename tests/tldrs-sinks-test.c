@@ -587,19 +587,7 @@ test_bad_configs(void)
 		g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
 		g_autofree char *err = NULL;
 		g_file_set_contents(conf, cases[i].text, -1, NULL);
-		g_assert_cmpint(tldrs_test_cli(d,
-		                               NULL,
-		                               &err,
-		                               "serve",
-		                               "--config",
-		                               conf,
-		                               "--socket",
-		                               d->socket_path,
-		                               "-d",
-		                               d->data_dir,
-		                               NULL),
-		                ==,
-		                1);
+		g_assert_cmpint(tldrs_test_serve_config(d, conf, &err), ==, 1);
 		if (strstr(err, cases[i].message) == NULL)
 			g_error("config %u: expected “%s” in: %s", i, cases[i].message, err);
 		g_assert_nonnull(strstr(err, "tldrs.conf"));

@@ -393,6 +393,24 @@ tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg
 	return status;
 }
 
+/* `tldrs serve --config @conf` on @d's socket and data directory, run to its end (a config
+ * it refuses): its exit status and standard error */
+int
+tldrs_test_serve_config(TldrsTestDaemon *d, const char *conf, char **err)
+{
+	return tldrs_test_cli(d,
+	                      NULL,
+	                      err,
+	                      "serve",
+	                      "--config",
+	                      conf,
+	                      "--socket",
+	                      d->socket_path,
+	                      "-d",
+	                      d->data_dir,
+	                      NULL);
+}
+
 gboolean
 tldrs_test_wait_for_file(const char *path, guint timeout_ms)
 {

@@ -76,6 +76,8 @@ tldrs_test_run(GSubprocessLauncher *l, const char *const *argv, char **out, char
 int
 tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg, ...)
         G_GNUC_NULL_TERMINATED;
+int
+tldrs_test_serve_config(TldrsTestDaemon *d, const char *conf, char **err);
 gboolean
 tldrs_test_wait_for_file(const char *path, guint timeout_ms);
 gboolean
