@@ -869,6 +869,55 @@ test_nats_clock_refresh(void)
 #endif
 }
 
+/* a stream of that name already there, but not for our subjects: the sink says JetStream
+ * refuses the events, keeps them, and publishes them once the stream is fixed */
+static void
+test_nats_stream_refuses(void)
+{
+#if TLDRS_HAVE_NATS
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree char *url = NULL;
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	jsStreamConfig cfg;
+	const char *other[] = {"other.>"};
+	const char *ours[] = {"tldrs.>"};
+	GSocket *s;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	g_assert_cmpint(natsConnection_ConnectTo(&nc, url), ==, NATS_OK);
+	g_assert_cmpint(natsConnection_JetStream(&js, nc, NULL), ==, NATS_OK);
+	jsStreamConfig_Init(&cfg);
+	cfg.Name = "TLDRS";
+	cfg.Subjects = other;
+	cfg.SubjectsLen = 1;
+	g_assert_cmpint(js_AddStream(NULL, js, &cfg, NULL, NULL), ==, NATS_OK);
+
+	d = start_daemon(url, "alpha", NULL);
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-refused\n");
+	send_events(s, "alpha", 0, 50, 0);
+	tldrs_test_close(s);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "stream TLDRS at", 30000));
+	g_assert_true(tldrs_test_daemon_wait_log(d, "refuses events", 30000));
+
+	cfg.Subjects = ours;
+	g_assert_cmpint(js_UpdateStream(NULL, js, &cfg, NULL, NULL), ==, NATS_OK);
+	root = wait_nats_events(d, url, "tr-refused", "alpha-", 50, 30000);
+	assert_exactly_once(tldrs_test_tef_events(root), "alpha", 50);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+#else
+	g_test_skip("built without libnats");
+#endif
+}
+
 /* bad input: each error names what was wrong */
 static void
 test_nats_bad_input(void)
@@ -950,5 +999,6 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/run-across-hosts", test_nats_run_across_hosts);
 	g_test_add_func("/tldrs/nats/token", test_nats_token);
 	g_test_add_func("/tldrs/nats/clock-refresh", test_nats_clock_refresh);
+	g_test_add_func("/tldrs/nats/stream-refuses", test_nats_stream_refuses);
 	return g_test_run();
 }

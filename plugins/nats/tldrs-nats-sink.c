@@ -80,6 +80,7 @@ struct _TldrsNatsSink {
 	guint64 duplicates; /* of them, what JetStream had already */
 	GThread *thread;
 	gint window_failed; /* atomic: a message of the current window failed */
+	char *refusal;      /* under lock: why JetStream refused one, for the warning */
 };
 
 G_DECLARE_FINAL_TYPE(TldrsNatsSink, tldrs_nats_sink, TLDRS, NATS_SINK, GObject)
@@ -385,8 +386,13 @@ tldrs_nats_sink_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, 
 	(void)js;
 	if (pae != NULL || pa == NULL) {
 		g_atomic_int_set(&self->window_failed, 1);
-		if (pae != NULL)
-			g_debug("publish failed: %s", pae->ErrText != NULL ? pae->ErrText : "?");
+		g_mutex_lock(&self->lock);
+		if (self->refusal == NULL)
+			self->refusal = g_strdup(
+			        pae != NULL && pae->ErrText != NULL
+			                ? pae->ErrText
+			                : natsStatus_GetText(pae != NULL ? pae->Err : NATS_ERR));
+		g_mutex_unlock(&self->lock);
 	} else if (pa->Duplicate) {
 		g_mutex_lock(&self->lock);
 		self->duplicates++;
@@ -556,6 +562,7 @@ tldrs_nats_sink_thread(gpointer data)
 	gint64 stop_by = G_MAXINT64;
 	gboolean warned = FALSE;
 	gboolean stream_warned = FALSE;
+	gboolean refused = FALSE;
 
 	for (;;) {
 		gboolean stop;
@@ -620,7 +627,22 @@ tldrs_nats_sink_thread(gpointer data)
 		if (stream_ok && tldrs_nats_sink_publish_window(self, js)) {
 			tldrs_nats_sink_set_connected(self, TRUE);
 			backoff = 100 * 1000;
+			refused = FALSE;
 			continue;
+		}
+		/* JetStream answered no (a stream whose Subjects= miss ours, a full stream):
+		 * said once per streak; the window is sent again */
+		{
+			g_autofree char *why = NULL;
+			g_mutex_lock(&self->lock);
+			why = g_steal_pointer(&self->refusal);
+			g_mutex_unlock(&self->lock);
+			if (why != NULL && !refused)
+				g_warning("stream %s at %s refuses events: %s (kept, retrying)",
+				          self->stream,
+				          self->shown_url,
+				          why);
+			refused = refused || why != NULL;
 		}
 		/* no stream yet, or the server did not answer: it may have restarted without
 		 * its stream (memory storage), so look again before the next try */
@@ -861,6 +883,7 @@ tldrs_nats_sink_finalize(GObject *object)
 	g_cond_clear(&self->cond);
 	g_strfreev(self->urls);
 	g_free(self->shown_url);
+	g_free(self->refusal);
 	g_strfreev(self->subjects);
 	g_free(self->stream);
 	g_free(self->token);
