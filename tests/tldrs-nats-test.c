@@ -28,6 +28,8 @@ typedef struct {
 	GSubprocess *proc;
 	guint starts;
 	const char *token; /* --auth: clients must present it */
+	const char *user;  /* --user and --pass: clients must log in */
+	const char *pass;
 } TestNats;
 
 static gboolean
@@ -59,12 +61,23 @@ nats_start(TestNats *n)
 	                      port,
 	                      "-sd",
 	                      store,
-	                      n->token != NULL ? "--auth" : NULL,
-	                      n->token,
+	                      NULL,
+	                      NULL,
+	                      NULL,
+	                      NULL,
 	                      NULL};
 	g_autoptr(GError) error = NULL;
 	guint ready = 0;
 
+	if (n->token != NULL) {
+		argv[8] = "--auth";
+		argv[9] = n->token;
+	} else if (n->user != NULL) {
+		argv[8] = "--user";
+		argv[9] = n->user;
+		argv[10] = "--pass";
+		argv[11] = n->pass;
+	}
 	g_subprocess_launcher_set_flags(l, G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
 	/* appended, one log for every start: count the "ready" lines */
 	g_subprocess_launcher_take_stderr_fd(
@@ -784,41 +797,59 @@ test_nats_run_across_hosts(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(remote, SIGTERM), ==, 0);
 }
 
-/* a server that wants a token: the sink's Token= and a URL with it for get-tef --nats; a
- * reader without it is refused, and says so */
+/* a server that wants credentials (@token, or @user and @pass): the sink's @keys publish,
+ * get-tef --nats with them in the URL reads, a reader without them is refused and says so */
 static void
-test_nats_token(void)
+check_auth(const char *token,
+           const char *user,
+           const char *pass,
+           const char *keys,
+           const char *cred)
 {
-	TestNats *n = NULL;
-	g_autoptr(TestNats) nats = NULL;
+	TestNats *n = g_new0(TestNats, 1);
+	g_autoptr(TestNats) nats = n;
 	g_autoptr(TldrsTestDaemon) d = NULL;
 	g_autoptr(JsonNode) root = NULL;
 	g_autofree char *url = NULL;
-	g_autofree char *with_token = NULL;
+	g_autofree char *with_cred = NULL;
 	g_autofree char *err = NULL;
 	GSocket *s;
 
-	if (!have_nats())
-		return;
-	n = g_new0(TestNats, 1);
 	n->dir = tldrs_test_mkdtemp();
 	n->log_path = g_build_filename(n->dir, "nats-server.log", NULL);
-	n->token = "s3cret";
+	n->token = token;
+	n->user = user;
+	n->pass = pass;
 	nats_start(n);
-	nats = n;
 	url = nats_url(nats);
-	with_token = g_strdup_printf("nats://s3cret@127.0.0.1:%u", nats->port);
-	d = start_daemon(url, "alpha", "Token=s3cret\n");
+	with_cred = g_strdup_printf("nats://%s@127.0.0.1:%u", cred, nats->port);
+	d = start_daemon(url, "alpha", keys);
 	s = tldrs_test_connect(d->socket_path);
-	tldrs_test_send(s, "OPEN tr-token\n");
+	tldrs_test_send(s, "OPEN tr-auth\n");
 	send_events(s, "alpha", 0, 100, 0);
 	tldrs_test_close(s);
-	root = wait_nats_events(d, with_token, "tr-token", "alpha-", 100, 30000);
+	root = wait_nats_events(d, with_cred, "tr-auth", "alpha-", 100, 30000);
 	assert_exactly_once(tldrs_test_tef_events(root), "alpha", 100);
 	g_assert_cmpint(tldrs_test_cli(d, NULL, &err, "list", "--nats", url, NULL), ==, 1);
 	g_assert_nonnull(strstr(err, "cannot connect to NATS at"));
 	g_assert_nonnull(strstr(err, "uthorization"));
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
+static void
+test_nats_token(void)
+{
+	if (!have_nats())
+		return;
+	check_auth("s3cret", NULL, NULL, "Token=s3cret\n", "s3cret");
+}
+
+static void
+test_nats_user_password(void)
+{
+	if (!have_nats())
+		return;
+	check_auth(NULL, "tracer", "pa55", "User=tracer\nPassword=pa55\n", "tracer:pa55");
 }
 
 /* the clock records of an open trace are refreshed every ClockIntervalSec */
@@ -998,6 +1029,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/bad-input", test_nats_bad_input);
 	g_test_add_func("/tldrs/nats/run-across-hosts", test_nats_run_across_hosts);
 	g_test_add_func("/tldrs/nats/token", test_nats_token);
+	g_test_add_func("/tldrs/nats/user-password", test_nats_user_password);
 	g_test_add_func("/tldrs/nats/clock-refresh", test_nats_clock_refresh);
 	g_test_add_func("/tldrs/nats/stream-refuses", test_nats_stream_refuses);
 	return g_test_run();
