@@ -961,7 +961,11 @@ test_nats_bad_input(void)
 	} confs[] = {
 	        {"URL=foo://x\n", "[Sink nats] URL: expected a NATS URL like nats://HOST:4222"},
 	        {"Replicas=9\n", "[Sink nats] Replicas: expected a number from 1 to 5, got \"9\""},
-	        {"Retention=forever\n", "[Sink nats] Retention: expected limits, interest or"},
+	        {"URL=nats://me:s3cret@127.0.0.1:4222/path\n",
+	         "got \"nats://***@127.0.0.1:4222/path\""},
+	        {"Retention=forever\n", "[Sink nats] Retention: expected limits (interest and"},
+	        {"Retention=interest\n", "[Sink nats] Retention: expected limits (interest and"},
+	        {"Retention=workqueue\n", "[Sink nats] Retention: expected limits (interest and"},
 	        {"User=me\n", "[Sink nats] User and Password: expected both or neither"},
 	        {"TLSCAFile=/nonexistent/ca.pem\n",
 	         "[Sink nats] TLSCAFile: expected an existing file"},
@@ -978,6 +982,7 @@ test_nats_bad_input(void)
 		g_assert_cmpint(tldrs_test_serve_config(d, conf, &err), ==, 1);
 		if (strstr(err, confs[i].needle) == NULL)
 			g_error("%s: %s", confs[i].group, err);
+		g_assert_null(strstr(err, "s3cret"));
 	}
 	{
 		g_autofree char *err = NULL;

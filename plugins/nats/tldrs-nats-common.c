@@ -74,17 +74,32 @@ tldrs_nats_url_ok(const char *url)
 	       (path[0] == '\0' || g_str_equal(path, "/"));
 }
 
+/* @url as text with whatever comes before its last '@' (user, password, token) replaced by
+ * "***": for a URL that does not even parse */
+static char *
+tldrs_nats_url_masked(const char *url)
+{
+	const char *sep = strstr(url, "://");
+	const char *start = sep != NULL ? sep + 3 : url;
+	const char *at = strrchr(start, '@');
+	if (at == NULL)
+		return g_strdup(url);
+	return g_strdup_printf("%.*s***%s", (int)(start - url), url, at);
+}
+
 /* nats://HOST:PORT, tls://HOST:PORT (user:password@ or token@ allowed), or HOST:PORT */
 gboolean
 tldrs_nats_check_url(const char *url, GError **error)
 {
+	g_autofree char *shown = NULL;
 	if (tldrs_nats_url_ok(url))
 		return TRUE;
+	shown = tldrs_nats_url_masked(url != NULL ? url : "");
 	g_set_error(error,
 	            G_IO_ERROR,
 	            G_IO_ERROR_INVALID_ARGUMENT,
 	            "expected a NATS URL like nats://HOST:4222 or tls://HOST:4222, got \"%s\"",
-	            url != NULL ? url : "");
+	            shown);
 	return FALSE;
 }
 
@@ -99,7 +114,7 @@ tldrs_nats_url_shown(const char *url)
 	full = strstr(url, "://") != NULL ? g_strdup(url) : g_strconcat("nats://", url, NULL);
 	uri = g_uri_parse(full, G_URI_FLAGS_HAS_PASSWORD, NULL);
 	if (uri == NULL)
-		return g_strdup("(a NATS URL)");
+		return tldrs_nats_url_masked(url);
 	return g_uri_to_string_partial(uri, G_URI_HIDE_USERINFO);
 }
 

@@ -212,15 +212,16 @@ tldrs_nats_sink_set_key(TldrsNatsSink *self,
 		g_strfreev(self->subjects);
 		self->subjects = (char **)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
 	} else if (g_str_equal(key, "Retention")) {
-		if (g_str_equal(value, "limits"))
-			self->retention = js_LimitsPolicy;
-		else if (g_str_equal(value, "interest"))
-			self->retention = js_InterestPolicy;
-		else if (g_str_equal(value, "workqueue"))
-			self->retention = js_WorkQueuePolicy;
-		else
-			return tldrs_nats_sink_fail(
-			        error, setup, key, "limits, interest or workqueue", value);
+		/* an interest stream without consumers keeps nothing, a workqueue stream cannot
+		 * serve get-tef's ordered consumer: only limits keeps the traces readable */
+		if (!g_str_equal(value, "limits"))
+			return tldrs_nats_sink_fail(error,
+			                            setup,
+			                            key,
+			                            "limits (interest and workqueue streams lose "
+			                            "the traces get-tef --nats reads)",
+			                            value);
+		self->retention = js_LimitsPolicy;
 	} else if (g_str_equal(key, "Replicas")) {
 		if (!tldrs_nats_sink_parse_int(value, 1, 5, &self->replicas))
 			return tldrs_nats_sink_fail(
