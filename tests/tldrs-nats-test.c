@@ -900,6 +900,28 @@ test_nats_clock_refresh(void)
 #endif
 }
 
+#if TLDRS_HAVE_NATS
+/* a stream TLDRS made before any daemon, on @subject, at most @max_bytes (-1: no limit) with
+ * DiscardNew; its JetStream context (*nc: the connection) */
+static jsCtx *
+add_stream(const char *url, const char *subject, gint64 max_bytes, natsConnection **nc)
+{
+	jsCtx *js = NULL;
+	jsStreamConfig cfg;
+	const char *subjects[] = {subject};
+	g_assert_cmpint(natsConnection_ConnectTo(nc, url), ==, NATS_OK);
+	g_assert_cmpint(natsConnection_JetStream(&js, *nc, NULL), ==, NATS_OK);
+	jsStreamConfig_Init(&cfg);
+	cfg.Name = "TLDRS";
+	cfg.Subjects = subjects;
+	cfg.SubjectsLen = 1;
+	cfg.MaxBytes = max_bytes;
+	cfg.Discard = js_DiscardNew;
+	g_assert_cmpint(js_AddStream(NULL, js, &cfg, NULL, NULL), ==, NATS_OK);
+	return js;
+}
+#endif
+
 /* a stream of that name already there, but not for our subjects: the sink says JetStream
  * refuses the events, keeps them, and publishes them once the stream is fixed */
 static void
@@ -913,7 +935,6 @@ test_nats_stream_refuses(void)
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
 	jsStreamConfig cfg;
-	const char *other[] = {"other.>"};
 	const char *ours[] = {"tldrs.>"};
 	GSocket *s;
 
@@ -921,13 +942,7 @@ test_nats_stream_refuses(void)
 		return;
 	nats = nats_new(0);
 	url = nats_url(nats);
-	g_assert_cmpint(natsConnection_ConnectTo(&nc, url), ==, NATS_OK);
-	g_assert_cmpint(natsConnection_JetStream(&js, nc, NULL), ==, NATS_OK);
-	jsStreamConfig_Init(&cfg);
-	cfg.Name = "TLDRS";
-	cfg.Subjects = other;
-	cfg.SubjectsLen = 1;
-	g_assert_cmpint(js_AddStream(NULL, js, &cfg, NULL, NULL), ==, NATS_OK);
+	js = add_stream(url, "other.>", -1, &nc);
 
 	d = start_daemon(url, "alpha", NULL);
 	s = tldrs_test_connect(d->socket_path);
@@ -936,11 +951,123 @@ test_nats_stream_refuses(void)
 	tldrs_test_close(s);
 	g_assert_true(tldrs_test_daemon_wait_log(d, "stream TLDRS at", 30000));
 	g_assert_true(tldrs_test_daemon_wait_log(d, "refuses events", 30000));
+	/* said once, from a look at the existing stream */
+	g_assert_true(tldrs_test_daemon_wait_log(d, "its subjects do not cover tldrs.trace.*", 1));
+	g_assert_true(tldrs_test_daemon_wait_log(d, "its subjects do not cover tldrs.clock.*", 1));
 
+	jsStreamConfig_Init(&cfg);
+	cfg.Name = "TLDRS";
 	cfg.Subjects = ours;
+	cfg.SubjectsLen = 1;
 	g_assert_cmpint(js_UpdateStream(NULL, js, &cfg, NULL, NULL), ==, NATS_OK);
 	root = wait_nats_events(d, url, "tr-refused", "alpha-", 50, 30000);
 	assert_exactly_once(tldrs_test_tef_events(root), "alpha", 50);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+#else
+	g_test_skip("built without libnats");
+#endif
+}
+
+/* messages NATS can never take: a line over the server's max payload is dropped and counted,
+ * the events around it are published; BatchBytes at its maximum (1 MiB, the server's max
+ * payload) gives messages the server takes with their headers */
+static void
+test_nats_too_large(void)
+{
+	const guint n = 20000;
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GString) big = g_string_new("{\"name\":\"big\",\"ph\":\"i\",\"ts\":1,"
+	                                      "\"pid\":1,\"tid\":1,\"args\":{\"pad\":\"");
+	g_autofree char *url = NULL;
+	g_autofree char *stored = NULL;
+	GSocket *s;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	d = start_daemon(url, "alpha", "BatchBytes=1048576\n");
+	for (guint i = 0; i < 2 << 20; i++)
+		g_string_append_c(big, 'x');
+	g_string_append(big, "\"}}\n");
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-big\n");
+	send_events(s, "alpha", 0, n / 2, 0);
+	tldrs_test_send(s, big->str);
+	send_events(s, "alpha", n / 2, n / 2, 0);
+	tldrs_test_close(s);
+	root = wait_nats_events(d, url, "tr-big", "alpha-", n, 60000);
+	assert_exactly_once(tldrs_test_tef_events(root), "alpha", n);
+	g_assert_cmpuint(count_named(tldrs_test_tef_events(root), "big"), ==, 0);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "is over what NATS takes in one message", 1));
+	g_assert_true(wait_list_dropped(d, "1", 10000));
+	/* the local file has everything */
+	stored = tldrs_test_trace_file(d, "tr-big");
+	g_assert_cmpuint(tldrs_test_count_lines(stored), ==, n + 1);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
+/* JetStream up but refusing (a stream at its MaxBytes with DiscardNew): after a while the
+ * sink stops holding up the clients, keeps BufferBytes and drops the rest, counted; the
+ * jsonl sink gets every event */
+static void
+test_nats_stream_full(void)
+{
+#if TLDRS_HAVE_NATS
+	const guint n = 20000;
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(GRegex) re = g_regex_new("trace tr-full: ([0-9]+) events dropped", 0, 0, NULL);
+	g_autoptr(GMatchInfo) m = NULL;
+	g_autofree char *url = NULL;
+	g_autofree char *stored = NULL;
+	g_autofree char *log = NULL;
+	g_autofree char *count = NULL;
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	GSocket *s;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	js = add_stream(url, "tldrs.>", 64 << 10, &nc);
+
+	/* MaxBacklogBytes below BufferBytes: a sink that held on to what the stream does not
+	 * take would stop the daemon reading its clients for good */
+	d = tldrs_test_daemon_new();
+	{
+		g_autofree char *text = g_strdup_printf(
+		        "[Daemon]\nSinks=jsonl;nats\nMaxBacklogBytes=65536\n"
+		        "[Sink nats]\nURL=%s\nHost=alpha\nBufferBytes=1048576\nBatchBytes=4096\n",
+		        url);
+		g_autofree char *conf = tldrs_test_write_config(d, text);
+		const char *args[] = {"--config", conf, NULL};
+		tldrs_test_daemon_start(d, args);
+	}
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-full\n");
+	/* a first few the stream takes: the sink is connected and publishing */
+	send_events(s, "alpha", 0, 100, 0);
+	json_node_unref(wait_nats_events(d, url, "tr-full", "alpha-", 100, 30000));
+	send_events(s, "alpha", 100, n - 100, 0);
+	tldrs_test_close(s);
+	/* the daemon read the whole client (the trace closed), the local file has it all */
+	g_assert_true(
+	        tldrs_test_daemon_wait_log(d, "events dropped: the NATS buffer was full", 60000));
+	stored = tldrs_test_trace_file(d, "tr-full");
+	g_assert_cmpuint(tldrs_test_count_lines(stored), ==, n);
+	g_assert_true(tldrs_test_daemon_wait_log(d, "refuses events", 1));
+	g_assert_true(tldrs_test_daemon_wait_log(d, "no longer holding up clients", 1));
+	log = tldrs_test_daemon_log(d);
+	g_assert_true(g_regex_match(re, log, 0, &m));
+	count = g_match_info_fetch(m, 1);
+	g_assert_cmpuint(g_ascii_strtoull(count, NULL, 10), >, 0);
+	g_assert_true(wait_list_dropped(d, count, 10000));
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
@@ -1037,5 +1164,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/user-password", test_nats_user_password);
 	g_test_add_func("/tldrs/nats/clock-refresh", test_nats_clock_refresh);
 	g_test_add_func("/tldrs/nats/stream-refuses", test_nats_stream_refuses);
+	g_test_add_func("/tldrs/nats/too-large", test_nats_too_large);
+	g_test_add_func("/tldrs/nats/stream-full", test_nats_stream_full);
 	return g_test_run();
 }

@@ -24,17 +24,32 @@
  * takes a window off the queue once JetStream acknowledged all of it. A window with a failure
  * or no answer (the server went away) is sent again, same message ids: JetStream drops what
  * it already stored. The queue holds at most BufferBytes; what does not fit is dropped and
- * counted per trace (a warning per trace and streak). See docs/many-hosts.md. */
+ * counted per trace (a warning per trace and streak). Connected but taking nothing for
+ * TLDRS_NATS_STALL_US counts as unreachable, so that the daemon does not wait for it. A line
+ * over the server's max payload is dropped and counted. See docs/many-hosts.md. */
 
 #define TLDRS_NATS_WINDOW_MSGS  512
 #define TLDRS_NATS_WINDOW_BYTES (8 << 20)
 #define TLDRS_NATS_ACK_WAIT_MS  5000
+/* JetStream took nothing for this long although there is something to take: the sink stops
+ * holding up the clients (as if disconnected) */
+#define TLDRS_NATS_STALL_US (10 * G_USEC_PER_SEC)
+/* the max payload assumed until the server said (the NATS default) */
+#define TLDRS_NATS_DEFAULT_MAX_PAYLOAD (1 << 20)
+
+/* the events of one trace that the sink gave up on; shared by the trace and its queued
+ * messages (an atomic rc box), so that what is lost after close_trace() still counts
+ * somewhere; under the sink's lock */
+typedef struct {
+	guint64 dropped;
+} TldrsNatsCount;
 
 typedef struct {
 	char *subject;
 	char *msg_id;
 	GBytes *payload;
 	guint lines;
+	TldrsNatsCount *count;
 } TldrsNatsMsg;
 
 struct _TldrsNatsSink {
@@ -79,8 +94,10 @@ struct _TldrsNatsSink {
 	guint64 published;  /* messages acknowledged */
 	guint64 duplicates; /* of them, what JetStream had already */
 	GThread *thread;
-	gint window_failed; /* atomic: a message of the current window failed */
-	char *refusal;      /* under lock: why JetStream refused one, for the warning */
+	gint window_failed;      /* atomic: a message of the current window failed */
+	gsize max_payload;       /* what the server takes in one message, headers included */
+	gboolean stream_checked; /* publisher thread: an existing stream was looked at */
+	char *refusal;           /* under lock: why JetStream refused one, for the warning */
 };
 
 G_DECLARE_FINAL_TYPE(TldrsNatsSink, tldrs_nats_sink, TLDRS, NATS_SINK, GObject)
@@ -90,8 +107,8 @@ typedef struct {
 	char *id;
 	char *events_subject;
 	char *clock_subject;
-	GString *pending; /* lines not yet in a message */
-	guint64 dropped;  /* events dropped: the queue was full */
+	GString *pending;      /* lines not yet in a message */
+	TldrsNatsCount *count; /* events dropped: the queue was full, a line too long, ... */
 	gboolean dropping;
 } TldrsNatsTrace;
 
@@ -109,7 +126,23 @@ tldrs_nats_msg_free(TldrsNatsMsg *m)
 	g_free(m->subject);
 	g_free(m->msg_id);
 	g_bytes_unref(m->payload);
+	g_atomic_rc_box_release(m->count);
 	g_free(m);
+}
+
+/* an upper bound of the headers of one message (NATS/1.0, host, instance, message id) */
+static gsize
+tldrs_nats_sink_header_bytes(TldrsNatsSink *self)
+{
+	return 256 + strlen(self->host);
+}
+
+/* the most payload bytes of one message; under lock */
+static gsize
+tldrs_nats_sink_payload_limit(TldrsNatsSink *self)
+{
+	gsize header = tldrs_nats_sink_header_bytes(self);
+	return self->max_payload > header ? self->max_payload - header : 0;
 }
 
 /* ---- configuration ---- */
@@ -423,12 +456,67 @@ static gboolean
 tldrs_nats_sink_pause(TldrsNatsSink *self, gint64 us, gint64 stop_by)
 {
 	gboolean stop;
+	gint64 until = MIN(g_get_monotonic_time() + us, stop_by);
 	g_mutex_lock(&self->lock);
-	if (!self->stopping)
-		g_cond_wait_until(&self->cond, &self->lock, g_get_monotonic_time() + us);
+	/* the whole time, whatever wakes us (new messages, shutdown()), so that a server that
+	 * is not there is not asked back to back; only a shutdown with nothing left ends it */
+	while (g_get_monotonic_time() < until && !(self->stopping && self->queue.length == 0))
+		g_cond_wait_until(&self->cond, &self->lock, until);
 	stop = self->stopping && (self->queue.length == 0 || g_get_monotonic_time() >= stop_by);
 	g_mutex_unlock(&self->lock);
 	return stop;
+}
+
+/* does the subject filter @filter (with * and >) match @subject? */
+static gboolean
+tldrs_nats_subject_matches(const char *filter, const char *subject)
+{
+	g_auto(GStrv) f = g_strsplit(filter, ".", -1);
+	g_auto(GStrv) t = g_strsplit(subject, ".", -1);
+	guint i = 0;
+	for (; f[i] != NULL; i++) {
+		if (g_str_equal(f[i], ">"))
+			return t[i] != NULL;
+		if (t[i] == NULL || (!g_str_equal(f[i], "*") && !g_str_equal(f[i], t[i])))
+			return FALSE;
+	}
+	return t[i] == NULL;
+}
+
+/* an existing stream that would lose or double our events: said once */
+static void
+tldrs_nats_sink_check_stream(TldrsNatsSink *self, jsStreamInfo *si)
+{
+	static const char *const ours[] = {TLDRS_NATS_EVENTS_PREFIX "x",
+	                                   TLDRS_NATS_CLOCK_PREFIX "x"};
+	jsStreamConfig *cfg = si->Config;
+
+	if (self->stream_checked || cfg == NULL)
+		return;
+	self->stream_checked = TRUE;
+	if (cfg->Retention != js_LimitsPolicy)
+		g_warning("stream %s at %s has %s retention: it may not keep the events "
+		          "(get-tef --nats needs limits)",
+		          self->stream,
+		          self->shown_url,
+		          cfg->Retention == js_InterestPolicy ? "interest" : "workqueue");
+	for (guint k = 0; k < G_N_ELEMENTS(ours); k++) {
+		gboolean covered = FALSE;
+		for (int i = 0; i < cfg->SubjectsLen && !covered; i++)
+			covered = tldrs_nats_subject_matches(cfg->Subjects[i], ours[k]);
+		if (!covered)
+			g_warning("stream %s at %s: its subjects do not cover %s*",
+			          self->stream,
+			          self->shown_url,
+			          k == 0 ? TLDRS_NATS_EVENTS_PREFIX : TLDRS_NATS_CLOCK_PREFIX);
+	}
+	if (cfg->Duplicates < self->duplicate_window_sec * G_GINT64_CONSTANT(1000000000))
+		g_warning("stream %s at %s: duplicate window %" G_GINT64_FORMAT
+		          " s, shorter than DuplicateWindowSec: events sent again after a longer "
+		          "outage are stored twice",
+		          self->stream,
+		          self->shown_url,
+		          cfg->Duplicates / G_GINT64_CONSTANT(1000000000));
 }
 
 /* the stream, created when missing; TRUE once it exists. A failure is logged once per
@@ -442,6 +530,7 @@ tldrs_nats_sink_ensure_stream(TldrsNatsSink *self, jsCtx *js, gboolean *warned)
 	jsStreamConfig cfg;
 
 	if (s == NATS_OK) {
+		tldrs_nats_sink_check_stream(self, si);
 		jsStreamInfo_Destroy(si);
 		*warned = FALSE;
 		return TRUE;
@@ -486,21 +575,38 @@ tldrs_nats_sink_ensure_stream(TldrsNatsSink *self, jsCtx *js, gboolean *warned)
 /* publish the first messages of the queue; TRUE when JetStream acknowledged all of them
  * (and they are off the queue) */
 static gboolean
-tldrs_nats_sink_publish_window(TldrsNatsSink *self, jsCtx *js)
+tldrs_nats_sink_publish_window(TldrsNatsSink *self, jsCtx *js, gint64 stop_by)
 {
 	g_autoptr(GPtrArray) window = g_ptr_array_new();
 	gsize bytes = 0;
 	jsPubOptions po;
 	natsStatus s = NATS_OK;
+	gint64 left_ms;
 
 	g_mutex_lock(&self->lock);
 	/* only this thread takes messages off the queue: they stay valid unlocked */
-	for (GList *l = self->queue.head;
+	for (GList *l = self->queue.head, *next = NULL;
 	     l != NULL && window->len < TLDRS_NATS_WINDOW_MSGS && bytes < TLDRS_NATS_WINDOW_BYTES;
-	     l = l->next) {
+	     l = next) {
 		TldrsNatsMsg *m = l->data;
+		gsize len = g_bytes_get_size(m->payload);
+		next = l->next;
+		if (len > tldrs_nats_sink_payload_limit(self)) {
+			/* queued before the server said how much it takes: it never will */
+			g_warning("a message of %u events (%" G_GSIZE_FORMAT
+			          " bytes) is over what the NATS server takes (%" G_GSIZE_FORMAT
+			          " bytes with headers): dropped",
+			          m->lines,
+			          len,
+			          self->max_payload);
+			m->count->dropped += m->lines;
+			self->queued_bytes -= len;
+			g_queue_delete_link(&self->queue, l);
+			tldrs_nats_msg_free(m);
+			continue;
+		}
 		g_ptr_array_add(window, m);
-		bytes += g_bytes_get_size(m->payload);
+		bytes += len;
 	}
 	g_mutex_unlock(&self->lock);
 	if (window->len == 0)
@@ -525,7 +631,10 @@ tldrs_nats_sink_publish_window(TldrsNatsSink *self, jsCtx *js)
 		natsMsg_Destroy(msg);
 	}
 	jsPubOptions_Init(&po);
-	po.MaxWait = TLDRS_NATS_ACK_WAIT_MS;
+	/* no longer than the shutdown has left */
+	left_ms = stop_by == G_MAXINT64 ? TLDRS_NATS_ACK_WAIT_MS
+	                                : (stop_by - g_get_monotonic_time()) / 1000;
+	po.MaxWait = CLAMP(left_ms, 1, TLDRS_NATS_ACK_WAIT_MS);
 	if (s == NATS_OK)
 		s = js_PublishAsyncComplete(js, &po);
 	if (s != NATS_OK) {
@@ -564,13 +673,18 @@ tldrs_nats_sink_thread(gpointer data)
 	gboolean warned = FALSE;
 	gboolean stream_warned = FALSE;
 	gboolean refused = FALSE;
+	gint64 progress_at = g_get_monotonic_time(); /* the queue was empty or a window went */
+	gboolean stalled = FALSE;
 
 	for (;;) {
 		gboolean stop;
 
 		g_mutex_lock(&self->lock);
-		while (self->queue.length == 0 && !self->stopping)
-			g_cond_wait(&self->cond, &self->lock);
+		if (self->queue.length == 0 && !self->stopping) {
+			while (self->queue.length == 0 && !self->stopping)
+				g_cond_wait(&self->cond, &self->lock);
+			progress_at = g_get_monotonic_time();
+		}
 		if (self->stopping && stop_by == G_MAXINT64)
 			stop_by = g_get_monotonic_time() + self->shutdown_timeout_us;
 		stop = self->stopping &&
@@ -601,6 +715,9 @@ tldrs_nats_sink_thread(gpointer data)
 				continue;
 			}
 			warned = FALSE;
+			g_mutex_lock(&self->lock);
+			self->max_payload = (gsize)MAX(natsConnection_GetMaxPayload(nc), 0);
+			g_mutex_unlock(&self->lock);
 		}
 		if (js == NULL) {
 			jsOptions jo;
@@ -625,8 +742,12 @@ tldrs_nats_sink_thread(gpointer data)
 		}
 		if (!stream_ok)
 			stream_ok = tldrs_nats_sink_ensure_stream(self, js, &stream_warned);
-		if (stream_ok && tldrs_nats_sink_publish_window(self, js)) {
+		if (stream_ok && tldrs_nats_sink_publish_window(self, js, stop_by)) {
+			if (stalled)
+				g_info("JetStream takes events again");
+			stalled = FALSE;
 			tldrs_nats_sink_set_connected(self, TRUE);
+			progress_at = g_get_monotonic_time();
 			backoff = 100 * 1000;
 			refused = FALSE;
 			continue;
@@ -645,6 +766,22 @@ tldrs_nats_sink_thread(gpointer data)
 				          why);
 			refused = refused || why != NULL;
 		}
+		/* connected, but nothing taken for a while (a full stream, JetStream down): the
+		 * clients and the other sinks go on, events are kept up to BufferBytes, then
+		 * dropped and counted, as while unreachable */
+		if (!stalled && g_get_monotonic_time() - progress_at >= TLDRS_NATS_STALL_US) {
+			g_warning("stream %s at %s took no events for %d s: no longer holding up "
+			          "clients; keeping up to %" G_GSIZE_FORMAT
+			          " bytes of events, then dropping them",
+			          self->stream,
+			          self->shown_url,
+			          (int)(TLDRS_NATS_STALL_US / G_USEC_PER_SEC),
+			          self->buffer_bytes);
+			stalled = TRUE;
+			g_mutex_lock(&self->lock);
+			self->connected = FALSE;
+			g_mutex_unlock(&self->lock);
+		}
 		/* no stream yet, or the server did not answer: it may have restarted without
 		 * its stream (memory storage), so look again before the next try */
 		stream_ok = FALSE;
@@ -654,11 +791,19 @@ tldrs_nats_sink_thread(gpointer data)
 	}
 
 	g_mutex_lock(&self->lock);
-	if (self->queue.length > 0)
-		g_warning("stopping with %u messages (%" G_GSIZE_FORMAT
-		          " bytes of events) not acknowledged by NATS: lost",
+	if (self->queue.length > 0) {
+		guint64 lines = 0;
+		for (GList *l = self->queue.head; l != NULL; l = l->next) {
+			TldrsNatsMsg *m = l->data;
+			m->count->dropped += m->lines;
+			lines += m->lines;
+		}
+		g_warning("stopping with %u messages (%" G_GUINT64_FORMAT
+		          " events, %" G_GSIZE_FORMAT " bytes) not acknowledged by NATS: lost",
 		          self->queue.length,
+		          lines,
 		          self->queued_bytes);
+	}
 	g_mutex_unlock(&self->lock);
 	if (js != NULL)
 		jsCtx_Destroy(js);
@@ -702,9 +847,12 @@ tldrs_nats_sink_enqueue(TldrsNatsSink *self,
 		        g_strdup_printf("%s-%" G_GUINT64_FORMAT, self->instance, self->next_seq++);
 		m->payload = g_bytes_new(data, len);
 		m->lines = lines;
+		m->count = g_atomic_rc_box_acquire(t->count);
 		g_queue_push_tail(&self->queue, m);
 		self->queued_bytes += len;
 		g_cond_signal(&self->cond);
+	} else {
+		t->count->dropped += lines;
 	}
 	g_mutex_unlock(&self->lock);
 
@@ -713,7 +861,6 @@ tldrs_nats_sink_enqueue(TldrsNatsSink *self,
 			g_info("trace %s: NATS buffer has room again", t->id);
 		t->dropping = FALSE;
 	} else {
-		t->dropped += lines;
 		if (!t->dropping)
 			g_warning("trace %s: NATS buffer full (%" G_GSIZE_FORMAT
 			          " bytes, BufferBytes): dropping events",
@@ -759,6 +906,7 @@ tldrs_nats_sink_open_trace(TldrsSink *sink, const char *trace_id, const char *fi
 	t->events_subject = g_strconcat(TLDRS_NATS_EVENTS_PREFIX, token, NULL);
 	t->clock_subject = g_strconcat(TLDRS_NATS_CLOCK_PREFIX, token, NULL);
 	t->pending = g_string_sized_new(self->batch_bytes);
+	t->count = g_atomic_rc_box_new0(TldrsNatsCount);
 	g_hash_table_add(self->traces, t);
 	/* the first clock record goes before the first event */
 	tldrs_nats_sink_send_clock(self, t);
@@ -768,20 +916,41 @@ tldrs_nats_sink_open_trace(TldrsSink *sink, const char *trace_id, const char *fi
 	return t;
 }
 
-/* the pending lines as messages of at most BatchBytes (a longer line goes alone) */
+/* the pending lines as messages of at most BatchBytes, and no more than the server takes in
+ * one message with our headers; a line longer than that can never be published: it is
+ * dropped and counted */
 static void
 tldrs_nats_sink_send_pending(TldrsNatsSink *self, TldrsNatsTrace *t, gboolean all)
 {
 	gsize off = 0;
-	while (t->pending->len - off >= (all ? 1 : self->batch_bytes)) {
+	gsize limit;
+
+	g_mutex_lock(&self->lock);
+	limit = MIN(self->batch_bytes, tldrs_nats_sink_payload_limit(self));
+	g_mutex_unlock(&self->lock);
+	limit = MAX(limit, 1);
+	while (t->pending->len - off >= (all ? 1 : limit)) {
 		const char *start = t->pending->str + off;
 		gsize avail = t->pending->len - off;
-		gsize n = MIN(avail, self->batch_bytes);
+		gsize n = MIN(avail, limit);
 		const char *cut = g_strrstr_len(start, (gssize)n, "\n");
-		if (cut == NULL)
+		if (cut == NULL) {
 			cut = memchr(start + n, '\n', avail - n);
-		if (cut == NULL)
-			break; /* cannot happen: write() gets whole lines */
+			if (cut == NULL)
+				break; /* cannot happen: write() gets whole lines */
+			n = (gsize)(cut - start) + 1;
+			g_mutex_lock(&self->lock);
+			t->count->dropped++;
+			g_mutex_unlock(&self->lock);
+			g_warning("trace %s: an event of %" G_GSIZE_FORMAT
+			          " bytes is over what NATS takes in one message (%" G_GSIZE_FORMAT
+			          " bytes): dropped",
+			          t->id,
+			          n,
+			          limit);
+			off += n;
+			continue;
+		}
 		n = (gsize)(cut - start) + 1;
 		tldrs_nats_sink_enqueue(
 		        self, t, t->events_subject, start, n, tldrs_nats_count_lines(start, n));
@@ -827,9 +996,13 @@ tldrs_nats_sink_backlog(TldrsSink *sink)
 static guint64
 tldrs_nats_sink_dropped(TldrsSink *sink, gpointer trace)
 {
+	TldrsNatsSink *self = TLDRS_NATS_SINK(sink);
 	TldrsNatsTrace *t = trace;
-	(void)sink;
-	return t->dropped;
+	guint64 n;
+	g_mutex_lock(&self->lock);
+	n = t->count->dropped;
+	g_mutex_unlock(&self->lock);
+	return n;
 }
 
 static void
@@ -837,14 +1010,16 @@ tldrs_nats_sink_close_trace(TldrsSink *sink, gpointer trace)
 {
 	TldrsNatsSink *self = TLDRS_NATS_SINK(sink);
 	TldrsNatsTrace *t = trace;
+	guint64 dropped;
 	if (t == NULL)
 		return;
 	tldrs_nats_sink_send_pending(self, t, TRUE);
-	if (t->dropped > 0)
+	dropped = tldrs_nats_sink_dropped(sink, t);
+	if (dropped > 0)
 		g_warning("trace %s: %" G_GUINT64_FORMAT
-		          " events dropped: the NATS buffer was full",
+		          " events dropped: the NATS buffer was full, or NATS refused them",
 		          t->id,
-		          t->dropped);
+		          dropped);
 	g_hash_table_remove(self->traces, t);
 	if (g_hash_table_size(self->traces) == 0)
 		g_clear_handle_id(&self->clock_source, g_source_remove);
@@ -852,6 +1027,7 @@ tldrs_nats_sink_close_trace(TldrsSink *sink, gpointer trace)
 	g_free(t->events_subject);
 	g_free(t->clock_subject);
 	g_string_free(t->pending, TRUE);
+	g_atomic_rc_box_release(t->count);
 	g_free(t);
 }
 
@@ -950,6 +1126,7 @@ tldrs_nats_sink_init(TldrsNatsSink *self)
 	self->host = g_strdup(g_get_host_name());
 	self->buffer_bytes = 64 << 20;
 	self->batch_bytes = 64 << 10;
+	self->max_payload = TLDRS_NATS_DEFAULT_MAX_PAYLOAD;
 	self->clock_interval_sec = 10;
 	self->shutdown_timeout_us = 10 * G_USEC_PER_SEC;
 	for (guint i = 0; i < 4; i++)
