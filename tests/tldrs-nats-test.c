@@ -1011,6 +1011,46 @@ test_nats_too_large(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* get-tef --nats on a trace of 20,000 messages of one line each (BatchBytes=1024, lines of
+ * about 800 bytes): far more than the server may send ahead of the reader, every event
+ * exactly once */
+static void
+test_nats_many_messages(void)
+{
+	const guint n = 20000;
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GString) buf = g_string_new(NULL);
+	g_autofree char *url = NULL;
+	GSocket *s;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	d = start_daemon(url, "alpha", "BatchBytes=1024\n");
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-many\n");
+	for (guint i = 0; i < n; i++) {
+		g_string_append_printf(buf,
+		                       "{\"name\":\"alpha-%u\",\"ph\":\"i\",\"ts\":%u,\"pid\":1,"
+		                       "\"tid\":1,\"args\":{\"pad\":\"%0700u\"}}\n",
+		                       i,
+		                       i,
+		                       i);
+		if (buf->len > 60000) {
+			tldrs_test_send(s, buf->str);
+			g_string_truncate(buf, 0);
+		}
+	}
+	tldrs_test_send(s, buf->str);
+	tldrs_test_close(s);
+	root = wait_nats_events(d, url, "tr-many", "alpha-", n, 120000);
+	assert_exactly_once(tldrs_test_tef_events(root), "alpha", n);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+}
+
 /* JetStream up but refusing (a stream at its MaxBytes with DiscardNew): after a while the
  * sink stops holding up the clients, keeps BufferBytes and drops the rest, counted; the
  * jsonl sink gets every event */
@@ -1165,6 +1205,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/clock-refresh", test_nats_clock_refresh);
 	g_test_add_func("/tldrs/nats/stream-refuses", test_nats_stream_refuses);
 	g_test_add_func("/tldrs/nats/too-large", test_nats_too_large);
+	g_test_add_func("/tldrs/nats/many-messages", test_nats_many_messages);
 	g_test_add_func("/tldrs/nats/stream-full", test_nats_stream_full);
 	return g_test_run();
 }
