@@ -505,18 +505,6 @@ tldrs_cmd_list(int argc, char **argv)
 
 /* ---- get-tef ---- */
 
-/* a temporary file, deleted with its name */
-typedef char TldrsTmpFile;
-
-static void
-tldrs_tmp_file_free(TldrsTmpFile *path)
-{
-	g_unlink(path);
-	g_free(path);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(TldrsTmpFile, tldrs_tmp_file_free)
-
 typedef struct {
 	gint64 start;
 	gboolean shown;
@@ -540,19 +528,40 @@ tldrs_get_tef_progress(guint64 done, guint64 total, gpointer user_data)
 }
 
 /* `get-tef --nats URL TRACE`: the trace's events of every host, from JetStream, into a
- * temporary file (rewritten onto one time line, hosts apart), then the usual TEF writer */
+ * temporary file without a name (rewritten onto one time line, hosts apart) in the
+ * directory of @out, or the data directory for standard output; then the usual TEF writer
+ * reads it as /proc/self/fd/N (*source); *fd is to be closed */
 static gboolean
 tldrs_get_tef_nats(const char *url,
                    const char *stream,
                    const char *trace_id,
+                   const char *out,
                    char **source,
+                   int *fd,
                    GError **error)
 {
 	TldrsNatsReadStats st = {0};
-	*source = tldrs_nats_read_trace_to_tmp(url, stream, trace_id, &st, error);
+	g_autofree char *dir = NULL;
+	if (out != NULL && g_strcmp0(out, "-") != 0) {
+		dir = g_path_get_dirname(out);
+	} else {
+		dir = tldrs_data_dir(NULL);
+		if (g_mkdir_with_parents(dir, 0700) != 0) {
+			int errsv = errno;
+			g_set_error(error,
+			            G_IO_ERROR,
+			            g_io_error_from_errno(errsv),
+			            "cannot create %s: %s",
+			            dir,
+			            g_strerror(errsv));
+			return FALSE;
+		}
+	}
+	*fd = tldrs_nats_read_trace_to_tmp(url, stream, trace_id, -1, dir, &st, error);
 	tldrs_nats_reader_shutdown();
-	if (*source == NULL)
+	if (*fd < 0)
 		return FALSE;
+	*source = g_strdup_printf("/proc/self/fd/%d", *fd);
 	if (st.unaligned > 0)
 		g_printerr(_("tldrs: %s: %" PRIu64
 		             " events of a daemon that published no clock record were not moved "
@@ -619,7 +628,7 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	TldrsTefStats stats = {0};
 	TldrsTefProgressFunc progress = NULL;
 	TldrsProgress progress_state = {0};
-	g_autoptr(TldrsTmpFile) nats_tmp = NULL;
+	g_auto(TldrsNatsTmpFd) nats_fd = -1;
 
 	if (!tldrs_parse(ctx, &argc, &argv))
 		return TLDRS_EXIT_USAGE;
@@ -642,9 +651,9 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	}
 	if (opt_nats != NULL) {
 		trace_id = g_strdup(argv[1]);
-		if (!tldrs_get_tef_nats(opt_nats, opt_stream, trace_id, &source, &error))
+		if (!tldrs_get_tef_nats(
+		            opt_nats, opt_stream, trace_id, opt_out, &source, &nats_fd, &error))
 			return tldrs_fail(error);
-		nats_tmp = g_strdup(source);
 	} else {
 		dir = tldrs_data_dir(opt_dir);
 		if (!tldrs_store_resolve(dir, argv[1], &source, &trace_id, &error))
@@ -684,7 +693,7 @@ tldrs_cmd_get_tef(int argc, char **argv)
 		g_printerr("\n");
 	if (stats.refused > 0) {
 		g_printerr(_("tldrs: %s: left out %" PRIu64 " lines that are not JSON objects\n"),
-		           source,
+		           nats_fd >= 0 ? trace_id : source,
 		           (uint64_t)stats.refused);
 	}
 	return TLDRS_EXIT_OK;

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -857,35 +858,50 @@ tldrs_nats_reader_shutdown(void)
 
 #endif
 
-/* tldrs_nats_read_trace() into a temporary file of JSONL (the caller deletes it), for the
- * TEF writer: its name, or NULL */
-char *
+/* tldrs_nats_read_trace() into a temporary file of JSONL in @dir (beside the output, so
+ * that a tmpfs /tmp does not hold a copy of the trace), without a name from the start
+ * (O_TMPFILE; else unlinked right after it is made): nothing stays behind, even after a
+ * kill. @dirfd: that directory opened, or -1 to open @dir. Its descriptor, for
+ * /proc/self/fd/N, or -1 */
+int
 tldrs_nats_read_trace_to_tmp(const char *url,
                              const char *stream,
                              const char *trace_id,
+                             int dirfd,
+                             const char *dir,
                              TldrsNatsReadStats *stats,
                              GError **error)
 {
-	g_autofree char *tmp = NULL;
-	int fd = g_file_open_tmp("tldrs-nats-XXXXXX.jsonl", &tmp, error);
-	gboolean ok;
+	int fd = dirfd >= 0 ? openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)
+	                    : open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int errsv = errno;
 
-	if (fd < 0)
-		return NULL;
-	ok = tldrs_nats_read_trace(url, stream, trace_id, fd, stats, error);
-	if (close(fd) != 0 && ok) {
-		int errsv = errno;
+	if (fd < 0 && errsv != ENOENT && errsv != EACCES && errsv != EROFS) {
+		/* a file system without O_TMPFILE */
+		g_autofree char *tmp = g_build_filename(dir, ".tldrs-nats-XXXXXX", NULL);
+		fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0600);
+		errsv = errno;
+		if (fd >= 0)
+			g_unlink(tmp);
+	}
+	if (fd < 0) {
 		g_set_error(error,
 		            G_IO_ERROR,
 		            g_io_error_from_errno(errsv),
-		            "cannot write %s: %s",
-		            tmp,
+		            "cannot make a temporary file in %s: %s",
+		            dir,
 		            g_strerror(errsv));
-		ok = FALSE;
+		return -1;
 	}
-	if (!ok) {
-		g_unlink(tmp);
-		return NULL;
+	if (!tldrs_nats_read_trace(url, stream, trace_id, fd, stats, error)) {
+		close(fd);
+		return -1;
 	}
-	return g_steal_pointer(&tmp);
+	return fd;
+}
+
+void
+tldrs_nats_tmp_fd_close(TldrsNatsTmpFd fd)
+{
+	close(fd);
 }

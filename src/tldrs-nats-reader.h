@@ -22,14 +22,22 @@ gboolean
 tldrs_nats_reader_check_url(const char *url, GError **error);
 GPtrArray *
 tldrs_nats_list_traces(const char *url, const char *stream, GError **error);
-char *
+int
 tldrs_nats_read_trace_to_tmp(const char *url,
                              const char *stream,
                              const char *trace_id,
+                             int dirfd,
+                             const char *dir,
                              TldrsNatsReadStats *stats,
                              GError **error);
 void
 tldrs_nats_reader_shutdown(void);
+
+/* the descriptor tldrs_nats_read_trace_to_tmp() returns, closed with g_auto() */
+typedef int TldrsNatsTmpFd;
+void
+tldrs_nats_tmp_fd_close(TldrsNatsTmpFd fd);
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(TldrsNatsTmpFd, tldrs_nats_tmp_fd_close, -1)
 gboolean
 tldrs_nats_read_trace(const char *url,
                       const char *stream,

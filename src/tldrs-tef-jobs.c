@@ -105,6 +105,7 @@ tldrs_tef_jobs_thread(GTask *task,
 	TldrsTefJobs *self = TLDRS_TEF_JOBS(source_object);
 	g_autoptr(GError) error = NULL;
 	g_autofree char *nats_tmp = NULL;
+	g_auto(TldrsNatsTmpFd) nats_fd = -1;
 	gboolean ok;
 	(void)cancellable;
 
@@ -112,14 +113,22 @@ tldrs_tef_jobs_thread(GTask *task,
 		g_task_return_error(task, g_error_copy(job->open_error));
 		return;
 	}
-	/* every host's events, from JetStream, into a temporary file the writer reads */
+	/* every host's events, from JetStream, into a temporary file without a name beside the
+	 * target, which the writer reads as /proc/self/fd/N */
 	if (job->nats_url != NULL) {
-		nats_tmp = tldrs_nats_read_trace_to_tmp(
-		        job->nats_url, job->nats_stream, job->trace_id, NULL, &error);
-		if (nats_tmp == NULL) {
+		g_autofree char *dir = g_path_get_dirname(job->target->path);
+		nats_fd = tldrs_nats_read_trace_to_tmp(job->nats_url,
+		                                       job->nats_stream,
+		                                       job->trace_id,
+		                                       job->target->dirfd,
+		                                       dir,
+		                                       NULL,
+		                                       &error);
+		if (nats_fd < 0) {
 			g_task_return_error(task, g_steal_pointer(&error));
 			return;
 		}
+		nats_tmp = g_strdup_printf("/proc/self/fd/%d", nats_fd);
 	}
 	ok = tldrs_tef_jobs_write(self->checked,
 	                          nats_tmp != NULL ? nats_tmp : job->source,
@@ -129,8 +138,6 @@ tldrs_tef_jobs_thread(GTask *task,
 	                          job->trace_id,
 	                          &job->events,
 	                          &error);
-	if (nats_tmp != NULL)
-		g_unlink(nats_tmp);
 	if (!ok) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;

@@ -1048,6 +1048,39 @@ test_nats_many_messages(void)
 	tldrs_test_close(s);
 	root = wait_nats_events(d, url, "tr-many", "alpha-", n, 120000);
 	assert_exactly_once(tldrs_test_tef_events(root), "alpha", n);
+
+	/* the copy get-tef --nats reads back goes beside the output (or, for standard output,
+	 * into the data directory), not into $TMPDIR: a TMPDIR that does not exist is no
+	 * obstacle */
+	{
+		g_autofree char *beside = g_build_filename(d->tmpdir, "beside", NULL);
+		g_autofree char *out = g_build_filename(beside, "all.json", NULL);
+		g_autofree char *data = g_build_filename(d->tmpdir, "fresh-xdg-data", NULL);
+		g_autofree char *config = g_build_filename(d->tmpdir, "xdg-config", NULL);
+		const char *bin = g_getenv("TLDRS_BIN");
+		g_autofree char *err1 = NULL;
+		g_autofree char *err2 = NULL;
+		g_autofree char *text = NULL;
+		g_autofree char *last = g_strdup_printf("\"alpha-%u\"", n - 1);
+		g_autoptr(JsonNode) again = NULL;
+		g_auto(GStrv) env =
+		        g_environ_setenv(g_get_environ(), "TMPDIR", "/nonexistent", TRUE);
+		const char *to_file[] = {bin, "get-tef", "--nats", url, "tr-many", "-o", out, NULL};
+		const char *to_stdout[] = {bin, "get-tef", "--nats", url, "tr-many", NULL};
+		env = g_environ_setenv(env, "XDG_DATA_HOME", data, TRUE);
+		env = g_environ_setenv(env, "XDG_CONFIG_HOME", config, TRUE);
+		env = g_environ_setenv(env, "XDG_CONFIG_DIRS", config, TRUE);
+		g_assert_cmpint(g_mkdir_with_parents(beside, 0700), ==, 0);
+		g_assert_cmpint(
+		        tldrs_test_run_env(NULL, &err1, to_file, (const char *const *)env), ==, 0);
+		again = tldrs_test_load_tef(out);
+		assert_exactly_once(tldrs_test_tef_events(again), "alpha", n);
+		g_assert_cmpint(
+		        tldrs_test_run_env(&text, &err2, to_stdout, (const char *const *)env),
+		        ==,
+		        0);
+		g_assert_nonnull(strstr(text, last));
+	}
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
