@@ -399,6 +399,45 @@ test_nats_server_restart(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* the server killed (-9) right as a burst is being published, most likely with a window's
+ * acknowledgments outstanding, and restarted: the window is sent again with the same message
+ * ids, and every event is there exactly once */
+static void
+test_nats_kill_mid_burst(void)
+{
+	const guint n = 20000;
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree char *url = NULL;
+	g_autofree char *stored = NULL;
+	GSocket *s;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	d = start_daemon(url, "alpha", "BatchBytes=1024\n");
+	s = tldrs_test_connect(d->socket_path);
+	tldrs_test_send(s, "OPEN tr-burst\n");
+	send_events(s, "alpha", 0, n, 0);
+	tldrs_test_close(s);
+	nats_kill(nats);
+	stored = tldrs_test_trace_file(d, "tr-burst");
+	g_assert_true(tldrs_test_wait_for_file(stored, 30000));
+	nats_start(nats);
+	root = wait_nats_events(d, url, "tr-burst", "alpha-", n, 120000);
+	assert_exactly_once(tldrs_test_tef_events(root), "alpha", n);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	/* how many were sent again, for the record (it depends on where the kill fell) */
+	{
+		g_autofree char *log = tldrs_test_daemon_log(d);
+		const char *line = strstr(log, "messages acknowledged");
+		if (line != NULL)
+			g_test_message("%.80s", line);
+	}
+}
+
 /* `list -l` shows @dropped in its last column, DROPPED, within @ms */
 static gboolean
 wait_list_dropped(TldrsTestDaemon *d, const char *dropped, guint ms)
@@ -1228,6 +1267,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/tldrs/nats/many-hosts", test_nats_many_hosts);
 	g_test_add_func("/tldrs/nats/server-restart", test_nats_server_restart);
+	g_test_add_func("/tldrs/nats/kill-mid-burst", test_nats_kill_mid_burst);
 	g_test_add_func("/tldrs/nats/bounded-buffer", test_nats_bounded_buffer);
 	g_test_add_func("/tldrs/nats/emit-tef-dbus", test_nats_emit_tef_dbus);
 	g_test_add_func("/tldrs/nats/clock-alignment", test_nats_clock_alignment);
