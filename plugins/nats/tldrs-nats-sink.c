@@ -95,6 +95,7 @@ struct _TldrsNatsSink {
 	guint64 duplicates; /* of them, what JetStream had already */
 	GThread *thread;
 	gint window_failed;      /* atomic: a message of the current window failed */
+	gint window_dups;        /* atomic: of the current window, what JetStream already had */
 	gsize max_payload;       /* what the server takes in one message, headers included */
 	gboolean stream_checked; /* publisher thread: an existing stream was looked at */
 	char *refusal;           /* under lock: why JetStream refused one, for the warning */
@@ -428,9 +429,8 @@ tldrs_nats_sink_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, 
 			                : natsStatus_GetText(pae != NULL ? pae->Err : NATS_ERR));
 		g_mutex_unlock(&self->lock);
 	} else if (pa->Duplicate) {
-		g_mutex_lock(&self->lock);
-		self->duplicates++;
-		g_mutex_unlock(&self->lock);
+		/* counted once the whole window is acknowledged: a failed one is sent again */
+		g_atomic_int_inc(&self->window_dups);
 	}
 	natsMsg_Destroy(msg);
 }
@@ -613,6 +613,7 @@ tldrs_nats_sink_publish_window(TldrsNatsSink *self, jsCtx *js, gint64 stop_by)
 		return TRUE;
 
 	g_atomic_int_set(&self->window_failed, 0);
+	g_atomic_int_set(&self->window_dups, 0);
 	for (guint i = 0; i < window->len && s == NATS_OK; i++) {
 		TldrsNatsMsg *m = g_ptr_array_index(window, i);
 		natsMsg *msg = NULL;
@@ -656,6 +657,7 @@ tldrs_nats_sink_publish_window(TldrsNatsSink *self, jsCtx *js, gint64 stop_by)
 		self->published++;
 		tldrs_nats_msg_free(m);
 	}
+	self->duplicates += (guint)g_atomic_int_get(&self->window_dups);
 	g_cond_broadcast(&self->cond);
 	g_mutex_unlock(&self->lock);
 	return TRUE;
