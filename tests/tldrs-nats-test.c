@@ -1200,6 +1200,9 @@ test_nats_bad_input(void)
 	} confs[] = {
 	        {"URL=foo://x\n", "[Sink nats] URL: expected a NATS URL like nats://HOST:4222"},
 	        {"Replicas=9\n", "[Sink nats] Replicas: expected a number from 1 to 5, got \"9\""},
+	        {"Subjects=tldrs.trace.>\n",
+	         "[Sink nats] Subjects: expected subjects separated by ';' that cover "
+	         "tldrs.trace.* and tldrs.clock.*, got \"tldrs.trace.>\""},
 	        {"URL=nats://me:s3cret@127.0.0.1:4222/path\n",
 	         "got \"nats://***@127.0.0.1:4222/path\""},
 	        {"Retention=forever\n", "[Sink nats] Retention: expected limits (interest and"},

@@ -185,6 +185,22 @@ tldrs_nats_sink_expand_path(const char *value)
 	return g_strdup(value);
 }
 
+/* does the subject filter @filter (with * and >) match @subject? */
+static gboolean
+tldrs_nats_subject_matches(const char *filter, const char *subject)
+{
+	g_auto(GStrv) f = g_strsplit(filter, ".", -1);
+	g_auto(GStrv) t = g_strsplit(subject, ".", -1);
+	guint i = 0;
+	for (; f[i] != NULL; i++) {
+		if (g_str_equal(f[i], ">"))
+			return t[i] != NULL;
+		if (t[i] == NULL || (!g_str_equal(f[i], "*") && !g_str_equal(f[i], t[i])))
+			return FALSE;
+	}
+	return t[i] == NULL;
+}
+
 static gboolean
 tldrs_nats_sink_set_key(TldrsNatsSink *self,
                         const TldrsSinkSetup *setup,
@@ -239,9 +255,21 @@ tldrs_nats_sink_set_key(TldrsNatsSink *self,
 			if (subjects[i][0] != '\0')
 				g_ptr_array_add(kept, g_strdup(subjects[i]));
 		}
-		if (kept->len == 0)
-			return tldrs_nats_sink_fail(
-			        error, setup, key, "subjects separated by ';'", value);
+		for (guint k = 0; k < 2; k++) {
+			const char *ours =
+			        k == 0 ? TLDRS_NATS_EVENTS_PREFIX "x" : TLDRS_NATS_CLOCK_PREFIX "x";
+			gboolean covered = FALSE;
+			for (guint i = 0; i < kept->len && !covered; i++)
+				covered = tldrs_nats_subject_matches(g_ptr_array_index(kept, i),
+				                                     ours);
+			if (!covered)
+				return tldrs_nats_sink_fail(error,
+				                            setup,
+				                            key,
+				                            "subjects separated by ';' that cover "
+				                            "tldrs.trace.* and tldrs.clock.*",
+				                            value);
+		}
 		g_ptr_array_add(kept, NULL);
 		g_strfreev(self->subjects);
 		self->subjects = (char **)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
@@ -363,6 +391,11 @@ tldrs_nats_sink_setup(TldrsSink *sink, const TldrsSinkSetup *setup, GError **err
 		            setup->group);
 		return FALSE;
 	}
+	if (g_str_equal(self->host, "localhost") || g_str_has_prefix(self->host, "localhost."))
+		g_warning("[%s] Host: the host name is \"%s\" (a container?): set Host= so that "
+		          "readers can tell this host from others",
+		          setup->group,
+		          self->host);
 	g_free(self->shown_url);
 	self->shown_url = tldrs_nats_url_shown(self->urls[0]);
 	g_info("publishing to %s, stream %s, as host %s instance %s",
@@ -465,22 +498,6 @@ tldrs_nats_sink_pause(TldrsNatsSink *self, gint64 us, gint64 stop_by)
 	stop = self->stopping && (self->queue.length == 0 || g_get_monotonic_time() >= stop_by);
 	g_mutex_unlock(&self->lock);
 	return stop;
-}
-
-/* does the subject filter @filter (with * and >) match @subject? */
-static gboolean
-tldrs_nats_subject_matches(const char *filter, const char *subject)
-{
-	g_auto(GStrv) f = g_strsplit(filter, ".", -1);
-	g_auto(GStrv) t = g_strsplit(subject, ".", -1);
-	guint i = 0;
-	for (; f[i] != NULL; i++) {
-		if (g_str_equal(f[i], ">"))
-			return t[i] != NULL;
-		if (t[i] == NULL || (!g_str_equal(f[i], "*") && !g_str_equal(f[i], t[i])))
-			return FALSE;
-	}
-	return t[i] == NULL;
 }
 
 /* an existing stream that would lose or double our events: said once */
