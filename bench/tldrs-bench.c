@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -63,6 +64,7 @@ typedef struct {
 	BenchTable *latency;
 	BenchTable *get_tef;
 	BenchTable *gzip;
+	BenchTable *nats;
 	BenchTable *idle;
 	BenchTable *run;
 	BenchTable *targets;
@@ -76,6 +78,8 @@ typedef struct {
 	gdouble hwm; /* MiB */
 	gdouble eps; /* events/s */
 	gdouble mbps;
+	gdouble stopped; /* seconds from the first byte sent until the server exited (SIGTERM
+	                  * once every event was in the file) */
 } BenchSample;
 
 typedef struct {
@@ -611,6 +615,7 @@ bench_ingest_once(Bench *b,
 	bench_gz_tail_clear(&tail);
 
 	status = bench_server_stop(server);
+	out->stopped = bench_now() - t0;
 	if (ok && kind == BENCH_TLDRS && status != 0) {
 		g_set_error(error,
 		            G_IO_ERROR,
@@ -1523,6 +1528,293 @@ bench_scenario_gzip(Bench *b)
 	             2);
 }
 
+/* ---- the nats sink: a real nats-server -js on loopback ---- */
+
+typedef struct {
+	GPid pid;
+	char *dir;
+	char *url;
+} BenchNats;
+
+static void
+bench_nats_stop(BenchNats *n)
+{
+	if (n->pid > 0) {
+		kill(n->pid, SIGTERM);
+		waitpid(n->pid, NULL, 0);
+		g_spawn_close_pid(n->pid);
+	}
+	g_free(n->url);
+	g_free(n->dir);
+}
+
+/* nats-server -js on a port it picks, its store in @dir; FALSE when it cannot start */
+static gboolean
+bench_nats_start(BenchNats *n, const char *dir, GError **error)
+{
+	g_autofree char *store = g_build_filename(dir, "store", NULL);
+	g_autofree char *log = g_build_filename(dir, "nats-server.log", NULL);
+	const char *argv[] = {
+	        "nats-server", "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", store, "-l", log, NULL};
+	g_autoptr(GRegex) re = g_regex_new(
+	        "Listening for client connections on (127\\.0\\.0\\.1:[0-9]+)", 0, 0, NULL);
+	gdouble deadline = bench_now() + 10;
+
+	memset(n, 0, sizeof(*n));
+	n->dir = g_strdup(dir);
+	g_mkdir_with_parents(dir, 0700);
+	if (!g_spawn_async(NULL,
+	                   (char **)argv,
+	                   NULL,
+	                   G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+	                           G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+	                   NULL,
+	                   NULL,
+	                   &n->pid,
+	                   error))
+		return FALSE;
+	while (bench_now() < deadline) {
+		g_autofree char *text = NULL;
+		g_autoptr(GMatchInfo) m = NULL;
+		if (g_file_get_contents(log, &text, NULL, NULL) &&
+		    strstr(text, "Server is ready") != NULL && g_regex_match(re, text, 0, &m)) {
+			g_autofree char *addr = g_match_info_fetch(m, 1);
+			n->url = g_strdup_printf("nats://%s", addr);
+			return TRUE;
+		}
+		bench_sleep(0.02);
+	}
+	g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "nats-server did not start (%s)", log);
+	return FALSE;
+}
+
+/* `tldrs get-tef --nats` of @trace_id to @out, measured (@m); the TEF's events and the
+ * process_labels records among them */
+static gboolean
+bench_nats_get_tef(Bench *b,
+                   const char *url,
+                   const char *trace_id,
+                   const char *out,
+                   BenchMeasured *m,
+                   guint64 *events,
+                   guint64 *labels,
+                   GError **error)
+{
+	const char *argv[] = {b->tldrs_bin, "get-tef", "--nats", url, trace_id, "-o", out, NULL};
+	g_autoptr(GFile) file = NULL;
+	g_autoptr(GFileInputStream) in = NULL;
+	g_autoptr(GDataInputStream) data = NULL;
+	char *line;
+
+	if (!bench_measure(b->self_exe, argv, m, error))
+		return FALSE;
+	if (m->status != 0) {
+		g_set_error(error,
+		            G_IO_ERROR,
+		            G_IO_ERROR_FAILED,
+		            "get-tef --nats exited with status %d",
+		            m->status);
+		return FALSE;
+	}
+	/* one event a line: count them */
+	*events = 0;
+	*labels = 0;
+	file = g_file_new_for_path(out);
+	in = g_file_read(file, NULL, error);
+	if (in == NULL)
+		return FALSE;
+	data = g_data_input_stream_new(G_INPUT_STREAM(in));
+	while ((line = g_data_input_stream_read_line(data, NULL, NULL, NULL)) != NULL) {
+		if (line[0] == '{' && line[1] == '"' && !g_str_has_prefix(line, "{\"traceEvents\""))
+			(*events)++;
+		if (g_str_has_prefix(line, "{\"name\":\"process_labels\""))
+			(*labels)++;
+		g_free(line);
+	}
+	return TRUE;
+}
+
+/* Sinks=jsonl beside Sinks=jsonl;nats (the same load, interleaved): ingest until the .jsonl
+ * holds every event, and until the daemon exited after SIGTERM, which is when the nats sink
+ * has had every message acknowledged by JetStream; then get-tef --nats, checked */
+static void
+bench_scenario_nats(Bench *b)
+{
+	guint clients = 16;
+	guint events = b->quick ? 5000 : 100000;
+	g_autoptr(BenchLoad) load = NULL;
+	g_autoptr(GArray) samples0 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
+	g_autoptr(GArray) samples1 = g_array_new(FALSE, TRUE, sizeof(BenchSample));
+	g_autoptr(GArray) reads = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) read_cpu = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) read_rss = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) nats_cpu = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) pair = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	GArray *samples[2] = {samples0, samples1};
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_strdup_printf("%s/nats", b->dir);
+	g_autofree char *config = NULL;
+	guint64 total = (guint64)clients * events;
+	BenchNats nats;
+	BenchStat eps[2], ratio, drained, read;
+
+	g_autofree char *server = g_find_program_in_path("nats-server");
+
+	if (server == NULL) {
+		bench_table_note(b->nats, "skipped: no nats-server on PATH");
+		return;
+	}
+	if (!bench_nats_start(&nats, dir, &error)) {
+		bench_fail(b, "nats", BENCH_TLDRS, NULL, error);
+		bench_nats_stop(&nats);
+		return;
+	}
+	config = g_strdup_printf("[Daemon]\nSinks=jsonl;nats\n[Sink nats]\nURL=%s\n"
+	                         "ShutdownTimeoutSec=50\n",
+	                         nats.url);
+	bench_progress(
+	        "nats: generating %u x %u events; nats-server at %s", clients, events, nats.url);
+	load = bench_load_new(clients, events);
+	for (guint run = 0; run < b->runs; run++) {
+		gdouble got[2] = {-1, -1};
+		for (guint k = 0; k < 2; k++) {
+			gboolean with_nats = (run + k) % 2 == 0;
+			BenchSample s = {0};
+			g_autofree char *rss = NULL;
+			gdouble cpu0 = bench_proc_cpu(nats.pid);
+			if (!bench_ingest_once(b,
+			                       "nats",
+			                       load,
+			                       BENCH_WRITE_LARGE,
+			                       BENCH_TLDRS,
+			                       with_nats ? config : "[Daemon]\nSinks=jsonl\n",
+			                       FALSE,
+			                       &s,
+			                       NULL,
+			                       &error)) {
+				g_clear_error(&error);
+				continue;
+			}
+			g_array_append_val(samples[with_nats ? 1 : 0], s);
+			got[with_nats ? 1 : 0] = s.eps;
+			if (with_nats) {
+				gdouble c = bench_proc_cpu(nats.pid) - cpu0;
+				g_array_append_val(nats_cpu, c);
+			}
+			rss = bench_fmt(1, s.hwm);
+			bench_progress(
+			        "nats run %u/%u %-11s %9.0f events/s %7.1f MB/s  CPU %.2f s  "
+			        "peak RSS %s MiB  exited after %.3f s",
+			        run + 1,
+			        b->runs,
+			        with_nats ? "jsonl;nats" : "jsonl",
+			        s.eps,
+			        s.mbps,
+			        s.cpu,
+			        rss,
+			        s.stopped);
+			if (with_nats) {
+				/* the trace bench_ingest_once() just wrote */
+				g_autofree char *id = g_strdup_printf("bench-nats-%u", b->seq);
+				g_autofree char *out = g_strdup_printf("%s/get-tef.json", dir);
+				guint64 n = 0, labels = 0;
+				BenchMeasured m = {0};
+				gboolean ok = bench_nats_get_tef(
+				        b, nats.url, id, out, &m, &n, &labels, &error);
+				if (!ok || n - labels != total || labels != clients) {
+					if (error == NULL)
+						g_set_error(&error,
+						            G_IO_ERROR,
+						            G_IO_ERROR_FAILED,
+						            "get-tef --nats %s: %" G_GUINT64_FORMAT
+						            " events and %" G_GUINT64_FORMAT
+						            " process labels, expected "
+						            "%" G_GUINT64_FORMAT " and %u",
+						            id,
+						            n - labels,
+						            labels,
+						            total,
+						            clients);
+					bench_fail(b, "nats", BENCH_TLDRS, NULL, error);
+					g_clear_error(&error);
+				} else {
+					g_array_append_val(reads, m.wall);
+					g_array_append_val(read_cpu, m.cpu);
+					g_array_append_val(read_rss, m.maxrss_mib);
+					bench_progress(
+					        "nats run %u/%u get-tef --nats: %.3f s, %.0f "
+					        "events/s, CPU %.2f s, peak RSS %.1f MiB, every "
+					        "event once",
+					        run + 1,
+					        b->runs,
+					        m.wall,
+					        (gdouble)total / m.wall,
+					        m.cpu,
+					        m.maxrss_mib);
+				}
+				g_unlink(out);
+			}
+		}
+		if (got[0] > 0 && got[1] > 0) {
+			gdouble r = got[1] / got[0];
+			g_array_append_val(pair, r);
+		}
+	}
+	bench_nats_stop(&nats);
+	if (!b->keep)
+		bench_rm_rf(dir);
+
+	for (guint k = 0; k < 2; k++)
+		eps[k] = BENCH_STAT(samples[k], eps);
+	ratio = bench_stat((gdouble *)pair->data, pair->len);
+	for (guint k = 0; k < 2; k++) {
+		bench_table_add(b->nats,
+		                g_strdup(k == 0 ? "tldrs, Sinks=jsonl" : "tldrs, Sinks=jsonl;nats"),
+		                bench_fmt_load(load),
+		                g_strdup("ingest: every event in the .jsonl"),
+		                bench_fmt_stat(eps[k], 1e-3, 0),
+		                bench_fmt_stat(BENCH_STAT(samples[k], cpu), 1, 2),
+		                bench_fmt_stat(BENCH_STAT(samples[k], hwm), 1, 1),
+		                k == 1 && eps[0].n > 0 && eps[1].n > 0
+		                        ? g_strdup_printf("%.2f (%.2f-%.2f)",
+		                                          eps[1].median / eps[0].median,
+		                                          ratio.min,
+		                                          ratio.max)
+		                        : NULL);
+	}
+	/* the nats sink's own throughput: events over the time until every message was
+	 * acknowledged (the daemon exits only then) */
+	{
+		g_autoptr(GArray) rates = g_array_new(FALSE, TRUE, sizeof(gdouble));
+		for (guint i = 0; i < samples1->len; i++) {
+			gdouble r =
+			        (gdouble)total / g_array_index(samples1, BenchSample, i).stopped;
+			g_array_append_val(rates, r);
+		}
+		drained = bench_stat((gdouble *)rates->data, rates->len);
+		for (guint i = 0; i < reads->len; i++)
+			g_array_index(reads, gdouble, i) =
+			        (gdouble)total / g_array_index(reads, gdouble, i);
+		read = bench_stat((gdouble *)reads->data, reads->len);
+	}
+	bench_table_add(b->nats,
+	                g_strdup("tldrs, Sinks=jsonl;nats"),
+	                bench_fmt_load(load),
+	                g_strdup("nats sink: every message acknowledged by JetStream"),
+	                bench_fmt_stat(drained, 1e-3, 0),
+	                bench_fmt_stat(bench_stat((gdouble *)nats_cpu->data, nats_cpu->len), 1, 2),
+	                NULL,
+	                NULL);
+	bench_table_add(b->nats,
+	                g_strdup("tldrs get-tef --nats"),
+	                bench_fmt_load(load),
+	                g_strdup("read back, clocks aligned, to a file"),
+	                bench_fmt_stat(read, 1e-3, 0),
+	                bench_fmt_stat(bench_stat((gdouble *)read_cpu->data, read_cpu->len), 1, 2),
+	                bench_fmt_stat(bench_stat((gdouble *)read_rss->data, read_rss->len), 1, 1),
+	                NULL);
+}
+
 /* ---- memory: idle, and with many idle connections ---- */
 
 static gboolean
@@ -2007,6 +2299,7 @@ static const char *const bench_scenarios[] = {"one-client",
                                               "latency",
                                               "get-tef",
                                               "gzip",
+                                              "nats",
                                               "idle",
                                               "run-overhead",
                                               NULL};
@@ -2034,6 +2327,8 @@ bench_run_scenario(Bench *b, const char *name)
 		bench_scenario_get_tef(b);
 	else if (g_strcmp0(name, "gzip") == 0)
 		bench_scenario_gzip(b);
+	else if (g_strcmp0(name, "nats") == 0)
+		bench_scenario_nats(b);
 	else if (g_strcmp0(name, "idle") == 0)
 		bench_scenario_idle(b);
 	else if (g_strcmp0(name, "run-overhead") == 0)
@@ -2296,6 +2591,24 @@ main(int argc, char **argv)
 	                                                "compression",
 	                                                "tldrs / zlib",
 	                                                NULL});
+	b->nats = bench_table_new(
+	        "nats sink, beside a nats-server -js on loopback: ingest with and without it, "
+	        "its own throughput, and get-tef --nats",
+	        (const char *const[]){"what",
+	                              "clients x events",
+	                              "until",
+	                              "k events/s",
+	                              "server CPU s",
+	                              "peak RSS MiB",
+	                              "with / without nats",
+	                              NULL});
+	bench_table_note(b->nats,
+	                 "k events/s, CPU s, peak RSS: median (min-max) over the runs, the two "
+	                 "configurations interleaved. The nats sink's row: events / seconds from "
+	                 "the first byte sent until the daemon, sent SIGTERM once the .jsonl was "
+	                 "complete, exited, which it does once JetStream acknowledged every "
+	                 "message; its CPU s is nats-server's, over the same run. get-tef --nats: "
+	                 "its own CPU and peak RSS (wait4), checked to hold every event once.");
 	b->idle = bench_table_new(
 	        "Memory of the server process (VmRSS, VmHWM = peak)",
 	        (const char *const[]){"server", "state", "RSS MiB", "peak RSS MiB", NULL});
@@ -2347,6 +2660,7 @@ main(int argc, char **argv)
 	bench_table_print(b->latency, b->markdown);
 	bench_table_print(b->get_tef, b->markdown);
 	bench_table_print(b->gzip, b->markdown);
+	bench_table_print(b->nats, b->markdown);
 	bench_table_print(b->idle, b->markdown);
 	bench_table_print(b->run, b->markdown);
 	bench_table_print(b->targets, b->markdown);
@@ -2361,6 +2675,7 @@ main(int argc, char **argv)
 	bench_table_free(b->latency);
 	bench_table_free(b->get_tef);
 	bench_table_free(b->gzip);
+	bench_table_free(b->nats);
 	bench_table_free(b->idle);
 	bench_table_free(b->run);
 	bench_table_free(b->targets);

@@ -468,6 +468,14 @@ tldrs_config_check_sinks(TldrsConfig *self, GKeyFile *kf, const char *path, GErr
 	}
 }
 
+/* one of the sinks that ship with tldrs but that this build left out */
+static gboolean
+tldrs_config_is_unbuilt_sink(const char *name)
+{
+	g_auto(GStrv) unbuilt = g_strsplit(TLDRS_UNBUILT_SINKS, ";", -1);
+	return name[0] != '\0' && g_strv_contains((const char *const *)unbuilt, name);
+}
+
 gboolean
 tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 {
@@ -504,6 +512,25 @@ tldrs_config_load_file(TldrsConfig *self, const char *path, GError **error)
 			continue;
 		if (g_str_has_prefix(g, "Sink ") && tldrs_config_is_sink_name(g + 5))
 			info = tldrs_plugin_loader_find_info(self->plugin_dir, g + 5);
+		/* a sink that ships with tldrs but was left out of this build (nats without
+		 * libnats): its group may stay, empty, as in the example config */
+		if (info == NULL && g_str_has_prefix(g, "Sink ") &&
+		    tldrs_config_is_unbuilt_sink(g + 5)) {
+			keys = g_key_file_get_keys(kf, g, NULL, NULL);
+			if (keys != NULL && keys[0] != NULL) {
+				g_set_error(
+				        error,
+				        TLDRS_ERROR,
+				        TLDRS_ERROR_INVALID_ARGUMENT,
+				        _("%s: [%s] %s: this tldrs was built without the %s sink"),
+				        path,
+				        g,
+				        keys[0],
+				        g + 5);
+				return FALSE;
+			}
+			continue;
+		}
 		if (info == NULL && (!g_str_has_prefix(g, "Sink ") ||
 		                     !g_strv_contains((const char *const *)self->sinks, g + 5))) {
 			g_set_error(error,

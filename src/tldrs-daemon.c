@@ -19,6 +19,7 @@
 #include "tldrs-flush-scheduler.h"
 #include "tldrs-listener.h"
 #include "tldrs-log-limit.h"
+#include "tldrs-nats-reader.h"
 #include "tldrs-output-path.h"
 #include "tldrs-plugin-loader.h"
 #include "tldrs-retention.h"
@@ -152,6 +153,16 @@ tldrs_daemon_tef_done(const char *trace_id,
 	tldrs_daemon_answer_awaiting(job->daemon, trace_id, path, events, error);
 }
 
+static TldrsDaemonTefJob *
+tldrs_daemon_tef_job_new(TldrsDaemon *self, TldrsTefJobDoneFunc done, gpointer done_data)
+{
+	TldrsDaemonTefJob *job = g_new0(TldrsDaemonTefJob, 1);
+	job->daemon = self;
+	job->done = done;
+	job->done_data = done_data;
+	return job;
+}
+
 /* a TEF job of the daemon's own, @target taken; a sink's (start_tef) raises no
  * "tef-emitted" */
 static void
@@ -163,12 +174,13 @@ tldrs_daemon_start_tef_job(TldrsDaemon *self,
                            TldrsTefJobDoneFunc done,
                            gpointer done_data)
 {
-	TldrsDaemonTefJob *job = g_new0(TldrsDaemonTefJob, 1);
-	job->daemon = self;
-	job->done = done;
-	job->done_data = done_data;
-	tldrs_tef_jobs_start_target(
-	        self->tef_jobs, source, target, trace_id, format, tldrs_daemon_tef_done, job);
+	tldrs_tef_jobs_start_target(self->tef_jobs,
+	                            source,
+	                            target,
+	                            trace_id,
+	                            format,
+	                            tldrs_daemon_tef_done,
+	                            tldrs_daemon_tef_job_new(self, done, done_data));
 }
 
 static char *
@@ -512,6 +524,41 @@ tldrs_daemon_emit_tef_by_id(TldrsDaemon *self,
 	}
 	tldrs_daemon_start_tef_job(
 	        self, source, g_steal_pointer(&target), id, format, done, done_data);
+	return TRUE;
+}
+
+/* EmitTef with the option "nats": the trace as every host's nats sink published it */
+gboolean
+tldrs_daemon_emit_tef_nats(TldrsDaemon *self,
+                           const char *url,
+                           const char *stream,
+                           const char *id,
+                           const char *path,
+                           TldrsTefFormat format,
+                           TldrsTefJobDoneFunc done,
+                           gpointer done_data,
+                           GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	TldrsOutputTarget *target;
+
+	g_return_val_if_fail(TLDRS_IS_DAEMON(self), FALSE);
+	if (!tldrs_nats_reader_check_url(url, &error_local)) {
+		g_set_error_literal(
+		        error, TLDRS_ERROR, TLDRS_ERROR_INVALID_ARGUMENT, error_local->message);
+		return FALSE;
+	}
+	target = tldrs_daemon_open_output(self, path, error);
+	if (target == NULL)
+		return FALSE;
+	tldrs_tef_jobs_start_nats(self->tef_jobs,
+	                          url,
+	                          stream,
+	                          target,
+	                          id,
+	                          format,
+	                          tldrs_daemon_tef_done,
+	                          tldrs_daemon_tef_job_new(self, done, done_data));
 	return TRUE;
 }
 

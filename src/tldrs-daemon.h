@@ -54,6 +54,16 @@ tldrs_daemon_emit_tef_by_id(TldrsDaemon *self,
                             gpointer done_data,
                             GError **error);
 gboolean
+tldrs_daemon_emit_tef_nats(TldrsDaemon *self,
+                           const char *url,
+                           const char *stream,
+                           const char *id,
+                           const char *path,
+                           TldrsTefFormat format,
+                           TldrsTefJobDoneFunc done,
+                           gpointer done_data,
+                           GError **error);
+gboolean
 tldrs_daemon_delete_trace(TldrsDaemon *self, const char *id, GError **error);
 
 G_END_DECLS

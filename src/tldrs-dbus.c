@@ -97,30 +97,61 @@ tldrs_dbus_handle_emit_tef(TldrsDaemon1 *skeleton,
 	TldrsDbus *self = TLDRS_DBUS(user_data);
 	g_autoptr(GError) error = NULL;
 	TldrsTefFormat format = TLDRS_TEF_FORMAT_OBJECT;
+	g_autofree char *nats = NULL;
+	g_autofree char *stream = NULL;
 	GVariantIter iter;
 	const char *key;
 	GVariant *value;
+	gboolean ok;
 
 	g_variant_iter_init(&iter, options);
 	while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
 		g_autoptr(GVariant) v = value;
-		if (g_strcmp0(key, "format") == 0 &&
-		    g_variant_is_of_type(v, G_VARIANT_TYPE_STRING) &&
+		gboolean is_string = g_variant_is_of_type(v, G_VARIANT_TYPE_STRING);
+		if (g_strcmp0(key, "format") == 0 && is_string &&
 		    tldrs_tef_format_from_string(g_variant_get_string(v, NULL), &format))
 			continue;
+		if (g_strcmp0(key, "nats") == 0 && is_string && nats == NULL) {
+			nats = g_variant_dup_string(v, NULL);
+			continue;
+		}
+		if (g_strcmp0(key, "stream") == 0 && is_string && stream == NULL) {
+			stream = g_variant_dup_string(v, NULL);
+			continue;
+		}
 		g_dbus_method_invocation_return_error(invocation,
 		                                      TLDRS_ERROR,
 		                                      TLDRS_ERROR_INVALID_ARGUMENT,
 		                                      "unknown option or value: %s (known: format "
-		                                      "= 'object' or 'array')",
+		                                      "= 'object' or 'array', nats = a NATS URL, "
+		                                      "stream = a JetStream stream)",
 		                                      key);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	if (stream != NULL && nats == NULL) {
+		g_dbus_method_invocation_return_error_literal(invocation,
+		                                              TLDRS_ERROR,
+		                                              TLDRS_ERROR_INVALID_ARGUMENT,
+		                                              "the option stream needs nats");
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	/* the reply comes when the file is complete */
 	g_object_set_data_full(
 	        G_OBJECT(invocation), "tldrs-skeleton", g_object_ref(skeleton), g_object_unref);
-	if (!tldrs_daemon_emit_tef_by_id(
-	            self->daemon, id, path, format, tldrs_dbus_emit_done, invocation, &error))
+	if (nats != NULL)
+		ok = tldrs_daemon_emit_tef_nats(self->daemon,
+		                                nats,
+		                                stream,
+		                                id,
+		                                path,
+		                                format,
+		                                tldrs_dbus_emit_done,
+		                                invocation,
+		                                &error);
+	else
+		ok = tldrs_daemon_emit_tef_by_id(
+		        self->daemon, id, path, format, tldrs_dbus_emit_done, invocation, &error);
+	if (!ok)
 		tldrs_dbus_return_error(invocation, error);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

@@ -25,6 +25,7 @@
 #include "tldrs-dbus.h"
 #include "tldrs-error.h"
 #include "tldrs-json.h"
+#include "tldrs-nats-reader.h"
 #include "tldrs-protocol.h"
 #include "tldrs-reader.h"
 #include "tldrs-run.h"
@@ -362,7 +363,7 @@ tldrs_append_padded(GString *row, const char *text, glong width, gboolean left)
 }
 
 /* columns of `list -l`: as wide as their widest cell or their (translated) heading */
-#define TLDRS_LIST_COLUMNS 6
+#define TLDRS_LIST_COLUMNS 7
 
 static void
 tldrs_print_row(const glong widths[TLDRS_LIST_COLUMNS], const char *const cells[TLDRS_LIST_COLUMNS])
@@ -377,19 +378,49 @@ tldrs_print_row(const glong widths[TLDRS_LIST_COLUMNS], const char *const cells[
 	g_print("%s\n", row->str);
 }
 
+/* `list --nats URL`: the traces in the stream, one a line */
+static int
+tldrs_list_nats(const char *url, const char *stream)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) ids = tldrs_nats_list_traces(url, stream, &error);
+	tldrs_nats_reader_shutdown();
+	if (ids == NULL)
+		return tldrs_fail(error);
+	for (guint i = 0; i < ids->len; i++)
+		g_print("%s\n", (const char *)g_ptr_array_index(ids, i));
+	return TLDRS_EXIT_OK;
+}
+
 static int
 tldrs_cmd_list(int argc, char **argv)
 {
 	g_autofree char *opt_dir = NULL;
+	g_autofree char *opt_nats = NULL;
+	g_autofree char *opt_stream = NULL;
 	gboolean opt_long = FALSE;
 	const GOptionEntry entries[] = {
 	        {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	        {"nats",
+	         0,
+	         0,
+	         G_OPTION_ARG_STRING,
+	         &opt_nats,
+	         N_("List the traces in NATS JetStream at URL instead"),
+	         N_("URL")},
+	        {"stream",
+	         0,
+	         0,
+	         G_OPTION_ARG_STRING,
+	         &opt_stream,
+	         N_("The JetStream stream of --nats (default TLDRS)"),
+	         N_("NAME")},
 	        {"long",
 	         'l',
 	         0,
 	         G_OPTION_ARG_NONE,
 	         &opt_long,
-	         N_("Show size, events, clients, last write and refused lines"),
+	         N_("Show size, events, clients, last write, refused lines and dropped events"),
 	         NULL},
 	        {NULL}};
 	g_autoptr(GOptionContext) ctx =
@@ -400,7 +431,14 @@ tldrs_cmd_list(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_autofree char *dir = NULL;
 	const char *const heads[TLDRS_LIST_COLUMNS] = {
-	        _("TRACE"), _("SIZE"), _("EVENTS"), _("CLIENTS"), _("LAST WRITE"), _("REFUSED")};
+	        _("TRACE"),
+	        _("SIZE"),
+	        _("EVENTS"),
+	        _("CLIENTS"),
+	        _("LAST WRITE"),
+	        _("REFUSED"),
+	        _("DROPPED"),
+	};
 	glong widths[TLDRS_LIST_COLUMNS] = {0};
 
 	if (!tldrs_parse(ctx, &argc, &argv))
@@ -409,6 +447,16 @@ tldrs_cmd_list(int argc, char **argv)
 		g_printerr(_("tldrs: list: unexpected argument “%s”\n"), argv[1]);
 		return TLDRS_EXIT_USAGE;
 	}
+	if (opt_stream != NULL && opt_nats == NULL) {
+		g_printerr(_("tldrs: list: --stream needs --nats\n"));
+		return TLDRS_EXIT_USAGE;
+	}
+	if (opt_nats != NULL && (opt_long || opt_dir != NULL)) {
+		g_printerr(_("tldrs: list: --nats goes without -l and -d\n"));
+		return TLDRS_EXIT_USAGE;
+	}
+	if (opt_nats != NULL)
+		return tldrs_list_nats(opt_nats, opt_stream);
 	dir = tldrs_data_dir(opt_dir);
 	/* a directory given by name must exist: a mistyped one is not an empty data directory
 	 * (the default one is, until the daemon first stores a trace there) */
@@ -439,6 +487,7 @@ tldrs_cmd_list(int argc, char **argv)
 		cells[3] = g_strdup_printf("%u", st != NULL ? st->clients : 0);
 		cells[4] = tldrs_format_time(t->mtime);
 		cells[5] = g_strdup_printf("%" G_GUINT64_FORMAT, st != NULL ? st->refused : 0);
+		cells[6] = g_strdup_printf("%" G_GUINT64_FORMAT, st != NULL ? st->dropped : 0);
 		g_ptr_array_add(rows, cells);
 	}
 	for (guint i = 0; i < TLDRS_LIST_COLUMNS; i++)
@@ -478,14 +527,78 @@ tldrs_get_tef_progress(guint64 done, guint64 total, gpointer user_data)
 	p->shown = TRUE;
 }
 
+/* `get-tef --nats URL TRACE`: the trace's events of every host, from JetStream, into a
+ * temporary file without a name (rewritten onto one time line, hosts apart) in the
+ * directory of @out, or the data directory for standard output; then the usual TEF writer
+ * reads it as /proc/self/fd/N (*source); *fd is to be closed */
+static gboolean
+tldrs_get_tef_nats(const char *url,
+                   const char *stream,
+                   const char *trace_id,
+                   const char *out,
+                   char **source,
+                   int *fd,
+                   GError **error)
+{
+	TldrsNatsReadStats st = {0};
+	g_autofree char *dir = NULL;
+	if (out != NULL && g_strcmp0(out, "-") != 0) {
+		dir = g_path_get_dirname(out);
+	} else {
+		dir = tldrs_data_dir(NULL);
+		if (g_mkdir_with_parents(dir, 0700) != 0) {
+			int errsv = errno;
+			g_set_error(error,
+			            G_IO_ERROR,
+			            g_io_error_from_errno(errsv),
+			            "cannot create %s: %s",
+			            dir,
+			            g_strerror(errsv));
+			return FALSE;
+		}
+	}
+	*fd = tldrs_nats_read_trace_to_tmp(url, stream, trace_id, -1, dir, &st, error);
+	tldrs_nats_reader_shutdown();
+	if (*fd < 0)
+		return FALSE;
+	*source = g_strdup_printf("/proc/self/fd/%d", *fd);
+	if (st.unaligned > 0)
+		g_printerr(_("tldrs: %s: %" PRIu64
+		             " events of a daemon that published no clock record were not moved "
+		             "onto the common time line\n"),
+		           trace_id,
+		           (uint64_t)st.unaligned);
+	if (st.bad_lines > 0)
+		g_printerr(_("tldrs: %s: left out %" PRIu64 " lines that are not JSON objects\n"),
+		           trace_id,
+		           (uint64_t)st.bad_lines);
+	return TRUE;
+}
+
 static int
 tldrs_cmd_get_tef(int argc, char **argv)
 {
 	g_autofree char *opt_dir = NULL;
 	g_autofree char *opt_out = NULL;
 	g_autofree char *opt_format = NULL;
+	g_autofree char *opt_nats = NULL;
+	g_autofree char *opt_stream = NULL;
 	const GOptionEntry entries[] = {
 	        {"dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_dir, N_("Data directory"), N_("DIR")},
+	        {"nats",
+	         0,
+	         0,
+	         G_OPTION_ARG_STRING,
+	         &opt_nats,
+	         N_("Read TRACE (a trace id) from NATS JetStream at URL, every host's events"),
+	         N_("URL")},
+	        {"stream",
+	         0,
+	         0,
+	         G_OPTION_ARG_STRING,
+	         &opt_stream,
+	         N_("The JetStream stream of --nats (default TLDRS)"),
+	         N_("NAME")},
 	        {"output",
 	         'o',
 	         0,
@@ -515,6 +628,7 @@ tldrs_cmd_get_tef(int argc, char **argv)
 	TldrsTefStats stats = {0};
 	TldrsTefProgressFunc progress = NULL;
 	TldrsProgress progress_state = {0};
+	g_auto(TldrsNatsTmpFd) nats_fd = -1;
 
 	if (!tldrs_parse(ctx, &argc, &argv))
 		return TLDRS_EXIT_USAGE;
@@ -527,9 +641,24 @@ tldrs_cmd_get_tef(int argc, char **argv)
 		           opt_format);
 		return TLDRS_EXIT_USAGE;
 	}
-	dir = tldrs_data_dir(opt_dir);
-	if (!tldrs_store_resolve(dir, argv[1], &source, &trace_id, &error))
-		return tldrs_fail(error);
+	if (opt_stream != NULL && opt_nats == NULL) {
+		g_printerr(_("tldrs: get-tef: --stream needs --nats\n"));
+		return TLDRS_EXIT_USAGE;
+	}
+	if (opt_nats != NULL && opt_dir != NULL) {
+		g_printerr(_("tldrs: get-tef: --nats goes without -d\n"));
+		return TLDRS_EXIT_USAGE;
+	}
+	if (opt_nats != NULL) {
+		trace_id = g_strdup(argv[1]);
+		if (!tldrs_get_tef_nats(
+		            opt_nats, opt_stream, trace_id, opt_out, &source, &nats_fd, &error))
+			return tldrs_fail(error);
+	} else {
+		dir = tldrs_data_dir(opt_dir);
+		if (!tldrs_store_resolve(dir, argv[1], &source, &trace_id, &error))
+			return tldrs_fail(error);
+	}
 	/* progress only for a person watching */
 	if (isatty(STDERR_FILENO)) {
 		progress = tldrs_get_tef_progress;
@@ -564,7 +693,7 @@ tldrs_cmd_get_tef(int argc, char **argv)
 		g_printerr("\n");
 	if (stats.refused > 0) {
 		g_printerr(_("tldrs: %s: left out %" PRIu64 " lines that are not JSON objects\n"),
-		           source,
+		           nats_fd >= 0 ? trace_id : source,
 		           (uint64_t)stats.refused);
 	}
 	return TLDRS_EXIT_OK;

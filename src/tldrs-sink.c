@@ -115,6 +115,17 @@ tldrs_sink_backlog(TldrsSink *self)
 	return iface->backlog(self);
 }
 
+guint64
+tldrs_sink_dropped(TldrsSink *self, gpointer trace)
+{
+	TldrsSinkInterface *iface;
+	g_return_val_if_fail(TLDRS_IS_SINK(self), 0);
+	iface = TLDRS_SINK_GET_IFACE(self);
+	if (iface->dropped == NULL)
+		return 0;
+	return iface->dropped(self, trace);
+}
+
 void
 tldrs_sink_shutdown(TldrsSink *self)
 {

@@ -25,6 +25,7 @@
 typedef struct {
 	TldrsTraceStatus status;
 	guint64 refused_before; /* refused lines of earlier runs */
+	guint64 dropped_before; /* dropped events of earlier runs */
 	gboolean has_checked;
 	TldrsCheckedFile checked; /* the record last written for its .jsonl */
 } TldrsStateEntry;
@@ -180,6 +181,7 @@ tldrs_state_read(const char *data_dir)
 		st->events = (guint64)json_object_get_int_member_with_default(o, "events", 0);
 		st->refused = (guint64)json_object_get_int_member_with_default(o, "refused", 0);
 		st->last_write = json_object_get_int_member_with_default(o, "lastWrite", 0);
+		st->dropped = (guint64)json_object_get_int_member_with_default(o, "dropped", 0);
 		g_hash_table_insert(result, g_strdup(l->data), st);
 	}
 	return result;
@@ -270,6 +272,7 @@ tldrs_state_new(const char *data_dir, gboolean enabled, TldrsChecked *checked)
 			e->status = *(TldrsTraceStatus *)value;
 			e->status.clients = 0;
 			e->refused_before = e->status.refused;
+			e->dropped_before = e->status.dropped;
 			g_hash_table_insert(self->entries, g_strdup(key), e);
 		}
 		tldrs_state_load_checked(self);
@@ -295,6 +298,7 @@ tldrs_state_trace_opened(TldrsState *self, const char *id)
 	TldrsStateEntry *e = tldrs_state_entry(self, id);
 	/* a new run of the trace: its refusals add to the earlier ones */
 	e->refused_before = e->status.refused;
+	e->dropped_before = e->status.dropped;
 	e->status.events = 0;
 	self->dirty = TRUE;
 }
@@ -305,14 +309,20 @@ tldrs_state_trace_update(TldrsState *self,
                          guint clients,
                          guint64 events,
                          guint64 refused,
+                         guint64 dropped,
                          gint64 last_write)
 {
 	TldrsStateEntry *e = tldrs_state_entry(self, id);
-	TldrsTraceStatus st = {clients, events, e->refused_before + refused, last_write};
+	TldrsTraceStatus st = {clients,
+	                       events,
+	                       e->refused_before + refused,
+	                       last_write,
+	                       e->dropped_before + dropped};
 	if (st.last_write == 0)
 		st.last_write = e->status.last_write;
 	if (st.clients == e->status.clients && st.events == e->status.events &&
-	    st.refused == e->status.refused && st.last_write == e->status.last_write)
+	    st.refused == e->status.refused && st.last_write == e->status.last_write &&
+	    st.dropped == e->status.dropped)
 		return;
 	e->status = st;
 	self->dirty = TRUE;
@@ -465,6 +475,8 @@ tldrs_state_save(TldrsState *self)
 		json_builder_add_int_value(b, (gint64)e->status.events);
 		json_builder_set_member_name(b, "refused");
 		json_builder_add_int_value(b, (gint64)e->status.refused);
+		json_builder_set_member_name(b, "dropped");
+		json_builder_add_int_value(b, (gint64)e->status.dropped);
 		json_builder_set_member_name(b, "lastWrite");
 		json_builder_add_int_value(b, e->status.last_write);
 		if (tldrs_state_entry_checked(self, key, e))

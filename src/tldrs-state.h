@@ -18,6 +18,7 @@ typedef struct {
 	guint64 events;  /* received by the daemon while it ran */
 	guint64 refused; /* lines refused, over every daemon run */
 	gint64 last_write;
+	guint64 dropped; /* events a sink gave up on, over every daemon run */
 } TldrsTraceStatus;
 
 typedef struct _TldrsState TldrsState;
@@ -35,6 +36,7 @@ tldrs_state_trace_update(TldrsState *self,
                          guint clients,
                          guint64 events,
                          guint64 refused,
+                         guint64 dropped,
                          gint64 last_write);
 void
 tldrs_state_save(TldrsState *self);

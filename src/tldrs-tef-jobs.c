@@ -10,6 +10,7 @@
 
 #include <glib/gstdio.h>
 
+#include "tldrs-nats-reader.h"
 #include "tldrs-tef-jobs.h"
 
 /* The TEF writer jobs: each writes one TEF file from a trace's stored file, in a GTask
@@ -45,6 +46,8 @@ typedef struct {
 	guint64 events;
 	TldrsTefJobDoneFunc done;
 	gpointer done_data;
+	char *nats_url; /* read the trace from NATS JetStream instead of @source */
+	char *nats_stream;
 } TldrsTefJob;
 
 static void
@@ -55,6 +58,8 @@ tldrs_tef_job_free(TldrsTefJob *job)
 	tldrs_output_target_free(job->target);
 	g_clear_error(&job->open_error);
 	g_free(job->trace_id);
+	g_free(job->nats_url);
+	g_free(job->nats_stream);
 	g_free(job);
 }
 
@@ -99,20 +104,41 @@ tldrs_tef_jobs_thread(GTask *task,
 	TldrsTefJob *job = task_data;
 	TldrsTefJobs *self = TLDRS_TEF_JOBS(source_object);
 	g_autoptr(GError) error = NULL;
+	g_autofree char *nats_tmp = NULL;
+	g_auto(TldrsNatsTmpFd) nats_fd = -1;
+	gboolean ok;
 	(void)cancellable;
 
 	if (job->open_error != NULL) {
 		g_task_return_error(task, g_error_copy(job->open_error));
 		return;
 	}
-	if (!tldrs_tef_jobs_write(self->checked,
-	                          job->source,
+	/* every host's events, from JetStream, into a temporary file without a name beside the
+	 * target, which the writer reads as /proc/self/fd/N */
+	if (job->nats_url != NULL) {
+		g_autofree char *dir = g_path_get_dirname(job->target->path);
+		nats_fd = tldrs_nats_read_trace_to_tmp(job->nats_url,
+		                                       job->nats_stream,
+		                                       job->trace_id,
+		                                       job->target->dirfd,
+		                                       dir,
+		                                       NULL,
+		                                       &error);
+		if (nats_fd < 0) {
+			g_task_return_error(task, g_steal_pointer(&error));
+			return;
+		}
+		nats_tmp = g_strdup_printf("/proc/self/fd/%d", nats_fd);
+	}
+	ok = tldrs_tef_jobs_write(self->checked,
+	                          nats_tmp != NULL ? nats_tmp : job->source,
 	                          job->source_limit,
 	                          job->target,
 	                          job->format,
 	                          job->trace_id,
 	                          &job->events,
-	                          &error)) {
+	                          &error);
+	if (!ok) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -184,6 +210,8 @@ tldrs_tef_jobs_queue(TldrsTefJobs *self,
                      GError *open_error,
                      const char *trace_id,
                      TldrsTefFormat format,
+                     const char *nats_url,
+                     const char *nats_stream,
                      TldrsTefJobDoneFunc done,
                      gpointer done_data)
 {
@@ -202,6 +230,8 @@ tldrs_tef_jobs_queue(TldrsTefJobs *self,
 	job->open_error = open_error;
 	job->trace_id = g_strdup(trace_id);
 	job->format = format;
+	job->nats_url = g_strdup(nats_url);
+	job->nats_stream = g_strdup(nats_stream);
 	job->done = done;
 	job->done_data = done_data;
 	g_task_set_task_data(task, job, (GDestroyNotify)tldrs_tef_job_free);
@@ -235,8 +265,53 @@ tldrs_tef_jobs_start_target(TldrsTefJobs *self,
 	g_return_if_fail(TLDRS_IS_TEF_JOBS(self));
 	g_return_if_fail(target != NULL);
 	g_return_if_fail(trace_id != NULL);
-	tldrs_tef_jobs_queue(
-	        self, source, target, target->path, NULL, trace_id, format, done, done_data);
+	tldrs_tef_jobs_queue(self,
+	                     source,
+	                     target,
+	                     target->path,
+	                     NULL,
+	                     trace_id,
+	                     format,
+	                     NULL,
+	                     NULL,
+	                     done,
+	                     done_data);
+}
+
+/**
+ * tldrs_tef_jobs_start_nats:
+ * @url: a NATS URL
+ * @stream: (nullable): the JetStream stream, %NULL for the default
+ * @target: (transfer full): the TEF file to write, checked and its directory opened
+ *
+ * Writes @target from the events of @trace_id that nats sinks published to @stream at @url,
+ * every host's (see tldrs_nats_read_trace()).
+ */
+void
+tldrs_tef_jobs_start_nats(TldrsTefJobs *self,
+                          const char *url,
+                          const char *stream,
+                          TldrsOutputTarget *target,
+                          const char *trace_id,
+                          TldrsTefFormat format,
+                          TldrsTefJobDoneFunc done,
+                          gpointer done_data)
+{
+	g_return_if_fail(TLDRS_IS_TEF_JOBS(self));
+	g_return_if_fail(url != NULL);
+	g_return_if_fail(target != NULL);
+	g_return_if_fail(trace_id != NULL);
+	tldrs_tef_jobs_queue(self,
+	                     NULL,
+	                     target,
+	                     target->path,
+	                     NULL,
+	                     trace_id,
+	                     format,
+	                     url,
+	                     stream,
+	                     done,
+	                     done_data);
 }
 
 /**
@@ -261,7 +336,8 @@ tldrs_tef_jobs_start(TldrsTefJobs *self,
 	g_return_if_fail(dest != NULL);
 	g_return_if_fail(trace_id != NULL);
 	target = tldrs_output_target_new(dest, &error);
-	tldrs_tef_jobs_queue(self, source, target, dest, error, trace_id, format, done, done_data);
+	tldrs_tef_jobs_queue(
+	        self, source, target, dest, error, trace_id, format, NULL, NULL, done, done_data);
 }
 
 /* jobs started and not done yet */

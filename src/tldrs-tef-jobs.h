@@ -45,6 +45,15 @@ tldrs_tef_jobs_start_target(TldrsTefJobs *self,
                             TldrsTefFormat format,
                             TldrsTefJobDoneFunc done,
                             gpointer done_data);
+void
+tldrs_tef_jobs_start_nats(TldrsTefJobs *self,
+                          const char *url,
+                          const char *stream,
+                          TldrsOutputTarget *target,
+                          const char *trace_id,
+                          TldrsTefFormat format,
+                          TldrsTefJobDoneFunc done,
+                          gpointer done_data);
 guint
 tldrs_tef_jobs_get_pending(TldrsTefJobs *self);
 gboolean

@@ -72,6 +72,7 @@ tldrs_trace_table_update_state(TldrsTraceTable *self, TldrsTrace *trace, guint c
 	                         clients,
 	                         tldrs_trace_get_events(trace),
 	                         tldrs_trace_get_refused(trace),
+	                         tldrs_trace_get_dropped(trace),
 	                         tldrs_trace_get_last_write(trace));
 }
 
@@ -203,7 +204,7 @@ tldrs_trace_table_acquire(TldrsTraceTable *self, const char *id)
 		trace = tldrs_trace_new(id, NULL, self->sinks, self->checked);
 		g_hash_table_insert(self->traces, g_strdup(id), trace);
 		tldrs_state_trace_opened(self->state, id);
-		tldrs_state_trace_update(self->state, id, 1, 0, 0, 0);
+		tldrs_state_trace_update(self->state, id, 1, 0, 0, 0, 0);
 		tldrs_trace_table_schedule_state_save(self);
 		g_info("trace %s opened", id);
 		g_signal_emit(self, tldrs_trace_table_signals[SIGNAL_TRACE_OPENED], 0, id);
@@ -405,6 +406,8 @@ tldrs_trace_table_dict(TldrsTraceTable *self, const char *id, TldrsStoredTrace *
 	g_variant_builder_add(&b, "{sv}", "events", g_variant_new_uint64(events));
 	g_variant_builder_add(
 	        &b, "{sv}", "refused", g_variant_new_uint64(st != NULL ? st->refused : 0));
+	g_variant_builder_add(
+	        &b, "{sv}", "dropped", g_variant_new_uint64(st != NULL ? st->dropped : 0));
 	g_variant_builder_add(
 	        &b,
 	        "{sv}",

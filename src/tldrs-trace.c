@@ -23,6 +23,7 @@ typedef struct {
 	TldrsSink *sink; /* borrowed from the daemon */
 	gpointer state;  /* the sink's per-trace state */
 	gboolean failing;
+	guint64 dropped; /* events the sink gave up on, as it last said */
 } TldrsTraceSink;
 
 struct _TldrsTrace {
@@ -224,6 +225,7 @@ tldrs_trace_close(TldrsTrace *self)
 		gsize backlog = 0;
 		gboolean watched = tldrs_trace_watch_begin(self, ts, &backlog);
 		gsize before = ts->failing ? tldrs_sink_backlog(ts->sink) : 0;
+		ts->dropped = tldrs_sink_dropped(ts->sink, ts->state);
 		tldrs_sink_close_trace(ts->sink, ts->state);
 		ts->state = NULL;
 		if (watched)
@@ -359,6 +361,22 @@ tldrs_trace_get_events(TldrsTrace *self)
 {
 	g_return_val_if_fail(TLDRS_IS_TRACE(self), 0);
 	return self->events;
+}
+
+/* the events that sinks accepted but gave up on (tldrs_sink_dropped()), summed; a closed
+ * trace keeps what its sinks said last */
+guint64
+tldrs_trace_get_dropped(TldrsTrace *self)
+{
+	guint64 n = 0;
+	g_return_val_if_fail(TLDRS_IS_TRACE(self), 0);
+	for (guint i = 0; i < self->sinks->len; i++) {
+		TldrsTraceSink *ts = &g_array_index(self->sinks, TldrsTraceSink, i);
+		if (ts->state != NULL)
+			ts->dropped = tldrs_sink_dropped(ts->sink, ts->state);
+		n += ts->dropped;
+	}
+	return n;
 }
 
 guint64

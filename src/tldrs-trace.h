@@ -52,6 +52,8 @@ tldrs_trace_get_events(TldrsTrace *self);
 guint64
 tldrs_trace_get_refused(TldrsTrace *self);
 guint64
+tldrs_trace_get_dropped(TldrsTrace *self);
+guint64
 tldrs_trace_get_write_errors(TldrsTrace *self);
 gint64
 tldrs_trace_get_last_write(TldrsTrace *self);

@@ -479,7 +479,7 @@ test_bad_lines(void)
 	        tldrs_test_cli(d, &list, NULL, "list", "-l", "-d", d->data_dir, NULL), ==, 0);
 	g_assert_nonnull(strstr(list, "tr-bad"));
 	g_assert_true(g_regex_match_simple(
-	        "tr-bad +[0-9]+ bytes +2 +0 +[-0-9]+ [:0-9]+ +9\n", list, 0, 0));
+	        "tr-bad +[0-9]+ bytes +2 +0 +[-0-9]+ [:0-9]+ +9 +0\n", list, 0, 0));
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 	log = tldrs_test_daemon_log(d);
 	g_assert_nonnull(strstr(log, "refused line: event before OPEN"));

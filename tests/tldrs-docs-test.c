@@ -291,7 +291,8 @@ test_docs_config_keys(void)
 static void
 test_docs_references(void)
 {
-	const char *dirs[] = {"", "docs", "data", "plugins/jsonl", "plugins/gzip", "plugins/tef"};
+	const char *dirs[] = {
+	        "", "docs", "data", "plugins/jsonl", "plugins/gzip", "plugins/tef", "plugins/nats"};
 	g_autoptr(GRegex) unfindable =
 	        g_regex_new("\\bSPEC\\b|§|\\b[Ii]ssues? #?[0-9]+|#[0-9]+\\b", 0, 0, NULL);
 	g_autoptr(GRegex) link = g_regex_new("\\]\\(([^)#\\s]+)[^)]*\\)", 0, 0, NULL);

@@ -47,12 +47,16 @@ test_plugin_loader_describe(void)
 	g_assert_null(tldrs_plugin_loader_find_info(plugin_dir(), "nosuch"));
 }
 
-/* in the order of the directories: the build tree lists jsonl, gzip, tef */
+/* in the order of the directories: the build tree lists jsonl, gzip, tef (and nats, when
+ * built with libnats) */
 static void
 test_plugin_loader_list(void)
 {
 	g_autoptr(GPtrArray) infos = tldrs_plugin_loader_list(plugin_dir());
-	g_assert_cmpuint(infos->len, ==, 3);
+	g_assert_cmpuint(infos->len, ==, TLDRS_HAVE_NATS ? 4 : 3);
+	if (TLDRS_HAVE_NATS)
+		g_assert_cmpstr(
+		        ((const TldrsSinkInfo *)g_ptr_array_index(infos, 3))->name, ==, "nats");
 	g_assert_cmpstr(((const TldrsSinkInfo *)g_ptr_array_index(infos, 0))->name, ==, "jsonl");
 	g_assert_cmpstr(((const TldrsSinkInfo *)g_ptr_array_index(infos, 1))->name, ==, "gzip");
 	g_assert_cmpstr(((const TldrsSinkInfo *)g_ptr_array_index(infos, 2))->name, ==, "tef");

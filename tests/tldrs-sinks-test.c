@@ -587,19 +587,7 @@ test_bad_configs(void)
 		g_autofree char *conf = g_build_filename(d->tmpdir, "tldrs.conf", NULL);
 		g_autofree char *err = NULL;
 		g_file_set_contents(conf, cases[i].text, -1, NULL);
-		g_assert_cmpint(tldrs_test_cli(d,
-		                               NULL,
-		                               &err,
-		                               "serve",
-		                               "--config",
-		                               conf,
-		                               "--socket",
-		                               d->socket_path,
-		                               "-d",
-		                               d->data_dir,
-		                               NULL),
-		                ==,
-		                1);
+		g_assert_cmpint(tldrs_test_serve_config(d, conf, &err), ==, 1);
 		if (strstr(err, cases[i].message) == NULL)
 			g_error("config %u: expected “%s” in: %s", i, cases[i].message, err);
 		g_assert_nonnull(strstr(err, "tldrs.conf"));
@@ -660,6 +648,7 @@ test_example_config(void)
 			keys++;
 	}
 	g_assert_cmpuint(keys, >=, 10);
+	tldrs_test_drop_unbuilt_sinks(uncommented);
 	g_file_set_contents(conf, uncommented, -1, NULL);
 	tldrs_test_daemon_start(d, args);
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);

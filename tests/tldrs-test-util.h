@@ -76,6 +76,8 @@ tldrs_test_run(GSubprocessLauncher *l, const char *const *argv, char **out, char
 int
 tldrs_test_cli(TldrsTestDaemon *d, char **out, char **err, const char *first_arg, ...)
         G_GNUC_NULL_TERMINATED;
+int
+tldrs_test_serve_config(TldrsTestDaemon *d, const char *conf, char **err);
 gboolean
 tldrs_test_wait_for_file(const char *path, guint timeout_ms);
 gboolean
@@ -95,6 +97,8 @@ tldrs_test_trace_file(TldrsTestDaemon *d, const char *id);
 
 gboolean
 tldrs_test_have_program(const char *name);
+void
+tldrs_test_drop_unbuilt_sinks(char *config_text);
 int
 tldrs_test_run_env(char **out, char **err, const char *const *argv, const char *const *envp);
 void

@@ -143,6 +143,10 @@ typedef struct {
  *   Since: 2
  * @shutdown: (optional) the daemon is exiting: finish background work.
  * @info: what the sink is (name, suffix, flags, config keys); required. Since: 3
+ * @dropped: (optional) the events of this trace the sink accepted in write() but gave up on
+ *   (a buffer over its budget while a server was unreachable, say), counted since
+ *   open_trace(); the daemon shows them in `list -l` and over D-Bus. Since: 3 (in a reserved
+ *   pointer: a plugin built without it leaves it %NULL)
  *
  * The interface every sink plugin implements. All calls come from the daemon's main thread.
  */
@@ -164,9 +168,10 @@ struct _TldrsSinkInterface {
 	void (*trace_complete)(TldrsSink *self, gpointer trace, const char *stored_file);
 	gboolean (*flush_async)(TldrsSink *self, gpointer trace, GError **error);
 	const TldrsSinkInfo *info;
+	guint64 (*dropped)(TldrsSink *self, gpointer trace);
 
 	/*< private >*/
-	gpointer padding[5];
+	gpointer padding[4];
 };
 
 /* The daemon's side of the interface: a plugin only needs tldrs_sink_get_type() (through
@@ -198,6 +203,9 @@ tldrs_sink_trace_complete(TldrsSink *self, gpointer trace, const char *stored_fi
 /* Since: 3 */
 const TldrsSinkInfo *
 tldrs_sink_get_info(TldrsSink *self);
+/* Since: 3 */
+guint64
+tldrs_sink_dropped(TldrsSink *self, gpointer trace);
 /* Since: 3 */
 const TldrsSinkInfo *
 tldrs_sink_type_get_info(GType type);
