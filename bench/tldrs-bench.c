@@ -1548,14 +1548,27 @@ bench_nats_stop(BenchNats *n)
 	g_free(n->dir);
 }
 
+/* nats-server in PATH, else in /usr/sbin or /usr/local/sbin (Debian's package puts it in
+ * /usr/sbin, which a non-root user's PATH often lacks); NULL when there is none */
+static char *
+bench_nats_server_path(void)
+{
+	char *path = g_find_program_in_path("nats-server");
+	if (path == NULL && g_file_test("/usr/sbin/nats-server", G_FILE_TEST_IS_EXECUTABLE))
+		path = g_strdup("/usr/sbin/nats-server");
+	if (path == NULL && g_file_test("/usr/local/sbin/nats-server", G_FILE_TEST_IS_EXECUTABLE))
+		path = g_strdup("/usr/local/sbin/nats-server");
+	return path;
+}
+
 /* nats-server -js on a port it picks, its store in @dir; FALSE when it cannot start */
 static gboolean
-bench_nats_start(BenchNats *n, const char *dir, GError **error)
+bench_nats_start(BenchNats *n, const char *server, const char *dir, GError **error)
 {
 	g_autofree char *store = g_build_filename(dir, "store", NULL);
 	g_autofree char *log = g_build_filename(dir, "nats-server.log", NULL);
 	const char *argv[] = {
-	        "nats-server", "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", store, "-l", log, NULL};
+	        server, "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", store, "-l", log, NULL};
 	g_autoptr(GRegex) re = g_regex_new(
 	        "Listening for client connections on (127\\.0\\.0\\.1:[0-9]+)", 0, 0, NULL);
 	gdouble deadline = bench_now() + 10;
@@ -1658,13 +1671,13 @@ bench_scenario_nats(Bench *b)
 	BenchNats nats;
 	BenchStat eps[2], ratio, drained, read;
 
-	g_autofree char *server = g_find_program_in_path("nats-server");
+	g_autofree char *server = bench_nats_server_path();
 
 	if (server == NULL) {
-		bench_table_note(b->nats, "skipped: no nats-server on PATH");
+		bench_table_note(b->nats, "skipped: no nats-server on PATH or in /usr/sbin");
 		return;
 	}
-	if (!bench_nats_start(&nats, dir, &error)) {
+	if (!bench_nats_start(&nats, server, dir, &error)) {
 		bench_fail(b, "nats", BENCH_TLDRS, NULL, error);
 		bench_nats_stop(&nats);
 		return;

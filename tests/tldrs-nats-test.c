@@ -67,6 +67,7 @@ nats_start(TestNats *n)
 	                      NULL,
 	                      NULL};
 	g_autoptr(GError) error = NULL;
+	g_autofree char *server = tldrs_test_find_program("nats-server");
 	guint ready = 0;
 
 	if (n->token != NULL) {
@@ -82,6 +83,8 @@ nats_start(TestNats *n)
 	/* appended, one log for every start: count the "ready" lines */
 	g_subprocess_launcher_take_stderr_fd(
 	        l, g_open(n->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+	g_assert_nonnull(server);
+	argv[0] = server;
 	g_clear_object(&n->proc);
 	n->proc = g_subprocess_launcher_spawnv(l, argv, &error);
 	g_assert_no_error(error);
@@ -280,7 +283,8 @@ static gboolean
 have_nats(void)
 {
 #if TLDRS_HAVE_NATS
-	if (!tldrs_test_have_program("nats-server"))
+	g_autofree char *server = tldrs_test_find_program("nats-server");
+	if (server == NULL)
 		g_error("nats-server is not installed (tools/dev deps installs it)");
 	return TRUE;
 #else

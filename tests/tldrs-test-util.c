@@ -540,6 +540,22 @@ tldrs_test_have_program(const char *name)
 
 /* @argv run to its end (found in PATH) with @envp (NULL: ours); its exit status, -1 when it
  * was killed */
+/* @name in PATH, else in the sbin directories that a non-root user's PATH often lacks (Debian
+ * puts nats-server in /usr/sbin); NULL when it is in none */
+char *
+tldrs_test_find_program(const char *name)
+{
+	static const char *const sbin[] = {"/usr/local/sbin", "/usr/sbin", "/sbin"};
+	char *path = g_find_program_in_path(name);
+	for (guint i = 0; path == NULL && i < G_N_ELEMENTS(sbin); i++) {
+		g_autofree char *p = g_build_filename(sbin[i], name, NULL);
+		if (g_file_test(p, G_FILE_TEST_IS_EXECUTABLE) &&
+		    !g_file_test(p, G_FILE_TEST_IS_DIR))
+			path = g_steal_pointer(&p);
+	}
+	return path;
+}
+
 int
 tldrs_test_run_env(char **out, char **err, const char *const *argv, const char *const *envp)
 {

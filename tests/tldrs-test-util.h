@@ -97,6 +97,8 @@ tldrs_test_trace_file(TldrsTestDaemon *d, const char *id);
 
 gboolean
 tldrs_test_have_program(const char *name);
+char *
+tldrs_test_find_program(const char *name);
 void
 tldrs_test_drop_unbuilt_sinks(char *config_text);
 int
