@@ -56,7 +56,7 @@ tldrs_config_default_data_dir(void)
 
 /* $TLDRS_PLUGIN_DIR; else, for the tldrs executable of the build tree, the plugins built
  * beside it; else the installed plugin directory */
-static char *
+char *
 tldrs_config_default_plugin_dir(void)
 {
 	const char *env = g_getenv("TLDRS_PLUGIN_DIR");

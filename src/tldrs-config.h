@@ -66,4 +66,9 @@ tldrs_config_free(TldrsConfig *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TldrsConfig, tldrs_config_free)
 
+/* the plugin directory (a colon-separated list in the build tree) when the config names none:
+ * $TLDRS_PLUGIN_DIR, the build tree's plugins for its own tldrs, else the installed one */
+char *
+tldrs_config_default_plugin_dir(void);
+
 G_END_DECLS

@@ -9,7 +9,9 @@ G_BEGIN_DECLS
 
 /* Reading what nats sinks published (see docs/many-hosts.md): the traces of a JetStream
  * stream, and one trace's events from every host, on one time line, each host's processes
- * apart. Without libnats (the meson option `nats`) every call fails saying so. */
+ * apart. The work is done by the module tldrs-nats-reader.so in the plugin directory, loaded
+ * on the first call; without it (a build without libnats, the meson option `nats`) every call
+ * fails saying so. */
 
 typedef struct {
 	guint64 events;    /* events written */
@@ -45,5 +47,21 @@ tldrs_nats_read_trace(const char *url,
                       int out_fd,
                       TldrsNatsReadStats *stats,
                       GError **error);
+
+/* the entry points of the module tldrs-nats-reader.so (plugins/nats/), which does the work of
+ * the calls above of the same names; looked up with g_module_symbol() */
+GPtrArray *
+tldrs_nats_module_list_traces(const char *url, const char *stream, GError **error);
+gboolean
+tldrs_nats_module_read_trace(const char *url,
+                             const char *stream,
+                             const char *trace_id,
+                             int out_fd,
+                             TldrsNatsReadStats *stats,
+                             GError **error);
+gboolean
+tldrs_nats_module_check_url(const char *url, GError **error);
+void
+tldrs_nats_module_shutdown(void);
 
 G_END_DECLS
