@@ -27,7 +27,6 @@
  * before a process's first event. Memory holds the clock records and the processes seen, not
  * the events. */
 
-
 #include <nats/nats.h>
 
 #include "tldrs-nats-common.h"
@@ -737,11 +736,11 @@ tldrs_nats_module_list_traces(const char *url, const char *stream, GError **erro
 
 gboolean
 tldrs_nats_module_read_trace(const char *url,
-                      const char *stream,
-                      const char *trace_id,
-                      int out_fd,
-                      TldrsNatsReadStats *stats,
-                      GError **error)
+                             const char *stream,
+                             const char *trace_id,
+                             int out_fd,
+                             TldrsNatsReadStats *stats,
+                             GError **error)
 {
 	TldrsNatsRead r;
 	g_autofree char *token = tldrs_nats_token_encode(trace_id);
@@ -807,4 +806,3 @@ tldrs_nats_module_shutdown(void)
 {
 	nats_Close();
 }
-
