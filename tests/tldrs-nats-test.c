@@ -1253,6 +1253,19 @@ test_nats_bad_input(void)
 		g_assert_nonnull(strstr(err, "cannot connect to NATS at nats://127.0.0.1:"));
 		g_assert_null(strstr(err, "s3cret"));
 	}
+	/* a plugin directory without the reader module: said, naming it */
+	{
+		g_autofree char *empty = g_build_filename(d->tmpdir, "no-plugins", NULL);
+		g_autofree char *err = NULL;
+		g_auto(GStrv) env =
+		        g_environ_setenv(g_get_environ(), "TLDRS_PLUGIN_DIR", empty, TRUE);
+		const char *argv[] = {g_getenv("TLDRS_BIN"), "list", "--nats", dead, NULL};
+		g_assert_cmpint(g_mkdir_with_parents(empty, 0700), ==, 0);
+		g_assert_cmpint(
+		        tldrs_test_run_env(NULL, &err, argv, (const char *const *)env), ==, 1);
+		g_assert_nonnull(strstr(err, "no NATS support: no tldrs-nats-reader.so in"));
+		g_assert_nonnull(strstr(err, empty));
+	}
 	/* usage */
 	{
 		g_autofree char *err1 = NULL;
