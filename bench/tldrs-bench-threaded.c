@@ -250,8 +250,13 @@ bench_th_client(void *data)
 	return NULL;
 }
 
-int
-bench_threaded_reference_main(const char *socket_path, const char *dir)
+/* listen on socket_path, then run client(fd) on a detached thread of stack_size per
+ * connection, forever */
+static int
+bench_th_serve(const char *name,
+               const char *socket_path,
+               size_t stack_size,
+               void *(*client)(void *))
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -259,24 +264,21 @@ bench_threaded_reference_main(const char *socket_path, const char *dir)
 	struct rlimit rl;
 
 	if (lfd < 0) {
-		perror("threaded reference");
+		perror(name);
 		return 1;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	bench_th_dir = dir;
-	bench_th_traces = g_hash_table_new(g_str_hash, g_str_equal);
 	g_strlcpy(addr.sun_path, socket_path, sizeof(addr.sun_path));
 	unlink(socket_path);
 	if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(lfd, 4096) != 0) {
-		perror("threaded reference: listen");
+		g_printerr("%s: listen: %s\n", name, g_strerror(errno));
 		return 1;
 	}
-	g_thread_unref(g_thread_new("cleaner", bench_th_cleaner, NULL));
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, BENCH_TH_STACK);
+	pthread_attr_setstacksize(&attr, stack_size);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	for (;;) {
 		pthread_t thread;
@@ -284,14 +286,81 @@ bench_threaded_reference_main(const char *socket_path, const char *dir)
 		if (cfd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			perror("threaded reference: accept");
+			g_printerr("%s: accept: %s\n", name, g_strerror(errno));
 			return 1;
 		}
-		if (pthread_create(&thread, &attr, bench_th_client, GINT_TO_POINTER(cfd)) != 0) {
-			perror("threaded reference: pthread_create");
+		if (pthread_create(&thread, &attr, client, GINT_TO_POINTER(cfd)) != 0) {
+			g_printerr("%s: pthread_create failed\n", name);
 			close(cfd);
 		}
 	}
+}
+
+int
+bench_threaded_reference_main(const char *socket_path, const char *dir)
+{
+	bench_th_dir = dir;
+	bench_th_traces = g_hash_table_new(g_str_hash, g_str_equal);
+	g_thread_unref(g_thread_new("cleaner", bench_th_cleaner, NULL));
+	return bench_th_serve("threaded reference", socket_path, BENCH_TH_STACK, bench_th_client);
+}
+
+/* The bare server, `tldrs-bench --internal-bare SOCKET DIR`: the least a thread-per-connection
+ * server can do, to show how far the threaded reference is from what any server could reach on
+ * this machine with the same clients. A thread per connection reads up to 256 KiB at a time;
+ * the first line must be "OPEN <trace-id>"; after it, the complete lines of each read are
+ * appended to DIR/<trace-id>.jsonl with one write(2) (O_APPEND), the incomplete tail kept for
+ * the next read. No line is looked at: no check, no copy per line, no buffering across reads. */
+
+#define BENCH_BARE_READ_BUF (256 * 1024)
+
+static void *
+bench_bare_client(void *data)
+{
+	int fd = GPOINTER_TO_INT(data);
+	char *buf = g_malloc(BENCH_BARE_READ_BUF);
+	size_t filled = 0;
+	BenchThTrace *trace = NULL;
+
+	for (;;) {
+		const char *start = buf;
+		const char *last;
+		ssize_t n = read(fd, buf + filled, BENCH_BARE_READ_BUF - filled);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		filled += (size_t)n;
+		if (trace == NULL) {
+			const char *nl = memchr(buf, '\n', filled);
+			if (nl == NULL)
+				continue;
+			if (nl - buf < 6 || memcmp(buf, "OPEN ", 5) != 0)
+				break;
+			trace = bench_th_acquire(buf + 5, (size_t)(nl - buf) - 5);
+			start = nl + 1;
+		}
+		last = memrchr(start, '\n', filled - (size_t)(start - buf));
+		if (last != NULL) {
+			bench_th_write_fd(trace->fd, start, (size_t)(last + 1 - start));
+			start = last + 1;
+		}
+		filled -= (size_t)(start - buf);
+		memmove(buf, start, filled);
+	}
+	if (trace != NULL)
+		bench_th_release(trace);
+	close(fd);
+	g_free(buf);
+	return NULL;
+}
+
+int
+bench_bare_reference_main(const char *socket_path, const char *dir)
+{
+	bench_th_dir = dir;
+	bench_th_traces = g_hash_table_new(g_str_hash, g_str_equal);
+	return bench_th_serve("bare reference", socket_path, BENCH_TH_STACK, bench_bare_client);
 }
 
 /* The get-tef of the Rust original, `tldrs-bench --internal-threaded-get-tef SRC DST`: lines

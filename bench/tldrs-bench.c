@@ -40,6 +40,9 @@ typedef enum {
 	BENCH_THREADED, /* shaped like the Rust original: a thread per connection */
 	BENCH_TRIVIAL,  /* the least a collector can do: the machine's practical limit */
 	BENCH_N_KINDS,
+	/* in the ingest scenarios only: the least a thread-per-connection server can do */
+	BENCH_BARE = BENCH_N_KINDS,
+	BENCH_N_INGEST_KINDS,
 } BenchKind;
 
 typedef struct {
@@ -343,6 +346,9 @@ bench_start(Bench *b,
 	} else if (kind == BENCH_THREADED) {
 		const char *argv[] = {b->self_exe, "--internal-threaded", sock, run_dir, NULL};
 		return bench_server_start(argv, sock, log, error);
+	} else if (kind == BENCH_BARE) {
+		const char *argv[] = {b->self_exe, "--internal-bare", sock, run_dir, NULL};
+		return bench_server_start(argv, sock, log, error);
 	} else {
 		const char *argv[] = {b->self_exe, "--internal-reference", sock, file, NULL};
 		return bench_server_start(argv, sock, log, error);
@@ -368,7 +374,8 @@ bench_connect_many(const char *sock, guint n, GError **error)
 static const char *
 bench_kind_name(BenchKind kind)
 {
-	return kind == BENCH_TLDRS ? "tldrs" : kind == BENCH_THREADED ? "threaded" : "trivial";
+	static const char *const names[] = {"tldrs", "threaded", "trivial", "bare"};
+	return names[kind];
 }
 
 /* a failed run: say why, show the server's log, remember it */
@@ -690,22 +697,23 @@ bench_scenario_ingest(Bench *b, const BenchIngestSpec *spec)
 	guint clients = b->quick ? spec->quick_clients : spec->clients;
 	guint events = b->quick ? spec->quick_events : spec->events;
 	g_autoptr(BenchLoad) load = NULL;
-	GArray *samples[BENCH_N_KINDS];
-	GArray *pairs[BENCH_N_KINDS]; /* tldrs / that server, run by run */
-	BenchStat eps[BENCH_N_KINDS];
+	GArray *samples[BENCH_N_INGEST_KINDS];
+	GArray *pairs[BENCH_N_INGEST_KINDS]; /* tldrs / that server, run by run */
+	g_autoptr(GArray) bare_pairs = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	BenchStat eps[BENCH_N_INGEST_KINDS];
 	g_autofree char *what = NULL;
 
-	for (guint k = 0; k < BENCH_N_KINDS; k++) {
+	for (guint k = 0; k < BENCH_N_INGEST_KINDS; k++) {
 		samples[k] = g_array_new(FALSE, TRUE, sizeof(BenchSample));
 		pairs[k] = g_array_new(FALSE, TRUE, sizeof(gdouble));
 	}
 	bench_progress("%s: generating %u x %u events", spec->name, clients, events);
 	load = bench_load_new(clients, events);
 	for (guint run = 0; run < b->runs; run++) {
-		gdouble got[BENCH_N_KINDS] = {-1, -1, -1};
-		/* each server goes first, second and third in turn */
-		for (guint k = 0; k < BENCH_N_KINDS; k++) {
-			BenchKind kind = (run + k) % BENCH_N_KINDS;
+		gdouble got[BENCH_N_INGEST_KINDS] = {-1, -1, -1, -1};
+		/* each server goes first, second, third and last in turn */
+		for (guint k = 0; k < BENCH_N_INGEST_KINDS; k++) {
+			BenchKind kind = (run + k) % BENCH_N_INGEST_KINDS;
 			g_autoptr(GError) error = NULL;
 			BenchSample s = {0};
 			if (!bench_ingest_once(b,
@@ -733,17 +741,21 @@ bench_scenario_ingest(Bench *b, const BenchIngestSpec *spec)
 			               s.cpu,
 			               s.hwm);
 		}
-		for (guint k = 1; k < BENCH_N_KINDS; k++) {
+		for (guint k = 1; k < BENCH_N_INGEST_KINDS; k++) {
 			if (got[BENCH_TLDRS] > 0 && got[k] > 0) {
 				gdouble r = got[BENCH_TLDRS] / got[k];
 				g_array_append_val(pairs[k], r);
 			}
 		}
+		if (got[BENCH_BARE] > 0 && got[BENCH_THREADED] > 0) {
+			gdouble r = got[BENCH_BARE] / got[BENCH_THREADED];
+			g_array_append_val(bare_pairs, r);
+		}
 	}
-	for (guint k = 0; k < BENCH_N_KINDS; k++)
+	for (guint k = 0; k < BENCH_N_INGEST_KINDS; k++)
 		eps[k] = BENCH_STAT(samples[k], eps);
 	what = g_strdup_printf("%s, %s", spec->name, spec->what);
-	for (guint k = 0; k < BENCH_N_KINDS; k++) {
+	for (guint k = 0; k < BENCH_N_INGEST_KINDS; k++) {
 		gboolean t = k == BENCH_TLDRS;
 		bench_table_add(
 		        b->ingest,
@@ -758,6 +770,14 @@ bench_scenario_ingest(Bench *b, const BenchIngestSpec *spec)
 		          : NULL,
 		        t ? bench_fmt_ratio(eps[0], eps[BENCH_TRIVIAL], pairs[BENCH_TRIVIAL])
 		          : NULL);
+	}
+	{
+		g_autofree char *ratio =
+		        bench_fmt_ratio(eps[BENCH_BARE], eps[BENCH_THREADED], bare_pairs);
+		g_autofree char *note = g_strdup_printf("%s: bare / threaded %s",
+		                                        spec->name,
+		                                        ratio != NULL ? ratio : "not measured");
+		bench_table_note(b->ingest, note);
 	}
 	if (g_strcmp0(spec->name, "sixteen") == 0)
 		b->sixteen_hwm = BENCH_STAT(samples[BENCH_TLDRS], hwm).median;
@@ -774,7 +794,7 @@ bench_scenario_ingest(Bench *b, const BenchIngestSpec *spec)
 		             " x",
 		             2);
 	}
-	for (guint k = 0; k < BENCH_N_KINDS; k++) {
+	for (guint k = 0; k < BENCH_N_INGEST_KINDS; k++) {
 		g_array_unref(samples[k]);
 		g_array_unref(pairs[k]);
 	}
@@ -2462,6 +2482,8 @@ main(int argc, char **argv)
 		return bench_reference_main(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "--internal-threaded") == 0)
 		return bench_threaded_reference_main(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "--internal-bare") == 0)
+		return bench_bare_reference_main(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "--internal-threaded-get-tef") == 0)
 		return bench_threaded_get_tef_main(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "--internal-copy") == 0)
@@ -2477,7 +2499,8 @@ main(int argc, char **argv)
 	        "idle, run-overhead (default: all). Every tldrs figure is beside two reference\n"
 	        "servers, one shaped like the Rust original (a thread per connection) and a\n"
 	        "trivial one (or cp, or in-process zlib, or the bare command), measured in the\n"
-	        "same invocation. See docs/performance.md.\n");
+	        "same invocation; the ingest scenarios add a bare thread-per-connection server.\n"
+	        "See docs/performance.md.\n");
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {
 		g_printerr("tldrs-bench: %s\n", error->message);
 		return 2;
@@ -2559,9 +2582,13 @@ main(int argc, char **argv)
 	        "Servers: tldrs; threaded, the reference shaped like the Rust original (a thread "
 	        "per connection, lines kept if they start with { and end with }, buffered "
 	        "writes); trivial, the least a collector can do (one thread, no check, one "
-	        "write(2) per read): the machine's practical limit. k events/s, MB/s (10^6 "
-	        "bytes of events), server CPU s and peak RSS: median (min-max) over the runs. "
-	        "tldrs / X: ratio of the medians (min-max of the run-by-run ratios).");
+	        "write(2) per read): the machine's practical limit; bare, the least a "
+	        "thread-per-connection server can do (256 KiB reads, no check, the complete "
+	        "lines of a read appended with one write(2)). k events/s, MB/s (10^6 bytes of "
+	        "events), server CPU s and peak RSS: median (min-max) over the runs. tldrs / X: "
+	        "ratio of the medians (min-max of the run-by-run ratios); bare / threaded "
+	        "likewise, below: how far the threaded reference is from what any "
+	        "thread-per-connection server reaches with the same clients.");
 	b->latency = bench_table_new(
 	        "Latency: 16 connected clients send 4 events every 5-40 ms; time from write() "
 	        "until the batch is in the file",

@@ -214,4 +214,6 @@ bench_copy_reference_main(const char *src, const char *dst);
 int
 bench_threaded_reference_main(const char *socket_path, const char *dir);
 int
+bench_bare_reference_main(const char *socket_path, const char *dir);
+int
 bench_threaded_get_tef_main(const char *src, const char *dst);
