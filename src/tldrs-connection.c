@@ -201,9 +201,15 @@ tldrs_connection_budget_retry_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* data waiting: in its socket, or read by the read threads and not yet fed to us (until it
+ * is, its socket may look empty while what it read is not in our count of incomplete lines
+ * yet: the finisher would make way for another at every read, each then reading all it has) */
 static gboolean
 tldrs_connection_has_data(TldrsConnection *self)
 {
+	if (self->polled && self->ctx->readers != NULL &&
+	    tldrs_read_threads_has_pending(self->ctx->readers, self->id))
+		return TRUE;
 	return g_socket_condition_check(self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
 }
 
@@ -705,20 +711,25 @@ tldrs_connection_read_cb(TldrsRead *read, gpointer user_data)
 	TldrsConnection *client = g_hash_table_lookup(ctx->polled, &read->id);
 	g_autoptr(TldrsConnection) self = NULL;
 
-	if (client == NULL)
-		return;
-	self = g_object_ref(client);
-	tldrs_connection_feed_read(self, read);
-	if (read->eof || self->closed || self->hang_up) {
-		if (read->error != 0)
-			g_debug("connection %" G_GUINT64_FORMAT ": %s",
-			        self->id,
-			        g_strerror(read->error));
-		tldrs_connection_close(self);
-		return;
+	if (client != NULL) {
+		self = g_object_ref(client);
+		tldrs_connection_feed_read(self, read);
+		if (read->eof || self->closed || self->hang_up) {
+			if (read->error != 0)
+				g_debug("connection %" G_GUINT64_FORMAT ": %s",
+				        self->id,
+				        g_strerror(read->error));
+			tldrs_connection_close(self);
+		} else {
+			tldrs_connection_budget_balance(ctx);
+			tldrs_connection_watch(self);
+		}
 	}
-	tldrs_connection_budget_balance(ctx);
-	tldrs_connection_watch(self);
+	/* the read threads counted the read's tail as ours when they handed it over: what we
+	 * hold now, whether or not it changed */
+	if (ctx->readers != NULL)
+		tldrs_read_threads_set_partial(
+		        ctx->readers, ctx->partial_total, ctx->partial_budget);
 }
 
 /* TRUE when @self is read by the context's read threads from now on */

@@ -399,7 +399,11 @@ tldrs_read_threads_take_one(TldrsReadThreads *self, guint64 except)
 	slot = g_hash_table_lookup(self->slots, &r->id);
 	if (slot != NULL)
 		slot->queued -= r->len;
+	/* its tail becomes the main loop's until func() has said how much the main loop holds
+	 * (tldrs_read_threads_set_partial()): counted in neither for that while, it let every
+	 * thread claim a full receive over the budget */
 	self->partial_pending -= tldrs_read_tail(r);
+	self->partial_main += tldrs_read_tail(r);
 	if (self->queued_bytes >= TLDRS_READ_THREADS_QUEUED &&
 	    self->queued_bytes - r->len < TLDRS_READ_THREADS_QUEUED)
 		g_cond_broadcast(&self->cond);
@@ -624,6 +628,22 @@ tldrs_read_threads_arm(TldrsReadThreads *self, guint64 id, gboolean full)
 			tldrs_read_slot_set_armed(slot, TRUE);
 	}
 	g_mutex_unlock(&self->lock);
+}
+
+/* TRUE while a read of @id is being received or waits in the queue: bytes it sent that the
+ * main loop has not seen yet, although its socket may look empty */
+gboolean
+tldrs_read_threads_has_pending(TldrsReadThreads *self, guint64 id)
+{
+	TldrsReadSlot *slot;
+	gboolean pending;
+
+	g_return_val_if_fail(self != NULL, FALSE);
+	g_mutex_lock(&self->lock);
+	slot = g_hash_table_lookup(self->slots, &id);
+	pending = slot != NULL && (slot->queued > 0 || slot->reading);
+	g_mutex_unlock(&self->lock);
+	return pending;
 }
 
 /* not read any more (a read on its way is still queued) */

@@ -55,6 +55,8 @@ void
 tldrs_read_threads_arm(TldrsReadThreads *self, guint64 id, gboolean full);
 void
 tldrs_read_threads_disarm(TldrsReadThreads *self, guint64 id);
+gboolean
+tldrs_read_threads_has_pending(TldrsReadThreads *self, guint64 id);
 TldrsRead *
 tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id);
 void
