@@ -158,9 +158,10 @@ tldrs_plugin_loader_describe(const TldrsSinkInfo *info)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GPtrArray) flags = g_ptr_array_new();
-	guint n_keys = info->config_keys != NULL ? g_strv_length((char **)info->config_keys) : 0;
+	guint n_keys;
 
 	g_return_val_if_fail(info != NULL && info->name != NULL, NULL);
+	n_keys = info->config_keys != NULL ? g_strv_length((char **)info->config_keys) : 0;
 	g_key_file_set_string(kf, TLDRS_PLUGIN_LOADER_GROUP, "Name", info->name);
 	g_key_file_set_comment(
 	        kf,
