@@ -31,8 +31,11 @@
 #define BENCH_LATENCY_CLIENTS  16
 #define BENCH_LATENCY_BATCH    4
 #define BENCH_IDLE_CONNECTIONS 5000
-#define BENCH_GET_TEF_BYTES    (G_GUINT64_CONSTANT(1) << 30)
-#define BENCH_MIB              (1024.0 * 1024.0)
+/* seconds after a burst of clients left until the server's RSS is read: it gives memory
+ * back a second after its last connection left */
+#define BENCH_BURST_SETTLE  3.0
+#define BENCH_GET_TEF_BYTES (G_GUINT64_CONSTANT(1) << 30)
+#define BENCH_MIB           (1024.0 * 1024.0)
 
 /* the servers, in the order of the tables */
 typedef enum {
@@ -81,8 +84,9 @@ typedef struct {
 	gdouble hwm; /* MiB */
 	gdouble eps; /* events/s */
 	gdouble mbps;
-	gdouble stopped; /* seconds from the first byte sent until the server exited (SIGTERM
-	                  * once every event was in the file) */
+	gdouble stopped;   /* seconds from the first byte sent until the server exited (SIGTERM
+	                    * once every event was in the file) */
+	gdouble rss_after; /* MiB, BENCH_BURST_SETTLE s after the last client left (if asked) */
 } BenchSample;
 
 typedef struct {
@@ -517,6 +521,7 @@ bench_ingest_once(Bench *b,
                   BenchKind kind,
                   const char *config,
                   gboolean gzip,
+                  gboolean settle,
                   BenchSample *out,
                   guint64 *gz_bytes,
                   GError **error)
@@ -593,6 +598,11 @@ bench_ingest_once(Bench *b,
 		ok = FALSE;
 	}
 	g_free(fds);
+	/* the clients have closed their connections: what the server keeps of the burst */
+	if (settle && ok) {
+		bench_sleep(BENCH_BURST_SETTLE);
+		out->rss_after = bench_proc_status_mib(server->pid, "VmRSS");
+	}
 	out->wall = t1 - t0;
 	out->cpu = cpu1 - cpu0;
 	out->eps = (gdouble)total_events / out->wall;
@@ -722,6 +732,7 @@ bench_scenario_ingest(Bench *b, const BenchIngestSpec *spec)
 			                       spec->mode,
 			                       kind,
 			                       "[Daemon]\n",
+			                       FALSE,
 			                       FALSE,
 			                       &s,
 			                       NULL,
@@ -1487,6 +1498,7 @@ bench_scenario_gzip(Bench *b)
 			                               BENCH_TLDRS,
 			                               config,
 			                               TRUE,
+			                               FALSE,
 			                               &s,
 			                               &gz,
 			                               &error)
@@ -1722,6 +1734,7 @@ bench_scenario_nats(Bench *b)
 			                       BENCH_TLDRS,
 			                       with_nats ? config : "[Daemon]\nSinks=jsonl\n",
 			                       FALSE,
+			                       FALSE,
 			                       &s,
 			                       NULL,
 			                       &error)) {
@@ -1918,6 +1931,75 @@ bench_idle_once(Bench *b, BenchKind kind, guint n_conns, gdouble fig[4], GError 
 	return ok;
 }
 
+/* what a server keeps of a burst: the thousand scenario's load, RSS BENCH_BURST_SETTLE s
+ * after its clients left */
+static void
+bench_idle_burst(Bench *b)
+{
+	const BenchIngestSpec *spec = &bench_ingest_specs[2];
+	guint clients = b->quick ? spec->quick_clients : spec->clients;
+	guint events = b->quick ? spec->quick_events : spec->events;
+	g_autoptr(BenchLoad) load = NULL;
+	g_autoptr(GArray) after0 = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) after1 = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) after2 = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) hwm0 = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) hwm1 = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	g_autoptr(GArray) hwm2 = g_array_new(FALSE, TRUE, sizeof(gdouble));
+	GArray *after[BENCH_N_KINDS] = {after0, after1, after2};
+	GArray *hwm[BENCH_N_KINDS] = {hwm0, hwm1, hwm2};
+	gdouble after_tldrs = -1;
+	g_autofree char *state = NULL;
+
+	g_assert_cmpstr(spec->name, ==, "thousand");
+	load = bench_load_new(clients, events);
+	for (guint run = 0; run < b->runs; run++) {
+		for (guint k = 0; k < BENCH_N_KINDS; k++) {
+			BenchKind kind = (run + k) % BENCH_N_KINDS;
+			g_autoptr(GError) error = NULL;
+			BenchSample s = {0};
+			if (!bench_ingest_once(b,
+			                       "idle",
+			                       load,
+			                       spec->mode,
+			                       kind,
+			                       "[Daemon]\n",
+			                       FALSE,
+			                       TRUE,
+			                       &s,
+			                       NULL,
+			                       &error))
+				continue;
+			g_array_append_val(after[kind], s.rss_after);
+			g_array_append_val(hwm[kind], s.hwm);
+			bench_progress("idle run %u/%u %-8s RSS %.1f MiB %.0f s after %u clients x "
+			               "%u events left (peak %.1f)",
+			               run + 1,
+			               b->runs,
+			               bench_kind_name(kind),
+			               s.rss_after,
+			               BENCH_BURST_SETTLE,
+			               clients,
+			               events,
+			               s.hwm);
+		}
+	}
+	state = g_strdup_printf(
+	        "%.0f s after %u clients x %u events left", BENCH_BURST_SETTLE, clients, events);
+	for (guint k = 0; k < BENCH_N_KINDS; k++) {
+		BenchStat a = bench_stat((gdouble *)after[k]->data, after[k]->len);
+		if (k == BENCH_TLDRS && a.n > 0)
+			after_tldrs = a.median;
+		bench_table_add(
+		        b->idle,
+		        g_strdup(bench_kind_name(k)),
+		        g_strdup(state),
+		        bench_fmt_stat(a, 1, 1),
+		        bench_fmt_stat(bench_stat((gdouble *)hwm[k]->data, hwm[k]->len), 1, 1));
+	}
+	bench_target(b, "RSS after a burst <= 8 MiB", after_tldrs, 8, FALSE, " MiB", 1);
+}
+
 static void
 bench_scenario_idle(Bench *b)
 {
@@ -1978,6 +2060,7 @@ bench_scenario_idle(Bench *b)
 		}
 	}
 	bench_target(b, "RSS idle <= 8 MiB (peak)", hwm_idle, 8, FALSE, " MiB", 1);
+	bench_idle_burst(b);
 	{
 		g_autofree char *what =
 		        g_strdup_printf("RSS with %u idle connections <= 30 MiB (peak)", n_conns);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -917,6 +918,12 @@ int
 main(int argc, char **argv)
 {
 	g_autofree char *prgname = NULL;
+
+	/* Every thread that allocates (the read threads, the line check's helpers) would get a
+	 * malloc arena of its own, and malloc_trim() leaves the top of each (up to 128 KiB) in
+	 * place: after a burst of clients that is about 1 MiB that stays. The threads beside
+	 * the main one share one arena (docs/performance.md, Memory). Before any thread starts. */
+	mallopt(M_ARENA_MAX, 2);
 
 	/* logs go to stderr (or the journal): stdout is for what a command prints */
 	g_log_writer_default_set_use_stderr(TRUE);

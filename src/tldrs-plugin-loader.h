@@ -15,5 +15,9 @@ const TldrsSinkInfo *
 tldrs_plugin_loader_find_info(const char *plugin_dir, const char *name);
 GPtrArray *
 tldrs_plugin_loader_list(const char *plugin_dir);
+const TldrsSinkInfo *
+tldrs_plugin_loader_load_info(const char *plugin_dir, const char *name, GError **error);
+char *
+tldrs_plugin_loader_describe(const TldrsSinkInfo *info);
 
 G_END_DECLS

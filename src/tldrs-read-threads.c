@@ -112,7 +112,9 @@ tldrs_read_free(TldrsRead *read)
 {
 	if (read == NULL)
 		return;
-	g_free(read->data);
+	/* a read thread's receive keeps its bytes in the same block (one malloc per read) */
+	if (read->data != (char *)(read + 1))
+		g_free(read->data);
 	g_free(read);
 }
 
@@ -222,6 +224,7 @@ tldrs_read_thread_receive(TldrsReadThread *t,
 {
 	TldrsReadThreads *self = t->pool;
 	TldrsReadSlot *slot;
+	TldrsRead got = {.id = id};
 	TldrsRead *read;
 	gboolean more = TRUE;
 	gsize size;
@@ -255,8 +258,6 @@ tldrs_read_thread_receive(TldrsReadThread *t,
 	*at_line_start = slot->at_line_start;
 	g_mutex_unlock(&self->lock);
 
-	read = g_new0(TldrsRead, 1);
-	read->id = id;
 	/* a client streaming large writes: read on while it fills the buffer, so the lines are
 	 * checked in larger pieces */
 	while (more && have < size) {
@@ -266,16 +267,21 @@ tldrs_read_thread_receive(TldrsReadThread *t,
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n <= 0) {
-			read->eof = TRUE;
-			read->error = n < 0 ? errno : 0;
+			got.eof = TRUE;
+			got.error = n < 0 ? errno : 0;
 			break;
 		}
 		have += (gsize)n;
 		/* the peer has closed: its end too, in this read if it fits */
 		more = (gsize)n >= TLDRS_READ_THREADS_STREAM_READ || (events & EPOLLRDHUP) != 0;
 	}
+	/* one block for the read and its bytes: the main loop frees what the read threads
+	 * allocate, and every malloc and free is then one more turn of an arena's lock */
+	read = g_malloc(sizeof(TldrsRead) + have);
+	*read = got;
 	if (have > 0) {
-		read->data = g_memdup2(t->buf, have);
+		read->data = (char *)(read + 1);
+		memcpy(read->data, t->buf, have);
 		read->len = have;
 	}
 	return read;
@@ -314,7 +320,8 @@ tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_st
 		slot->ended = TRUE;
 		tldrs_read_slot_set_armed(slot, FALSE);
 	}
-	g_queue_push_tail(&self->queue, read);
+	read->link.data = read;
+	g_queue_push_tail_link(&self->queue, &read->link);
 	slot->queued += read->len;
 	self->queued_bytes += read->len;
 	self->partial_pending += tail;
@@ -395,7 +402,7 @@ tldrs_read_threads_take_one(TldrsReadThreads *self, guint64 except)
 		return FALSE;
 	}
 	r = l->data;
-	g_queue_delete_link(&self->queue, l);
+	g_queue_unlink(&self->queue, l);
 	slot = g_hash_table_lookup(self->slots, &r->id);
 	if (slot != NULL)
 		slot->queued -= r->len;
@@ -567,7 +574,11 @@ tldrs_read_threads_free(TldrsReadThreads *self)
 	}
 	if (self->notify_fd >= 0)
 		close(self->notify_fd);
-	g_queue_clear_full(&self->queue, (GDestroyNotify)tldrs_read_free);
+	while (self->queue.head != NULL) {
+		GList *l = self->queue.head;
+		g_queue_unlink(&self->queue, l);
+		tldrs_read_free(l->data);
+	}
 	g_hash_table_unref(self->slots);
 	g_free(self->threads);
 	g_cond_clear(&self->cond);
@@ -701,7 +712,7 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
 				self->partial_pending -= tldrs_read_tail(r);
 				read->eof = read->eof || r->eof;
 				read->error = r->error != 0 ? r->error : read->error;
-				g_queue_delete_link(&self->queue, l);
+				g_queue_unlink(&self->queue, l);
 				tldrs_read_free(r);
 			}
 			l = next;

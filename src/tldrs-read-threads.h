@@ -35,6 +35,9 @@ typedef struct {
 	gsize checked_from;
 	gsize checked_to;
 	guint checked_events;
+
+	/*< private >*/
+	GList link; /* in the queue of reads: no list node to allocate per read */
 } TldrsRead;
 
 /* called on the main loop for each read, in order; the read is freed after it returns */

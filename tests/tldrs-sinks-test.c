@@ -654,6 +654,39 @@ test_example_config(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* the daemon maps only the plugins of the sinks it runs: the nats plugin (libnats, OpenSSL)
+ * installed beside them costs it nothing, and its config group is still checked, from its
+ * description (tldrs-sink-nats.sink) */
+static void
+test_unused_plugins_not_mapped(void)
+{
+	g_autoptr(TldrsTestDaemon) d = NULL;
+	g_autofree char *maps_path = NULL;
+	g_autofree char *maps = NULL;
+	g_autofree char *conf = NULL;
+	g_autofree char *err = NULL;
+
+	if (!TLDRS_HAVE_NATS) {
+		g_test_skip("built without the nats sink");
+		return;
+	}
+	d = start_with_config("[Daemon]\nSinks=jsonl\n[Sink gzip]\nLevel=1\n"
+	                      "[Sink nats]\nURL=nats://127.0.0.1:1\n");
+	maps_path = g_strdup_printf("/proc/%s/maps", g_subprocess_get_identifier(d->proc));
+	g_assert_true(g_file_get_contents(maps_path, &maps, NULL, NULL));
+	g_assert_nonnull(strstr(maps, "tldrs-sink-jsonl"));
+	g_assert_null(strstr(maps, "tldrs-sink-nats"));
+	g_assert_null(strstr(maps, "libnats"));
+	g_assert_null(strstr(maps, "tldrs-sink-gzip"));
+	g_assert_null(strstr(maps, "tldrs-sink-tef"));
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+
+	/* an unknown key of the unused sink is still an error naming file, group and key */
+	conf = tldrs_test_write_config(d, "[Daemon]\nSinks=jsonl\n[Sink nats]\nBogus=1\n");
+	g_assert_cmpint(tldrs_test_serve_config(d, conf, &err), ==, 1);
+	g_assert_nonnull(strstr(err, "tldrs.conf: [Sink nats] Bogus: unknown key"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -668,6 +701,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/sinks/gzip-deleted-mid-member", test_gzip_deleted_mid_member);
 	g_test_add_func("/tldrs/sinks/gzip-write-fault", test_gzip_write_fault);
 	g_test_add_func("/tldrs/sinks/gzip-fault-backpressure", test_gzip_fault_backpressure);
+	g_test_add_func("/tldrs/sinks/unused-plugins-not-mapped", test_unused_plugins_not_mapped);
 	g_test_add_func("/tldrs/config/bad-configs", test_bad_configs);
 	g_test_add_func("/tldrs/config/lookup-and-override", test_config_lookup_and_override);
 	g_test_add_func("/tldrs/config/example-config", test_example_config);
