@@ -711,6 +711,73 @@ tldrs_json_fast_scalar(const guchar *p, const guchar *end)
 	return p == end || !tldrs_json_is_scalar_byte(*p);
 }
 
+/* marks byte i + k of the block (which may be in the next block) as escaped: neither a quote
+ * nor the start of an escape */
+static inline void
+tldrs_json_fast_mark(guint64 *escaped, guint64 *todo, guint64 *carry, guint pos)
+{
+	if (pos < 64) {
+		*escaped |= G_GUINT64_CONSTANT(1) << pos;
+		*todo &= ~(G_GUINT64_CONSTANT(1) << pos);
+	} else {
+		*carry |= G_GUINT64_CONSTANT(1) << (pos - 64);
+	}
+}
+
+/* the escapes that start in the 64-byte block at p (backslashes: its backslashes; *escaped on
+ * entry: its bytes escaped from the block before): FALSE on a bad or truncated one. Adds the
+ * escaped bytes to *escaped, and those of the next block to *carry. */
+static gboolean
+tldrs_json_fast_escapes(const guchar *p,
+                        const guchar *end,
+                        guint64 backslashes,
+                        guint64 *escaped,
+                        guint64 *carry)
+{
+	guint64 todo = backslashes & ~*escaped;
+
+	while (todo != 0) {
+		guint i = (guint)__builtin_ctzll(todo);
+		const guchar *e = p + i;
+		gint unit;
+
+		todo &= todo - 1;
+		if (end - e < 2)
+			return FALSE;
+		switch (e[1]) {
+		case '"':
+		case '\\':
+		case '/':
+		case 'b':
+		case 'f':
+		case 'n':
+		case 'r':
+		case 't':
+			break;
+		case 'u':
+			/* four hex digits (never special bytes); a high surrogate must be
+			 * followed by an escaped low one, whose backslash is then no escape of
+			 * its own */
+			unit = tldrs_json_hex4(e + 2, end);
+			if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
+				return FALSE;
+			if (unit >= 0xd800 && unit <= 0xdbff) {
+				if (end - e < 12 || e[6] != '\\' || e[7] != 'u')
+					return FALSE;
+				unit = tldrs_json_hex4(e + 8, end);
+				if (unit < 0xdc00 || unit > 0xdfff)
+					return FALSE;
+				tldrs_json_fast_mark(escaped, &todo, carry, i + 6);
+			}
+			break;
+		default:
+			return FALSE;
+		}
+		tldrs_json_fast_mark(escaped, &todo, carry, i + 1);
+	}
+	return TRUE;
+}
+
 typedef struct {
 	__m512i prev;    /* the last chunk of the skeleton (its last token in byte 63) */
 	guint64 carry_p; /* the last token was '{' or a ',' in an object */
@@ -867,34 +934,9 @@ tldrs_json_fast_avx512(const guchar *start, gsize len)
 
 		/* escapes: each backslash that is not itself escaped escapes the next byte */
 		escaped_carry = 0;
-		if (G_UNLIKELY((backslashes & ~escaped) != 0)) {
-			guint64 m = backslashes & ~escaped;
-			while (m != 0) {
-				guint i = (guint)__builtin_ctzll(m);
-				m &= m - 1;
-				if (left <= (gsize)i + 1)
-					return FALSE;
-				switch (p[i + 1]) {
-				case '"':
-				case '\\':
-				case '/':
-				case 'b':
-				case 'f':
-				case 'n':
-				case 'r':
-				case 't':
-					break;
-				default:
-					return FALSE; /* \u (or an error): the exact validator */
-				}
-				if (i == 63) {
-					escaped_carry = 1;
-				} else {
-					escaped |= G_GUINT64_CONSTANT(1) << (i + 1);
-					m &= ~(G_GUINT64_CONSTANT(1) << (i + 1));
-				}
-			}
-		}
+		if (G_UNLIKELY((backslashes & ~escaped) != 0) &&
+		    !tldrs_json_fast_escapes(p, end, backslashes, &escaped, &escaped_carry))
+			return FALSE;
 		quotes &= ~escaped;
 
 		/* inside strings: from an opening quote up to (not including) the closing one */

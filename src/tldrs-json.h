@@ -31,7 +31,8 @@ tldrs_json_check_object_exact(const char *data,
                               const char **error_reason);
 
 /* TRUE only when the fast path (AVX-512, when this CPU has it) is sure that data[0..len) is
- * valid; FALSE says nothing: the line may still be valid (deep nesting, \u escapes, no AVX-512).
+ * valid; FALSE says nothing: the line may still be valid (nesting deeper than 64, no
+ * AVX-512).
  * Never TRUE for a line that tldrs_json_check_object_exact() refuses. For tests. */
 gboolean
 tldrs_json_check_object_fast(const char *data, gsize len);

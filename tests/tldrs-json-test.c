@@ -1162,7 +1162,7 @@ test_fast_path_boundaries(void)
 					g_autofree char *desc = describe(s->str, s->len);
 					g_error("reference disagrees on %s", desc);
 				}
-				if (!is_fault && strstr(piece, "\\u") == NULL) {
+				if (!is_fault) {
 					gboolean sure =
 					        tldrs_json_check_object_fast(s->str, s->len);
 					if (have_fast && !sure) {
