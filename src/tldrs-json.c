@@ -9,6 +9,8 @@
  * 0 = array), so hostile nesting costs 32 bytes of stack at most.  String bodies are scanned
  * eight bytes at a time (SWAR; long runs of digits too) up to the next byte that needs attention:
  * '"' ends the string, while '\\', control characters and non-ASCII bytes take a slower path.
+ * That is tldrs_json_check_object_exact(); tldrs_json_check_object() first tries a fast path
+ * (AVX-512, at the end of this file) that is either sure the line is valid or hands it over.
  */
 
 #include <string.h>
