@@ -9,6 +9,8 @@
  * 0 = array), so hostile nesting costs 32 bytes of stack at most.  String bodies are scanned
  * eight bytes at a time (SWAR; long runs of digits too) up to the next byte that needs attention:
  * '"' ends the string, while '\\', control characters and non-ASCII bytes take a slower path.
+ * That is tldrs_json_check_object_exact(); tldrs_json_check_object() first tries a fast path
+ * (AVX-512, at the end of this file) that is either sure the line is valid or hands it over.
  */
 
 #include <string.h>
@@ -332,7 +334,10 @@ tldrs_json_scan_literal(TldrsJsonCtx *ctx, const guchar *p, const char *word, gs
 }
 
 gboolean
-tldrs_json_check_object(const char *data, gsize len, gsize *error_offset, const char **error_reason)
+tldrs_json_check_object_exact(const char *data,
+                              gsize len,
+                              gsize *error_offset,
+                              const char **error_reason)
 {
 	const guchar *start = (const guchar *)data;
 	const guchar *end;
@@ -490,4 +495,525 @@ failed:
 	if (error_reason != NULL)
 		*error_reason = ctx.err_reason;
 	return FALSE;
+}
+
+/*
+ * The fast path: TRUE only when it is sure that the line is valid; FALSE means "not sure", and
+ * the exact validator above decides (and says where and why a line is wrong). So error messages
+ * never change, and all the fast path must get right is never to accept a line that the exact
+ * validator refuses; tests/fuzz/tldrs-fuzz-json-fast.c checks exactly that.
+ *
+ * It avoids the per-token walk with its branch per token. Each 64-byte block of the line is
+ * classified at once with AVX-512 (one table lookup per byte), giving bit masks of quotes,
+ * backslashes, control bytes, non-ASCII bytes, whitespace and structural characters; a prefix
+ * XOR of the quotes (carry-less multiply) gives the inside of strings. The rare backslashes and
+ * non-ASCII bytes are checked one by one (escapes, UTF-8 by tldrs_json_utf8_len()), and so is each
+ * number or literal. What is left of the line is its skeleton: one byte per token ('{', '}', '[',
+ * ']', ',', ':', a string, a number or literal), packed with VPCOMPRESSB, 64 tokens at a time.
+ * The grammar is then checked on the skeleton without a walk: every pair of neighbouring tokens
+ * must be allowed (a table lookup per pair, 64 pairs at once), a ':' must follow exactly the
+ * strings that are keys (those right after '{' or after a ',' inside an object), and only the
+ * brackets (a few per line) are matched one by one, which also tells each ',' whether it is in
+ * an object or an array.
+ */
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(TLDRS_JSON_NO_SIMD)
+#define TLDRS_JSON_HAVE_FAST 1
+#endif
+
+#ifdef TLDRS_JSON_HAVE_FAST
+
+#include <immintrin.h>
+
+#define TLDRS_JSON_FAST_TARGET                                                                     \
+	__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,bmi,bmi2,popcnt,"  \
+	                      "lzcnt,pclmul")))
+
+/* byte classes (from tldrs_json_fast_class[], for bytes < 0x80); the first eight are also the
+ * token codes of the skeleton */
+enum {
+	TLDRS_JSON_T_OPEN_OBJECT = 0,
+	TLDRS_JSON_T_CLOSE_OBJECT = 1,
+	TLDRS_JSON_T_OPEN_ARRAY = 2,
+	TLDRS_JSON_T_CLOSE_ARRAY = 3,
+	TLDRS_JSON_T_COMMA = 4, /* in the skeleton: a ',' in an array */
+	TLDRS_JSON_T_COLON = 5,
+	TLDRS_JSON_T_STRING = 6, /* the opening quote */
+	TLDRS_JSON_T_SCALAR = 7, /* the first byte of a number or literal (or of garbage) */
+	TLDRS_JSON_T_COMMA_OBJECT = 8,
+	TLDRS_JSON_T_START = 9, /* before the first token */
+	TLDRS_JSON_C_BACKSLASH = 16,
+	TLDRS_JSON_C_SPACE = 32,
+	TLDRS_JSON_C_WS_CONTROL = 33, /* \t \n \r */
+	TLDRS_JSON_C_CONTROL = 48,
+};
+
+#define TLDRS_JSON_BIT(t) (1u << (t))
+/* the tokens that may follow each token */
+static const guint16 tldrs_json_fast_next[16] = {
+        [TLDRS_JSON_T_OPEN_OBJECT] =
+                TLDRS_JSON_BIT(TLDRS_JSON_T_STRING) | TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_OBJECT),
+        [TLDRS_JSON_T_CLOSE_OBJECT] = TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA) |
+                                      TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA_OBJECT) |
+                                      TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_OBJECT) |
+                                      TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_ARRAY),
+        [TLDRS_JSON_T_OPEN_ARRAY] =
+                TLDRS_JSON_BIT(TLDRS_JSON_T_STRING) | TLDRS_JSON_BIT(TLDRS_JSON_T_SCALAR) |
+                TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_OBJECT) | TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_ARRAY) |
+                TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_ARRAY),
+        [TLDRS_JSON_T_CLOSE_ARRAY] = TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA) |
+                                     TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA_OBJECT) |
+                                     TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_OBJECT) |
+                                     TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_ARRAY),
+        [TLDRS_JSON_T_COMMA] =
+                TLDRS_JSON_BIT(TLDRS_JSON_T_STRING) | TLDRS_JSON_BIT(TLDRS_JSON_T_SCALAR) |
+                TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_OBJECT) | TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_ARRAY),
+        [TLDRS_JSON_T_COLON] =
+                TLDRS_JSON_BIT(TLDRS_JSON_T_STRING) | TLDRS_JSON_BIT(TLDRS_JSON_T_SCALAR) |
+                TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_OBJECT) | TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_ARRAY),
+        [TLDRS_JSON_T_STRING] = TLDRS_JSON_BIT(TLDRS_JSON_T_COLON) |
+                                TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA) |
+                                TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA_OBJECT) |
+                                TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_OBJECT) |
+                                TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_ARRAY),
+        [TLDRS_JSON_T_SCALAR] = TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA) |
+                                TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA_OBJECT) |
+                                TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_OBJECT) |
+                                TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_ARRAY),
+        [TLDRS_JSON_T_COMMA_OBJECT] = TLDRS_JSON_BIT(TLDRS_JSON_T_STRING),
+        [TLDRS_JSON_T_START] = TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_OBJECT),
+};
+
+typedef struct {
+	guint8 class_lo[64]; /* the class of bytes 0x00..0x3f */
+	guint8 class_hi[64]; /* ... and 0x40..0x7f */
+	guint8 next_lo[64];  /* the low byte of tldrs_json_fast_next[], by token */
+	guint8 next_hi[64];
+	guint8 onehot[64];     /* 1 << (token % 8) */
+	guint8 prev_index[64]; /* shifts the skeleton by one token, see tldrs_json_fast_chunk() */
+} TldrsJsonFastTables;
+
+static TldrsJsonFastTables tldrs_json_fast_tables;
+
+static void
+tldrs_json_fast_init_tables(void)
+{
+	TldrsJsonFastTables *t = &tldrs_json_fast_tables;
+	guint8 cls[128];
+
+	for (guint c = 0; c < 128; c++) {
+		if (c == ' ')
+			cls[c] = TLDRS_JSON_C_SPACE;
+		else if (c == '\t' || c == '\n' || c == '\r')
+			cls[c] = TLDRS_JSON_C_WS_CONTROL;
+		else if (c < 0x20)
+			cls[c] = TLDRS_JSON_C_CONTROL;
+		else
+			cls[c] = TLDRS_JSON_T_SCALAR;
+	}
+	cls['{'] = TLDRS_JSON_T_OPEN_OBJECT;
+	cls['}'] = TLDRS_JSON_T_CLOSE_OBJECT;
+	cls['['] = TLDRS_JSON_T_OPEN_ARRAY;
+	cls[']'] = TLDRS_JSON_T_CLOSE_ARRAY;
+	cls[','] = TLDRS_JSON_T_COMMA;
+	cls[':'] = TLDRS_JSON_T_COLON;
+	cls['"'] = TLDRS_JSON_T_STRING;
+	cls['\\'] = TLDRS_JSON_C_BACKSLASH;
+	memcpy(t->class_lo, cls, 64);
+	memcpy(t->class_hi, cls + 64, 64);
+	for (guint i = 0; i < 64; i++) {
+		guint16 next = i < G_N_ELEMENTS(tldrs_json_fast_next) ? tldrs_json_fast_next[i] : 0;
+		t->next_lo[i] = (guint8)(next & 0xff);
+		t->next_hi[i] = (guint8)(next >> 8);
+		t->onehot[i] = (guint8)(1u << (i % 8));
+		t->prev_index[i] = (guint8)(i == 0 ? 64 + 63 : i - 1);
+	}
+}
+
+/* bits [from, 64) */
+static inline guint64
+tldrs_json_bits_from(guint from)
+{
+	return from >= 64 ? 0 : ~G_GUINT64_CONSTANT(0) << from;
+}
+
+/* a byte that would continue a number or literal: not whitespace, structural or a quote */
+static inline gboolean
+tldrs_json_is_scalar_byte(guchar c)
+{
+	switch (c) {
+	case ' ':
+	case '\t':
+	case '\n':
+	case '\r':
+	case '"':
+	case ',':
+	case ':':
+	case '{':
+	case '}':
+	case '[':
+	case ']':
+		return FALSE;
+	default:
+		return TRUE;
+	}
+}
+
+/* p is at the first byte of a run of scalar bytes outside strings: TRUE when the whole run is
+ * one number or literal (the grammar of tldrs_json_scan_number() and _literal(), written
+ * again without their error reporting: calling them costs 7 % on tldrs-json-bench) */
+static inline gboolean
+tldrs_json_fast_scalar(const guchar *p, const guchar *end)
+{
+	gsize avail = (gsize)(end - p);
+
+	switch (*p) {
+	case 't':
+		if (avail < 4 || memcmp(p, "true", 4) != 0)
+			return FALSE;
+		p += 4;
+		break;
+	case 'f':
+		if (avail < 5 || memcmp(p, "false", 5) != 0)
+			return FALSE;
+		p += 5;
+		break;
+	case 'n':
+		if (avail < 4 || memcmp(p, "null", 4) != 0)
+			return FALSE;
+		p += 4;
+		break;
+	default:
+		if (*p == '-') {
+			p++;
+			if (p == end)
+				return FALSE;
+		}
+		if (*p == '0')
+			p++;
+		else if (tldrs_json_is_digit(*p))
+			p = tldrs_json_skip_digits(p + 1, end);
+		else
+			return FALSE;
+		if (p < end && *p == '.') {
+			p++;
+			if (p == end || !tldrs_json_is_digit(*p))
+				return FALSE;
+			p = tldrs_json_skip_digits(p + 1, end);
+		}
+		if (p < end && (*p | 0x20) == 'e') {
+			p++;
+			if (p < end && (*p == '+' || *p == '-'))
+				p++;
+			if (p == end || !tldrs_json_is_digit(*p))
+				return FALSE;
+			p = tldrs_json_skip_digits(p + 1, end);
+		}
+		break;
+	}
+	return p == end || !tldrs_json_is_scalar_byte(*p);
+}
+
+/* marks byte i + k of the block (which may be in the next block) as escaped: neither a quote
+ * nor the start of an escape */
+static inline void
+tldrs_json_fast_mark(guint64 *escaped, guint64 *todo, guint64 *carry, guint pos)
+{
+	if (pos < 64) {
+		*escaped |= G_GUINT64_CONSTANT(1) << pos;
+		*todo &= ~(G_GUINT64_CONSTANT(1) << pos);
+	} else {
+		*carry |= G_GUINT64_CONSTANT(1) << (pos - 64);
+	}
+}
+
+/* the escapes that start in the 64-byte block at p (backslashes: its backslashes; *escaped on
+ * entry: its bytes escaped from the block before): FALSE on a bad or truncated one. Adds the
+ * escaped bytes to *escaped, and those of the next block to *carry. */
+static gboolean
+tldrs_json_fast_escapes(const guchar *p,
+                        const guchar *end,
+                        guint64 backslashes,
+                        guint64 *escaped,
+                        guint64 *carry)
+{
+	guint64 todo = backslashes & ~*escaped;
+	TldrsJsonCtx ctx = {end, NULL, NULL};
+
+	while (todo != 0) {
+		guint i = (guint)__builtin_ctzll(todo);
+		const guchar *after;
+
+		todo &= todo - 1;
+		/* the exact validator's own check; its hex digits are never special bytes */
+		after = tldrs_json_scan_escape(&ctx, p + i, p + i);
+		if (after == NULL)
+			return FALSE;
+		/* a surrogate pair: the backslash of its low half is no escape of its own */
+		if (after - (p + i) == 12)
+			tldrs_json_fast_mark(escaped, &todo, carry, i + 6);
+		tldrs_json_fast_mark(escaped, &todo, carry, i + 1);
+	}
+	return TRUE;
+}
+
+typedef struct {
+	__m512i prev;    /* the last chunk of the skeleton (its last token in byte 63) */
+	guint64 carry_p; /* the last token was '{' or a ',' in an object */
+	guint64 carry_k; /* the last token was a key */
+	guint64 stack;   /* bit set: that level is an object */
+	guint depth;
+	gboolean in_object;
+	gboolean closed; /* the outermost object has been closed */
+	gsize n_tokens;  /* before this chunk */
+	gsize closed_at; /* the token that closed it */
+} TldrsJsonSkeleton;
+
+/* checks the next n (1..64) tokens of the skeleton, in the first n bytes of codes */
+TLDRS_JSON_FAST_TARGET static inline gboolean
+tldrs_json_fast_chunk(TldrsJsonSkeleton *sk, __m512i codes, guint n)
+{
+	const TldrsJsonFastTables *t = &tldrs_json_fast_tables;
+	guint64 valid = n >= 64 ? ~G_GUINT64_CONSTANT(0) : (G_GUINT64_CONSTANT(1) << n) - 1;
+	guint64 brackets =
+	        _mm512_mask_cmplt_epu8_mask(valid, codes, _mm512_set1_epi8(TLDRS_JSON_T_COMMA));
+	guint64 in_object = 0;
+	guint from = 0;
+	guint64 commas;
+	guint64 ok;
+	guint64 p_mask;
+	guint64 keys;
+	guint64 colons;
+	__m512i prev;
+	__m512i next;
+	__m512i bit;
+	guint8 code[64];
+
+	/* the brackets, one by one; in_object gets the tokens that are directly in an object */
+	if (brackets != 0)
+		_mm512_storeu_si512(code, codes);
+	while (brackets != 0) {
+		guint b = (guint)__builtin_ctzll(brackets);
+		brackets &= brackets - 1;
+		if (sk->in_object)
+			in_object |= tldrs_json_bits_from(from) & ~tldrs_json_bits_from(b + 1);
+		from = b + 1;
+		if (G_UNLIKELY(sk->closed))
+			return FALSE;
+		switch (code[b]) {
+		case TLDRS_JSON_T_OPEN_OBJECT:
+		case TLDRS_JSON_T_OPEN_ARRAY:
+			if (sk->depth == 64)
+				return FALSE; /* deep: let the exact validator decide */
+			sk->in_object = code[b] == TLDRS_JSON_T_OPEN_OBJECT;
+			if (sk->in_object)
+				sk->stack |= G_GUINT64_CONSTANT(1) << sk->depth;
+			else
+				sk->stack &= ~(G_GUINT64_CONSTANT(1) << sk->depth);
+			sk->depth++;
+			break;
+		default:
+			if (sk->depth == 0)
+				return FALSE;
+			sk->depth--;
+			if (((sk->stack >> sk->depth) & 1) !=
+			    (code[b] == TLDRS_JSON_T_CLOSE_OBJECT))
+				return FALSE;
+			if (sk->depth == 0) {
+				sk->closed = TRUE;
+				sk->closed_at = sk->n_tokens + b;
+				sk->in_object = FALSE;
+			} else {
+				sk->in_object = (sk->stack >> (sk->depth - 1)) & 1;
+			}
+			break;
+		}
+	}
+	if (sk->in_object)
+		in_object |= tldrs_json_bits_from(from);
+
+	/* a ',' directly in an object gets a token of its own */
+	commas = _mm512_mask_cmpeq_epu8_mask(
+	        valid & in_object, codes, _mm512_set1_epi8(TLDRS_JSON_T_COMMA));
+	codes = _mm512_mask_mov_epi8(codes, commas, _mm512_set1_epi8(TLDRS_JSON_T_COMMA_OBJECT));
+
+	/* every pair of neighbours must be allowed: look up the tokens that may follow each
+	 * token's predecessor, and test the token's bit in them */
+	prev = _mm512_permutex2var_epi8(codes, _mm512_loadu_si512(t->prev_index), sk->prev);
+	next = _mm512_mask_blend_epi8(
+	        _mm512_cmpge_epu8_mask(codes, _mm512_set1_epi8(8)),
+	        _mm512_permutexvar_epi8(prev, _mm512_loadu_si512(t->next_lo)),
+	        _mm512_permutexvar_epi8(prev, _mm512_loadu_si512(t->next_hi)));
+	bit = _mm512_permutexvar_epi8(codes, _mm512_loadu_si512(t->onehot));
+	ok = _mm512_test_epi8_mask(next, bit);
+	if ((valid & ~ok) != 0)
+		return FALSE;
+
+	/* a key is a string right after '{' or an object's ','; a ':' follows every key and
+	 * nothing else */
+	p_mask = _mm512_mask_cmpeq_epu8_mask(
+	                 valid, codes, _mm512_set1_epi8(TLDRS_JSON_T_OPEN_OBJECT)) |
+	         commas;
+	keys = _mm512_mask_cmpeq_epu8_mask(valid, codes, _mm512_set1_epi8(TLDRS_JSON_T_STRING)) &
+	       ((p_mask << 1) | sk->carry_p);
+	colons = _mm512_mask_cmpeq_epu8_mask(valid, codes, _mm512_set1_epi8(TLDRS_JSON_T_COLON));
+	if ((((keys << 1) | sk->carry_k) & valid) != colons)
+		return FALSE;
+
+	sk->carry_p = p_mask >> 63;
+	sk->carry_k = keys >> 63;
+	sk->prev = codes;
+	sk->n_tokens += n;
+	return TRUE;
+}
+
+TLDRS_JSON_FAST_TARGET static gboolean
+tldrs_json_fast_avx512(const guchar *start, gsize len)
+{
+	const TldrsJsonFastTables *t = &tldrs_json_fast_tables;
+	const guchar *end = start + len;
+	const __m512i class_lo = _mm512_loadu_si512(t->class_lo);
+	const __m512i class_hi = _mm512_loadu_si512(t->class_hi);
+	TldrsJsonSkeleton sk = {0};
+	guint8 skeleton[128] = {0}; /* tokens not yet checked, from byte 0 */
+	guint fill = 0;
+	guint64 in_string = 0;     /* all ones when a string goes on into the next block */
+	guint64 escaped_carry = 0; /* bit 0: the next block's first byte is escaped */
+	guint64 utf8_carry = 0;    /* the next block's first bytes continue a UTF-8 sequence */
+	guint64 scalar_carry = 0;  /* bit 0: the last block ended in a number or literal */
+
+	sk.prev = _mm512_set1_epi8(TLDRS_JSON_T_START);
+	for (gsize off = 0; off < len; off += 64) {
+		const guchar *p = start + off;
+		gsize left = len - off;
+		guint64 load =
+		        left >= 64 ? ~G_GUINT64_CONSTANT(0) : (G_GUINT64_CONSTANT(1) << left) - 1;
+		__m512i v = _mm512_maskz_loadu_epi8(load, p);
+		guint64 high = _mm512_movepi8_mask(v);
+		__m512i cls = _mm512_mask_mov_epi8(_mm512_permutex2var_epi8(class_lo, v, class_hi),
+		                                   high,
+		                                   _mm512_set1_epi8(TLDRS_JSON_T_SCALAR));
+		guint64 quotes = _mm512_cmpeq_epu8_mask(cls, _mm512_set1_epi8(TLDRS_JSON_T_STRING));
+		guint64 backslashes =
+		        _mm512_cmpeq_epu8_mask(cls, _mm512_set1_epi8(TLDRS_JSON_C_BACKSLASH));
+		guint64 controls = _mm512_mask_cmpge_epu8_mask(
+		        load, cls, _mm512_set1_epi8(TLDRS_JSON_C_WS_CONTROL));
+		guint64 not_scalar =
+		        _mm512_cmplt_epu8_mask(cls, _mm512_set1_epi8(TLDRS_JSON_T_SCALAR)) |
+		        _mm512_cmplt_epu8_mask(
+		                _mm512_sub_epi8(cls, _mm512_set1_epi8(TLDRS_JSON_C_SPACE)),
+		                _mm512_set1_epi8(2));
+		guint64 escaped = escaped_carry;
+		guint64 strings;
+		guint64 outside;
+		guint64 scalars;
+		guint64 scalar_starts;
+		guint64 tokens;
+		__m512i codes;
+
+		/* escapes: each backslash that is not itself escaped escapes the next byte */
+		escaped_carry = 0;
+		if (G_UNLIKELY((backslashes & ~escaped) != 0) &&
+		    !tldrs_json_fast_escapes(p, end, backslashes, &escaped, &escaped_carry))
+			return FALSE;
+		quotes &= ~escaped;
+
+		/* inside strings: from an opening quote up to (not including) the closing one */
+		strings = (guint64)_mm_cvtsi128_si64(_mm_clmulepi64_si128(
+		                  _mm_cvtsi64_si128((gint64)quotes), _mm_set1_epi8(-1), 0)) ^
+		          in_string;
+		in_string = (guint64)((gint64)strings >> 63);
+		if ((backslashes & ~strings) != 0 || (controls & strings) != 0)
+			return FALSE;
+
+		/* non-ASCII bytes, one sequence at a time */
+		if (G_UNLIKELY((high & ~utf8_carry) != 0)) {
+			guint64 m = high & ~utf8_carry;
+			utf8_carry = 0;
+			while (m != 0) {
+				guint i = (guint)__builtin_ctzll(m);
+				gsize n = tldrs_json_utf8_len(p + i, end);
+				if (n == 0)
+					return FALSE;
+				m &= ~(((G_GUINT64_CONSTANT(1) << n) - 1) << i);
+				if (i + n > 64)
+					utf8_carry = (G_GUINT64_CONSTANT(1) << (i + n - 64)) - 1;
+			}
+		} else {
+			utf8_carry = 0;
+		}
+
+		/* numbers and literals, one by one */
+		outside = ~strings & ~quotes & load;
+		scalars = outside & ~not_scalar;
+		scalar_starts = scalars & ~((scalars << 1) | scalar_carry);
+		scalar_carry = scalars >> 63;
+		for (guint64 m = scalar_starts; m != 0; m &= m - 1) {
+			if (!tldrs_json_fast_scalar(p + __builtin_ctzll(m), end))
+				return FALSE;
+		}
+
+		/* the skeleton: one token per structural character, string and scalar */
+		tokens = (outside &
+		          _mm512_cmplt_epu8_mask(cls, _mm512_set1_epi8(TLDRS_JSON_T_STRING))) |
+		         (quotes & strings) | scalar_starts;
+		codes = _mm512_min_epu8(cls, _mm512_set1_epi8(TLDRS_JSON_T_SCALAR));
+		_mm512_storeu_si512(skeleton + fill, _mm512_maskz_compress_epi8(tokens, codes));
+		fill += (guint)__builtin_popcountll(tokens);
+		if (fill >= 64) {
+			if (!tldrs_json_fast_chunk(&sk, _mm512_loadu_si512(skeleton), 64))
+				return FALSE;
+			fill -= 64;
+			_mm512_storeu_si512(skeleton, _mm512_loadu_si512(skeleton + 64));
+		}
+	}
+	if (in_string != 0 || escaped_carry != 0)
+		return FALSE;
+	if (fill > 0 && !tldrs_json_fast_chunk(&sk, _mm512_loadu_si512(skeleton), fill))
+		return FALSE;
+	return sk.closed && sk.closed_at + 1 == sk.n_tokens;
+}
+
+static gsize tldrs_json_fast_once;
+static gboolean tldrs_json_fast_cpu;
+
+static gboolean
+tldrs_json_fast_available(void)
+{
+	if (g_once_init_enter(&tldrs_json_fast_once)) {
+		__builtin_cpu_init();
+		tldrs_json_fast_cpu =
+		        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		        __builtin_cpu_supports("avx512vl") &&
+		        __builtin_cpu_supports("avx512vbmi") &&
+		        __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi") &&
+		        __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt") &&
+		        __builtin_cpu_supports("pclmul");
+		if (tldrs_json_fast_cpu)
+			tldrs_json_fast_init_tables();
+		g_once_init_leave(&tldrs_json_fast_once, 1);
+	}
+	return tldrs_json_fast_cpu;
+}
+
+#endif /* TLDRS_JSON_HAVE_FAST */
+
+gboolean
+tldrs_json_check_object_fast(const char *data, gsize len)
+{
+#ifdef TLDRS_JSON_HAVE_FAST
+	if (data != NULL && tldrs_json_fast_available())
+		return tldrs_json_fast_avx512((const guchar *)data, len);
+#endif
+	(void)data;
+	(void)len;
+	return FALSE;
+}
+
+gboolean
+tldrs_json_check_object(const char *data, gsize len, gsize *error_offset, const char **error_reason)
+{
+	if (tldrs_json_check_object_fast(data, len))
+		return TRUE;
+	return tldrs_json_check_object_exact(data, len, error_offset, error_reason);
 }

@@ -21,6 +21,22 @@ tldrs_json_check_object(const char *data,
                         gsize *error_offset,
                         const char **error_reason);
 
+/* the same decision as tldrs_json_check_object(), always by the exact validator, a goto state
+ * machine that walks the line token by token; tldrs_json_check_object() runs it whenever the
+ * fast path is not sure (and so for every line it refuses) */
+gboolean
+tldrs_json_check_object_exact(const char *data,
+                              gsize len,
+                              gsize *error_offset,
+                              const char **error_reason);
+
+/* TRUE only when the fast path (AVX-512, when this CPU has it) is sure that data[0..len) is
+ * valid; FALSE says nothing: the line may still be valid (nesting deeper than 64, no
+ * AVX-512).
+ * Never TRUE for a line that tldrs_json_check_object_exact() refuses. For tests. */
+gboolean
+tldrs_json_check_object_fast(const char *data, gsize len);
+
 #define TLDRS_JSON_MAX_DEPTH 256
 
 G_END_DECLS

@@ -2,9 +2,10 @@
  * Copyright 2026 the tldrs authors */
 
 /*
- * Throughput of tldrs_json_check_object() on ~100 MB of realistic, varied trace-event lines,
- * of the daemon's check of whole reads (tldrs_line_check_prefix()) with 0 to 3 helper threads,
- * with json-glib on a 10 MB subset for comparison. Not a test: it only prints figures.
+ * Throughput of tldrs_json_check_object() (against the exact validator alone) on ~100 MB of
+ * realistic, varied trace-event lines, of the daemon's check of whole reads
+ * (tldrs_line_check_prefix()) with 0 to 3 helper threads, with json-glib on a 10 MB subset for
+ * comparison. Not a test: it only prints figures.
  *
  *   tldrs-json-bench [MEGABYTES]
  */
@@ -18,7 +19,8 @@
 #include "tldrs-json.h"
 #include "tldrs-linecheck.h"
 
-#define N_RUNS 5
+#define N_RUNS  5
+#define N_PAIRS 11
 
 typedef struct {
 	GString *buf;    /* all lines, each followed by '\n' */
@@ -136,9 +138,19 @@ cmp_double(gconstpointer a, gconstpointer b)
 	return (x > y) - (x < y);
 }
 
+typedef gboolean (*CheckFunc)(const char *data, gsize len, gsize *offset, const char **reason);
+
+static gboolean
+check_fast_only(const char *data, gsize len, gsize *offset, const char **reason)
+{
+	(void)offset;
+	(void)reason;
+	return tldrs_json_check_object_fast(data, len);
+}
+
 /* seconds to check lines [0, n_lines), without their '\n' */
 static gdouble
-time_ours(const Lines *lines, guint n_lines, guint *n_valid)
+time_ours(const Lines *lines, guint n_lines, CheckFunc check, guint *n_valid)
 {
 	const gsize *off = (const gsize *)lines->offsets->data;
 	gint64 begin = g_get_monotonic_time();
@@ -146,7 +158,7 @@ time_ours(const Lines *lines, guint n_lines, guint *n_valid)
 
 	for (guint i = 0; i < n_lines; i++) {
 		const char *line = lines->buf->str + off[i];
-		valid += tldrs_json_check_object(line, off[i + 1] - off[i] - 1, NULL, NULL);
+		valid += check(line, off[i + 1] - off[i] - 1, NULL, NULL);
 	}
 	*n_valid = valid;
 	return (gdouble)(g_get_monotonic_time() - begin) / G_USEC_PER_SEC;
@@ -238,10 +250,38 @@ main(int argc, char **argv)
 	        (int)(off[1] - off[0] - 1),
 	        lines.buf->str);
 
-	for (guint r = 0; r < N_RUNS; r++)
-		runs[r] = time_ours(&lines, n_lines, &n_valid);
-	qsort(runs, N_RUNS, sizeof(runs[0]), cmp_double);
-	report("tldrs", bytes, n_lines, runs[N_RUNS / 2], n_valid);
+	/* the exact validator alone against tldrs_json_check_object() (the fast path, and the
+	 * exact one when it is not sure), interleaved; then how many lines the fast path takes */
+	{
+		gdouble exact[N_PAIRS];
+		gdouble both[N_PAIRS];
+		guint n_exact = 0;
+		guint n_fast = 0;
+		for (guint r = 0; r < N_PAIRS; r++) {
+			exact[r] =
+			        time_ours(&lines, n_lines, tldrs_json_check_object_exact, &n_exact);
+			both[r] = time_ours(&lines, n_lines, tldrs_json_check_object, &n_valid);
+		}
+		qsort(exact, N_PAIRS, sizeof(exact[0]), cmp_double);
+		qsort(both, N_PAIRS, sizeof(both[0]), cmp_double);
+		report("tldrs exact validator", bytes, n_lines, exact[N_PAIRS / 2], n_exact);
+		g_print("%-28s %8.1f .. %.1f MB/s\n",
+		        "  range",
+		        bytes / exact[N_PAIRS - 1] / 1e6,
+		        bytes / exact[0] / 1e6);
+		report("tldrs (fast path + exact)", bytes, n_lines, both[N_PAIRS / 2], n_valid);
+		g_print("%-28s %8.1f .. %.1f MB/s\n",
+		        "  range",
+		        bytes / both[N_PAIRS - 1] / 1e6,
+		        bytes / both[0] / 1e6);
+		g_print("%-28s %8.2fx (medians)\n",
+		        "  speed-up",
+		        exact[N_PAIRS / 2] / both[N_PAIRS / 2]);
+		time_ours(&lines, n_lines, check_fast_only, &n_fast);
+		g_print("%-28s %u of %u lines\n", "  sure on the fast path", n_fast, n_lines);
+		if (n_valid != n_exact)
+			g_printerr("MISMATCH: %u valid, exact says %u\n", n_valid, n_exact);
+	}
 
 	/* the daemon's check of whole reads, on this CPU alone and with helper threads */
 	for (guint h = 0; h < MIN(g_get_num_processors(), 4); h++) {

@@ -47,7 +47,14 @@ check_copy(const char *data, gsize len, gsize *offset, const char **reason)
 		 */
 		ok = tldrs_json_check_object(copy + 1, 0, offset, reason);
 	} else {
+		gboolean exact = tldrs_json_check_object_exact(copy, len, NULL, NULL);
+		/* the fast path is never sure of a line the exact validator refuses */
+		if (tldrs_json_check_object_fast(copy, len) && !exact) {
+			g_autofree char *desc = describe(data, len);
+			g_error("the fast path accepts %s", desc);
+		}
 		ok = tldrs_json_check_object(copy, len, offset, reason);
+		g_assert_cmpint(ok, ==, exact);
 	}
 	return ok;
 }
@@ -1059,6 +1066,120 @@ test_random_bytes(void)
 	}
 }
 
+/* every token and every fault at every position of the fast path's 64-byte blocks and across
+ * its 64-token chunks: shifted by 0..130 bytes of whitespace, or by a string that long */
+static void
+test_fast_path_boundaries(void)
+{
+	static const char *const pieces[] = {
+	        "\"x\"",
+	        "\"\\\"\"",
+	        "\"\\\\\"",
+	        "\"\\/\\b\\f\\n\\r\\t\"",
+	        "\"\\u00e9\"",
+	        "\"\\ud83d\\ude00\"",
+	        "\"caf\xc3\xa9\"",
+	        "\"\xe6\x97\xa5\"",
+	        "\"\xf0\x9f\x98\x80\"",
+	        "0",
+	        "-0",
+	        "12345678901234567",
+	        "-1.5e-3",
+	        "2.5E+10",
+	        "true",
+	        "false",
+	        "null",
+	        "{}",
+	        "[]",
+	        "[1,\"a\",null]",
+	        "{\"k\":[{\"m\":{}}]}",
+	};
+	static const char *const faults[] = {
+	        "\"\\x\"",
+	        "\"\\u12\"",
+	        "\"\\ud83d\"",
+	        "\"\xc3\"",
+	        "\"\xc0\xaf\"",
+	        "\"\xed\xa0\x80\"",
+	        "\"\x01\"",
+	        "\"\t\"",
+	        "01",
+	        "1.",
+	        "1e",
+	        "-",
+	        "tru",
+	        "nul",
+	        "1a",
+	        "[1,]",
+	        "{\"a\"}",
+	        "{\"a\":1,}",
+	        "{\"a\":1:2}",
+	        "[\"a\":1]",
+	        "{\"a\",\"b\"}",
+	        "{]",
+	        "[}",
+	        "\"x",
+	        "\"x\\",
+	        "\x80",
+	        "/",
+	        "}",
+	        "{",
+	        ",",
+	};
+	gboolean have_fast = tldrs_json_check_object_fast("{}", 2);
+	guint n_fast = 0;
+	guint n = 0;
+
+	for (guint shift = 0; shift <= 130; shift++) {
+		for (guint kind = 0; kind < 2; kind++) {
+			for (gsize i = 0; i < G_N_ELEMENTS(pieces) + G_N_ELEMENTS(faults); i++) {
+				gboolean is_fault = i >= G_N_ELEMENTS(pieces);
+				const char *piece =
+				        is_fault ? faults[i - G_N_ELEMENTS(pieces)] : pieces[i];
+				g_autoptr(GString) s = g_string_new(NULL);
+
+				/* kind 0: leading whitespace; kind 1: a long string value first,
+				 * and as many members as shift before the piece (more tokens than
+				 * one chunk of 64) */
+				if (kind == 0) {
+					for (guint k = 0; k < shift; k++)
+						g_string_append_c(s, k % 7 == 3 ? '\t' : ' ');
+					g_string_append(s, "{\"p\":");
+				} else {
+					g_string_append(s, "{\"s\":\"");
+					for (guint k = 0; k < shift; k++)
+						g_string_append_c(s, 'a' + k % 26);
+					g_string_append(s, "\",\"a\":[");
+					for (guint k = 0; k < shift % 40; k++)
+						g_string_append(s, k % 2 ? "1," : "\"\",");
+					g_string_append(s, "0],\"p\":");
+				}
+				g_string_append(s, piece);
+				g_string_append(s, kind == 0 ? "}" : ",\"z\":{\"y\":[]}}");
+				n++;
+				if (check_copy(s->str, s->len, NULL, NULL) !=
+				    ref_check_object(s->str, s->len)) {
+					g_autofree char *desc = describe(s->str, s->len);
+					g_error("reference disagrees on %s", desc);
+				}
+				if (!is_fault) {
+					gboolean sure =
+					        tldrs_json_check_object_fast(s->str, s->len);
+					if (have_fast && !sure) {
+						g_autofree char *desc = describe(s->str, s->len);
+						g_error("the fast path is not sure of %s", desc);
+					}
+					n_fast += sure;
+				}
+			}
+		}
+	}
+	g_test_message("%u lines, %u sure on the fast path%s",
+	               n,
+	               n_fast,
+	               have_fast ? "" : " (this CPU has no fast path)");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1079,6 +1200,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/json/null-data", test_null_data);
 	g_test_add_func("/tldrs/json/random-crosscheck", test_random_crosscheck);
 	g_test_add_func("/tldrs/json/random-bytes", test_random_bytes);
+	g_test_add_func("/tldrs/json/fast-path-boundaries", test_fast_path_boundaries);
 
 	return g_test_run();
 }

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "tldrs-json.h"
 #include "tldrs-linecheck.h"
 
 #define MAX_LINE 65536
@@ -161,6 +162,43 @@ test_many_jobs(void)
 	}
 }
 
+/* a read's verdict on each line is the exact validator's, for events of every length around
+ * the fast path's 64-byte blocks, valid or with a fault at every position near a block edge */
+static void
+test_exact_verdicts(void)
+{
+	static const char *faults[] = {"\\x", "\x01", "\xc3(", "\\ud800", "\"", "\\"};
+	guint n_bad = 0;
+
+	for (guint pad = 0; pad < 200; pad++) {
+		for (guint f = 0; f <= G_N_ELEMENTS(faults); f++) {
+			g_autoptr(GString) s = g_string_new("{\"ph\":\"X\",\"name\":\"");
+			g_autofree char *read = NULL;
+			gsize len;
+			gsize got;
+			guint n_events = 0;
+			gboolean want;
+
+			for (guint i = 0; i < pad; i++)
+				g_string_append_c(s, i % 9 == 4 ? ' ' : (char)('a' + i % 26));
+			if (f < G_N_ELEMENTS(faults))
+				g_string_append(s, faults[f]);
+			g_string_append(s, "\",\"ts\":12.5,\"args\":{\"l\":[1,\"\\u00e9\"]}}");
+			want = tldrs_json_check_object_exact(s->str, s->len, NULL, NULL);
+			n_bad += !want;
+			/* the read, exactly sized: ASan sees any read beyond it */
+			len = s->len + 1;
+			read = g_malloc(len);
+			memcpy(read, s->str, s->len);
+			read[s->len] = '\n';
+			got = tldrs_line_check_prefix(NULL, read, len, MAX_LINE, &n_events);
+			g_assert_cmpuint(got, ==, want ? len : 0);
+			g_assert_cmpuint(n_events, ==, want ? 1 : 0);
+		}
+	}
+	g_assert_cmpuint(n_bad, >, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -175,5 +213,6 @@ main(int argc, char **argv)
 	                     test_bad_line_anywhere);
 	g_test_add_func("/linecheck/too-long", test_too_long);
 	g_test_add_func("/linecheck/many-jobs", test_many_jobs);
+	g_test_add_func("/linecheck/exact-verdicts", test_exact_verdicts);
 	return g_test_run();
 }
