@@ -72,6 +72,7 @@ test_plugin_loader_describe_without_loading(void)
 	g_autoptr(GPtrArray) infos = tldrs_plugin_loader_list(plugin_dir());
 	g_autofree char *maps = NULL;
 
+	g_assert_cmpuint(infos->len, >=, 3);
 	g_assert_nonnull(tldrs_plugin_loader_find_info(plugin_dir(), "gzip"));
 	g_assert_true(g_file_get_contents("/proc/self/maps", &maps, NULL, NULL));
 	g_assert_null(strstr(maps, "tldrs-sink-"));
