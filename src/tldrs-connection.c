@@ -649,9 +649,11 @@ tldrs_connection_feed_read(TldrsConnection *self, const TldrsRead *read)
 	tldrs_connection_account(self);
 }
 
-/* what the socket has, up to a buffer full; FALSE when the connection is finished */
+/* what the socket has, up to a buffer full; FALSE when the connection is finished.
+ * @to_end: receive until the socket has nothing more (or its end), not only while the
+ * receives are large */
 static gboolean
-tldrs_connection_read(TldrsConnection *self)
+tldrs_connection_read(TldrsConnection *self, gboolean to_end)
 {
 	TldrsConnectionContext *ctx = self->ctx;
 	char *buf = ctx->read_buf;
@@ -680,7 +682,7 @@ tldrs_connection_read(TldrsConnection *self)
 			return FALSE;
 		}
 		have += (gsize)n;
-		more = (gsize)n >= TLDRS_CONNECTION_STREAM_READ;
+		more = to_end || (gsize)n >= TLDRS_CONNECTION_STREAM_READ;
 	}
 	if (have > 0)
 		tldrs_connection_feed(self, buf, have);
@@ -693,7 +695,7 @@ tldrs_connection_ready_cb(GSocket *socket, GIOCondition condition, gpointer user
 	TldrsConnection *self = TLDRS_CONNECTION(user_data);
 	(void)socket;
 	(void)condition;
-	if (tldrs_connection_read(self)) {
+	if (tldrs_connection_read(self, FALSE)) {
 		tldrs_connection_budget_balance(self->ctx);
 		return G_SOURCE_CONTINUE;
 	}
@@ -839,11 +841,27 @@ tldrs_connection_watch(TldrsConnection *self)
 	g_source_attach(self->source, NULL);
 }
 
+/**
+ * tldrs_connection_start:
+ *
+ * Reads the connection from now on. What the client has sent already is read here, on the
+ * main loop, at once: a client that connected, sent everything and closed before it was
+ * accepted (a short-lived process, a burst of them) is handled in one go, without handing
+ * it to a read thread. The connection may be closed when this returns.
+ */
 void
 tldrs_connection_start(TldrsConnection *self)
 {
 	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	self->started = TRUE;
+	if (!self->closed && !self->paused && !self->held) {
+		g_autoptr(TldrsConnection) keep = g_object_ref(self);
+		if (!tldrs_connection_read(self, TRUE)) {
+			tldrs_connection_close(self);
+			return;
+		}
+		tldrs_connection_budget_balance(self->ctx);
+	}
 	tldrs_connection_watch(self);
 }
 
