@@ -37,6 +37,10 @@
 /* the most a connection reads at once while the incomplete lines are over their budget */
 #define TLDRS_CONNECTION_TIGHT_READ 4096
 
+/* the most a new connection's first read takes at once while the incomplete lines are over
+ * their budget: as much as a read thread's receive then */
+#define TLDRS_CONNECTION_START_TIGHT_READ 2048
+
 /* how often one read's lines are shared out among the CPUs */
 #define TLDRS_CONNECTION_MAX_SHARES 4
 
@@ -649,21 +653,16 @@ tldrs_connection_feed_read(TldrsConnection *self, const TldrsRead *read)
 	tldrs_connection_account(self);
 }
 
-/* what the socket has, up to a buffer full; FALSE when the connection is finished.
+/* what the socket has, at most @size bytes; FALSE when the connection is finished.
  * @to_end: receive until the socket has nothing more (or its end), not only while the
  * receives are large */
 static gboolean
-tldrs_connection_read(TldrsConnection *self, gboolean to_end)
+tldrs_connection_read(TldrsConnection *self, gsize size, gboolean to_end)
 {
 	TldrsConnectionContext *ctx = self->ctx;
 	char *buf = ctx->read_buf;
 	gsize have = 0;
 	gboolean more = TRUE;
-	/* over the budget of incomplete lines, a read can add little to them */
-	gsize size = ctx->partial_budget > 0 && ctx->partial_total > ctx->partial_budget &&
-	                             ctx->finisher != self
-	                     ? TLDRS_CONNECTION_TIGHT_READ
-	                     : TLDRS_CONNECTION_READ_SIZE;
 
 	/* a client streaming large writes: read on while it fills the buffer, so the lines are
 	 * checked in larger pieces (one receive per wakeup otherwise) */
@@ -695,7 +694,13 @@ tldrs_connection_ready_cb(GSocket *socket, GIOCondition condition, gpointer user
 	TldrsConnection *self = TLDRS_CONNECTION(user_data);
 	(void)socket;
 	(void)condition;
-	if (tldrs_connection_read(self, FALSE)) {
+	TldrsConnectionContext *ctx = self->ctx;
+	/* over the budget of incomplete lines, a read can add little to them */
+	gsize size = ctx->partial_budget > 0 && ctx->partial_total > ctx->partial_budget &&
+	                             ctx->finisher != self
+	                     ? TLDRS_CONNECTION_TIGHT_READ
+	                     : TLDRS_CONNECTION_READ_SIZE;
+	if (tldrs_connection_read(self, size, FALSE)) {
 		tldrs_connection_budget_balance(self->ctx);
 		return G_SOURCE_CONTINUE;
 	}
@@ -855,12 +860,28 @@ tldrs_connection_start(TldrsConnection *self)
 	g_return_if_fail(TLDRS_IS_CONNECTION(self));
 	self->started = TRUE;
 	if (!self->closed && !self->paused && !self->held) {
+		TldrsConnectionContext *ctx = self->ctx;
 		g_autoptr(TldrsConnection) keep = g_object_ref(self);
-		if (!tldrs_connection_read(self, TRUE)) {
+		gsize size = TLDRS_CONNECTION_READ_SIZE;
+		gboolean open;
+		/* the budget of incomplete lines counts what the read threads hold and will
+		 * add to them, as their own receives do: a whole buffer only while it has
+		 * room for one */
+		if (ctx->readers != NULL)
+			size = tldrs_read_threads_reserve_partial(
+			        ctx->readers, size, TLDRS_CONNECTION_START_TIGHT_READ);
+		else if (ctx->partial_budget > 0 &&
+		         (ctx->partial_total > ctx->partial_budget ||
+		          ctx->partial_budget - ctx->partial_total < size))
+			size = TLDRS_CONNECTION_START_TIGHT_READ;
+		open = tldrs_connection_read(self, size, TRUE);
+		if (ctx->readers != NULL)
+			tldrs_read_threads_release_partial(ctx->readers, size);
+		if (!open) {
 			tldrs_connection_close(self);
 			return;
 		}
-		tldrs_connection_budget_balance(self->ctx);
+		tldrs_connection_budget_balance(ctx);
 	}
 	tldrs_connection_watch(self);
 }

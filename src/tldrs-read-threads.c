@@ -759,6 +759,37 @@ tldrs_read_threads_set_partial(TldrsReadThreads *self, gsize total, gsize budget
 	g_mutex_unlock(&self->lock);
 }
 
+/* a receive on the main loop (a new connection's first): reserves its size in the budget of
+ * incomplete lines as a thread's receive does, @want when the budget has room for it, else
+ * @tight; given back with tldrs_read_threads_release_partial() once the main loop has
+ * counted what it kept (tldrs_read_threads_set_partial()) */
+gsize
+tldrs_read_threads_reserve_partial(TldrsReadThreads *self, gsize want, gsize tight)
+{
+	gsize used;
+	gsize size;
+
+	g_return_val_if_fail(self != NULL, 0);
+	g_mutex_lock(&self->lock);
+	used = self->partial_main + self->partial_pending;
+	size = self->partial_budget == 0 ||
+	                       (used <= self->partial_budget && self->partial_budget - used >= want)
+	               ? want
+	               : tight;
+	self->partial_pending += size;
+	g_mutex_unlock(&self->lock);
+	return size;
+}
+
+void
+tldrs_read_threads_release_partial(TldrsReadThreads *self, gsize reserved)
+{
+	g_return_if_fail(self != NULL);
+	g_mutex_lock(&self->lock);
+	self->partial_pending -= reserved;
+	g_mutex_unlock(&self->lock);
+}
+
 /* tldrs_read_threads_sync(): @id's waiting bytes, received here: at most @limit (what it had
  * when the sync began), in receives as large as a read thread's would be, while it may be
  * read */

@@ -68,6 +68,10 @@ void
 tldrs_read_threads_trim(TldrsReadThreads *self);
 void
 tldrs_read_threads_set_partial(TldrsReadThreads *self, gsize total, gsize budget);
+gsize
+tldrs_read_threads_reserve_partial(TldrsReadThreads *self, gsize want, gsize tight);
+void
+tldrs_read_threads_release_partial(TldrsReadThreads *self, gsize reserved);
 
 void
 tldrs_read_free(TldrsRead *read);
