@@ -394,6 +394,58 @@ test_many_clients(void)
 	g_assert_null(strstr(log, "refused a connection"));
 }
 
+/* clients that connect, send everything and hang up before the daemon accepts them (it is
+ * stopped meanwhile) are read at once when accepted, a last line without '\n' included;
+ * clients that connected then but send only afterwards are read as usual: every event
+ * stored, once, in each client's order */
+static void
+test_burst_before_accept(void)
+{
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GSubprocess) p = spawn_limited(d, NULL);
+	g_autoptr(GHashTable) expected =
+	        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *fn = tldrs_test_trace_file(d, "tr-burst");
+	const guint n_burst = 200;
+	const guint n_late = 10;
+	const guint n_events = 20;
+	GSocket *late[10];
+	pid_t pid = (pid_t)g_ascii_strtoll(g_subprocess_get_identifier(p), NULL, 10);
+
+	g_assert_cmpint(kill(pid, SIGSTOP), ==, 0);
+	for (guint c = 0; c < n_burst + n_late; c++) {
+		g_autoptr(GString) msg = g_string_new("OPEN tr-burst\n");
+		GSocket *sock = tldrs_test_connect(d->socket_path);
+		g_hash_table_insert(
+		        expected, g_strdup_printf("%u/0", c), GUINT_TO_POINTER(n_events));
+		if (c >= n_burst) {
+			late[c - n_burst] = sock;
+			continue;
+		}
+		for (guint i = 0; i < n_events; i++)
+			g_string_append_printf(msg, "{\"c\":%u,\"s\":0,\"n\":%u}\n", c, i);
+		/* every other client's last line has no '\n' */
+		if (c % 2 == 1)
+			g_string_truncate(msg, msg->len - 1);
+		tldrs_test_send(sock, msg->str);
+		tldrs_test_close(sock);
+	}
+	g_assert_cmpint(kill(pid, SIGCONT), ==, 0);
+	for (guint c = 0; c < n_late; c++) {
+		g_autoptr(GString) msg = g_string_new("OPEN tr-burst\n");
+		for (guint i = 0; i < n_events; i++)
+			g_string_append_printf(
+			        msg, "{\"c\":%u,\"s\":0,\"n\":%u}\n", n_burst + c, i);
+		tldrs_test_send(late[c], msg->str);
+		tldrs_test_close(late[c]);
+	}
+	for (guint i = 0; i < 3000 && tldrs_test_count_lines(fn) < (n_burst + n_late) * n_events;
+	     i++)
+		g_usleep(10000);
+	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
+	g_assert_cmpuint(check_sequences(fn, expected), ==, (n_burst + n_late) * n_events);
+}
+
 typedef struct {
 	TldrsTestDaemon *d;
 	guint client;
@@ -1281,6 +1333,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/reliability/at-exit-paths", test_at_exit_paths);
 	g_test_add_func("/tldrs/reliability/incomplete-lines", test_incomplete_lines);
 	g_test_add_func("/tldrs/reliability/incomplete-lines/many", test_incomplete_lines_many);
+	g_test_add_func("/tldrs/reliability/burst-before-accept", test_burst_before_accept);
 	g_test_add_func("/tldrs/reliability/write-fault", test_write_fault);
 	g_test_add_data_func("/tldrs/reliability/full-disk/last-client-leaves/jsonl",
 	                     "jsonl",
