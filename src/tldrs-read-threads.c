@@ -26,7 +26,8 @@
  * reach the main loop in their order; nothing here touches a GObject. What is queued is
  * bounded: a receive reserves its size in the counts of queued bytes when it claims its
  * connection, and gives back what it did not fill when it queues the read; a connection
- * with TLDRS_READ_THREADS_SLOT_QUEUED bytes queued or claimed is not read until the main loop
+ * with its share of the queue (TLDRS_READ_THREADS_SLOT_QUEUED_MIN to _MAX bytes) queued or
+ * claimed is not read until the main loop
  * has taken them, and the threads wait while TLDRS_READ_THREADS_QUEUED bytes are queued or
  * claimed. The incomplete lines' budget (MaxIncompleteLinesBytes) counts, besides the main
  * loop's incomplete lines, what the queued reads will add to them (the bytes after their
@@ -38,8 +39,13 @@
 
 /* while the queue holds this much, the threads read nothing more */
 #define TLDRS_READ_THREADS_QUEUED (2 * 1024 * 1024)
-/* while this much of a connection is queued, it is not read */
-#define TLDRS_READ_THREADS_SLOT_QUEUED (128 * 1024)
+/* while this much of a connection is queued, it is not read: a quarter of the queue's bound
+ * shared among the connections, within these limits. A client streaming alone (or nearly) may
+ * have three receives queued or claimed, so that its next receive and check overlap with the
+ * main loop writing the last one; among many, each has one (a deeper queue per connection
+ * made sixteen streaming clients slower) */
+#define TLDRS_READ_THREADS_SLOT_QUEUED_MIN (128 * 1024)
+#define TLDRS_READ_THREADS_SLOT_QUEUED_MAX (384 * 1024)
 /* the most one receive takes */
 #define TLDRS_READ_THREADS_READ_SIZE (128 * 1024)
 /* a receive at least this large suggests the client has more queued */
@@ -194,6 +200,15 @@ tldrs_read_slot_set_armed(TldrsReadSlot *slot, gboolean armed)
 		          g_strerror(errno));
 }
 
+/* under the lock: how much of the queue one connection may hold */
+static gsize
+tldrs_read_slot_limit(TldrsReadThreads *self)
+{
+	return CLAMP(TLDRS_READ_THREADS_QUEUED / (4 * MAX(g_hash_table_size(self->slots), 1)),
+	             TLDRS_READ_THREADS_SLOT_QUEUED_MIN,
+	             TLDRS_READ_THREADS_SLOT_QUEUED_MAX);
+}
+
 /* under the lock: how much @slot may receive now, 0 when it is not to be read: the main
  * loop wants it read and has room for it; over the budget of incomplete lines, a small
  * receive and only while nothing of it is queued or claimed (but for a "full" one) */
@@ -201,7 +216,7 @@ static gsize
 tldrs_read_slot_may_read(TldrsReadThreads *self, TldrsReadSlot *slot)
 {
 	gsize used = self->partial_main + self->partial_pending;
-	if (!slot->wanted || slot->ended || slot->queued >= TLDRS_READ_THREADS_SLOT_QUEUED)
+	if (!slot->wanted || slot->ended || slot->queued >= tldrs_read_slot_limit(self))
 		return 0;
 	if (slot->full || self->partial_budget == 0 ||
 	    (used <= self->partial_budget && self->partial_budget - used >= self->read_size))
