@@ -47,7 +47,7 @@
 /* threads that read connections: a few per CPU, as clients that write one event at a time
  * leave a socket's buffer full after about 200 events and wait for a reader, which is then
  * one runnable thread among theirs (docs/performance.md) */
-#define TLDRS_CONNECTION_READERS_PER_CPU 4
+#define TLDRS_CONNECTION_READERS_PER_CPU 2
 #define TLDRS_CONNECTION_MAX_READERS     16
 
 /* seconds without a connection read before freed memory is given back */
