@@ -280,8 +280,10 @@ bench_table_print(BenchTable *t, gboolean markdown)
 		g_print("\n");
 	}
 	g_print("\n");
+	/* in Markdown each note is a paragraph of its own */
 	for (guint i = 0; i < t->notes->len; i++)
-		g_print("%s\n", (const char *)g_ptr_array_index(t->notes, i));
+		g_print(markdown && i > 0 ? "\n%s\n" : "%s\n",
+		        (const char *)g_ptr_array_index(t->notes, i));
 	if (t->notes->len > 0)
 		g_print("\n");
 }
