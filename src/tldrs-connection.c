@@ -861,7 +861,7 @@ tldrs_connection_start(TldrsConnection *self)
 	self->started = TRUE;
 	if (!self->closed && !self->paused && !self->held) {
 		TldrsConnectionContext *ctx = self->ctx;
-		g_autoptr(TldrsConnection) keep = g_object_ref(self);
+		g_autoptr(TldrsConnection) keep G_GNUC_UNUSED = g_object_ref(self);
 		gsize size = TLDRS_CONNECTION_READ_SIZE;
 		gboolean open;
 		/* the budget of incomplete lines counts what the read threads hold and will
