@@ -318,19 +318,27 @@ static void *
 bench_bare_client(void *data)
 {
 	int fd = GPOINTER_TO_INT(data);
-	char *buf = g_malloc(BENCH_BARE_READ_BUF);
+	size_t size = BENCH_BARE_READ_BUF;
+	char *buf = g_malloc(size);
 	size_t filled = 0;
 	BenchThTrace *trace = NULL;
 
 	for (;;) {
-		const char *start = buf;
+		const char *start;
 		const char *last;
-		ssize_t n = read(fd, buf + filled, BENCH_BARE_READ_BUF - filled);
+		ssize_t n;
+		/* a line longer than the buffer: a larger one */
+		if (filled == size) {
+			size *= 2;
+			buf = g_realloc(buf, size);
+		}
+		n = read(fd, buf + filled, size - filled);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		filled += (size_t)n;
+		start = buf;
 		if (trace == NULL) {
 			const char *nl = memchr(buf, '\n', filled);
 			if (nl == NULL)

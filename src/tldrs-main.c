@@ -921,8 +921,9 @@ main(int argc, char **argv)
 
 	/* Every thread that allocates (the read threads, the line check's helpers) would get a
 	 * malloc arena of its own, and malloc_trim() leaves the top of each (up to 128 KiB) in
-	 * place: after a burst of clients that is about 1 MiB that stays. The threads beside
-	 * the main one share one arena (docs/performance.md, Memory). Before any thread starts. */
+	 * place: after a burst of clients that is about 1 MiB that stays. With two arenas in
+	 * all, the other threads share one besides the main thread's (glibc may give them the
+	 * main one too) (docs/performance.md, Memory). Before any thread starts. */
 	mallopt(M_ARENA_MAX, 2);
 	/* A read thread's receive of up to 128 KiB is one block, freed by the main loop: with
 	 * glibc's default thresholds the arena's top was given back and faulted in again at

@@ -151,16 +151,23 @@ tldrs_plugin_loader_description_path(const char *module_path)
 /**
  * tldrs_plugin_loader_describe:
  *
- * Returns: (transfer full): @info as the key file installed beside the plugin
+ * Returns: (transfer full) (nullable): @info as the key file installed beside the plugin;
+ *   %NULL when it has a flag that the key file cannot say
  */
 char *
 tldrs_plugin_loader_describe(const TldrsSinkInfo *info)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GPtrArray) flags = g_ptr_array_new();
+	guint known = 0;
 	guint n_keys;
 
 	g_return_val_if_fail(info != NULL && info->name != NULL, NULL);
+	for (guint i = 0; i < G_N_ELEMENTS(tldrs_plugin_loader_flags); i++)
+		known |= tldrs_plugin_loader_flags[i].flag;
+	/* a flag the file cannot say would make every load of the plugin a mismatch */
+	if ((info->flags & ~known) != 0)
+		return NULL;
 	n_keys = info->config_keys != NULL ? g_strv_length((char **)info->config_keys) : 0;
 	g_key_file_set_string(kf, TLDRS_PLUGIN_LOADER_GROUP, "Name", info->name);
 	g_key_file_set_comment(

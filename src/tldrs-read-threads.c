@@ -118,8 +118,9 @@ tldrs_read_free(TldrsRead *read)
 {
 	if (read == NULL)
 		return;
-	/* a read thread's receive keeps its bytes in the same block (one malloc per read) */
-	if (read->data != (char *)(read + 1))
+	/* a read thread's receive keeps its bytes in the same block (one malloc per read); said
+	 * by a flag, as another allocator may well put a separate block of bytes right there */
+	if (!read->bytes_inline)
 		g_free(read->data);
 	g_free(read);
 }
@@ -296,6 +297,7 @@ tldrs_read_thread_receive(TldrsReadThread *t,
 	*read = got;
 	if (have > 0) {
 		read->data = (char *)(read + 1);
+		read->bytes_inline = TRUE;
 		memcpy(read->data, t->buf, have);
 		read->len = have;
 	}

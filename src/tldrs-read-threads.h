@@ -37,7 +37,8 @@ typedef struct {
 	guint checked_events;
 
 	/*< private >*/
-	GList link; /* in the queue of reads: no list node to allocate per read */
+	GList link;            /* in the queue of reads: no list node to allocate per read */
+	gboolean bytes_inline; /* data is in the same block, just after the read */
 } TldrsRead;
 
 /* called on the main loop for each read, in order; the read is freed after it returns */

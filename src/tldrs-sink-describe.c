@@ -41,6 +41,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	data = tldrs_plugin_loader_describe(info);
+	if (data == NULL) {
+		fprintf(stderr, "%s: a flag that tldrs-sink-describe does not know\n", argv[1]);
+		return 1;
+	}
 	if (!g_file_set_contents(argv[2], data, -1, &error)) {
 		fprintf(stderr, "%s\n", error->message);
 		return 1;
