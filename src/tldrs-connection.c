@@ -38,7 +38,8 @@
 #define TLDRS_CONNECTION_TIGHT_READ 4096
 
 /* the most a new connection's first read takes at once while the incomplete lines are over
- * their budget: as much as a read thread's receive then */
+ * their budget, when the connections are read on the main loop (the read threads decide it
+ * otherwise: as much as one of their receives then) */
 #define TLDRS_CONNECTION_START_TIGHT_READ 2048
 
 /* how often one read's lines are shared out among the CPUs */
@@ -868,8 +869,7 @@ tldrs_connection_start(TldrsConnection *self)
 		 * add to them, as their own receives do: a whole buffer only while it has
 		 * room for one */
 		if (ctx->readers != NULL)
-			size = tldrs_read_threads_reserve_partial(
-			        ctx->readers, size, TLDRS_CONNECTION_START_TIGHT_READ);
+			size = tldrs_read_threads_reserve_partial(ctx->readers, size);
 		else if (ctx->partial_budget > 0 &&
 		         (ctx->partial_total > ctx->partial_budget ||
 		          ctx->partial_budget - ctx->partial_total < size))

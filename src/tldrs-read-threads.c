@@ -210,17 +210,25 @@ tldrs_read_slot_limit(TldrsReadThreads *self)
 	             TLDRS_READ_THREADS_SLOT_QUEUED_MAX);
 }
 
+/* under the lock: the budget of incomplete lines has room for @want more bytes (or there is
+ * no budget) */
+static gboolean
+tldrs_read_threads_has_room(TldrsReadThreads *self, gsize want)
+{
+	gsize used = self->partial_main + self->partial_pending;
+	return self->partial_budget == 0 ||
+	       (used <= self->partial_budget && self->partial_budget - used >= want);
+}
+
 /* under the lock: how much @slot may receive now, 0 when it is not to be read: the main
  * loop wants it read and has room for it; over the budget of incomplete lines, a small
  * receive and only while nothing of it is queued or claimed (but for a "full" one) */
 static gsize
 tldrs_read_slot_may_read(TldrsReadThreads *self, TldrsReadSlot *slot)
 {
-	gsize used = self->partial_main + self->partial_pending;
 	if (!slot->wanted || slot->ended || slot->queued >= tldrs_read_slot_limit(self))
 		return 0;
-	if (slot->full || self->partial_budget == 0 ||
-	    (used <= self->partial_budget && self->partial_budget - used >= self->read_size))
+	if (slot->full || tldrs_read_threads_has_room(self, self->read_size))
 		return self->read_size;
 	return slot->queued == 0 && !slot->reading ? TLDRS_READ_THREADS_TIGHT_READ : 0;
 }
@@ -778,21 +786,16 @@ tldrs_read_threads_set_partial(TldrsReadThreads *self, gsize total, gsize budget
 
 /* a receive on the main loop (a new connection's first): reserves its size in the budget of
  * incomplete lines as a thread's receive does, @want when the budget has room for it, else
- * @tight; given back with tldrs_read_threads_release_partial() once the main loop has
+ * a tight receive's; given back with tldrs_read_threads_release_partial() once the main loop has
  * counted what it kept (tldrs_read_threads_set_partial()) */
 gsize
-tldrs_read_threads_reserve_partial(TldrsReadThreads *self, gsize want, gsize tight)
+tldrs_read_threads_reserve_partial(TldrsReadThreads *self, gsize want)
 {
-	gsize used;
 	gsize size;
 
 	g_return_val_if_fail(self != NULL, 0);
 	g_mutex_lock(&self->lock);
-	used = self->partial_main + self->partial_pending;
-	size = self->partial_budget == 0 ||
-	                       (used <= self->partial_budget && self->partial_budget - used >= want)
-	               ? want
-	               : tight;
+	size = tldrs_read_threads_has_room(self, want) ? want : TLDRS_READ_THREADS_TIGHT_READ;
 	self->partial_pending += size;
 	g_mutex_unlock(&self->lock);
 	return size;

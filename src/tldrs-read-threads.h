@@ -70,7 +70,7 @@ tldrs_read_threads_trim(TldrsReadThreads *self);
 void
 tldrs_read_threads_set_partial(TldrsReadThreads *self, gsize total, gsize budget);
 gsize
-tldrs_read_threads_reserve_partial(TldrsReadThreads *self, gsize want, gsize tight);
+tldrs_read_threads_reserve_partial(TldrsReadThreads *self, gsize want);
 void
 tldrs_read_threads_release_partial(TldrsReadThreads *self, gsize reserved);
 
