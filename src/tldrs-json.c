@@ -529,22 +529,24 @@ failed:
 	__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,bmi,bmi2,popcnt,"  \
 	                      "lzcnt,pclmul")))
 
-/* byte classes (from tldrs_json_fast_class[], for bytes < 0x80); the first eight are also the
- * token codes of the skeleton */
+/* byte classes (from the tables' class_lo and class_hi, for bytes < 0x80); those below
+ * TLDRS_JSON_T_COMMA_OBJECT are also the token codes of the skeleton. The brackets and the
+ * newline (codes below TLDRS_JSON_T_COMMA) are followed one by one. */
 enum {
 	TLDRS_JSON_T_OPEN_OBJECT = 0,
 	TLDRS_JSON_T_CLOSE_OBJECT = 1,
 	TLDRS_JSON_T_OPEN_ARRAY = 2,
 	TLDRS_JSON_T_CLOSE_ARRAY = 3,
-	TLDRS_JSON_T_COMMA = 4, /* in the skeleton: a ',' in an array */
-	TLDRS_JSON_T_COLON = 5,
-	TLDRS_JSON_T_STRING = 6, /* the opening quote */
-	TLDRS_JSON_T_SCALAR = 7, /* the first byte of a number or literal (or of garbage) */
-	TLDRS_JSON_T_COMMA_OBJECT = 8,
-	TLDRS_JSON_T_START = 9, /* before the first token */
+	TLDRS_JSON_T_NEWLINE = 4, /* the end of a line, when checking lines */
+	TLDRS_JSON_T_COMMA = 5,   /* in the skeleton: a ',' in an array */
+	TLDRS_JSON_T_COLON = 6,
+	TLDRS_JSON_T_STRING = 7, /* the opening quote */
+	TLDRS_JSON_T_SCALAR = 8, /* the first byte of a number or literal (or of garbage) */
+	TLDRS_JSON_T_COMMA_OBJECT = 9,
+	TLDRS_JSON_T_START = 10, /* before the first token */
 	TLDRS_JSON_C_BACKSLASH = 16,
 	TLDRS_JSON_C_SPACE = 32,
-	TLDRS_JSON_C_WS_CONTROL = 33, /* \t \n \r */
+	TLDRS_JSON_C_WS_CONTROL = 33, /* \t \n \r (\n but when checking lines) */
 	TLDRS_JSON_C_CONTROL = 48,
 };
 
@@ -553,10 +555,10 @@ enum {
 static const guint16 tldrs_json_fast_next[16] = {
         [TLDRS_JSON_T_OPEN_OBJECT] =
                 TLDRS_JSON_BIT(TLDRS_JSON_T_STRING) | TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_OBJECT),
-        [TLDRS_JSON_T_CLOSE_OBJECT] = TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA) |
-                                      TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA_OBJECT) |
-                                      TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_OBJECT) |
-                                      TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_ARRAY),
+        [TLDRS_JSON_T_CLOSE_OBJECT] =
+                TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA) | TLDRS_JSON_BIT(TLDRS_JSON_T_COMMA_OBJECT) |
+                TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_OBJECT) |
+                TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_ARRAY) | TLDRS_JSON_BIT(TLDRS_JSON_T_NEWLINE),
         [TLDRS_JSON_T_OPEN_ARRAY] =
                 TLDRS_JSON_BIT(TLDRS_JSON_T_STRING) | TLDRS_JSON_BIT(TLDRS_JSON_T_SCALAR) |
                 TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_OBJECT) | TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_ARRAY) |
@@ -582,12 +584,14 @@ static const guint16 tldrs_json_fast_next[16] = {
                                 TLDRS_JSON_BIT(TLDRS_JSON_T_CLOSE_ARRAY),
         [TLDRS_JSON_T_COMMA_OBJECT] = TLDRS_JSON_BIT(TLDRS_JSON_T_STRING),
         [TLDRS_JSON_T_START] = TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_OBJECT),
+        [TLDRS_JSON_T_NEWLINE] = TLDRS_JSON_BIT(TLDRS_JSON_T_OPEN_OBJECT),
 };
 
 typedef struct {
-	guint8 class_lo[64]; /* the class of bytes 0x00..0x3f */
-	guint8 class_hi[64]; /* ... and 0x40..0x7f */
-	guint8 next_lo[64];  /* the low byte of tldrs_json_fast_next[], by token */
+	guint8 class_lo[64];       /* the class of bytes 0x00..0x3f */
+	guint8 class_lo_lines[64]; /* the same, but '\n' is a token: when checking lines */
+	guint8 class_hi[64];       /* ... and 0x40..0x7f */
+	guint8 next_lo[64];        /* the low byte of tldrs_json_fast_next[], by token */
 	guint8 next_hi[64];
 	guint8 onehot[64];     /* 1 << (token % 8) */
 	guint8 prev_index[64]; /* shifts the skeleton by one token, see tldrs_json_fast_chunk() */
@@ -620,6 +624,8 @@ tldrs_json_fast_init_tables(void)
 	cls['"'] = TLDRS_JSON_T_STRING;
 	cls['\\'] = TLDRS_JSON_C_BACKSLASH;
 	memcpy(t->class_lo, cls, 64);
+	memcpy(t->class_lo_lines, cls, 64);
+	t->class_lo_lines['\n'] = TLDRS_JSON_T_NEWLINE;
 	memcpy(t->class_hi, cls + 64, 64);
 	for (guint i = 0; i < 64; i++) {
 		guint16 next = i < G_N_ELEMENTS(tldrs_json_fast_next) ? tldrs_json_fast_next[i] : 0;
@@ -798,9 +804,16 @@ tldrs_json_fast_chunk(TldrsJsonSkeleton *sk, __m512i codes, guint n)
 		if (sk->in_object)
 			in_object |= tldrs_json_bits_from(from) & ~tldrs_json_bits_from(b + 1);
 		from = b + 1;
-		if (G_UNLIKELY(sk->closed))
-			return FALSE;
+		if (G_UNLIKELY(sk->closed)) {
+			/* only the end of its line may follow a line's object */
+			if (code[b] != TLDRS_JSON_T_NEWLINE)
+				return FALSE;
+			sk->closed = FALSE;
+			continue;
+		}
 		switch (code[b]) {
+		case TLDRS_JSON_T_NEWLINE:
+			return FALSE; /* in the middle of its object */
 		case TLDRS_JSON_T_OPEN_OBJECT:
 		case TLDRS_JSON_T_OPEN_ARRAY:
 			if (sk->depth == 64)
@@ -867,12 +880,19 @@ tldrs_json_fast_chunk(TldrsJsonSkeleton *sk, __m512i codes, guint n)
 	return TRUE;
 }
 
-TLDRS_JSON_FAST_TARGET static gboolean
-tldrs_json_fast_avx512(const guchar *start, gsize len)
+/* the fast path over data[0..len): one object, or (@lines) lines that each hold one object
+ * from their first byte to the byte before their '\n', of at most @max_line bytes; data then
+ * ends with '\n', and *n_lines gets how many */
+TLDRS_JSON_FAST_TARGET static inline __attribute__((always_inline)) gboolean
+tldrs_json_fast_avx512_body(const guchar *start,
+                            gsize len,
+                            gboolean lines,
+                            gsize max_line,
+                            guint *n_lines)
 {
 	const TldrsJsonFastTables *t = &tldrs_json_fast_tables;
 	const guchar *end = start + len;
-	const __m512i class_lo = _mm512_loadu_si512(t->class_lo);
+	const __m512i class_lo = _mm512_loadu_si512(lines ? t->class_lo_lines : t->class_lo);
 	const __m512i class_hi = _mm512_loadu_si512(t->class_hi);
 	TldrsJsonSkeleton sk = {0};
 	guint8 skeleton[128] = {0}; /* tokens not yet checked, from byte 0 */
@@ -881,6 +901,13 @@ tldrs_json_fast_avx512(const guchar *start, gsize len)
 	guint64 escaped_carry = 0; /* bit 0: the next block's first byte is escaped */
 	guint64 utf8_carry = 0;    /* the next block's first bytes continue a UTF-8 sequence */
 	guint64 scalar_carry = 0;  /* bit 0: the last block ended in a number or literal */
+	guint64 close_carry = 0;   /* lines: bit 0: the last block ended in '}' */
+	guint64 newline_carry = 0; /* lines: bit 0: the last block ended in '\n' */
+	gsize line_start = 0;      /* lines: where the line goes on from */
+	guint count = 0;           /* lines: how many ended */
+
+	if (lines && (len == 0 || start[0] != '{' || start[len - 1] != '\n'))
+		return FALSE;
 
 	sk.prev = _mm512_set1_epi8(TLDRS_JSON_T_START);
 	for (gsize off = 0; off < len; off += 64) {
@@ -898,6 +925,7 @@ tldrs_json_fast_avx512(const guchar *start, gsize len)
 		        _mm512_cmpeq_epu8_mask(cls, _mm512_set1_epi8(TLDRS_JSON_C_BACKSLASH));
 		guint64 controls = _mm512_mask_cmpge_epu8_mask(
 		        load, cls, _mm512_set1_epi8(TLDRS_JSON_C_WS_CONTROL));
+		guint64 newlines = 0;
 		guint64 not_scalar =
 		        _mm512_cmplt_epu8_mask(cls, _mm512_set1_epi8(TLDRS_JSON_T_SCALAR)) |
 		        _mm512_cmplt_epu8_mask(
@@ -910,6 +938,29 @@ tldrs_json_fast_avx512(const guchar *start, gsize len)
 		guint64 scalar_starts;
 		guint64 tokens;
 		__m512i codes;
+
+		if (lines) {
+			/* each line is '{' ... '}' with nothing around them, and not too long */
+			guint64 opens = _mm512_cmpeq_epu8_mask(
+			        cls, _mm512_set1_epi8(TLDRS_JSON_T_OPEN_OBJECT));
+			guint64 closes = _mm512_cmpeq_epu8_mask(
+			        cls, _mm512_set1_epi8(TLDRS_JSON_T_CLOSE_OBJECT));
+			newlines =
+			        _mm512_cmpeq_epu8_mask(cls, _mm512_set1_epi8(TLDRS_JSON_T_NEWLINE));
+			if ((newlines & ~((closes << 1) | close_carry)) != 0 ||
+			    (((newlines << 1) | newline_carry) & load & ~opens) != 0)
+				return FALSE;
+			close_carry = closes >> 63;
+			newline_carry = newlines >> 63;
+			controls |= newlines;
+			for (guint64 m = newlines; m != 0; m &= m - 1) {
+				gsize at = off + (gsize)__builtin_ctzll(m);
+				if (at - line_start > max_line)
+					return FALSE;
+				line_start = at + 1;
+				count++;
+			}
+		}
 
 		/* escapes: each backslash that is not itself escaped escapes the next byte */
 		escaped_carry = 0;
@@ -971,7 +1022,24 @@ tldrs_json_fast_avx512(const guchar *start, gsize len)
 		return FALSE;
 	if (fill > 0 && !tldrs_json_fast_chunk(&sk, _mm512_loadu_si512(skeleton), fill))
 		return FALSE;
+	if (lines) {
+		/* the last line ended: data ends with '\n' */
+		*n_lines = count;
+		return !sk.closed && sk.depth == 0;
+	}
 	return sk.closed && sk.closed_at + 1 == sk.n_tokens;
+}
+
+TLDRS_JSON_FAST_TARGET static gboolean
+tldrs_json_fast_avx512(const guchar *start, gsize len)
+{
+	return tldrs_json_fast_avx512_body(start, len, FALSE, 0, NULL);
+}
+
+TLDRS_JSON_FAST_TARGET static gboolean
+tldrs_json_fast_avx512_lines(const guchar *start, gsize len, gsize max_line, guint *n_lines)
+{
+	return tldrs_json_fast_avx512_body(start, len, TRUE, max_line, n_lines);
 }
 
 static gsize tldrs_json_fast_once;
@@ -1007,6 +1075,20 @@ tldrs_json_check_object_fast(const char *data, gsize len)
 #endif
 	(void)data;
 	(void)len;
+	return FALSE;
+}
+
+gboolean
+tldrs_json_check_lines_fast(const char *data, gsize len, gsize max_line, guint *n_lines)
+{
+	*n_lines = 0;
+#ifdef TLDRS_JSON_HAVE_FAST
+	if (data != NULL && tldrs_json_fast_available())
+		return tldrs_json_fast_avx512_lines((const guchar *)data, len, max_line, n_lines);
+#endif
+	(void)data;
+	(void)len;
+	(void)max_line;
 	return FALSE;
 }
 

@@ -37,6 +37,15 @@ tldrs_json_check_object_exact(const char *data,
 gboolean
 tldrs_json_check_object_fast(const char *data, gsize len);
 
+/* TRUE only when the fast path is sure that every line of data[0..len) (which ends with
+ * '\n') is a plain event: a valid JSON object from the line's first byte to the byte before
+ * its '\n', of at most max_line bytes (what tldrs_line_is_plain_event() says of each); then
+ * *n_lines is how many lines there are. FALSE says nothing of any line: it is as sure
+ * as tldrs_json_check_object_fast() on each, in one pass (no search for the line ends
+ * first, no call per line) */
+gboolean
+tldrs_json_check_lines_fast(const char *data, gsize len, gsize max_line, guint *n_lines);
+
 #define TLDRS_JSON_MAX_DEPTH 256
 
 G_END_DECLS

@@ -67,6 +67,9 @@ tldrs_line_check_run(const char *data, gsize start, gsize end, gsize max_line, g
 	const char *stop = data + end;
 	guint n = 0;
 
+	/* the usual case, all of them plain events, in one pass; else line by line */
+	if (end > start && tldrs_json_check_lines_fast(p, end - start, max_line, n_events))
+		return end;
 	while (p < stop) {
 		const char *nl = memchr(p, '\n', (gsize)(stop - p));
 		if (nl == NULL || !tldrs_line_is_plain_event(p, (gsize)(nl - p), max_line))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tldrs-json.h"
+#include "tldrs-linecheck.h"
 
 /* a string literal and its length, embedded NULs included */
 #define L(s) s, sizeof(s) - 1
@@ -34,7 +35,84 @@ describe(const char *data, gsize len)
 	        "\"%s\"%s (len %" G_GSIZE_FORMAT ")", esc, len > 300 ? "..." : "", len);
 }
 
-/* run the validator on an exactly-sized heap copy, so ASan sees any read past the end */
+/* what tldrs_json_check_lines_fast() may say of data (ending with '\n'), line by line:
+ * every line a plain event (tldrs_line_is_plain_event()); *n_lines: how many */
+static gboolean
+ref_check_lines(const char *data, gsize len, gsize max_line, guint *n_lines)
+{
+	const char *p = data;
+	const char *end = data + len;
+
+	*n_lines = 0;
+	if (len == 0 || data[len - 1] != '\n')
+		return FALSE;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (gsize)(end - p));
+		gsize n = (gsize)(nl - p);
+		if (!tldrs_line_is_plain_event(p, n, max_line))
+			return FALSE;
+		(*n_lines)++;
+		p = nl + 1;
+	}
+	return TRUE;
+}
+
+/* the fast check of lines on an exactly-sized heap copy of data: never sure of lines the
+ * exact validator refuses, and counts them right; returns whether it was sure */
+static gboolean
+check_lines_copy(const char *data, gsize len, gsize max_line)
+{
+	g_autofree char *copy = g_malloc(MAX(len, 1));
+	guint n_fast = 0;
+	guint n_ref = 0;
+	gboolean fast;
+	gboolean ref;
+
+	memcpy(copy, data, len);
+	fast = tldrs_json_check_lines_fast(copy, len, max_line, &n_fast);
+	ref = ref_check_lines(copy, len, max_line, &n_ref);
+	if (fast && !ref) {
+		g_autofree char *desc = describe(data, len);
+		g_error("the fast check of lines accepts %s (max_line %" G_GSIZE_FORMAT ")",
+		        desc,
+		        max_line);
+	}
+	if (fast)
+		g_assert_cmpuint(n_fast, ==, n_ref);
+	return fast;
+}
+
+/* the line as a line of its own and among others, with MaxLineBytes around its length: the
+ * fast check of lines agrees with the exact validator, and is sure wherever the fast path
+ * is sure of the line itself */
+static void
+check_as_lines(const char *line, gsize len)
+{
+	static const char before[] = "{\"ph\":\"i\",\"ts\":1}\n";
+	static const char after[] = "{}\n";
+	g_autoptr(GString) alone = g_string_new_len(line, (gssize)len);
+	g_autoptr(GString) among = g_string_new(before);
+	gboolean plain = len >= 2 && line[0] == '{' && line[len - 1] == '}' &&
+	                 memchr(line, '\n', len) == NULL && tldrs_json_check_object_fast(line, len);
+
+	g_string_append_c(alone, '\n');
+	g_string_append_len(among, line, (gssize)len);
+	g_string_append_c(among, '\n');
+	g_string_append(among, after);
+	if (!check_lines_copy(alone->str, alone->len, G_MAXSIZE) && plain) {
+		g_autofree char *desc = describe(line, len);
+		g_error("the fast check of lines is not sure of %s", desc);
+	}
+	if (!check_lines_copy(among->str, among->len, MAX(len, sizeof(before) - 2)) && plain) {
+		g_autofree char *desc = describe(line, len);
+		g_error("the fast check of lines is not sure of %s among others", desc);
+	}
+	if (len > sizeof(before) - 2)
+		check_lines_copy(among->str, among->len, len - 1);
+}
+
+/* run the validator on an exactly-sized heap copy, so ASan sees any read past the end; and
+ * the fast check of lines on the line as a line */
 static gboolean
 check_copy(const char *data, gsize len, gsize *offset, const char **reason)
 {
@@ -55,6 +133,7 @@ check_copy(const char *data, gsize len, gsize *offset, const char **reason)
 		}
 		ok = tldrs_json_check_object(copy, len, offset, reason);
 		g_assert_cmpint(ok, ==, exact);
+		check_as_lines(data, len);
 	}
 	return ok;
 }
@@ -1180,6 +1259,97 @@ test_fast_path_boundaries(void)
 	               have_fast ? "" : " (this CPU has no fast path)");
 }
 
+/* lines whose ends fall on every position of the fast path's 64-byte blocks, joined right
+ * and wrongly: the fast check of lines is sure of every right one (where the CPU has the fast
+ * path) and of no wrong one */
+static void
+test_fast_lines_boundaries(void)
+{
+	static const char *const joins[] = {
+	        "\n", /* the right one */
+	        " \n",
+	        "\n ",
+	        "\r\n",
+	        "\n\n",
+	        "\t\n",
+	        "",
+	        ",",
+	        "\n,\n",
+	        "\n}\n",
+	        "\n{}}\n",
+	        "\n\"x\"\n",
+	};
+	static const char second[] = "{\"b\":[1,2,{\"c\":null}],\"d\":\"\\n\"}";
+	gboolean have_fast = tldrs_json_check_object_fast("{}", 2);
+	guint n_sure = 0;
+	guint n = 0;
+
+	for (guint k = 0; k <= 130; k++) {
+		for (guint form = 0; form < 4; form++) {
+			g_autoptr(GString) first = g_string_new(NULL);
+
+			/* what ends the first line: a string, a number, nested objects, a line
+			 * that breaks inside a string */
+			switch (form) {
+			case 0:
+				g_string_append(first, "{\"s\":\"");
+				for (guint i = 0; i < k; i++)
+					g_string_append_c(first, 'a' + i % 26);
+				g_string_append(first, "\"}");
+				break;
+			case 1:
+				g_string_append(first, "{\"n\":1");
+				for (guint i = 0; i < k; i++)
+					g_string_append_c(first, '0' + i % 10);
+				g_string_append(first, "}");
+				break;
+			case 2:
+				g_string_append(first, "{\"a\":{\"b\":[");
+				for (guint i = 0; i < k; i++)
+					g_string_append(first, i == 0 ? "0" : ",0");
+				g_string_append(first, "]}}");
+				break;
+			default:
+				g_string_append(first, "{\"s\":\"");
+				for (guint i = 0; i < k; i++)
+					g_string_append_c(first, i == k / 2 ? '\n' : 'x');
+				g_string_append(first, "\"}");
+				break;
+			}
+			for (gsize j = 0; j < G_N_ELEMENTS(joins); j++) {
+				g_autoptr(GString) s = g_string_new(first->str);
+				gboolean right = j == 0 && (form != 3 || k == 0);
+				guint lines;
+				gboolean sure;
+
+				g_string_append(s, joins[j]);
+				g_string_append(s, second);
+				g_string_append_c(s, '\n');
+				g_string_append(s, first->str);
+				g_string_append_c(s, '\n');
+				g_assert_cmpint(ref_check_lines(s->str, s->len, G_MAXSIZE, &lines),
+				                ==,
+				                right);
+				sure = check_lines_copy(s->str, s->len, G_MAXSIZE);
+				if (right && have_fast && !sure) {
+					g_autofree char *desc = describe(s->str, s->len);
+					g_error("the fast check of lines is not sure of %s", desc);
+				}
+				n_sure += sure;
+				n++;
+				/* every line just too long, and the last '\n' missing */
+				check_lines_copy(
+				        s->str, s->len, MAX(first->len, sizeof(second) - 1) - 1);
+				check_lines_copy(s->str, s->len - 1, G_MAXSIZE);
+			}
+		}
+	}
+	g_test_message("%u runs of lines, %u sure on the fast path%s",
+	               n,
+	               n_sure,
+	               have_fast ? "" : " (this CPU has no fast path)");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1201,6 +1371,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/json/random-crosscheck", test_random_crosscheck);
 	g_test_add_func("/tldrs/json/random-bytes", test_random_bytes);
 	g_test_add_func("/tldrs/json/fast-path-boundaries", test_fast_path_boundaries);
+	g_test_add_func("/tldrs/json/fast-lines-boundaries", test_fast_lines_boundaries);
 
 	return g_test_run();
 }
