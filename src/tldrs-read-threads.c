@@ -35,7 +35,9 @@
  * the budget is a small one (TLDRS_READ_THREADS_TIGHT_READ), and only for a connection with
  * nothing queued or claimed, as when the main loop read each connection itself. A connection
  * the main loop does not want read (paused, held) is left out of its epoll set at its next
- * readiness. */
+ * readiness. A large read of a client streaming alone (or nearly) is queued unchecked and
+ * checked by a checker thread while its read thread receives the next one; the main loop
+ * stops at a read that is not checked yet, which keeps the order. */
 
 /* while the queue holds this much, the threads read nothing more */
 #define TLDRS_READ_THREADS_QUEUED (2 * 1024 * 1024)
@@ -53,6 +55,12 @@
 /* the most a connection reads at once while tight (the incomplete lines are over their
  * budget), unless it is armed "full" */
 #define TLDRS_READ_THREADS_TIGHT_READ 2048
+/* a read at least this large is checked by a checker thread, while its read thread goes on
+ * receiving: receive, check and the main loop's write of a streaming client's reads then
+ * overlap. A smaller one is checked by its read thread (a hand-off would cost more) */
+#define TLDRS_READ_THREADS_CHECKER_READ (32 * 1024)
+/* the most checker threads */
+#define TLDRS_READ_THREADS_MAX_CHECKERS 4
 /* the most reads the main loop takes in one go before it looks at its other sources */
 #define TLDRS_READ_THREADS_DISPATCH_MAX 256
 /* the epoll data of a thread's wakeup eventfd */
@@ -71,6 +79,8 @@ typedef struct {
 	gboolean ended;         /* its end was read: nothing more comes */
 	gboolean at_line_start; /* its last read ended a line */
 	gsize queued;           /* bytes of its reads in the queue, and its receive's reservation */
+	guint checking;         /* its reads waiting for a checker or being checked */
+	gboolean streaming;     /* its last read was large (TLDRS_READ_THREADS_STREAM_READ) */
 } TldrsReadSlot;
 
 struct _TldrsReadThread {
@@ -101,6 +111,15 @@ struct _TldrsReadThreads {
 	gboolean quit;
 	gboolean syncing; /* the main loop reads; the threads wait */
 	guint reading;    /* slots being received from */
+	GQueue to_check;  /* TldrsRead (by check_link) waiting for a checker */
+	guint checking;   /* reads waiting for a checker or being checked */
+	gboolean checkers_quit;
+	GCond check_cond; /* a read to check, or checkers_quit */
+	GThread **checkers;
+	guint n_checkers;
+	gint checkers_idle; /* atomic: checkers waiting for a read */
+	gint n_streaming;   /* atomic, changed under lock: slots whose last read was large */
+	guint n_cpus;
 
 	gsize read_size;
 	gsize max_line;
@@ -153,7 +172,10 @@ tldrs_read_tail(const TldrsRead *read)
 /* the lines from the start of a line on that are plain events: the first run of them among
  * the first few lines */
 static void
-tldrs_read_threads_check(TldrsReadThreads *self, TldrsRead *read, gboolean at_line_start)
+tldrs_read_threads_check(TldrsReadThreads *self,
+                         TldrsLineCheck *line_check,
+                         TldrsRead *read,
+                         gboolean at_line_start)
 {
 	const char *data = read->data;
 	const char *first = data;
@@ -171,7 +193,7 @@ tldrs_read_threads_check(TldrsReadThreads *self, TldrsRead *read, gboolean at_li
 	if (last == NULL)
 		return;
 	for (guint skipped = 0; first <= last; skipped++) {
-		gsize good = tldrs_line_check_prefix(self->line_check,
+		gsize good = tldrs_line_check_prefix(line_check,
 		                                     first,
 		                                     (gsize)(last + 1 - first),
 		                                     self->max_line,
@@ -199,6 +221,16 @@ tldrs_read_slot_set_armed(TldrsReadSlot *slot, gboolean armed)
 		g_warning("connection %" G_GUINT64_FORMAT ": cannot watch it: %s",
 		          slot->id,
 		          g_strerror(errno));
+}
+
+/* under the lock */
+static void
+tldrs_read_slot_set_streaming(TldrsReadThreads *self, TldrsReadSlot *slot, gboolean streaming)
+{
+	if (slot->streaming == streaming)
+		return;
+	slot->streaming = streaming;
+	g_atomic_int_add(&self->n_streaming, streaming ? 1 : -1);
 }
 
 /* under the lock: how much of the queue one connection may hold */
@@ -321,8 +353,17 @@ tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_st
 	TldrsReadSlot *slot;
 	gboolean notify;
 	gsize tail;
+	/* to a checker only when a checker waits for work and few clients stream: a client
+	 * streaming alone is received, checked and written on three CPUs at once then; many
+	 * keep every CPU busy with their read threads alone, and a hand-off would only cost
+	 * (sixteen clients streaming, 6-12 % slower when every large read was handed off) */
+	gboolean to_checker =
+	        read->len >= TLDRS_READ_THREADS_CHECKER_READ &&
+	        g_atomic_int_get(&self->checkers_idle) > 0 &&
+	        (guint)g_atomic_int_get(&self->n_streaming) <= MAX(self->n_cpus / 2, 1);
 
-	tldrs_read_threads_check(self, read, at_line_start);
+	if (!to_checker)
+		tldrs_read_threads_check(self, self->line_check, read, at_line_start);
 	tail = tldrs_read_tail(read);
 	g_mutex_lock(&self->lock);
 	/* still there: tldrs_read_threads_remove() waits while it is read */
@@ -341,6 +382,7 @@ tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_st
 	}
 	if (read->len > 0)
 		slot->at_line_start = read->data[read->len - 1] == '\n';
+	tldrs_read_slot_set_streaming(self, slot, read->len >= TLDRS_READ_THREADS_STREAM_READ);
 	if (read->eof) {
 		slot->ended = TRUE;
 		tldrs_read_slot_set_armed(slot, FALSE);
@@ -350,10 +392,64 @@ tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_st
 	slot->queued += read->len;
 	self->queued_bytes += read->len;
 	self->partial_pending += tail;
-	notify = self->queue.length == 1;
+	if (to_checker) {
+		read->checking = TRUE;
+		read->at_line_start = at_line_start;
+		read->check_link.data = read;
+		slot->checking++;
+		self->checking++;
+		g_queue_push_tail_link(&self->to_check, &read->check_link);
+		g_cond_signal(&self->check_cond);
+	}
+	notify = self->queue.length == 1 && !read->checking;
 	g_mutex_unlock(&self->lock);
 	if (notify)
 		tldrs_read_threads_signal(self->notify_fd);
+}
+
+/* a checker thread: checks the large reads in the order they were queued; the main loop
+ * takes a read only once it is checked, so the order of reads is kept */
+static gpointer
+tldrs_read_checker_main(gpointer data)
+{
+	TldrsReadThreads *self = data;
+
+	g_mutex_lock(&self->lock);
+	for (;;) {
+		TldrsReadSlot *slot;
+		TldrsRead *read;
+		gboolean notify;
+
+		g_atomic_int_inc(&self->checkers_idle);
+		while (!self->checkers_quit && self->to_check.head == NULL)
+			g_cond_wait(&self->check_cond, &self->lock);
+		g_atomic_int_dec_and_test(&self->checkers_idle);
+		if (self->checkers_quit)
+			break;
+		read = g_queue_pop_head_link(&self->to_check)->data;
+		g_mutex_unlock(&self->lock);
+
+		/* alone: the checkers themselves share the large reads out */
+		tldrs_read_threads_check(self, NULL, read, read->at_line_start);
+
+		g_mutex_lock(&self->lock);
+		read->checking = FALSE;
+		/* still there: tldrs_read_threads_remove() waits while its reads are checked */
+		slot = g_hash_table_lookup(self->slots, &read->id);
+		slot->checking--;
+		self->checking--;
+		/* the main loop stops at a read being checked */
+		notify = self->queue.head == &read->link;
+		if (slot->checking == 0)
+			g_cond_broadcast(&self->cond);
+		if (notify) {
+			g_mutex_unlock(&self->lock);
+			tldrs_read_threads_signal(self->notify_fd);
+			g_mutex_lock(&self->lock);
+		}
+	}
+	g_mutex_unlock(&self->lock);
+	return NULL;
 }
 
 #define TLDRS_READ_THREADS_EVENTS 64
@@ -422,7 +518,8 @@ tldrs_read_threads_take_one(TldrsReadThreads *self, guint64 except)
 		if (((TldrsRead *)l->data)->id != except)
 			break;
 	}
-	if (l == NULL) {
+	if (l == NULL || ((TldrsRead *)l->data)->checking) {
+		/* a checker says when it has checked it */
 		g_mutex_unlock(&self->lock);
 		return FALSE;
 	}
@@ -499,6 +596,8 @@ tldrs_read_threads_new(guint n_threads,
 	self = g_new0(TldrsReadThreads, 1);
 	g_mutex_init(&self->lock);
 	g_cond_init(&self->cond);
+	g_cond_init(&self->check_cond);
+	g_queue_init(&self->to_check);
 	self->slots =
 	        g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, tldrs_read_slot_free);
 	g_queue_init(&self->queue);
@@ -562,6 +661,21 @@ tldrs_read_threads_new(guint n_threads,
 			return NULL;
 		}
 	}
+	/* a checker per CPU: with the read threads going on receiving, the large reads of one
+	 * client or of many are checked on every CPU */
+	self->n_cpus = g_get_num_processors();
+	self->checkers = g_new0(GThread *, TLDRS_READ_THREADS_MAX_CHECKERS);
+	for (guint i = 0; i < MIN(self->n_cpus, TLDRS_READ_THREADS_MAX_CHECKERS); i++) {
+		g_autoptr(GError) local_error = NULL;
+		GThread *thread = g_thread_try_new(
+		        "tldrs-check", tldrs_read_checker_main, self, &local_error);
+		if (thread == NULL) {
+			/* the read threads check their reads themselves */
+			g_warning("cannot start a thread to check reads: %s", local_error->message);
+			break;
+		}
+		self->checkers[self->n_checkers++] = thread;
+	}
 	self->source = g_source_new(&tldrs_read_threads_source_funcs, sizeof(TldrsReadSource));
 	((TldrsReadSource *)self->source)->pool = self;
 	g_source_set_name(self->source, "tldrs connections");
@@ -593,6 +707,14 @@ tldrs_read_threads_free(TldrsReadThreads *self)
 		if (t->buf != NULL)
 			munmap(t->buf, self->read_size);
 	}
+	/* after the read threads: none queues a read for a checker any more */
+	g_mutex_lock(&self->lock);
+	self->checkers_quit = TRUE;
+	g_cond_broadcast(&self->check_cond);
+	g_mutex_unlock(&self->lock);
+	for (guint i = 0; i < self->n_checkers; i++)
+		g_thread_join(self->checkers[i]);
+	g_free(self->checkers);
 	if (self->source != NULL) {
 		g_source_destroy(self->source);
 		g_source_unref(self->source);
@@ -606,6 +728,7 @@ tldrs_read_threads_free(TldrsReadThreads *self)
 	}
 	g_hash_table_unref(self->slots);
 	g_free(self->threads);
+	g_cond_clear(&self->check_cond);
 	g_cond_clear(&self->cond);
 	g_mutex_clear(&self->lock);
 	g_free(self);
@@ -714,7 +837,7 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
 	g_return_val_if_fail(self != NULL, NULL);
 	g_mutex_lock(&self->lock);
 	slot = g_hash_table_lookup(self->slots, &id);
-	while (slot != NULL && slot->reading) {
+	while (slot != NULL && (slot->reading || slot->checking > 0)) {
 		g_cond_wait(&self->cond, &self->lock);
 		slot = g_hash_table_lookup(self->slots, &id);
 	}
@@ -752,6 +875,7 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
 		}
 	}
 	epoll_ctl(slot->thread->epoll_fd, EPOLL_CTL_DEL, slot->fd, NULL);
+	tldrs_read_slot_set_streaming(self, slot, FALSE);
 	g_hash_table_remove(self->slots, &id);
 	g_mutex_unlock(&self->lock);
 	return read;
@@ -887,7 +1011,7 @@ tldrs_read_threads_sync(TldrsReadThreads *self, guint64 caller)
 	g_mutex_lock(&self->lock);
 	nested = self->syncing;
 	self->syncing = TRUE;
-	while (self->reading > 0)
+	while (self->reading > 0 || self->checking > 0)
 		g_cond_wait(&self->cond, &self->lock);
 	g_mutex_unlock(&self->lock);
 	if (nested)

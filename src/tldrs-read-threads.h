@@ -37,8 +37,11 @@ typedef struct {
 	guint checked_events;
 
 	/*< private >*/
-	GList link;            /* in the queue of reads: no list node to allocate per read */
-	gboolean bytes_inline; /* data is in the same block, just after the read */
+	GList link;             /* in the queue of reads: no list node to allocate per read */
+	GList check_link;       /* in the list of reads waiting for a checker */
+	gboolean bytes_inline;  /* data is in the same block, just after the read */
+	gboolean checking;      /* waiting for a checker, or being checked: not to be taken */
+	gboolean at_line_start; /* for its checker: the read before it ended a line */
 } TldrsRead;
 
 /* called on the main loop for each read, in order; the read is freed after it returns */

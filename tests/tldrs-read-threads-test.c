@@ -17,13 +17,43 @@ typedef struct {
 	GByteArray *bytes;
 	gboolean eof;
 	TldrsReadThreads *threads;
+	guint checked_events; /* the lines the threads said they checked */
 } Collected;
+
+/* what a read says its thread checked is whole lines, each a plain event, as many as it says
+ */
+static void
+assert_checked(const TldrsRead *read)
+{
+	const char *p = read->data + read->checked_from;
+	const char *end = read->data + read->checked_to;
+	guint n = 0;
+
+	g_assert_cmpuint(read->checked_from, <=, read->checked_to);
+	g_assert_cmpuint(read->checked_to, <=, read->len);
+	if (read->checked_to == read->checked_from) {
+		g_assert_cmpuint(read->checked_events, ==, 0);
+		return;
+	}
+	g_assert_true(read->checked_from == 0 || read->data[read->checked_from - 1] == '\n');
+	g_assert_true(end[-1] == '\n');
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (gsize)(end - p));
+		g_assert_nonnull(nl);
+		g_assert_true(tldrs_line_is_plain_event(p, (gsize)(nl - p), 65536));
+		n++;
+		p = nl + 1;
+	}
+	g_assert_cmpuint(n, ==, read->checked_events);
+}
 
 static void
 collect_cb(TldrsRead *read, gpointer user_data)
 {
 	Collected *c = user_data;
 	g_assert_false(c->eof);
+	assert_checked(read);
+	c->checked_events += read->checked_events;
 	if (read->len > 0)
 		g_byte_array_append(c->bytes, (const guint8 *)read->data, (guint)read->len);
 	c->eof = read->eof;
@@ -46,6 +76,7 @@ typedef struct {
 	int fd;
 	const char *data;
 	gsize len;
+	gsize chunk;
 } Writer;
 
 /* writes everything, then closes: the end follows the last bytes at once */
@@ -57,7 +88,7 @@ writer_thread(gpointer user_data)
 	gsize left = w->len;
 	while (left > 0) {
 		/* odd sizes, so that reads end inside lines */
-		ssize_t n = write(w->fd, p, MIN(left, 7777));
+		ssize_t n = write(w->fd, p, MIN(left, w->chunk));
 		g_assert_cmpint(n, >, 0);
 		p += n;
 		left -= (gsize)n;
@@ -66,9 +97,11 @@ writer_thread(gpointer user_data)
 	return NULL;
 }
 
-/* more than a socket holds, then the end at once: all of it arrives in order, the end last */
+/* more than a socket holds in writes of @chunk bytes, then the end at once: all of it arrives
+ * in order, the end last, and what the threads checked is right (large reads are checked
+ * by the checker threads) */
 static void
-test_eof_after_data(void)
+eof_after_data(gsize chunk)
 {
 	g_autoptr(GString) data = make_events(20000);
 	Collected c = {g_byte_array_new(), FALSE, NULL};
@@ -84,7 +117,7 @@ test_eof_after_data(void)
 	c.threads = threads;
 	g_assert_true(tldrs_read_threads_add(threads, sv[0], 7, NULL));
 	tldrs_read_threads_arm(threads, 7, FALSE);
-	w = (Writer){sv[1], data->str, data->len};
+	w = (Writer){sv[1], data->str, data->len, chunk};
 	writer = g_thread_new("writer", writer_thread, &w);
 	for (guint i = 0; i < 1000000 && !c.eof; i++)
 		g_main_context_iteration(NULL, TRUE);
@@ -92,6 +125,9 @@ test_eof_after_data(void)
 	g_assert_true(c.eof);
 	g_assert_cmpuint(c.bytes->len, ==, data->len);
 	g_assert_cmpmem(c.bytes->data, c.bytes->len, data->str, data->len);
+	/* most lines were checked by the threads (not those of reads that began inside a line
+	 * and held no further line end) */
+	g_assert_cmpuint(c.checked_events, >, 20000 / 2);
 	/* all taken: nothing comes back */
 	g_assert_null(tldrs_read_threads_remove(threads, 7));
 	tldrs_read_threads_free(threads);
@@ -100,11 +136,24 @@ test_eof_after_data(void)
 	g_byte_array_unref(c.bytes);
 }
 
-/* reads queued but not taken by the main loop come back from remove(), whole, in order */
 static void
-test_remove_pending(void)
+test_eof_after_data(void)
 {
-	g_autoptr(GString) data = make_events(500);
+	eof_after_data(7777);
+}
+
+static void
+test_eof_after_data_large(void)
+{
+	eof_after_data(65536 + 13);
+}
+
+/* reads queued but not taken by the main loop come back from remove(), whole, in order, also
+ * while a checker thread checks them (@n_events: small reads, or some of more than 32 KiB) */
+static void
+remove_pending(guint n_events)
+{
+	g_autoptr(GString) data = make_events(n_events);
 	Collected c = {g_byte_array_new(), FALSE, NULL};
 	TldrsLineCheck *check = tldrs_line_check_new(0);
 	TldrsReadThreads *threads;
@@ -147,12 +196,27 @@ test_remove_pending(void)
 	g_byte_array_unref(c.bytes);
 }
 
-/* what a connection sent before a sync is handed to the main loop before the sync returns,
- * whether a thread had received it already or not; the caller's own reads stay queued */
 static void
-test_sync(void)
+test_remove_pending(void)
 {
-	g_autoptr(GString) data = make_events(200);
+	remove_pending(500);
+}
+
+static void
+test_remove_pending_large(void)
+{
+	/* about 90 KB: less than the socket holds */
+	for (guint round = 0; round < 20; round++)
+		remove_pending(2000);
+}
+
+/* what a connection sent before a sync is handed to the main loop before the sync returns,
+ * whether a thread had received it already (and a checker checks it) or not; the caller's own
+ * reads stay queued */
+static void
+sync_rounds(guint n_events)
+{
+	g_autoptr(GString) data = make_events(n_events);
 	Collected c = {g_byte_array_new(), FALSE, NULL};
 	TldrsLineCheck *check = tldrs_line_check_new(0);
 	TldrsReadThreads *threads;
@@ -181,7 +245,15 @@ test_sync(void)
 	for (guint round = 0; round < 50; round++) {
 		gsize before = c.bytes->len;
 		g_assert_cmpint(write(a[1], data->str, data->len), ==, (gssize)data->len);
-		/* at once: a thread may have received some of it, or none */
+		/* every other round after a thread has received it all (a large read is then
+		 * with a checker, or checked); else at once: a thread may have received some of
+		 * it, or none */
+		avail = round % 2;
+		for (guint i = 0; i < 10000 && avail > 0; i++) {
+			g_assert_cmpint(ioctl(a[0], FIONREAD, &avail), ==, 0);
+			if (avail > 0)
+				g_usleep(100);
+		}
 		tldrs_read_threads_sync(threads, 2);
 		g_assert_cmpuint(c.bytes->len, ==, before + data->len);
 		g_assert_cmpmem(c.bytes->data + before, data->len, data->str, data->len);
@@ -200,6 +272,19 @@ test_sync(void)
 	g_byte_array_unref(c.bytes);
 }
 
+static void
+test_sync(void)
+{
+	sync_rounds(200);
+}
+
+static void
+test_sync_large(void)
+{
+	/* about 90 KB a round */
+	sync_rounds(2000);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -207,5 +292,8 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/read-threads/eof-after-data", test_eof_after_data);
 	g_test_add_func("/tldrs/read-threads/remove-pending", test_remove_pending);
 	g_test_add_func("/tldrs/read-threads/sync", test_sync);
+	g_test_add_func("/tldrs/read-threads/eof-after-data-large", test_eof_after_data_large);
+	g_test_add_func("/tldrs/read-threads/remove-pending-large", test_remove_pending_large);
+	g_test_add_func("/tldrs/read-threads/sync-large", test_sync_large);
 	return g_test_run();
 }
