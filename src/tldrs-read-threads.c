@@ -79,6 +79,7 @@ typedef struct {
 	gboolean ended;         /* its end was read: nothing more comes */
 	gboolean at_line_start; /* its last read ended a line */
 	gsize queued;           /* bytes of its reads in the queue, and its receive's reservation */
+	guint n_reads;          /* its reads in the queue (an end alone has no bytes) */
 	guint checking;         /* its reads waiting for a checker or being checked */
 	gboolean streaming;     /* its last read was large (TLDRS_READ_THREADS_STREAM_READ) */
 } TldrsReadSlot;
@@ -389,6 +390,7 @@ tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_st
 	}
 	read->link.data = read;
 	g_queue_push_tail_link(&self->queue, &read->link);
+	slot->n_reads++;
 	slot->queued += read->len;
 	self->queued_bytes += read->len;
 	self->partial_pending += tail;
@@ -526,8 +528,10 @@ tldrs_read_threads_take_one(TldrsReadThreads *self, guint64 except)
 	r = l->data;
 	g_queue_unlink(&self->queue, l);
 	slot = g_hash_table_lookup(self->slots, &r->id);
-	if (slot != NULL)
+	if (slot != NULL) {
 		slot->queued -= r->len;
+		slot->n_reads--;
+	}
 	/* its tail becomes the main loop's until func() has said how much the main loop holds
 	 * (tldrs_read_threads_set_partial()): counted in neither for that while, it let every
 	 * thread claim a full receive over the budget */
@@ -845,10 +849,12 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
 		g_mutex_unlock(&self->lock);
 		return NULL;
 	}
-	if (slot->queued > 0 || slot->ended) {
+	/* (a connection's end is mostly taken by the main loop before it removes it: no search
+	 * of a queue of a thousand clients' reads then) */
+	if (slot->n_reads > 0) {
 		g_autoptr(GByteArray) bytes = g_byte_array_new();
 		GList *l = self->queue.head;
-		while (l != NULL) {
+		while (l != NULL && slot->n_reads > 0) {
 			GList *next = l->next;
 			TldrsRead *r = l->data;
 			if (r->id == id) {
@@ -862,6 +868,7 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
 				read->error = r->error != 0 ? r->error : read->error;
 				g_queue_unlink(&self->queue, l);
 				tldrs_read_free(r);
+				slot->n_reads--;
 			}
 			l = next;
 		}
