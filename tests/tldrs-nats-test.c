@@ -1127,6 +1127,80 @@ test_nats_many_messages(void)
 	g_assert_cmpint(tldrs_test_daemon_stop(d, SIGTERM), ==, 0);
 }
 
+/* every event named @host-0 … @host-(n-1) exactly once in the TEF text @text (a trace too
+ * large to load as one JSON tree) */
+static void
+assert_exactly_once_text(const char *text, const char *host, guint n)
+{
+	g_autofree guint8 *seen = g_malloc0(n);
+	g_autofree char *prefix = g_strdup_printf("\"name\":\"%s-", host);
+	for (const char *p = text; (p = strstr(p, prefix)) != NULL;) {
+		char *end = NULL;
+		guint64 k;
+		p += strlen(prefix);
+		k = g_ascii_strtoull(p, &end, 10);
+		g_assert_true(end != p && *end == '"' && k < n);
+		if (seen[k])
+			g_error("%s-%" G_GUINT64_FORMAT " appears twice", host, k);
+		seen[k] = 1;
+	}
+	for (guint i = 0; i < n; i++)
+		if (!seen[i])
+			g_error("%s-%u is missing", host, i);
+}
+
+/* get-tef --nats on messages of about 700 kB, of many short events each, that take the reader
+ * longer than the server takes to send them, with a small message after each: once the reader
+ * is 16 MiB behind, libnats drops the next large message (its ordered consumer has already
+ * counted it as delivered) and queues the small one after it, which is all it takes for
+ * natsSubscription_NextMsg() not to report the drop (it reports a slow consumer only if nothing
+ * was queued since). Every event exactly once, or a failure: never a read with a hole. */
+static void
+test_nats_read_gaps(void)
+{
+#if TLDRS_HAVE_NATS
+	const guint n = 160;
+	g_autoptr(TestNats) nats = NULL;
+	g_autoptr(TldrsTestDaemon) d = tldrs_test_daemon_new();
+	g_autoptr(GString) filler = g_string_new(NULL);
+	g_autofree char *url = NULL;
+	g_autofree char *out = g_build_filename(d->tmpdir, "gaps.json", NULL);
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+
+	if (!have_nats())
+		return;
+	nats = nats_new(0);
+	url = nats_url(nats);
+	js = add_stream(url, "tldrs.>", -1, &nc);
+	for (guint i = 0; i < 20000; i++)
+		g_string_append(filler, "{\"ph\":\"i\",\"ts\":1,\"pid\":1,\"tid\":1}\n");
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *data = g_strdup_printf(
+		        "{\"name\":\"alpha-%u\",\"ph\":\"i\",\"ts\":%u,\"pid\":1,\"tid\":1}\n%s",
+		        i,
+		        i,
+		        i % 2 == 0 ? filler->str : "");
+		publish(js, "tldrs.trace.tr-gaps", "alpha", "ia", data);
+	}
+	/* how far the reader falls behind depends on the machine: several reads */
+	for (guint k = 0; k < 10; k++) {
+		g_autofree char *err = NULL;
+		g_autofree char *text = NULL;
+		if (tldrs_test_cli(
+		            d, NULL, &err, "get-tef", "--nats", url, "tr-gaps", "-o", out, NULL) !=
+		    0)
+			g_error("get-tef --nats failed: %s", err);
+		g_assert_true(g_file_get_contents(out, &text, NULL, NULL));
+		assert_exactly_once_text(text, "alpha", n);
+	}
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+#else
+	g_test_skip("built without libnats");
+#endif
+}
+
 /* JetStream up but refusing (a stream at its MaxBytes with DiscardNew): after a while the
  * sink stops holding up the clients, keeps BufferBytes and drops the rest, counted; the
  * jsonl sink gets every event */
@@ -1299,6 +1373,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tldrs/nats/stream-refuses", test_nats_stream_refuses);
 	g_test_add_func("/tldrs/nats/too-large", test_nats_too_large);
 	g_test_add_func("/tldrs/nats/many-messages", test_nats_many_messages);
+	g_test_add_func("/tldrs/nats/read-gaps", test_nats_read_gaps);
 	g_test_add_func("/tldrs/nats/stream-full", test_nats_stream_full);
 	return g_test_run();
 }

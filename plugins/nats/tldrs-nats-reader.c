@@ -185,6 +185,43 @@ tldrs_nats_subject_count(jsStreamInfo *si, const char *subject)
 	return 0;
 }
 
+/* a read of @subject that reached the end of the stream with @got messages of the @count
+ * counted before: right only if the stream holds fewer now (its limits removed some meanwhile) */
+static gboolean
+tldrs_nats_read_check_count(TldrsNatsRead *r,
+                            const char *subject,
+                            guint64 got,
+                            guint64 count,
+                            GError **error)
+{
+	jsStreamInfo *si = tldrs_nats_read_subjects(r, subject, error);
+	guint64 now;
+
+	if (si == NULL)
+		return FALSE;
+	now = tldrs_nats_subject_count(si, subject);
+	jsStreamInfo_Destroy(si);
+	if (now < count) {
+		g_debug("%s: %" G_GUINT64_FORMAT " messages read, %" G_GUINT64_FORMAT
+		        " counted, %" G_GUINT64_FORMAT " in the stream now",
+		        subject,
+		        got,
+		        count,
+		        now);
+		return TRUE;
+	}
+	g_set_error(error,
+	            G_IO_ERROR,
+	            G_IO_ERROR_FAILED,
+	            "reading %s from %s: the server said no more after %" G_GUINT64_FORMAT
+	            " of %" G_GUINT64_FORMAT " messages",
+	            subject,
+	            r->shown_url,
+	            got,
+	            count);
+	return FALSE;
+}
+
 typedef gboolean (*TldrsNatsMsgFunc)(TldrsNatsRead *r, natsMsg *msg, GError **error);
 
 /* what the server may send ahead of the reader, per subscription: the bound on the memory of
@@ -229,8 +266,54 @@ tldrs_nats_read_unsubscribe(natsSubscription *sub)
 	natsSubscription_Destroy(sub);
 }
 
+/* One subscription of a read, and what tells that no message went missing in it. libnats
+ * drops a message past the pending limits only after its ordered consumer counted it as
+ * delivered, so that consumer does not notice; and natsSubscription_NextMsg() reports the
+ * drop (NATS_SLOW_CONSUMER) only if no later message was queued before it looked: a drop while
+ * the reader waited in NextMsg(), or one for the bytes limit followed by a smaller message, goes
+ * unreported. The consumer's own sequence does tell: JetStream numbers the deliveries of one
+ * consumer 1, 2, 3… (an ordered consumer acknowledges nothing, so nothing is delivered
+ * twice). A message of another consumer than the first one seen is one libnats created itself
+ * after a gap it noticed, from a stream sequence of its own choice: not trusted either. */
+typedef struct {
+	natsSubscription *sub;
+	char *consumer;    /* the consumer of the messages read so far, or NULL */
+	guint64 next_dseq; /* the consumer sequence the next message must have */
+	guint resumes;
+} TldrsNatsReadSub;
+
+/* again from stream sequence @from on, with a new consumer */
+static gboolean
+tldrs_nats_read_resume(TldrsNatsRead *r,
+                       TldrsNatsReadSub *rs,
+                       const char *subject,
+                       guint64 from,
+                       GError **error)
+{
+	if (rs->sub != NULL)
+		tldrs_nats_read_unsubscribe(rs->sub);
+	g_clear_pointer(&rs->consumer, g_free);
+	rs->next_dseq = 1;
+	rs->sub = tldrs_nats_read_subscribe(r, subject, from, error);
+	return rs->sub != NULL;
+}
+
+/* whether @meta follows the messages read before it without a gap */
+static gboolean
+tldrs_nats_read_in_order(TldrsNatsReadSub *rs, jsMsgMetaData *meta)
+{
+	if (meta->Consumer == NULL || meta->Sequence.Consumer != rs->next_dseq)
+		return FALSE;
+	if (rs->consumer == NULL)
+		rs->consumer = g_strdup(meta->Consumer);
+	else if (g_strcmp0(rs->consumer, meta->Consumer) != 0)
+		return FALSE;
+	rs->next_dseq++;
+	return TRUE;
+}
+
 /* every message of @subject, oldest first, through an ordered consumer; stops after @count
- * or when the stream has no more */
+ * or when the stream has no more; fails rather than leave a message out */
 static gboolean
 tldrs_nats_read_subject(TldrsNatsRead *r,
                         const char *subject,
@@ -238,30 +321,66 @@ tldrs_nats_read_subject(TldrsNatsRead *r,
                         TldrsNatsMsgFunc func,
                         GError **error)
 {
-	natsSubscription *sub = NULL;
+	TldrsNatsReadSub rs = {NULL, NULL, 1, 0};
 	natsStatus s;
 	guint64 got = 0;
 	guint64 last_seq = 0; /* the stream sequence of the last message handled */
-	guint resumes = 0;
+	guint64 want = count;
+	int64_t dropped = 0;
 	gboolean ok = TRUE;
 
 	if (count == 0)
 		return TRUE;
-	sub = tldrs_nats_read_subscribe(r, subject, 0, error);
-	if (sub == NULL)
+	if (!tldrs_nats_read_resume(r, &rs, subject, 0, error))
 		return FALSE;
-	while (ok && got < count) {
+	while (ok && got < want) {
 		natsMsg *msg = NULL;
 		jsMsgMetaData *meta = NULL;
-		s = natsSubscription_NextMsg(&msg, sub, TLDRS_NATS_READ_WAIT_MS);
-		if (s == NATS_SLOW_CONSUMER && resumes < TLDRS_NATS_READ_MAX_RESUMES) {
+		s = natsSubscription_NextMsg(&msg, rs.sub, TLDRS_NATS_READ_WAIT_MS);
+		if (s == NATS_OK && natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
+			natsMsg_Destroy(msg);
+			continue; /* not a message of the stream */
+		}
+		if (s == NATS_OK && !tldrs_nats_read_in_order(&rs, meta)) {
+			/* a gap: libnats dropped some without a word */
+			g_debug("%s: consumer %s sequence %" G_GUINT64_FORMAT
+			        " where %s %" G_GUINT64_FORMAT " was due",
+			        subject,
+			        meta->Consumer,
+			        (guint64)meta->Sequence.Consumer,
+			        rs.consumer != NULL ? rs.consumer : "(the first)",
+			        rs.next_dseq);
+			jsMsgMetaData_Destroy(meta);
+			natsMsg_Destroy(msg);
+			s = NATS_SLOW_CONSUMER;
+		}
+		if (s == NATS_SLOW_CONSUMER) {
 			/* the server ran ahead and libnats dropped some: again from the next
 			 * message not handled */
-			tldrs_nats_read_unsubscribe(sub);
-			resumes++;
-			sub = tldrs_nats_read_subscribe(r, subject, last_seq + 1, error);
-			if (sub == NULL)
-				return FALSE;
+			int64_t d = 0;
+			if (rs.resumes == TLDRS_NATS_READ_MAX_RESUMES) {
+				g_set_error(
+				        error,
+				        G_IO_ERROR,
+				        G_IO_ERROR_FAILED,
+				        "reading %s from %s: the server ran ahead of the reader "
+				        "and messages were dropped %u times; gave up after "
+				        "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " messages",
+				        subject,
+				        r->shown_url,
+				        rs.resumes,
+				        got,
+				        count);
+				ok = FALSE;
+				break;
+			}
+			if (natsSubscription_GetDropped(rs.sub, &d) == NATS_OK)
+				dropped += d;
+			rs.resumes++;
+			if (!tldrs_nats_read_resume(r, &rs, subject, last_seq + 1, error)) {
+				ok = FALSE;
+				break;
+			}
 			continue;
 		}
 		if (s != NATS_OK) {
@@ -278,23 +397,32 @@ tldrs_nats_read_subject(TldrsNatsRead *r,
 			ok = FALSE;
 			break;
 		}
-		if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
-			natsMsg_Destroy(msg);
-			continue; /* not a message of the stream */
-		}
 		if (meta->Sequence.Stream > last_seq) {
 			last_seq = meta->Sequence.Stream;
 			ok = func(r, msg, error);
 			got++;
+			/* fewer than counted: some went from the stream meanwhile (checked
+			 * below) */
 			if (meta->NumPending == 0)
-				count = got;
+				want = got;
 		}
 		jsMsgMetaData_Destroy(meta);
 		natsMsg_Destroy(msg);
 	}
-	if (resumes > 0)
-		g_debug("%s: went on %u times after libnats dropped messages", subject, resumes);
-	tldrs_nats_read_unsubscribe(sub);
+	if (rs.sub != NULL) {
+		int64_t d = 0;
+		if (natsSubscription_GetDropped(rs.sub, &d) == NATS_OK)
+			dropped += d;
+		tldrs_nats_read_unsubscribe(rs.sub);
+	}
+	g_free(rs.consumer);
+	if (rs.resumes > 0)
+		g_debug("%s: went on %u times after libnats dropped %" G_GINT64_FORMAT " messages",
+		        subject,
+		        rs.resumes,
+		        (gint64)dropped);
+	if (ok && got < count)
+		ok = tldrs_nats_read_check_count(r, subject, got, count, error);
 	return ok;
 }
 
