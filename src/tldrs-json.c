@@ -1023,9 +1023,12 @@ tldrs_json_fast_avx512_body(const guchar *start,
 	if (fill > 0 && !tldrs_json_fast_chunk(&sk, _mm512_loadu_si512(skeleton), fill))
 		return FALSE;
 	if (lines) {
-		/* the last line ended: data ends with '\n' */
+		/* data ends with '\n', a token, which the skeleton took only right after the
+		 * close of its line's object: every line ended so */
+		if (sk.closed || sk.depth != 0)
+			return FALSE;
 		*n_lines = count;
-		return !sk.closed && sk.depth == 0;
+		return TRUE;
 	}
 	return sk.closed && sk.closed_at + 1 == sk.n_tokens;
 }

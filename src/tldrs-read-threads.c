@@ -81,7 +81,8 @@ typedef struct {
 	gsize queued;           /* bytes of its reads in the queue, and its receive's reservation */
 	guint n_reads;          /* its reads in the queue (an end alone has no bytes) */
 	guint checking;         /* its reads waiting for a checker or being checked */
-	gboolean streaming;     /* its last read was large (TLDRS_READ_THREADS_STREAM_READ) */
+	gboolean streaming;     /* its last read was large (TLDRS_READ_THREADS_STREAM_READ), and it
+	                         * has reads queued or in progress */
 } TldrsReadSlot;
 
 struct _TldrsReadThread {
@@ -119,7 +120,8 @@ struct _TldrsReadThreads {
 	GThread **checkers;
 	guint n_checkers;
 	gint checkers_idle; /* atomic: checkers waiting for a read */
-	gint n_streaming;   /* atomic, changed under lock: slots whose last read was large */
+	gint n_streaming;   /* atomic, changed under lock: slots whose last read was large and
+	                     * which have reads queued or in progress */
 	guint n_cpus;
 
 	gsize read_size;
@@ -425,7 +427,7 @@ tldrs_read_checker_main(gpointer data)
 		g_atomic_int_inc(&self->checkers_idle);
 		while (!self->checkers_quit && self->to_check.head == NULL)
 			g_cond_wait(&self->check_cond, &self->lock);
-		g_atomic_int_dec_and_test(&self->checkers_idle);
+		g_atomic_int_add(&self->checkers_idle, -1);
 		if (self->checkers_quit)
 			break;
 		read = g_queue_pop_head_link(&self->to_check)->data;
@@ -531,6 +533,9 @@ tldrs_read_threads_take_one(TldrsReadThreads *self, guint64 except)
 	if (slot != NULL) {
 		slot->queued -= r->len;
 		slot->n_reads--;
+		/* a client that streamed and went quiet counts no more among those streaming */
+		if (slot->queued == 0 && !slot->reading)
+			tldrs_read_slot_set_streaming(self, slot, FALSE);
 	}
 	/* its tail becomes the main loop's until func() has said how much the main loop holds
 	 * (tldrs_read_threads_set_partial()): counted in neither for that while, it let every
