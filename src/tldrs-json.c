@@ -595,6 +595,7 @@ typedef struct {
 	guint8 next_hi[64];
 	guint8 onehot[64];     /* 1 << (token % 8) */
 	guint8 prev_index[64]; /* shifts the skeleton by one token, see tldrs_json_fast_chunk() */
+	guint8 iota[64];       /* 0, 1, ... 63 */
 } TldrsJsonFastTables;
 
 static TldrsJsonFastTables tldrs_json_fast_tables;
@@ -633,6 +634,7 @@ tldrs_json_fast_init_tables(void)
 		t->next_hi[i] = (guint8)(next >> 8);
 		t->onehot[i] = (guint8)(1u << (i % 8));
 		t->prev_index[i] = (guint8)(i == 0 ? 64 + 63 : i - 1);
+		t->iota[i] = (guint8)i;
 	}
 }
 
@@ -895,7 +897,10 @@ tldrs_json_fast_avx512_body(const guchar *start,
 	const __m512i class_lo = _mm512_loadu_si512(lines ? t->class_lo_lines : t->class_lo);
 	const __m512i class_hi = _mm512_loadu_si512(t->class_hi);
 	TldrsJsonSkeleton sk = {0};
-	guint8 skeleton[128] = {0}; /* tokens not yet checked, from byte 0 */
+	const __m512i iota = _mm512_loadu_si512(t->iota);
+	/* tokens not yet checked, from byte 0, kept in a register: stored at an odd offset and
+	 * loaded whole, they stalled the load on the stores (7 % of the time) */
+	__m512i skeleton = _mm512_setzero_si512();
 	guint fill = 0;
 	guint64 in_string = 0;     /* all ones when a string goes on into the next block */
 	guint64 escaped_carry = 0; /* bit 0: the next block's first byte is escaped */
@@ -994,14 +999,30 @@ tldrs_json_fast_avx512_body(const guchar *start,
 			utf8_carry = 0;
 		}
 
-		/* numbers and literals, one by one */
+		/* numbers and literals, one by one: a run of digits that ends in the block and
+		 * has no leading zero is an integer by the masks alone; any other run (a sign,
+		 * a fraction, an exponent, a literal, garbage, or one going on into the next
+		 * block) is read byte by byte */
 		outside = ~strings & ~quotes & load;
 		scalars = outside & ~not_scalar;
 		scalar_starts = scalars & ~((scalars << 1) | scalar_carry);
 		scalar_carry = scalars >> 63;
-		for (guint64 m = scalar_starts; m != 0; m &= m - 1) {
-			if (!tldrs_json_fast_scalar(p + __builtin_ctzll(m), end))
-				return FALSE;
+		if (scalar_starts != 0) {
+			guint64 digits = _mm512_cmplt_epu8_mask(
+			        _mm512_sub_epi8(v, _mm512_set1_epi8('0')), _mm512_set1_epi8(10));
+			guint64 zeros = _mm512_cmpeq_epu8_mask(v, _mm512_set1_epi8('0'));
+			guint64 not_digits = scalars & ~digits;
+			for (guint64 m = scalar_starts; m != 0; m &= m - 1) {
+				guint at = (guint)__builtin_ctzll(m);
+				guint run = (guint)__builtin_ctzll(~(scalars >> at));
+				if (at + run < 64 &&
+				    ((not_digits >> at) & ((G_GUINT64_CONSTANT(1) << run) - 1)) ==
+				            0 &&
+				    (run == 1 || ((zeros >> at) & 1) == 0))
+					continue;
+				if (!tldrs_json_fast_scalar(p + at, end))
+					return FALSE;
+			}
 		}
 
 		/* the skeleton: one token per structural character, string and scalar */
@@ -1009,18 +1030,35 @@ tldrs_json_fast_avx512_body(const guchar *start,
 		          _mm512_cmplt_epu8_mask(cls, _mm512_set1_epi8(TLDRS_JSON_T_STRING))) |
 		         (quotes & strings) | scalar_starts;
 		codes = _mm512_min_epu8(cls, _mm512_set1_epi8(TLDRS_JSON_T_SCALAR));
-		_mm512_storeu_si512(skeleton + fill, _mm512_maskz_compress_epi8(tokens, codes));
-		fill += (guint)__builtin_popcountll(tokens);
-		if (fill >= 64) {
-			if (!tldrs_json_fast_chunk(&sk, _mm512_loadu_si512(skeleton), 64))
-				return FALSE;
-			fill -= 64;
-			_mm512_storeu_si512(skeleton, _mm512_loadu_si512(skeleton + 64));
+		if (tokens != 0) {
+			__m512i packed = _mm512_maskz_compress_epi8(tokens, codes);
+			guint n = (guint)__builtin_popcountll(tokens);
+			__m512i at = _mm512_set1_epi8((char)fill);
+			/* skeleton[0..fill) then packed[0..64 - fill) */
+			__m512i merged = _mm512_permutex2var_epi8(
+			        skeleton,
+			        _mm512_mask_blend_epi8(_mm512_cmplt_epu8_mask(iota, at),
+			                               _mm512_or_si512(_mm512_sub_epi8(iota, at),
+			                                               _mm512_set1_epi8(64)),
+			                               iota),
+			        packed);
+			fill += n;
+			if (fill >= 64) {
+				if (!tldrs_json_fast_chunk(&sk, merged, 64))
+					return FALSE;
+				fill -= 64;
+				/* what did not fit: packed[n - fill .. n) */
+				skeleton = _mm512_permutexvar_epi8(
+				        _mm512_add_epi8(iota, _mm512_set1_epi8((char)(n - fill))),
+				        packed);
+			} else {
+				skeleton = merged;
+			}
 		}
 	}
 	if (in_string != 0 || escaped_carry != 0)
 		return FALSE;
-	if (fill > 0 && !tldrs_json_fast_chunk(&sk, _mm512_loadu_si512(skeleton), fill))
+	if (fill > 0 && !tldrs_json_fast_chunk(&sk, skeleton, fill))
 		return FALSE;
 	if (lines) {
 		/* data ends with '\n', a token, which the skeleton took only right after the
