@@ -1014,7 +1014,8 @@ tldrs_json_fast_avx512_body(const guchar *start,
 			guint64 not_digits = scalars & ~digits;
 			for (guint64 m = scalar_starts; m != 0; m &= m - 1) {
 				guint at = (guint)__builtin_ctzll(m);
-				guint run = (guint)__builtin_ctzll(~(scalars >> at));
+				guint64 after = ~(scalars >> at); /* 0: the run fills the block */
+				guint run = after == 0 ? 64 : (guint)__builtin_ctzll(after);
 				if (at + run < 64 &&
 				    ((not_digits >> at) & ((G_GUINT64_CONSTANT(1) << run) - 1)) ==
 				            0 &&
