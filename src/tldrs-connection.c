@@ -654,6 +654,14 @@ tldrs_connection_feed_read(TldrsConnection *self, const TldrsRead *read)
 	tldrs_connection_account(self);
 }
 
+/* the budget of incomplete lines has room for @want more bytes (or there is no budget) */
+static gboolean
+tldrs_connection_budget_has_room(TldrsConnectionContext *ctx, gsize want)
+{
+	return ctx->partial_budget == 0 || (ctx->partial_total <= ctx->partial_budget &&
+	                                    ctx->partial_budget - ctx->partial_total >= want);
+}
+
 /* what the socket has, at most @size bytes; FALSE when the connection is finished.
  * @to_end: receive until the socket has nothing more (or its end), not only while the
  * receives are large */
@@ -697,8 +705,7 @@ tldrs_connection_ready_cb(GSocket *socket, GIOCondition condition, gpointer user
 	(void)condition;
 	TldrsConnectionContext *ctx = self->ctx;
 	/* over the budget of incomplete lines, a read can add little to them */
-	gsize size = ctx->partial_budget > 0 && ctx->partial_total > ctx->partial_budget &&
-	                             ctx->finisher != self
+	gsize size = !tldrs_connection_budget_has_room(ctx, 0) && ctx->finisher != self
 	                     ? TLDRS_CONNECTION_TIGHT_READ
 	                     : TLDRS_CONNECTION_READ_SIZE;
 	if (tldrs_connection_read(self, size, FALSE)) {
@@ -870,9 +877,7 @@ tldrs_connection_start(TldrsConnection *self)
 		 * room for one */
 		if (ctx->readers != NULL)
 			size = tldrs_read_threads_reserve_partial(ctx->readers, size);
-		else if (ctx->partial_budget > 0 &&
-		         (ctx->partial_total > ctx->partial_budget ||
-		          ctx->partial_budget - ctx->partial_total < size))
+		else if (!tldrs_connection_budget_has_room(ctx, size))
 			size = TLDRS_CONNECTION_START_TIGHT_READ;
 		open = tldrs_connection_read(self, size, TRUE);
 		if (ctx->readers != NULL)

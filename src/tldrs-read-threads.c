@@ -355,7 +355,6 @@ tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_st
 	TldrsReadThreads *self = t->pool;
 	TldrsReadSlot *slot;
 	gboolean notify;
-	gsize tail;
 	/* to a checker only when a checker waits for work and few clients stream: a client
 	 * streaming alone is received, checked and written on three CPUs at once then; many
 	 * keep every CPU busy with their read threads alone, and a hand-off would only cost
@@ -367,7 +366,7 @@ tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_st
 
 	if (!to_checker)
 		tldrs_read_threads_check(self, self->line_check, read, at_line_start);
-	tail = tldrs_read_tail(read);
+	read->tail = tldrs_read_tail(read);
 	g_mutex_lock(&self->lock);
 	/* still there: tldrs_read_threads_remove() waits while it is read */
 	slot = g_hash_table_lookup(self->slots, &read->id);
@@ -395,7 +394,7 @@ tldrs_read_thread_queue(TldrsReadThread *t, TldrsRead *read, gboolean at_line_st
 	slot->n_reads++;
 	slot->queued += read->len;
 	self->queued_bytes += read->len;
-	self->partial_pending += tail;
+	self->partial_pending += read->tail;
 	if (to_checker) {
 		read->checking = TRUE;
 		read->at_line_start = at_line_start;
@@ -540,8 +539,8 @@ tldrs_read_threads_take_one(TldrsReadThreads *self, guint64 except)
 	/* its tail becomes the main loop's until func() has said how much the main loop holds
 	 * (tldrs_read_threads_set_partial()): counted in neither for that while, it let every
 	 * thread claim a full receive over the budget */
-	self->partial_pending -= tldrs_read_tail(r);
-	self->partial_main += tldrs_read_tail(r);
+	self->partial_pending -= r->tail;
+	self->partial_main += r->tail;
 	if (self->queued_bytes >= TLDRS_READ_THREADS_QUEUED &&
 	    self->queued_bytes - r->len < TLDRS_READ_THREADS_QUEUED)
 		g_cond_broadcast(&self->cond);
@@ -868,7 +867,7 @@ tldrs_read_threads_remove(TldrsReadThreads *self, guint64 id)
 					read->id = id;
 				}
 				g_byte_array_append(bytes, (const guint8 *)r->data, (guint)r->len);
-				self->partial_pending -= tldrs_read_tail(r);
+				self->partial_pending -= r->tail;
 				read->eof = read->eof || r->eof;
 				read->error = r->error != 0 ? r->error : read->error;
 				g_queue_unlink(&self->queue, l);

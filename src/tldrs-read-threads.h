@@ -42,6 +42,7 @@ typedef struct {
 	gboolean bytes_inline;  /* data is in the same block, just after the read */
 	gboolean checking;      /* waiting for a checker, or being checked: not to be taken */
 	gboolean at_line_start; /* for its checker: the read before it ended a line */
+	gsize tail;             /* in the queue: its bytes after its last '\n' (all without one) */
 } TldrsRead;
 
 /* called on the main loop for each read, in order; the read is freed after it returns */
