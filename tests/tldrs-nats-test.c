@@ -256,6 +256,24 @@ wait_nats_events(TldrsTestDaemon *d,
 	return NULL;
 }
 
+/* @host-@k seen (once) */
+static void
+mark_seen(guint8 *seen, const char *host, guint64 k)
+{
+	if (seen[k])
+		g_error("%s-%" G_GUINT64_FORMAT " appears twice", host, k);
+	seen[k] = 1;
+}
+
+/* every one of @host-0 … @host-(n-1) seen */
+static void
+assert_all_seen(const guint8 *seen, const char *host, guint n)
+{
+	for (guint i = 0; i < n; i++)
+		if (!seen[i])
+			g_error("%s-%u is missing", host, i);
+}
+
 /* every event named @host-0 … @host-(n-1) exactly once, and nothing else of @host */
 static void
 assert_exactly_once(JsonArray *events, const char *host, guint n)
@@ -270,13 +288,9 @@ assert_exactly_once(JsonArray *events, const char *host, guint n)
 			continue;
 		g_assert_true(
 		        g_ascii_string_to_unsigned(name + strlen(prefix), 10, 0, n - 1, &k, NULL));
-		if (seen[k])
-			g_error("%s appears twice", name);
-		seen[k] = 1;
+		mark_seen(seen, host, k);
 	}
-	for (guint i = 0; i < n; i++)
-		if (!seen[i])
-			g_error("%s-%u is missing", host, i);
+	assert_all_seen(seen, host, n);
 }
 
 static gboolean
@@ -1140,13 +1154,9 @@ assert_exactly_once_text(const char *text, const char *host, guint n)
 		p += strlen(prefix);
 		k = g_ascii_strtoull(p, &end, 10);
 		g_assert_true(end != p && *end == '"' && k < n);
-		if (seen[k])
-			g_error("%s-%" G_GUINT64_FORMAT " appears twice", host, k);
-		seen[k] = 1;
+		mark_seen(seen, host, k);
 	}
-	for (guint i = 0; i < n; i++)
-		if (!seen[i])
-			g_error("%s-%u is missing", host, i);
+	assert_all_seen(seen, host, n);
 }
 
 /* get-tef --nats on messages of about 700 kB, of many short events each, that take the reader
