@@ -49,6 +49,22 @@ limits_setup(gpointer user_data)
 		setrlimit(RLIMIT_FSIZE, &child_fsize);
 }
 
+/* the daemon's /proc/PID/limits once they match @pattern (the daemon sets them as it starts,
+ * maybe not yet when it is spawned, as under ASan), or as they are after 10 s */
+static char *
+wait_limits(const char *limits_path, const char *pattern)
+{
+	char *limits = NULL;
+	for (guint i = 0; i < 1000; i++) {
+		g_clear_pointer(&limits, g_free);
+		g_file_get_contents(limits_path, &limits, NULL, NULL);
+		if (limits != NULL && g_regex_match_simple(pattern, limits, 0, 0))
+			break;
+		g_usleep(10000);
+	}
+	return limits;
+}
+
 static GSubprocess *
 spawn_limited(TldrsTestDaemon *d, const char *config_text)
 {
@@ -216,7 +232,7 @@ test_file_descriptors(void)
 	p = spawn_limited(d, NULL);
 	child_nofile = (struct rlimit){0, 0};
 	limits_path = g_strdup_printf("/proc/%s/limits", g_subprocess_get_identifier(p));
-	g_file_get_contents(limits_path, &limits, NULL, NULL);
+	limits = wait_limits(limits_path, "Max open files +160 +160 ");
 	g_assert_true(g_regex_match_simple("Max open files +160 +160 ", limits, 0, 0));
 
 	/* more clients than file descriptors: the daemon pauses, they wait, nothing lost */
@@ -371,7 +387,8 @@ test_many_clients(void)
 	p = spawn_limited(d, NULL);
 	child_nofile = (struct rlimit){0, 0};
 	limits_path = g_strdup_printf("/proc/%s/limits", g_subprocess_get_identifier(p));
-	g_file_get_contents(limits_path, &limits, NULL, NULL);
+	/* it raises its soft limit to the hard one as it starts */
+	limits = wait_limits(limits_path, "Max open files +(\\d+) +\\1 ");
 	g_assert_true(g_regex_match_simple("Max open files +(\\d+) +\\1 ", limits, 0, 0));
 	if (rl.rlim_max != RLIM_INFINITY) {
 		want = g_strdup_printf("MaxClients=%llu (half the limit of",
